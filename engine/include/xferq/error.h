@@ -1,0 +1,85 @@
+// xferq/error.h — the error codes of xferq.
+//
+// Every expected failure of the API (a call in the wrong state, an unknown job, a
+// bad argument, a failed transfer) is a std::error_code in xferq's category. Its
+// value is the HRESULT that BITS / Delivery Optimization use for the same
+// condition (see shared/reference/bits-semantics.md), so the C ABI can return it
+// unchanged and people can search for the name. A default-constructed
+// std::error_code means success.
+#ifndef XFERQ_ERROR_H_
+#define XFERQ_ERROR_H_
+
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+namespace xferq {
+
+// HRESULT values. Names follow the reference exactly.
+enum class Errc : uint32_t {
+  // Calls refused because of the job's state (cancelled or acknowledged, or
+  // another state the call is not valid in). DO_E_INVALID_STATE.
+  invalid_state = 0x80D02013u,
+  not_found = 0x80200001u,                // BG_E_NOT_FOUND: no job with that id
+  empty = 0x80200003u,                    // BG_E_EMPTY: Resume on a job with no files
+  file_not_available = 0x80200004u,       // BG_E_FILE_NOT_AVAILABLE
+  error_information_unavailable = 0x8020000Fu,  // BG_E_ERROR_INFORMATION_UNAVAILABLE
+  network_disconnected = 0x80200010u,     // BG_E_NETWORK_DISCONNECTED
+  insufficient_range_support = 0x80200013u,  // BG_E_INSUFFICIENT_RANGE_SUPPORT
+  too_many_files = 0x8020001Cu,           // BG_E_TOO_MANY_FILES (upload jobs hold one)
+  string_too_long = 0x80200021u,          // BG_E_STRING_TOO_LONG
+  too_many_files_in_job = 0x80200051u,    // BG_E_TOO_MANY_FILES_IN_JOB
+  validation_failed = 0x80200053u,        // BG_E_VALIDATION_FAILED: server response unusable
+  download_no_progress = 0x80D02002u,     // DO_E_DOWNLOAD_NO_PROGRESS: no-progress timeout hit
+  invalid_arg = 0x80070057u,              // E_INVALIDARG
+  access_denied = 0x80070005u,            // E_ACCESSDENIED
+  not_implemented = 0x80004001u,          // E_NOTIMPL: value outside an enumeration
+  disk_full = 0x80070070u,                // HRESULT_FROM_WIN32(ERROR_DISK_FULL)
+  file_not_found = 0x80070002u,           // HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND)
+  path_not_found = 0x80070003u,           // HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND)
+  file_exists = 0x80070050u,              // HRESULT_FROM_WIN32(ERROR_FILE_EXISTS)
+  // xferq's own conditions (facility 0xDF, no BITS equivalent).
+  database = 0x80DF0001u,                 // XFERQ_E_DATABASE: SQLite failed (message says why)
+  database_corrupt = 0x80DF0002u,         // XFERQ_E_DATABASE_CORRUPT: not a queue file, or damaged
+  schema_too_new = 0x80DF0003u,           // XFERQ_E_SCHEMA_TOO_NEW: written by a newer xferq
+  busy = 0x80DF0004u,                     // XFERQ_E_BUSY: the file stayed locked past the busy timeout
+  transport = 0x80DF0005u,                // XFERQ_E_TRANSPORT: a network failure libcurl reported
+  unsupported_scheme = 0x80DF0006u,       // XFERQ_E_UNSUPPORTED_SCHEME: not http/https (also on redirect)
+  too_many_redirects = 0x80DF0007u,       // XFERQ_E_TOO_MANY_REDIRECTS
+  tls = 0x80DF0008u,                      // XFERQ_E_TLS: certificate or handshake refused
+};
+
+// HTTP statuses become BG_E_HTTP_ERROR_nnn = 0x80190000 + status, as BITS does.
+constexpr uint32_t kHttpErrorBase = 0x80190000u;
+
+const std::error_category& xferq_category() noexcept;
+
+inline std::error_code make_error_code(Errc e) noexcept {
+  return {static_cast<int>(static_cast<uint32_t>(e)), xferq_category()};
+}
+
+// The error for an HTTP status (404 -> BG_E_HTTP_ERROR_404).
+std::error_code http_error(int status) noexcept;
+
+// The HRESULT of an error: 0 (S_OK) for success, the code's value for xferq's
+// category, E_FAIL (0x80004005) for any other category.
+uint32_t to_hresult(const std::error_code& ec) noexcept;
+
+// The symbolic name of an HRESULT ("DO_E_INVALID_STATE", "BG_E_HTTP_ERROR_404",
+// "S_OK", "BG_S_PARTIAL_COMPLETE"), or "0x%08X" if xferq does not know it.
+std::string hresult_name(uint32_t hresult);
+
+// Success codes that carry information (never turned into a std::error_code:
+// they are successes).
+constexpr uint32_t kS_OK = 0x00000000u;
+constexpr uint32_t kBG_S_PARTIAL_COMPLETE = 0x00200017u;
+constexpr uint32_t kBG_S_UNABLE_TO_DELETE_FILES = 0x0020001Au;
+
+}  // namespace xferq
+
+namespace std {
+template <>
+struct is_error_code_enum<xferq::Errc> : true_type {};
+}  // namespace std
+
+#endif  // XFERQ_ERROR_H_

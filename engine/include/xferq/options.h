@@ -1,0 +1,60 @@
+// xferq/options.h — how a Queue is opened and run.
+#ifndef XFERQ_OPTIONS_H_
+#define XFERQ_OPTIONS_H_
+
+#include <chrono>
+#include <string>
+
+namespace xferq {
+
+// SQLite's PRAGMA synchronous. NORMAL (the default) keeps every committed
+// transaction across a crash of the application; FULL also across a power cut,
+// at the cost of an fsync per commit.
+enum class Synchronous { normal, full };
+
+struct QueueOptions {
+  // Start the worker thread on open. A process that only inspects or controls
+  // a queue served by another process (e.g. the `xferq` command) sets false.
+  bool start_worker = true;
+
+  // Transfers running at once (one per job; a job's files go one after another).
+  int max_concurrent_transfers = 4;
+
+  // How often a running transfer commits its byte count (after fdatasync of
+  // the bytes it claims). Smaller loses less on a crash and costs more writes.
+  std::chrono::milliseconds progress_interval{500};
+
+  // How often the worker looks for changes made by other processes
+  // (PRAGMA data_version); bounds how fast a cancel from another process stops
+  // a transfer. In-process calls wake the worker at once.
+  std::chrono::milliseconds poll_interval{20};
+
+  // How long a call waits for another process's write lock before failing
+  // with XFERQ_E_BUSY.
+  std::chrono::milliseconds busy_timeout{10000};
+
+  Synchronous synchronous = Synchronous::normal;
+
+  // BITS raises a minimum retry delay below 5 s to 5 s. Tests and embedders
+  // that need faster retries may lower this floor.
+  std::chrono::seconds minimum_retry_delay_floor{5};
+
+  // A transfer that receives no byte for this long is abandoned as a
+  // transient error (a stalled server), and retried.
+  std::chrono::seconds stall_timeout{60};
+
+  // TLS peer and host verification. Turn off only for tests.
+  bool verify_tls = true;
+  // Allow URLs (and redirects) to schemes other than http and https.
+  bool allow_other_schemes = false;
+  // Most redirects followed per request.
+  int max_redirects = 10;
+  // libcurl receive buffer (CURLOPT_BUFFERSIZE): the 16 KiB default is slow.
+  long receive_buffer_bytes = 512 * 1024;
+  // Sent as User-Agent.
+  std::string user_agent = "xferq/0.1";
+};
+
+}  // namespace xferq
+
+#endif  // XFERQ_OPTIONS_H_

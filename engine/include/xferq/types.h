@@ -1,0 +1,125 @@
+// xferq/types.h — the vocabulary of jobs: states, priorities, progress, times.
+//
+// Numeric values are BITS's (BG_JOB_STATE, BG_JOB_PRIORITY, BG_JOB_TYPE,
+// BG_ERROR_CONTEXT) and are what the database stores, so a query in the sqlite3
+// shell and a call through the API agree.
+#ifndef XFERQ_TYPES_H_
+#define XFERQ_TYPES_H_
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace xferq {
+
+enum class JobState : int {
+  queued = 0,           // runnable, waiting for the worker
+  connecting = 1,       // the worker is contacting the server
+  transferring = 2,     // bytes are moving
+  suspended = 3,        // paused; every new job starts here
+  error = 4,            // fatal error; needs resume (after fixing the cause), complete or cancel
+  transient_error = 5,  // recoverable error; retried after the minimum retry delay
+  transferred = 6,      // every file is on disk in its temp file; waiting for complete()
+  acknowledged = 7,     // final: complete() renamed the files
+  cancelled = 8,        // final: cancel() deleted the temp files
+};
+
+enum class JobPriority : int { foreground = 0, high = 1, normal = 2, low = 3 };
+
+enum class JobType : int { download = 0, upload = 1, upload_reply = 2 };
+
+enum class ErrorContext : int {
+  none = 0,
+  unknown = 1,
+  general_queue_manager = 2,
+  queue_manager_notification = 3,
+  local_file = 4,
+  remote_file = 5,
+  general_transport = 6,
+  remote_application = 7,
+};
+
+// BITS's upper-case names ("QUEUED", "TRANSIENT_ERROR", "FOREGROUND", ...).
+std::string_view to_string(JobState s) noexcept;
+std::string_view to_string(JobPriority p) noexcept;
+std::string_view to_string(JobType t) noexcept;
+std::string_view to_string(ErrorContext c) noexcept;
+// Parse those names (case-insensitive). False if unknown.
+bool parse_state(std::string_view name, JobState* out) noexcept;
+bool parse_priority(std::string_view name, JobPriority* out) noexcept;
+
+// True for ACKNOWLEDGED and CANCELLED: nothing can change such a job any more.
+constexpr bool is_final(JobState s) noexcept {
+  return s == JobState::acknowledged || s == JobState::cancelled;
+}
+
+// A size not known yet (the server has not said it). BG_SIZE_UNKNOWN.
+constexpr int64_t kSizeUnknown = -1;
+
+using Clock = std::chrono::system_clock;
+using TimePoint = Clock::time_point;
+
+struct JobProgress {
+  int64_t bytes_total = kSizeUnknown;  // kSizeUnknown until every file's size is known
+  int64_t bytes_transferred = 0;
+  uint32_t files_total = 0;
+  uint32_t files_transferred = 0;
+};
+
+struct JobTimes {
+  TimePoint creation;
+  TimePoint modification;  // bumped by every change: calls, state changes, progress
+  std::optional<TimePoint> transfer_completion;  // set when the job reaches TRANSFERRED
+};
+
+// One file to add: where it comes from and the absolute local path it ends at.
+struct FileSpec {
+  std::string remote_url;
+  std::string local_path;
+};
+
+struct FileInfo {
+  std::string remote_url;
+  std::string local_path;
+  std::string temp_path;  // where the bytes are while the job runs ("" until created)
+  int64_t bytes_total = kSizeUnknown;
+  int64_t bytes_transferred = 0;
+  bool completed = false;  // every byte is on disk
+};
+
+// The last error of a job in ERROR or TRANSIENT_ERROR.
+struct JobErrorInfo {
+  uint32_t hresult = 0;        // e.g. 0x80190194 (BG_E_HTTP_ERROR_404)
+  ErrorContext context = ErrorContext::none;
+  std::string description;     // human-readable, in English
+  std::optional<uint32_t> file_index;  // the file involved, if any
+};
+
+// What complete() did.
+enum class CompleteStatus {
+  all_files = 0,  // S_OK: every file was renamed to its final name
+  partial = 1,    // BG_S_PARTIAL_COMPLETE: only the finished files were kept
+};
+
+// A consistent snapshot of a job (one read).
+struct JobInfo {
+  std::string id;
+  JobType type = JobType::download;
+  JobState state = JobState::suspended;
+  JobPriority priority = JobPriority::normal;
+  std::string display_name;
+  std::string description;
+  std::string owner;
+  JobProgress progress;
+  JobTimes times;
+  uint32_t error_count = 0;
+  std::optional<JobErrorInfo> error;  // present in ERROR / TRANSIENT_ERROR
+  std::chrono::seconds minimum_retry_delay{600};
+  std::chrono::seconds no_progress_timeout{1209600};
+};
+
+}  // namespace xferq
+
+#endif  // XFERQ_TYPES_H_

@@ -1,0 +1,104 @@
+// file_ops.cc — temp files, deletions and renames.
+#include "file_ops.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "xferq/error.h"
+
+namespace xferq::detail {
+namespace {
+
+std::string dir_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string base_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+void sync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+std::error_code errno_error(int err) {
+  switch (err) {
+    case 0:
+      return {};
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+      return make_error_code(Errc::disk_full);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return make_error_code(Errc::access_denied);
+    case ENOENT:
+      return make_error_code(Errc::path_not_found);
+    case EEXIST:
+    case ELOOP:  // O_NOFOLLOW met a symlink: something else sits at our path
+      return make_error_code(Errc::file_exists);
+    default:
+      return make_error_code(Errc::invalid_arg);
+  }
+}
+
+std::string temp_path_for(const std::string& local_path, const std::string& job_id, int64_t idx) {
+  // Strip the braces and dashes of the GUID: ".name.xferq-<32 hex>-<idx>.part".
+  std::string hex;
+  for (char c : job_id)
+    if (std::isxdigit(static_cast<unsigned char>(c))) hex.push_back(c);
+  std::string base = base_of(local_path);
+  if (base.size() > 120) base.resize(120);  // keep the name under NAME_MAX
+  return dir_of(local_path) + "/." + base + ".xferq-" + hex + "-" + std::to_string(idx) + ".part";
+}
+
+Result<int> create_temp_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_error(errno);
+  return fd;
+}
+
+Result<int> open_temp_file(const std::string& path, int64_t* size) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno_error(errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
+    ::close(fd);
+    return make_error_code(Errc::file_exists);
+  }
+  *size = st.st_size;
+  return fd;
+}
+
+std::error_code delete_file(const std::string& path) {
+  if (path.empty()) return {};
+  if (::unlink(path.c_str()) == 0 || errno == ENOENT) return {};
+  return errno_error(errno);
+}
+
+std::error_code rename_into_place(const std::string& temp_path, const std::string& final_path) {
+  if (::rename(temp_path.c_str(), final_path.c_str()) != 0) {
+    const int err = errno;
+    struct stat st {};
+    if (err == ENOENT && ::lstat(temp_path.c_str(), &st) != 0 && ::stat(final_path.c_str(), &st) == 0)
+      return {};  // done before
+    return errno_error(err);
+  }
+  sync_dir(dir_of(final_path));
+  return {};
+}
+
+std::error_code flush_file(int fd) {
+  if (::fdatasync(fd) != 0) return errno_error(errno);
+  return {};
+}
+
+}  // namespace xferq::detail

@@ -1,0 +1,134 @@
+// job.cc — Job's methods: argument checks here, everything else in the core.
+#include "xferq/job.h"
+
+#include "queue_core.h"
+#include "validate.h"
+
+namespace xferq {
+
+using detail::Call;
+using detail::Property;
+
+namespace {
+std::error_code no_job() { return make_error_code(Errc::not_found); }
+}  // namespace
+
+std::error_code Job::add_file(std::string_view remote_url, std::string_view local_path) {
+  return add_files({FileSpec{std::string(remote_url), std::string(local_path)}});
+}
+
+std::error_code Job::add_files(const std::vector<FileSpec>& files) {
+  if (!core_) return no_job();
+  return core_->add_files(id_, files);
+}
+
+Result<std::vector<FileInfo>> Job::files() const {
+  if (!core_) return no_job();
+  return core_->store().files(id_);
+}
+
+std::error_code Job::suspend() { return core_ ? core_->change_state(id_, Call::suspend) : no_job(); }
+std::error_code Job::resume() { return core_ ? core_->change_state(id_, Call::resume) : no_job(); }
+std::error_code Job::cancel() { return core_ ? core_->cancel(id_) : no_job(); }
+std::error_code Job::complete(CompleteStatus* status) {
+  return core_ ? core_->complete(id_, status) : no_job();
+}
+
+Result<JobInfo> Job::info() const {
+  if (!core_) return no_job();
+  return core_->store().job_info(id_);
+}
+
+Result<JobState> Job::state() const {
+  if (!core_) return no_job();
+  return core_->store().job_state(id_);
+}
+
+Result<JobProgress> Job::progress() const {
+  auto i = info();
+  if (!i) return i.error();
+  return i->progress;
+}
+
+Result<JobTimes> Job::times() const {
+  auto i = info();
+  if (!i) return i.error();
+  return i->times;
+}
+
+Result<JobErrorInfo> Job::error() const {
+  auto i = info();
+  if (!i) return i.error();
+  if (!i->error) return make_error_code(Errc::error_information_unavailable);
+  return *i->error;
+}
+
+Result<uint32_t> Job::error_count() const {
+  auto i = info();
+  if (!i) return i.error();
+  return i->error_count;
+}
+
+Result<JobPriority> Job::priority() const {
+  auto i = info();
+  if (!i) return i.error();
+  return i->priority;
+}
+
+std::error_code Job::set_priority(JobPriority priority) {
+  if (!core_) return no_job();
+  const int p = static_cast<int>(priority);
+  if (p < 0 || p > 3) return make_error_code(Errc::not_implemented);
+  return core_->set_property(id_, Property::priority, p, {});
+}
+
+Result<std::string> Job::display_name() const {
+  auto i = info();
+  if (!i) return i.error();
+  return i->display_name;
+}
+
+std::error_code Job::set_display_name(std::string_view name) {
+  if (!core_) return no_job();
+  if (auto ec = detail::check_text(name, detail::kMaxDisplayName, false)) return ec;
+  return core_->set_property(id_, Property::display_name, 0, name);
+}
+
+Result<std::string> Job::description() const {
+  auto i = info();
+  if (!i) return i.error();
+  return i->description;
+}
+
+std::error_code Job::set_description(std::string_view text) {
+  if (!core_) return no_job();
+  if (auto ec = detail::check_text(text, detail::kMaxDescription, true)) return ec;
+  return core_->set_property(id_, Property::description, 0, text);
+}
+
+Result<std::chrono::seconds> Job::minimum_retry_delay() const {
+  auto i = info();
+  if (!i) return i.error();
+  return i->minimum_retry_delay;
+}
+
+std::error_code Job::set_minimum_retry_delay(std::chrono::seconds delay) {
+  if (!core_) return no_job();
+  if (delay.count() < 0) return make_error_code(Errc::invalid_arg);
+  const auto floor = core_->options().minimum_retry_delay_floor;
+  return core_->set_property(id_, Property::retry_delay_s, std::max(delay, floor).count(), {});
+}
+
+Result<std::chrono::seconds> Job::no_progress_timeout() const {
+  auto i = info();
+  if (!i) return i.error();
+  return i->no_progress_timeout;
+}
+
+std::error_code Job::set_no_progress_timeout(std::chrono::seconds timeout) {
+  if (!core_) return no_job();
+  if (timeout.count() < 0) return make_error_code(Errc::invalid_arg);
+  return core_->set_property(id_, Property::no_progress_timeout_s, timeout.count(), {});
+}
+
+}  // namespace xferq

@@ -1,0 +1,194 @@
+// queue_core.cc — the API's calls: validate, one transaction in the store,
+// then the effects (outbox, worker wake-up, callbacks).
+#include "queue_core.h"
+
+#include "file_ops.h"
+#include "validate.h"
+#include "worker.h"
+
+namespace xferq::detail {
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+}
+
+Result<std::shared_ptr<QueueCore>> QueueCore::open(const std::string& path, const QueueOptions& options) {
+  if (path.empty()) return make_error_code(Errc::invalid_arg);
+  auto store = Store::open(path, options);
+  if (!store) return store.error();
+  std::shared_ptr<QueueCore> core(new QueueCore(path, options, std::move(*store)));
+  // Finish what a crashed process decided but did not do. Idempotent, so it
+  // is safe even while another process applies the same operations.
+  core->apply_pending_ops();
+  return core;
+}
+
+QueueCore::QueueCore(std::string path, const QueueOptions& options, std::unique_ptr<Store> store)
+    : path_(std::move(path)), options_(options), store_(std::move(store)) {}
+
+QueueCore::~QueueCore() { stop_worker(); }
+
+Result<Job> QueueCore::create_job(std::string_view display_name, JobType type) {
+  if (auto ec = check_text(display_name, kMaxDisplayName, false)) return ec;
+  if (type != JobType::download) return make_error_code(Errc::not_implemented);
+  const std::string id = new_guid();
+  if (auto ec = store_->create_job(id, display_name, type, now_us())) return ec;
+  return handle(id);
+}
+
+Result<Job> QueueCore::get_job(std::string_view id) {
+  const std::string canonical = canonical_guid(id);
+  if (canonical.empty()) return make_error_code(Errc::not_found);
+  auto st = store_->job_state(canonical);
+  if (!st) return st.error();
+  return handle(canonical);
+}
+
+Result<std::vector<Job>> QueueCore::jobs(bool include_final) {
+  auto ids = store_->job_ids(include_final);
+  if (!ids) return ids.error();
+  std::vector<Job> out;
+  out.reserve(ids->size());
+  for (const auto& id : *ids) out.push_back(handle(id));
+  return out;
+}
+
+std::error_code QueueCore::add_files(const std::string& id, const std::vector<FileSpec>& files) {
+  if (files.empty()) return make_error_code(Errc::invalid_arg);
+  for (const FileSpec& f : files) {
+    if (auto ec = check_remote_url(f.remote_url, options_.allow_other_schemes)) return ec;
+    if (auto ec = check_local_path(f.local_path)) return ec;
+  }
+  Decision d;
+  if (auto ec = store_->add_files(id, files, kMaxFilesPerJob, now_us(), &d)) return ec;
+  wake_worker(id);
+  notify_modified(id);
+  return {};
+}
+
+std::error_code QueueCore::change_state(const std::string& id, Call call) {
+  Decision d;
+  if (auto ec = store_->apply_call(id, call, now_us(), &d)) return ec;
+  if (d.state_changes) {
+    wake_worker(id);
+    notify_modified(id);
+  }
+  return {};
+}
+
+std::error_code QueueCore::cancel(const std::string& id) {
+  auto op = store_->cancel(id, now_us());
+  if (!op) return op.error();
+  // Stop the transfer first, then delete: unlinking a file the worker still
+  // writes is safe on POSIX (the bytes go to an inode with no name).
+  wake_worker(id);
+  apply_op(*op);  // a failure leaves the op in the outbox, retried on next open
+  notify_modified(id);
+  return {};
+}
+
+std::error_code QueueCore::complete(const std::string& id, CompleteStatus* status) {
+  Decision d;
+  JobState previous = JobState::transferred;
+  auto op = store_->complete(id, now_us(), &d, &previous);
+  if (!op) return op.error();
+  wake_worker(id);
+  std::error_code ec = apply_op(*op);
+  notify_modified(id);
+  if (ec) return ec;
+  if (status) *status = d.complete_status;
+  return {};
+}
+
+std::error_code QueueCore::set_property(const std::string& id, Property property, int64_t value,
+                                        std::string_view text) {
+  if (auto ec = store_->set_property(id, property, value, text, now_us())) return ec;
+  if (property == Property::priority) wake_worker(id);
+  notify_modified(id);
+  return {};
+}
+
+std::error_code QueueCore::apply_op(const FileOp& op) {
+  auto files = store_->job_files(op.job_id);
+  if (!files) return files.error();
+  std::error_code first_error;
+  std::vector<int64_t> renamed;
+  for (const FileRow& f : *files) {
+    std::error_code ec;
+    if (op.kind == OpKind::finalize && f.completed) {
+      if (f.temp_path.empty()) continue;  // renamed by an earlier, partly failed Complete
+      ec = rename_into_place(f.temp_path, f.local_path);
+      if (!ec) renamed.push_back(f.idx);
+    } else {
+      ec = delete_file(f.temp_path);
+    }
+    if (ec && !first_error) first_error = ec;
+  }
+  if (!first_error) {
+    store_->retire_op(op.id);
+    return {};
+  }
+  if (op.kind == OpKind::finalize) {
+    // BITS: the job stays where it was, renamed files stay available, and
+    // Complete can be retried.
+    auto previous = store_->op_previous_state(op);
+    store_->complete_failed(op, previous ? *previous : JobState::transferred, renamed,
+                            first_error.message(), now_us());
+    return first_error;
+  }
+  store_->note_op_failure(op.id, first_error.message());
+  return first_error;
+}
+
+void QueueCore::apply_pending_ops() {
+  auto ops = store_->pending_ops();
+  if (!ops) return;
+  for (const FileOp& op : *ops) apply_op(op);
+  store_->flush_retired();
+}
+
+void QueueCore::set_callbacks(JobCallbacks callbacks) {
+  auto p = std::make_shared<const JobCallbacks>(std::move(callbacks));
+  std::lock_guard<std::mutex> lock(callbacks_mu_);
+  callbacks_ = std::move(p);
+}
+
+std::shared_ptr<const JobCallbacks> QueueCore::callbacks() {
+  std::lock_guard<std::mutex> lock(callbacks_mu_);
+  return callbacks_;
+}
+
+void QueueCore::notify_transferred(const std::string& id) {
+  if (auto cb = callbacks(); cb && cb->transferred) cb->transferred(id);
+}
+
+void QueueCore::notify_error(const std::string& id, const JobErrorInfo& error) {
+  if (auto cb = callbacks(); cb && cb->error) cb->error(id, error);
+}
+
+void QueueCore::notify_modified(const std::string& id) {
+  if (auto cb = callbacks(); cb && cb->modified) cb->modified(id);
+}
+
+void QueueCore::wake_worker(const std::string& id) {
+  std::lock_guard<std::mutex> lock(worker_mu_);
+  if (worker_) worker_->job_changed(id);
+}
+
+void QueueCore::start_worker() {
+  std::lock_guard<std::mutex> lock(worker_mu_);
+  if (worker_) return;
+  worker_ = std::make_unique<Worker>(*this);
+  worker_->start();
+}
+
+void QueueCore::stop_worker() {
+  std::unique_ptr<Worker> worker;
+  {
+    std::lock_guard<std::mutex> lock(worker_mu_);
+    worker = std::move(worker_);
+  }
+  if (worker) worker->stop();
+}
+
+}  // namespace xferq::detail

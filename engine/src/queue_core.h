@@ -1,0 +1,73 @@
+// queue_core.h — what a Queue and its Job handles share: the store, the
+// worker, the callbacks, and the carrying-out of the outbox.
+#ifndef XFERQ_QUEUE_CORE_H_
+#define XFERQ_QUEUE_CORE_H_
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "store.h"
+#include "xferq/callbacks.h"
+#include "xferq/job.h"
+#include "xferq/options.h"
+
+namespace xferq::detail {
+
+class Worker;
+
+class QueueCore : public std::enable_shared_from_this<QueueCore> {
+ public:
+  static Result<std::shared_ptr<QueueCore>> open(const std::string& path, const QueueOptions& options);
+  ~QueueCore();
+
+  const std::string& path() const { return path_; }
+  const QueueOptions& options() const { return options_; }
+  Store& store() { return *store_; }
+
+  Result<Job> create_job(std::string_view display_name, JobType type);
+  Result<Job> get_job(std::string_view id);
+  Result<std::vector<Job>> jobs(bool include_final);
+  Job handle(const std::string& id) { return Job(shared_from_this(), id); }
+
+  // The calls behind Job's methods.
+  std::error_code add_files(const std::string& id, const std::vector<FileSpec>& files);
+  std::error_code change_state(const std::string& id, Call call);
+  std::error_code cancel(const std::string& id);
+  std::error_code complete(const std::string& id, CompleteStatus* status);
+  std::error_code set_property(const std::string& id, Property property, int64_t value,
+                               std::string_view text);
+
+  // Carries out one outbox operation, idempotently.
+  std::error_code apply_op(const FileOp& op);
+  // Carries out every pending operation (recovery).
+  void apply_pending_ops();
+
+  void set_callbacks(JobCallbacks callbacks);
+  void notify_transferred(const std::string& id);
+  void notify_error(const std::string& id, const JobErrorInfo& error);
+  void notify_modified(const std::string& id);
+
+  void start_worker();
+  void stop_worker();
+
+ private:
+  QueueCore(std::string path, const QueueOptions& options, std::unique_ptr<Store> store);
+  void wake_worker(const std::string& id);
+  std::shared_ptr<const JobCallbacks> callbacks();
+
+  std::string path_;
+  QueueOptions options_;
+  std::unique_ptr<Store> store_;
+  std::mutex callbacks_mu_;
+  std::shared_ptr<const JobCallbacks> callbacks_;
+  std::mutex worker_mu_;
+  std::unique_ptr<Worker> worker_;
+};
+
+int64_t now_us();
+
+}  // namespace xferq::detail
+
+#endif  // XFERQ_QUEUE_CORE_H_

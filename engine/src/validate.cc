@@ -1,0 +1,144 @@
+// validate.cc — argument checks and GUIDs.
+#include "validate.h"
+
+#include <curl/curl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+
+#include "xferq/error.h"
+
+namespace xferq::detail {
+
+bool is_valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+std::error_code check_remote_url(std::string_view url, bool allow_other_schemes) {
+  if (url.empty() || !is_valid_utf8(url)) return make_error_code(Errc::invalid_arg);
+  if (url.size() > kMaxUrlLength) return make_error_code(Errc::string_too_long);
+  for (char c : url)
+    if (static_cast<unsigned char>(c) <= 0x20) return make_error_code(Errc::invalid_arg);
+  CURLU* u = curl_url();
+  const std::string s(url);
+  std::error_code ec;
+  if (curl_url_set(u, CURLUPART_URL, s.c_str(), 0) != CURLUE_OK) {
+    ec = make_error_code(Errc::invalid_arg);
+  } else {
+    char* scheme = nullptr;
+    char* host = nullptr;
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+      ec = make_error_code(Errc::invalid_arg);
+    } else if (!allow_other_schemes && std::string_view(scheme) != "http" &&
+               std::string_view(scheme) != "https") {
+      ec = make_error_code(Errc::unsupported_scheme);
+    }
+    curl_free(scheme);
+    curl_free(host);
+  }
+  curl_url_cleanup(u);
+  return ec;
+}
+
+std::error_code check_local_path(std::string_view path) {
+  if (path.empty() || path.front() != '/' || path.back() == '/' || !is_valid_utf8(path) ||
+      path.size() >= 4096)
+    return make_error_code(Errc::invalid_arg);
+  // No "." or ".." component, no empty component: the stored path is the one
+  // that will be written.
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view part = path.substr(start, end - start);
+    if (part.empty() || part == "." || part == ".." || part.size() > 255)
+      return make_error_code(Errc::invalid_arg);
+    start = end + 1;
+  }
+  for (char c : path)
+    if (c == '\0') return make_error_code(Errc::invalid_arg);
+  const std::string p(path);
+  struct stat st {};
+  if (::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return make_error_code(Errc::invalid_arg);
+  const std::string dir = p.substr(0, p.rfind('/')).empty() ? "/" : p.substr(0, p.rfind('/'));
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return make_error_code(Errc::path_not_found);
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) return make_error_code(Errc::access_denied);
+  return {};
+}
+
+std::error_code check_text(std::string_view text, size_t max_chars, bool allow_empty) {
+  if ((!allow_empty && text.empty()) || !is_valid_utf8(text)) return make_error_code(Errc::invalid_arg);
+  size_t chars = 0;
+  for (char c : text) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  if (chars > max_chars) return make_error_code(Errc::string_too_long);
+  return {};
+}
+
+std::string canonical_guid(std::string_view text) {
+  if (text.size() == 38 && text.front() == '{' && text.back() == '}') text = text.substr(1, 36);
+  if (text.size() != 36) return {};
+  std::string out = "{";
+  for (size_t i = 0; i < 36; ++i) {
+    const char c = text[i];
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? c != '-' : !std::isxdigit(static_cast<unsigned char>(c))) return {};
+    out.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string new_guid() {
+  unsigned char b[16];
+  size_t got = 0;
+  while (got < sizeof b) {
+    const ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "{%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X}",
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+                b[14], b[15]);
+  return buf;
+}
+
+}  // namespace xferq::detail

@@ -1,0 +1,37 @@
+// validate.h — checks of what callers hand to the API, before anything is stored.
+#ifndef XFERQ_VALIDATE_H_
+#define XFERQ_VALIDATE_H_
+
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace xferq::detail {
+
+constexpr size_t kMaxUrlLength = 2200;        // BITS's limit
+constexpr size_t kMaxDisplayName = 256;
+constexpr size_t kMaxDescription = 1024;
+constexpr int64_t kMaxFilesPerJob = 200;      // BITS's MaxFilesPerJob default
+
+bool is_valid_utf8(std::string_view s);
+
+// An absolute http(s) URL with a host. `allow_other_schemes` lifts the scheme rule.
+std::error_code check_remote_url(std::string_view url, bool allow_other_schemes);
+
+// An absolute path without "." / ".." components, not a directory, whose
+// parent directory exists and is writable.
+std::error_code check_local_path(std::string_view path);
+
+// Display names and descriptions: UTF-8, within the limits.
+std::error_code check_text(std::string_view text, size_t max_chars, bool allow_empty);
+
+// A GUID in canonical form "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" (upper
+// case), from that form, without braces, or lower case. "" if not a GUID.
+std::string canonical_guid(std::string_view text);
+
+// A new random (version 4) GUID in canonical form.
+std::string new_guid();
+
+}  // namespace xferq::detail
+
+#endif  // XFERQ_VALIDATE_H_

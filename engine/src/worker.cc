@@ -1,0 +1,700 @@
+// worker.cc — the transfer loop.
+#include "worker.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "file_ops.h"
+#include "queue_core.h"
+#include "store.h"
+#include "xferq/error.h"
+
+namespace xferq::detail {
+
+using Steady = std::chrono::steady_clock;
+
+// One running job: its current file, its temp file and its libcurl handle.
+struct Transfer {
+  enum class Pending { none, stale, restart, http_error, local_error };
+
+  Claim claim;
+  FileRow file;
+  int fd = -1;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  int64_t requested_from = 0;
+  int64_t committed = 0;  // bytes_transferred as last committed
+  Steady::time_point last_commit = Steady::now();
+  int restarts = 0;
+  bool connected = false;  // the job is TRANSFERRING
+  bool checked = false;    // the current response's headers were examined
+  Pending pending = Pending::none;
+  std::string pending_reason;
+  long pending_status = 0;
+  int pending_errno = 0;
+  // Headers of the current response (reset on each status line: redirects).
+  std::string etag, last_modified, content_range;
+  int64_t content_length = -1;
+  QueueCore* core = nullptr;
+};
+
+namespace {
+
+void curl_init_once() {
+  static const bool done = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
+  (void)done;
+}
+
+std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
+  while (e > b && (s[e - 1] == '\r' || s[e - 1] == '\n' || s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+bool header_is(std::string_view line, std::string_view name) {
+  if (line.size() <= name.size() || line[name.size()] != ':') return false;
+  for (size_t i = 0; i < name.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(line[i])) != std::tolower(static_cast<unsigned char>(name[i])))
+      return false;
+  return true;
+}
+
+size_t on_header(char* data, size_t size, size_t nmemb, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * nmemb;
+  std::string_view line(data, n);
+  if (line.rfind("HTTP/", 0) == 0) {
+    t->etag.clear();
+    t->last_modified.clear();
+    t->content_range.clear();
+    t->content_length = -1;
+  } else if (header_is(line, "etag")) {
+    t->etag = trim(line.substr(5));
+  } else if (header_is(line, "last-modified")) {
+    t->last_modified = trim(line.substr(14));
+  } else if (header_is(line, "content-range")) {
+    t->content_range = trim(line.substr(14));
+  } else if (header_is(line, "content-length")) {
+    t->content_length = std::strtoll(trim(line.substr(15)).c_str(), nullptr, 10);
+  }
+  return n;
+}
+
+// "bytes FIRST-LAST/TOTAL" (TOTAL may be '*').
+bool parse_content_range(const std::string& v, int64_t* first, int64_t* total) {
+  long long a = 0, b = 0;
+  char tail[32] = {};
+  if (std::sscanf(v.c_str(), "bytes %lld-%lld/%31s", &a, &b, tail) != 3) return false;
+  *first = a;
+  *total = tail[0] == '*' ? kSizeUnknown : std::strtoll(tail, nullptr, 10);
+  return true;
+}
+
+// Looks at a response before its first body byte is written. False means: do
+// not write; t->pending says what to do instead.
+bool check_response(Transfer* t) {
+  t->checked = true;
+  long status = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status == 206) {
+    int64_t first = -1, total = kSizeUnknown;
+    if (!parse_content_range(t->content_range, &first, &total) || first != t->requested_from) {
+      t->pending = Transfer::Pending::restart;
+      t->pending_reason = "206 with Content-Range '" + t->content_range + "' for a request from byte " +
+                          std::to_string(t->requested_from);
+      return false;
+    }
+    // A server that answers 206 although the entity changed (ignoring
+    // If-Range) must not get its bytes spliced onto the old ones.
+    const bool etag_changed = !t->file.etag.empty() && !t->etag.empty() && t->etag != t->file.etag;
+    const bool date_changed = t->file.etag.empty() && !t->file.last_modified.empty() &&
+                              !t->last_modified.empty() && t->last_modified != t->file.last_modified;
+    if (etag_changed || date_changed) {
+      t->pending = Transfer::Pending::restart;
+      t->pending_reason = "the file changed on the server (validators differ)";
+      return false;
+    }
+    t->file.bytes_total = total;
+  } else if (status == 200) {
+    if (t->requested_from > 0 || t->file.bytes_transferred > 0) {
+      // The server sent the whole entity (Range ignored, or If-Range saw a
+      // change): start over. First make the database claim zero bytes, then
+      // drop the old bytes, so the database never claims more than the disk.
+      FileRow zero = t->file;
+      zero.bytes_transferred = 0;
+      zero.etag.clear();
+      zero.last_modified.clear();
+      auto w = t->core->store().commit_progress(t->claim, zero, now_us());
+      if (!w || *w == WriteOutcome::stale) {
+        t->pending = Transfer::Pending::stale;
+        return false;
+      }
+      if (::ftruncate(t->fd, 0) != 0) {
+        t->pending = Transfer::Pending::local_error;
+        t->pending_errno = errno;
+        return false;
+      }
+      t->file.bytes_transferred = 0;
+      t->committed = 0;
+      t->requested_from = 0;
+    }
+    t->file.bytes_total = t->content_length;
+  } else {
+    t->pending = Transfer::Pending::http_error;
+    t->pending_status = status;
+    return false;
+  }
+  t->file.etag = t->etag;
+  t->file.last_modified = t->last_modified;
+  if (!t->connected) {
+    auto w = t->core->store().mark_connected(&t->claim, now_us());
+    if (!w || *w == WriteOutcome::stale) {
+      t->pending = Transfer::Pending::stale;
+      return false;
+    }
+    t->connected = true;
+  }
+  return true;
+}
+
+size_t on_body(char* data, size_t size, size_t nmemb, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * nmemb;
+  if (!t->checked && !check_response(t)) return 0;
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::pwrite(t->fd, data + done, n - done, t->file.bytes_transferred + static_cast<int64_t>(done));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      t->pending = Transfer::Pending::local_error;
+      t->pending_errno = errno;
+      return 0;
+    }
+    done += static_cast<size_t>(w);
+  }
+  t->file.bytes_transferred += static_cast<int64_t>(n);
+  return n;
+}
+
+bool transient_http(long s) {
+  if (s >= 500) return s != 501 && s != 505;
+  if (s >= 400) return s == 408 || s == 409 || s == 429;
+  if (s >= 300) return !(s <= 305 || s == 307);
+  return true;
+}
+
+struct CurlFailure {
+  Errc code;
+  ErrorContext context;
+  bool transient;
+};
+
+CurlFailure classify(CURLcode c) {
+  switch (c) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return {Errc::unsupported_scheme, ErrorContext::remote_file, false};
+    case CURLE_TOO_MANY_REDIRECTS:
+      return {Errc::too_many_redirects, ErrorContext::remote_file, false};
+    case CURLE_URL_MALFORMAT:
+      return {Errc::invalid_arg, ErrorContext::remote_file, false};
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+      return {Errc::tls, ErrorContext::general_transport, false};
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+      return {Errc::transport, ErrorContext::general_transport, true};
+    default:
+      return {Errc::transport, ErrorContext::remote_file, true};
+  }
+}
+
+void release_handle(CURLM* multi, Transfer& t) {
+  if (t.easy) {
+    curl_multi_remove_handle(multi, t.easy);
+    curl_easy_cleanup(t.easy);
+    t.easy = nullptr;
+  }
+  if (t.headers) {
+    curl_slist_free_all(t.headers);
+    t.headers = nullptr;
+  }
+}
+
+void close_file(Transfer& t) {
+  if (t.fd >= 0) {
+    ::close(t.fd);
+    t.fd = -1;
+  }
+}
+
+}  // namespace
+
+Worker::Worker(QueueCore& core) : core_(core) { curl_init_once(); }
+
+Worker::~Worker() { stop(); }
+
+void Worker::start() {
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::stop() {
+  stopping_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (multi_) curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::job_changed(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  changed_.insert(job_id);
+  if (multi_) curl_multi_wakeup(static_cast<CURLM*>(multi_));
+}
+
+bool Worker::acquire_lock() {
+  const std::string path = core_.path() + "-worker.lock";
+  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (lock_fd_ < 0) return false;
+  while (!stopping_) {
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0) return true;
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_.load(); });
+  }
+  return false;
+}
+
+void Worker::run() {
+  if (acquire_lock()) {
+    // We are the only worker: whatever is CONNECTING / TRANSFERRING was left
+    // by one that died. Put it back in the queue; the bytes on disk resume.
+    core_.store().recover_interrupted(now_us());
+    core_.apply_pending_ops();
+    CURLM* multi = curl_multi_init();
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(core_.options().max_concurrent_transfers * 2));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      multi_ = multi;
+    }
+    loop();
+    shutdown_transfers();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      multi_ = nullptr;
+    }
+    curl_multi_cleanup(multi);
+  }
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);  // releases the flock
+    lock_fd_ = -1;
+  }
+}
+
+void Worker::loop() {
+  CURLM* multi = static_cast<CURLM*>(multi_);
+  const auto& opt = core_.options();
+  int64_t last_version = core_.store().data_version().ok() ? *core_.store().data_version() : 0;
+  Steady::time_point next_version_check = Steady::now();
+  int64_t next_retry_us = 0;  // 0: look it up
+  while (!stopping_) {
+    std::set<std::string> changed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      changed.swap(changed_);
+    }
+    bool external = false;
+    if (Steady::now() >= next_version_check) {
+      next_version_check = Steady::now() + opt.poll_interval;
+      auto v = core_.store().data_version();
+      if (v && *v != last_version) {
+        last_version = *v;
+        external = true;
+      }
+    }
+    if (!changed.empty() || external) {
+      reconcile(changed, external);
+      dirty_ = true;
+      next_retry_us = 0;
+    }
+
+    const int64_t now = now_us();
+    if (next_retry_us == 0 || now >= next_retry_us) {
+      std::vector<std::string> expired;
+      core_.store().requeue_due(now, &expired);
+      for (const auto& id : expired) {
+        auto info = core_.store().job_info(id);
+        if (info && info->error) core_.notify_error(id, *info->error);
+      }
+      auto next = core_.store().next_retry_us();
+      next_retry_us = next && *next ? **next : now + 3600 * 1000000LL;
+      dirty_ = true;
+    }
+
+    if (dirty_ && static_cast<int>(transfers_.size()) < opt.max_concurrent_transfers) schedule();
+
+    int running = 0;
+    curl_multi_perform(multi, &running);
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      Transfer* t = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
+      const int code = msg->data.result;
+      if (t) handle_done(*t, code);
+    }
+    commit_due_progress(false);
+    core_.store().flush_retired();
+
+    // Sleep until a socket is ready, a call wakes us, or a timer is due.
+    int64_t timeout_ms = opt.poll_interval.count();
+    if (!transfers_.empty()) timeout_ms = std::min<int64_t>(timeout_ms, opt.progress_interval.count());
+    const int64_t until_retry_ms = (next_retry_us - now_us()) / 1000;
+    timeout_ms = std::max<int64_t>(0, std::min(timeout_ms, until_retry_ms));
+    if (dirty_ && static_cast<int>(transfers_.size()) < opt.max_concurrent_transfers) timeout_ms = 0;
+    curl_multi_poll(multi, nullptr, 0, static_cast<int>(timeout_ms), nullptr);
+  }
+}
+
+void Worker::reconcile(const std::set<std::string>& changed, bool everything) {
+  std::vector<std::string> stale;
+  for (const auto& [id, t] : transfers_) {
+    if (!everything && !changed.count(id)) continue;
+    auto g = core_.store().generation(id);
+    if (!g) continue;  // the database failed; look again next time
+    if (!*g || **g != t->claim.generation) stale.push_back(id);
+  }
+  for (const auto& id : stale) drop(id);
+}
+
+void Worker::schedule() {
+  dirty_ = false;
+  const int free = core_.options().max_concurrent_transfers - static_cast<int>(transfers_.size());
+  if (free <= 0) return;
+  std::vector<std::string> held;
+  for (const auto& kv : transfers_) held.push_back(kv.first);
+  auto claims = core_.store().claim_next(free, held, now_us());
+  if (!claims) {
+    dirty_ = true;
+    return;
+  }
+  for (Claim& c : *claims) {
+    core_.notify_modified(c.job_id);
+    start_job(std::move(c));
+  }
+}
+
+void Worker::start_job(Claim claim) {
+  auto t = std::make_unique<Transfer>();
+  t->claim = std::move(claim);
+  t->core = &core_;
+  auto next = core_.store().next_file(t->claim.job_id);
+  if (!next) {
+    core_.store().release(t->claim, now_us());
+    return;
+  }
+  Transfer& ref = *t;
+  transfers_[ref.claim.job_id] = std::move(t);
+  if (!*next) {
+    finish(ref);  // nothing left to fetch (every file done): TRANSFERRED
+    return;
+  }
+  ref.file = **next;
+  start_file(ref);
+}
+
+bool Worker::start_file(Transfer& t) {
+  const auto& opt = core_.options();
+  Store& store = core_.store();
+  bool created = false;
+  if (t.file.temp_path.empty()) {
+    // Record first, create second: a cancel that commits after this record
+    // finds the path and deletes whatever is there.
+    const std::string path = temp_path_for(t.file.local_path, t.claim.job_id, t.file.idx);
+    auto w = store.record_temp_path(t.claim, t.file.idx, path);
+    if (!w || *w == WriteOutcome::stale) {
+      drop(t.claim.job_id);
+      return false;
+    }
+    t.file.temp_path = path;
+  }
+  int64_t disk = 0;
+  auto fd = open_temp_file(t.file.temp_path, &disk);
+  if (!fd && fd.error() == make_error_code(Errc::path_not_found)) {
+    fd = create_temp_file(t.file.temp_path);
+    disk = 0;
+    created = fd.ok();
+  }
+  if (!fd) {
+    fail(t, to_hresult(fd.error()), static_cast<int>(ErrorContext::local_file),
+         "cannot open the temporary file " + t.file.temp_path + ": " + fd.error().message(), false);
+    return false;
+  }
+  t.fd = *fd;
+  // Check again after creating: a cancel that committed meanwhile may have
+  // run its deletion before the file existed. Then the file is ours to delete.
+  auto g = store.generation(t.claim.job_id);
+  if (!g || !*g || **g != t.claim.generation) {
+    close_file(t);
+    if (created) delete_file(t.file.temp_path);
+    drop(t.claim.job_id);
+    return false;
+  }
+  // Trust the smaller of what the database claims and what the disk holds.
+  const int64_t offset = std::min(disk, t.file.bytes_transferred);
+  if (disk != offset && ::ftruncate(t.fd, offset) != 0) {
+    fail(t, to_hresult(errno_error(errno)), static_cast<int>(ErrorContext::local_file),
+         "cannot truncate the temporary file", false);
+    return false;
+  }
+  t.file.bytes_transferred = offset;
+  t.committed = offset;
+  if (offset == 0) {
+    t.file.etag.clear();
+    t.file.last_modified.clear();
+  }
+
+  CURL* e = curl_easy_init();
+  t.easy = e;
+  t.requested_from = offset;
+  t.checked = false;
+  t.pending = Transfer::Pending::none;
+  t.error_buffer[0] = '\0';
+  curl_easy_setopt(e, CURLOPT_URL, t.file.remote_url.c_str());
+  curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error_buffer);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(opt.max_redirects));
+  if (!opt.allow_other_schemes) {
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  }
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, opt.receive_buffer_bytes);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, opt.user_agent.c_str());
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opt.stall_timeout.count()));
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opt.verify_tls ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opt.verify_tls ? 2L : 0L);
+  // Byte offsets must mean what they say: no content coding.
+  t.headers = curl_slist_append(nullptr, "Accept-Encoding: identity");
+  if (offset > 0) {
+    const std::string range = std::to_string(offset) + "-";
+    curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // copied by libcurl
+    const std::string& validator = !t.file.etag.empty() ? t.file.etag : t.file.last_modified;
+    if (!validator.empty()) t.headers = curl_slist_append(t.headers, ("If-Range: " + validator).c_str());
+  }
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers);
+  curl_multi_add_handle(static_cast<CURLM*>(multi_), e);
+  return true;
+}
+
+void Worker::handle_done(Transfer& t, int curl_code) {
+  const auto code = static_cast<CURLcode>(curl_code);
+  if (code == CURLE_OK && !t.checked) check_response(&t);  // an empty body
+  switch (t.pending) {
+    case Transfer::Pending::stale:
+      drop(t.claim.job_id);
+      return;
+    case Transfer::Pending::restart:
+      restart_from_zero(t, t.pending_reason);
+      return;
+    case Transfer::Pending::http_error: {
+      const long s = t.pending_status;
+      if (s == 416 && t.requested_from > 0) {
+        restart_from_zero(t, "the server refused the range (416)");
+        return;
+      }
+      fail(t, to_hresult(http_error(static_cast<int>(s))), static_cast<int>(ErrorContext::remote_file),
+           "the server answered HTTP " + std::to_string(s) + " for " + t.file.remote_url, transient_http(s));
+      return;
+    }
+    case Transfer::Pending::local_error:
+      fail(t, to_hresult(errno_error(t.pending_errno)), static_cast<int>(ErrorContext::local_file),
+           std::string("cannot write the temporary file: ") + std::strerror(t.pending_errno), false);
+      return;
+    case Transfer::Pending::none:
+      break;
+  }
+  if (code != CURLE_OK) {
+    const CurlFailure f = classify(code);
+    std::string what = t.error_buffer[0] ? t.error_buffer : curl_easy_strerror(code);
+    fail(t, static_cast<uint32_t>(f.code), static_cast<int>(f.context), what + " (" + t.file.remote_url + ")",
+         f.transient);
+    return;
+  }
+  if (t.file.bytes_total >= 0 && t.file.bytes_transferred != t.file.bytes_total) {
+    fail(t, static_cast<uint32_t>(Errc::validation_failed), static_cast<int>(ErrorContext::remote_file),
+         "the server sent " + std::to_string(t.file.bytes_transferred) + " bytes but announced " +
+             std::to_string(t.file.bytes_total),
+         true);
+    return;
+  }
+  finish(t);
+}
+
+void Worker::finish(Transfer& t) {
+  CURLM* multi = static_cast<CURLM*>(multi_);
+  release_handle(multi, t);
+  if (t.fd >= 0) {
+    if (std::error_code ec = flush_file(t.fd)) {
+      fail(t, to_hresult(ec), static_cast<int>(ErrorContext::local_file), "cannot flush the temporary file", false);
+      return;
+    }
+    close_file(t);
+  }
+  const std::string id = t.claim.job_id;
+  FileFinish outcome = FileFinish::more_files;
+  if (!t.file.remote_url.empty()) {
+    if (t.file.bytes_total < 0) t.file.bytes_total = t.file.bytes_transferred;
+    auto r = core_.store().finish_file(&t.claim, t.file, now_us());
+    if (!r) {
+      drop(id);
+      return;
+    }
+    outcome = *r;
+  } else {
+    outcome = FileFinish::job_transferred;
+    FileRow none;
+    none.idx = -1;
+    auto r = core_.store().finish_file(&t.claim, none, now_us());
+    outcome = r ? *r : FileFinish::stale;
+  }
+  switch (outcome) {
+    case FileFinish::stale:
+      drop(id);
+      return;
+    case FileFinish::job_transferred:
+      transfers_.erase(id);
+      dirty_ = true;
+      core_.notify_modified(id);
+      core_.notify_transferred(id);
+      return;
+    case FileFinish::more_files: {
+      auto next = core_.store().next_file(id);
+      if (!next || !*next) {
+        drop(id);
+        return;
+      }
+      t.file = **next;
+      t.restarts = 0;
+      core_.notify_modified(id);
+      start_file(t);
+      return;
+    }
+  }
+}
+
+void Worker::fail(Transfer& t, uint32_t hresult, int context, const std::string& description, bool transient) {
+  const std::string id = t.claim.job_id;
+  release_handle(static_cast<CURLM*>(multi_), t);
+  if (t.fd >= 0 && t.file.bytes_transferred > t.committed) {
+    // Keep what arrived: it resumes the next attempt.
+    if (!flush_file(t.fd)) core_.store().commit_progress(t.claim, t.file, now_us());
+  }
+  close_file(t);
+  TransferFailure f;
+  f.hresult = hresult;
+  f.context = static_cast<ErrorContext>(context);
+  f.description = description;
+  f.file_index = t.file.idx >= 0 ? std::optional<int64_t>(t.file.idx) : std::nullopt;
+  f.transient = transient;
+  JobState after = JobState::transient_error;
+  auto w = core_.store().fail(t.claim, f, now_us(), &after);
+  transfers_.erase(id);
+  dirty_ = true;
+  if (w && *w == WriteOutcome::applied) {
+    core_.notify_modified(id);
+    if (after == JobState::error) {
+      JobErrorInfo e{hresult, f.context, description,
+                     f.file_index ? std::optional<uint32_t>(static_cast<uint32_t>(*f.file_index)) : std::nullopt};
+      core_.notify_error(id, e);
+    }
+  }
+}
+
+void Worker::restart_from_zero(Transfer& t, const std::string& why) {
+  if (++t.restarts > 3) {
+    fail(t, static_cast<uint32_t>(Errc::validation_failed), static_cast<int>(ErrorContext::remote_file),
+         "gave up restarting from zero: " + why, true);
+    return;
+  }
+  release_handle(static_cast<CURLM*>(multi_), t);
+  FileRow zero = t.file;
+  zero.bytes_transferred = 0;
+  zero.etag.clear();
+  zero.last_modified.clear();
+  auto w = core_.store().commit_progress(t.claim, zero, now_us());
+  if (!w || *w == WriteOutcome::stale) {
+    drop(t.claim.job_id);
+    return;
+  }
+  close_file(t);
+  t.file = zero;
+  start_file(t);  // reopens the temp file and truncates it to zero
+}
+
+void Worker::commit_due_progress(bool force) {
+  const auto now = Steady::now();
+  std::vector<std::string> stale;
+  for (auto& [id, t] : transfers_) {
+    if (t->fd < 0 || t->file.bytes_transferred == t->committed) continue;
+    if (!force && now - t->last_commit < core_.options().progress_interval) continue;
+    t->last_commit = now;
+    // The bytes first, then the count that claims them.
+    if (flush_file(t->fd)) continue;
+    auto w = core_.store().commit_progress(t->claim, t->file, now_us());
+    if (!w) continue;
+    if (*w == WriteOutcome::stale) {
+      stale.push_back(id);
+      continue;
+    }
+    t->committed = t->file.bytes_transferred;
+    core_.notify_modified(id);
+  }
+  for (const auto& id : stale) drop(id);
+}
+
+void Worker::drop(const std::string& job_id) {
+  auto it = transfers_.find(job_id);
+  if (it == transfers_.end()) return;
+  // The job moved on (cancelled, suspended, completed...): whoever moved it
+  // owns its files now. Stop writing and let go.
+  release_handle(static_cast<CURLM*>(multi_), *it->second);
+  close_file(*it->second);
+  transfers_.erase(it);
+  dirty_ = true;
+}
+
+void Worker::shutdown_transfers() {
+  commit_due_progress(true);
+  for (auto& [id, t] : transfers_) {
+    release_handle(static_cast<CURLM*>(multi_), *t);
+    close_file(*t);
+    core_.store().release(t->claim, now_us());
+  }
+  transfers_.clear();
+}
+
+}  // namespace xferq::detail

@@ -1,0 +1,72 @@
+// worker.h — the thread that carries out transfers with libcurl's multi interface.
+//
+// One event loop, no thread per transfer. The worker owns every running
+// transfer; it learns of in-process calls at once (job_changed wakes its poll)
+// and of other processes' commits by polling PRAGMA data_version. Only one
+// worker per queue file transfers at a time: it holds an exclusive lock on
+// "<queue>-worker.lock"; a second one waits for it.
+//
+// The rules it keeps (see DESIGN.md):
+// - every write is conditional on the job's generation; a stale write drops
+//   the transfer and leaves the files to whoever changed the job;
+// - a temp path is recorded before the file is created, and the job's
+//   generation is checked again after creation: a cancel in between is seen
+//   and the worker deletes the file itself;
+// - bytes are fdatasync'ed before the count that claims them is committed.
+#ifndef XFERQ_WORKER_H_
+#define XFERQ_WORKER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+namespace xferq::detail {
+
+class QueueCore;
+struct Transfer;
+
+class Worker {
+ public:
+  explicit Worker(QueueCore& core);
+  ~Worker();
+  void start();
+  void stop();
+  // A call changed this job: look at it now.
+  void job_changed(const std::string& job_id);
+
+ private:
+  void run();
+  bool acquire_lock();
+  void loop();
+  void reconcile(const std::set<std::string>& changed, bool everything);
+  void schedule();
+  void start_job(struct Claim claim);
+  bool start_file(Transfer& t);
+  void handle_done(Transfer& t, int curl_code);
+  void commit_due_progress(bool force);
+  void drop(const std::string& job_id);
+  void finish(Transfer& t);
+  void fail(Transfer& t, uint32_t hresult, int context, const std::string& description, bool transient);
+  void restart_from_zero(Transfer& t, const std::string& why);
+  void shutdown_transfers();
+
+  QueueCore& core_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;  // guards changed_, multi_ (for wakeup), and the lock wait
+  std::condition_variable cv_;
+  std::set<std::string> changed_;
+  void* multi_ = nullptr;  // CURLM*
+  int lock_fd_ = -1;
+  bool dirty_ = true;      // worth looking for runnable jobs
+  std::map<std::string, std::unique_ptr<Transfer>> transfers_;
+};
+
+}  // namespace xferq::detail
+
+#endif  // XFERQ_WORKER_H_
