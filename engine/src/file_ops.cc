@@ -85,6 +85,13 @@ std::error_code delete_file(const std::string& path) {
 }
 
 std::error_code rename_into_place(const std::string& temp_path, const std::string& final_path) {
+  // The temp file was private while partial; the final file is an ordinary
+  // one (0644, like a file the user saved). lchmod-free: never follows links.
+  const int fd = ::open(temp_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fchmod(fd, 0644);
+    ::close(fd);
+  }
   if (::rename(temp_path.c_str(), final_path.c_str()) != 0) {
     const int err = errno;
     struct stat st {};

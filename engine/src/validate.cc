@@ -63,12 +63,16 @@ std::error_code check_remote_url(std::string_view url, bool allow_other_schemes)
   } else {
     char* scheme = nullptr;
     char* host = nullptr;
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+    const bool has_scheme = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK;
+    const auto sep = s.find("://");
+    if (!has_scheme || sep == std::string::npos) {
       ec = make_error_code(Errc::invalid_arg);
     } else if (!allow_other_schemes && std::string_view(scheme) != "http" &&
                std::string_view(scheme) != "https") {
       ec = make_error_code(Errc::unsupported_scheme);
+    } else if (sep + 3 >= s.size() || s[sep + 3] == '/' ||
+               curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+      ec = make_error_code(Errc::invalid_arg);  // no host
     }
     curl_free(scheme);
     curl_free(host);

@@ -312,7 +312,6 @@ void Worker::loop() {
   const auto& opt = core_.options();
   int64_t last_version = core_.store().data_version().ok() ? *core_.store().data_version() : 0;
   Steady::time_point next_version_check = Steady::now();
-  int64_t next_retry_us = 0;  // 0: look it up
   while (!stopping_) {
     std::set<std::string> changed;
     {
@@ -331,11 +330,11 @@ void Worker::loop() {
     if (!changed.empty() || external) {
       reconcile(changed, external);
       dirty_ = true;
-      next_retry_us = 0;
+      next_retry_us_ = 0;
     }
 
     const int64_t now = now_us();
-    if (next_retry_us == 0 || now >= next_retry_us) {
+    if (next_retry_us_ == 0 || now >= next_retry_us_) {
       std::vector<std::string> expired;
       core_.store().requeue_due(now, &expired);
       for (const auto& id : expired) {
@@ -343,7 +342,7 @@ void Worker::loop() {
         if (info && info->error) core_.notify_error(id, *info->error);
       }
       auto next = core_.store().next_retry_us();
-      next_retry_us = next && *next ? **next : now + 3600 * 1000000LL;
+      next_retry_us_ = next && *next ? **next : now + 3600 * 1000000LL;
       dirty_ = true;
     }
 
@@ -365,7 +364,7 @@ void Worker::loop() {
     // Sleep until a socket is ready, a call wakes us, or a timer is due.
     int64_t timeout_ms = opt.poll_interval.count();
     if (!transfers_.empty()) timeout_ms = std::min<int64_t>(timeout_ms, opt.progress_interval.count());
-    const int64_t until_retry_ms = (next_retry_us - now_us()) / 1000;
+    const int64_t until_retry_ms = (next_retry_us_ - now_us()) / 1000;
     timeout_ms = std::max<int64_t>(0, std::min(timeout_ms, until_retry_ms));
     if (dirty_ && static_cast<int>(transfers_.size()) < opt.max_concurrent_transfers) timeout_ms = 0;
     curl_multi_poll(multi, nullptr, 0, static_cast<int>(timeout_ms), nullptr);
@@ -624,6 +623,7 @@ void Worker::fail(Transfer& t, uint32_t hresult, int context, const std::string&
   auto w = core_.store().fail(t.claim, f, now_us(), &after);
   transfers_.erase(id);
   dirty_ = true;
+  next_retry_us_ = 0;  // a new TRANSIENT_ERROR job may be due sooner
   if (w && *w == WriteOutcome::applied) {
     core_.notify_modified(id);
     if (after == JobState::error) {

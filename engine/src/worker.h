@@ -64,6 +64,7 @@ class Worker {
   void* multi_ = nullptr;  // CURLM*
   int lock_fd_ = -1;
   bool dirty_ = true;      // worth looking for runnable jobs
+  int64_t next_retry_us_ = 0;  // when a TRANSIENT_ERROR job is due; 0: look it up
   std::map<std::string, std::unique_ptr<Transfer>> transfers_;
 };
 
