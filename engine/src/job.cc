@@ -11,6 +11,14 @@ using detail::Property;
 
 namespace {
 std::error_code no_job() { return make_error_code(Errc::not_found); }
+
+// One field of the job's snapshot (every getter is one read).
+template <typename T, typename Field>
+Result<T> field_of(const Job& job, Field field) {
+  auto i = job.info();
+  if (!i) return i.error();
+  return T((*i).*field);
+}
 }  // namespace
 
 std::error_code Job::add_file(std::string_view remote_url, std::string_view local_path) {
@@ -44,17 +52,9 @@ Result<JobState> Job::state() const {
   return core_->store().job_state(id_);
 }
 
-Result<JobProgress> Job::progress() const {
-  auto i = info();
-  if (!i) return i.error();
-  return i->progress;
-}
+Result<JobProgress> Job::progress() const { return field_of<JobProgress>(*this, &JobInfo::progress); }
 
-Result<JobTimes> Job::times() const {
-  auto i = info();
-  if (!i) return i.error();
-  return i->times;
-}
+Result<JobTimes> Job::times() const { return field_of<JobTimes>(*this, &JobInfo::times); }
 
 Result<JobErrorInfo> Job::error() const {
   auto i = info();
@@ -63,17 +63,9 @@ Result<JobErrorInfo> Job::error() const {
   return *i->error;
 }
 
-Result<uint32_t> Job::error_count() const {
-  auto i = info();
-  if (!i) return i.error();
-  return i->error_count;
-}
+Result<uint32_t> Job::error_count() const { return field_of<uint32_t>(*this, &JobInfo::error_count); }
 
-Result<JobPriority> Job::priority() const {
-  auto i = info();
-  if (!i) return i.error();
-  return i->priority;
-}
+Result<JobPriority> Job::priority() const { return field_of<JobPriority>(*this, &JobInfo::priority); }
 
 std::error_code Job::set_priority(JobPriority priority) {
   if (!core_) return no_job();
@@ -82,11 +74,7 @@ std::error_code Job::set_priority(JobPriority priority) {
   return core_->set_property(id_, Property::priority, p, {});
 }
 
-Result<std::string> Job::display_name() const {
-  auto i = info();
-  if (!i) return i.error();
-  return i->display_name;
-}
+Result<std::string> Job::display_name() const { return field_of<std::string>(*this, &JobInfo::display_name); }
 
 std::error_code Job::set_display_name(std::string_view name) {
   if (!core_) return no_job();
@@ -94,11 +82,7 @@ std::error_code Job::set_display_name(std::string_view name) {
   return core_->set_property(id_, Property::display_name, 0, name);
 }
 
-Result<std::string> Job::description() const {
-  auto i = info();
-  if (!i) return i.error();
-  return i->description;
-}
+Result<std::string> Job::description() const { return field_of<std::string>(*this, &JobInfo::description); }
 
 std::error_code Job::set_description(std::string_view text) {
   if (!core_) return no_job();
@@ -106,11 +90,7 @@ std::error_code Job::set_description(std::string_view text) {
   return core_->set_property(id_, Property::description, 0, text);
 }
 
-Result<std::chrono::seconds> Job::minimum_retry_delay() const {
-  auto i = info();
-  if (!i) return i.error();
-  return i->minimum_retry_delay;
-}
+Result<std::chrono::seconds> Job::minimum_retry_delay() const { return field_of<std::chrono::seconds>(*this, &JobInfo::minimum_retry_delay); }
 
 std::error_code Job::set_minimum_retry_delay(std::chrono::seconds delay) {
   if (!core_) return no_job();
@@ -119,11 +99,7 @@ std::error_code Job::set_minimum_retry_delay(std::chrono::seconds delay) {
   return core_->set_property(id_, Property::retry_delay_s, std::max(delay, floor).count(), {});
 }
 
-Result<std::chrono::seconds> Job::no_progress_timeout() const {
-  auto i = info();
-  if (!i) return i.error();
-  return i->no_progress_timeout;
-}
+Result<std::chrono::seconds> Job::no_progress_timeout() const { return field_of<std::chrono::seconds>(*this, &JobInfo::no_progress_timeout); }
 
 std::error_code Job::set_no_progress_timeout(std::chrono::seconds timeout) {
   if (!core_) return no_job();
