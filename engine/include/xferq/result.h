@@ -28,6 +28,7 @@ class Result {
   T&& value() && { check(); return std::move(*value_); }
   const T& operator*() const& { return value(); }
   T& operator*() & { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
   const T* operator->() const { return &value(); }
   T* operator->() { return &value(); }
 
