@@ -1,0 +1,521 @@
+// commands.cc — what each `xferq` subcommand does.
+#include "commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+namespace xferq::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::atomic<int> g_signal{0};
+
+extern "C" void on_signal(int sig) { g_signal.store(sig); }
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Thrown inside a command to stop it with a reported failure.
+struct Fail {
+  Failure f;
+};
+
+[[noreturn]] void fail(const std::error_code& ec, const std::string& text = "") {
+  throw Fail{{exit_status_for(ec), describe(ec, text)}};
+}
+
+[[noreturn]] void fail_arg(const std::string& text) {
+  throw Fail{{kExitBadArgument, describe(make_error_code(Errc::invalid_arg), text)}};
+}
+
+std::unique_ptr<Queue> open_queue(const Globals& g, bool worker) {
+  QueueOptions o;
+  o.start_worker = worker;
+  auto q = Queue::open(resolve_db_path(g.db), o);
+  if (!q) fail(q.error(), "cannot open the queue " + resolve_db_path(g.db) + ": " + q.error().message());
+  return std::move(*q);
+}
+
+// A GUID, or a display name unique among active jobs.
+Job find_job(Queue& q, const std::string& ref) {
+  auto j = q.get_job(ref);
+  if (j) return *j;
+  if (j.error() != make_error_code(Errc::not_found) && j.error() != make_error_code(Errc::invalid_arg))
+    fail(j.error());
+  auto infos = q.job_infos(false);
+  if (!infos) fail(infos.error());
+  std::vector<std::string> matches;
+  for (const JobInfo& i : *infos)
+    if (i.display_name == ref) matches.push_back(i.id);
+  if (matches.empty()) fail(make_error_code(Errc::not_found), "no job with id or name '" + ref + "'");
+  if (matches.size() > 1) {
+    std::string list;
+    for (const auto& m : matches) list += (list.empty() ? "" : ", ") + m;
+    fail_arg("the name '" + ref + "' matches several jobs: " + list);
+  }
+  auto found = q.get_job(matches.front());
+  if (!found) fail(found.error());
+  return *found;
+}
+
+std::string state_of(const Job& job) {
+  auto s = job.state();
+  return s ? std::string(to_string(*s)) : std::string("UNKNOWN");
+}
+
+// Reports a call's error; DO_E_INVALID_STATE says which call and state.
+void check(const std::error_code& ec, const Job& job, const std::string& verb) {
+  if (!ec) return;
+  if (ec == make_error_code(Errc::invalid_state))
+    fail(ec, "cannot " + verb + " a job that is " + state_of(job));
+  fail(ec);
+}
+
+template <typename T>
+T get(Result<T> r) {
+  if (!r) fail(r.error());
+  return std::move(*r);
+}
+
+std::string absolute_path(const std::string& p) {
+  if (p.empty()) fail_arg("empty local path");
+  std::error_code ec;
+  fs::path abs = fs::absolute(fs::path(p), ec);
+  if (ec) fail_arg("cannot make '" + p + "' absolute: " + ec.message());
+  return abs.lexically_normal().string();
+}
+
+int64_t parse_seconds(const std::string& s) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
+    fail_arg("'" + s + "' is not a number of seconds");
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  if (errno == ERANGE || v > 0x7FFFFFFFull) fail_arg("'" + s + "' seconds is too large");
+  return static_cast<int64_t>(v);
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+
+nlohmann::json full_json(const Job& job) {
+  JobInfo info = get(job.info());
+  auto files = get(job.files());
+  return job_json(info, &files);
+}
+
+template <typename F>
+int guarded(F&& f) {
+  try {
+    return f();
+  } catch (const Fail& e) {
+    return report(e.f);
+  } catch (const std::exception& e) {
+    return report(Failure{kExitFailure, std::string("E_FAIL: ") + e.what()});
+  }
+}
+
+}  // namespace
+
+int cmd_create(const Globals& g, const std::string& name) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = get(q->create_job(name));
+    std::cout << job.id() << "\n";
+    return kExitOk;
+  });
+}
+
+int cmd_addfile(const Globals& g, const std::string& jobref, const std::string& url, const std::string& path) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    const std::string abs = absolute_path(path);
+    check(job.add_file(url, abs), job, "add a file to");
+    std::cout << "Added " << url << " -> " << abs << " to job " << job.id() << ".\n";
+    return kExitOk;
+  });
+}
+
+int cmd_addfileset(const Globals& g, const std::string& jobref, const std::string& listfile) {
+  return guarded([&] {
+    std::ifstream in(listfile);
+    if (!in) fail(make_error_code(Errc::file_not_found), "cannot read " + listfile);
+    std::vector<FileSpec> specs;
+    std::string line;
+    int lineno = 0;
+    while (std::getline(in, line)) {
+      ++lineno;
+      std::istringstream ls(line);
+      std::string url, path, extra;
+      if (!(ls >> url) || url[0] == '#') continue;
+      if (!(ls >> path) || (ls >> extra))
+        fail_arg(listfile + ":" + std::to_string(lineno) + ": expected \"URL PATH\"");
+      specs.push_back({url, absolute_path(path)});
+    }
+    if (specs.empty()) fail_arg(listfile + " lists no files");
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.add_files(specs), job, "add files to");
+    std::cout << "Added " << specs.size() << " file(s) to job " << job.id() << ".\n";
+    return kExitOk;
+  });
+}
+
+int cmd_list(const Globals& g, bool all) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    auto infos = get(q->job_infos(all));
+    if (g.json) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const JobInfo& i : infos) {
+        auto job = q->get_job(i.id);
+        auto files = job ? job->files() : Result<std::vector<FileInfo>>(job.error());
+        arr.push_back(job_json(i, files ? &*files : nullptr));
+      }
+      print_json(arr);
+      return kExitOk;
+    }
+    for (const JobInfo& i : infos) {
+      std::cout << i.id << " '" << i.display_name << "' " << to_string(i.state) << " "
+                << i.progress.files_transferred << " / " << i.progress.files_total << " "
+                << i.progress.bytes_transferred << " / " << size_text(i.progress.bytes_total) << "\n";
+    }
+    std::cout << "Listed " << infos.size() << " job(s).\n";
+    return kExitOk;
+  });
+}
+
+int cmd_info(const Globals& g, const std::string& jobref, bool verbose) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    if (g.json) {
+      print_json(full_json(job));
+      return kExitOk;
+    }
+    JobInfo i = get(job.info());
+    std::cout << "GUID: " << i.id << " DISPLAY: '" << i.display_name << "'\n"
+              << "TYPE: " << to_string(i.type) << " STATE: " << to_string(i.state)
+              << " OWNER: " << i.owner << "\n"
+              << "PRIORITY: " << to_string(i.priority) << " FILES: " << i.progress.files_transferred << " / "
+              << i.progress.files_total << " BYTES: " << i.progress.bytes_transferred << " / "
+              << size_text(i.progress.bytes_total) << "\n"
+              << "CREATION TIME: " << iso8601(i.times.creation)
+              << " MODIFICATION TIME: " << iso8601(i.times.modification) << "\n"
+              << "COMPLETION TIME: "
+              << (i.times.transfer_completion ? iso8601(*i.times.transfer_completion) : std::string("UNKNOWN"))
+              << "\n"
+              << "ERROR COUNT: " << i.error_count << "\n";
+    if (i.error)
+      std::cout << "ERROR: " << hresult_hex(i.error->hresult) << " " << hresult_name(i.error->hresult)
+                << " CONTEXT: " << to_string(i.error->context) << " - " << i.error->description << "\n";
+    if (verbose) {
+      std::cout << "DESCRIPTION: " << i.description << "\n"
+                << "MINIMUM RETRY DELAY: " << i.minimum_retry_delay.count() << "\n"
+                << "NO PROGRESS TIMEOUT: " << i.no_progress_timeout.count() << "\n";
+      auto files = get(job.files());
+      std::cout << "FILES:\n";
+      for (const FileInfo& f : files)
+        std::cout << "  " << f.bytes_transferred << " / " << size_text(f.bytes_total) << " "
+                  << (f.completed ? "COMPLETED" : "WORKING") << " " << f.remote_url << " -> " << f.local_path
+                  << "\n";
+    }
+    return kExitOk;
+  });
+}
+
+int cmd_getstate(const Globals& g, const std::string& jobref) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    JobState s = get(job.state());
+    if (g.json)
+      print_json({{"id", job.id()}, {"state", std::string(to_string(s))}});
+    else
+      std::cout << to_string(s) << "\n";
+    return kExitOk;
+  });
+}
+
+int cmd_getprogress(const Globals& g, const std::string& jobref) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    JobProgress p = get(job.progress());
+    if (g.json) {
+      nlohmann::json j = progress_json(p);
+      j["id"] = job.id();
+      print_json(j);
+    } else {
+      std::cout << p.bytes_transferred << " / " << size_text(p.bytes_total) << " bytes, "
+                << p.files_transferred << " / " << p.files_total << " files\n";
+    }
+    return kExitOk;
+  });
+}
+
+int cmd_geterror(const Globals& g, const std::string& jobref) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    auto e = job.error();
+    if (!e) {
+      if (e.error() == make_error_code(Errc::error_information_unavailable))
+        fail(e.error(), "job " + job.id() + " is " + state_of(job) + ", not in ERROR or TRANSIENT_ERROR");
+      fail(e.error());
+    }
+    if (g.json) {
+      print_json({{"id", job.id()}, {"error", error_json(*e)}});
+    } else {
+      std::cout << "ERROR CODE: " << hresult_hex(e->hresult) << " - " << hresult_name(e->hresult) << "\n"
+                << "ERROR CONTEXT: " << to_string(e->context) << "\n"
+                << "DESCRIPTION: " << e->description << "\n";
+      if (e->file_index) {
+        auto files = job.files();
+        if (files && *e->file_index < files->size())
+          std::cout << "FILE: " << (*files)[*e->file_index].remote_url << " -> "
+                    << (*files)[*e->file_index].local_path << "\n";
+      }
+    }
+    return kExitOk;
+  });
+}
+
+int cmd_setpriority(const Globals& g, const std::string& jobref, const std::string& priority) {
+  return guarded([&] {
+    JobPriority p;
+    if (!parse_priority(priority, &p))
+      fail_arg("unknown priority '" + priority + "' (FOREGROUND, HIGH, NORMAL or LOW)");
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.set_priority(p), job, "set the priority of");
+    std::cout << "Priority set to " << to_string(p) << ".\n";
+    return kExitOk;
+  });
+}
+
+int cmd_setdisplayname(const Globals& g, const std::string& jobref, const std::string& name) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.set_display_name(name), job, "rename");
+    std::cout << "Display name set to '" << name << "'.\n";
+    return kExitOk;
+  });
+}
+
+int cmd_setdescription(const Globals& g, const std::string& jobref, const std::string& text) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.set_description(text), job, "set the description of");
+    std::cout << "Description set.\n";
+    return kExitOk;
+  });
+}
+
+int cmd_setminretrydelay(const Globals& g, const std::string& jobref, const std::string& seconds) {
+  return guarded([&] {
+    const int64_t s = parse_seconds(seconds);
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.set_minimum_retry_delay(std::chrono::seconds(s)), job, "set the minimum retry delay of");
+    std::cout << "Minimum retry delay set to " << get(job.minimum_retry_delay()).count() << " s.\n";
+    return kExitOk;
+  });
+}
+
+int cmd_setnoprogresstimeout(const Globals& g, const std::string& jobref, const std::string& seconds) {
+  return guarded([&] {
+    const int64_t s = parse_seconds(seconds);
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.set_no_progress_timeout(std::chrono::seconds(s)), job, "set the no-progress timeout of");
+    std::cout << "No-progress timeout set to " << get(job.no_progress_timeout()).count() << " s.\n";
+    return kExitOk;
+  });
+}
+
+int cmd_suspend(const Globals& g, const std::string& jobref) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.suspend(), job, "suspend");
+    std::cout << "Job suspended.\n";
+    return kExitOk;
+  });
+}
+
+int cmd_resume(const Globals& g, const std::string& jobref) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.resume(), job, "resume");
+    std::cout << "Job resumed.\n";
+    return kExitOk;
+  });
+}
+
+int cmd_cancel(const Globals& g, const std::string& jobref) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.cancel(), job, "cancel");
+    std::cout << "Job canceled.\n";
+    return kExitOk;
+  });
+}
+
+int cmd_complete(const Globals& g, const std::string& jobref) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    CompleteStatus st = CompleteStatus::all_files;
+    check(job.complete(&st), job, "complete");
+    if (st == CompleteStatus::partial)
+      std::cout << "Job partially completed (" << hresult_name(kBG_S_PARTIAL_COMPLETE)
+                << "): only the finished files were kept.\n";
+    else
+      std::cout << "Job completed.\n";
+    return kExitOk;
+  });
+}
+
+int cmd_reset(const Globals& g) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    auto jobs = get(q->jobs(false));
+    size_t cancelled = 0;
+    for (Job& job : jobs) {
+      auto ec = job.cancel();
+      if (!ec) {
+        ++cancelled;
+        std::cout << job.id() << " canceled.\n";
+      } else {
+        std::cerr << "xferq: " << describe(ec, job.id() + " could not be canceled: " + ec.message()) << "\n";
+      }
+    }
+    std::cout << cancelled << " out of " << jobs.size() << " jobs canceled.\n";
+    return cancelled == jobs.size() ? kExitOk : kExitFailure;
+  });
+}
+
+int cmd_run(const Globals& g, bool until_idle) {
+  return guarded([&] {
+    install_signal_handlers();
+    auto q = open_queue(g, true);
+    auto busy = [&]() -> bool {
+      auto infos = q->job_infos(false);
+      if (!infos) return true;  // transient (e.g. busy): keep serving
+      for (const JobInfo& i : *infos) {
+        switch (i.state) {
+          case JobState::queued:
+          case JobState::connecting:
+          case JobState::transferring:
+          case JobState::transient_error:
+            return true;
+          default:
+            break;
+        }
+      }
+      return false;
+    };
+    while (g_signal.load() == 0) {
+      if (until_idle && !busy()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    q->stop_worker();
+    // A served queue stopped by a signal is a normal end; --until-idle cut
+    // short by one is an interruption.
+    if (g_signal.load() != 0 && until_idle) return kExitInterrupted;
+    return kExitOk;
+  });
+}
+
+int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const std::string& name,
+                 const std::string& priority) {
+  return guarded([&] {
+    if (pairs.empty() || pairs.size() % 2 != 0)
+      throw Fail{{kExitUsage, "usage: transfer URL PATH [URL PATH ...]"}};
+    JobPriority prio = JobPriority::foreground;
+    if (!priority.empty() && !parse_priority(priority, &prio))
+      fail_arg("unknown priority '" + priority + "' (FOREGROUND, HIGH, NORMAL or LOW)");
+    std::vector<FileSpec> specs;
+    for (size_t k = 0; k < pairs.size(); k += 2) specs.push_back({pairs[k], absolute_path(pairs[k + 1])});
+
+    install_signal_handlers();
+    auto q = open_queue(g, true);
+    Job job = get(q->create_job(name.empty() ? std::string("xferq transfer") : name));
+    auto abandon = [&](const Failure& f) {
+      job.cancel();
+      throw Fail{f};
+    };
+    if (auto ec = job.add_files(specs)) abandon({exit_status_for(ec), describe(ec)});
+    if (auto ec = job.set_priority(prio)) abandon({exit_status_for(ec), describe(ec)});
+    if (auto ec = job.resume()) abandon({exit_status_for(ec), describe(ec)});
+    std::cout << "Transfer job " << job.id() << " started.\n" << std::flush;
+
+    std::string last;
+    for (;;) {
+      if (g_signal.load() != 0) {
+        auto ec = job.cancel();
+        std::cerr << "xferq: interrupted; job " << job.id()
+                  << (ec ? " could not be canceled: " + describe(ec) : std::string(" canceled.")) << "\n";
+        return kExitInterrupted;
+      }
+      auto info = job.info();
+      if (!info) fail(info.error());
+      const JobInfo& i = *info;
+      std::ostringstream line;
+      line << to_string(i.state) << ": " << i.progress.bytes_transferred << " / "
+           << size_text(i.progress.bytes_total) << " bytes, " << i.progress.files_transferred << " / "
+           << i.progress.files_total << " files";
+      if (i.state == JobState::transient_error && i.error)
+        line << " (" << hresult_name(i.error->hresult) << ": " << i.error->description << "; will retry)";
+      if (line.str() != last) {
+        last = line.str();
+        std::cout << last << "\n" << std::flush;
+      }
+      if (i.state == JobState::transferred) {
+        CompleteStatus st;
+        if (auto ec = job.complete(&st)) check(ec, job, "complete");
+        std::cout << "Transfer complete.\n";
+        return kExitOk;
+      }
+      if (i.state == JobState::error) {
+        std::string text = "the transfer failed";
+        uint32_t hr = 0;
+        if (i.error) {
+          hr = i.error->hresult;
+          text = i.error->description + " (" + std::string(to_string(i.error->context)) + ")";
+        }
+        job.cancel();
+        std::cerr << "xferq: " << hresult_name(hr) << ": " << text << "; job " << job.id() << " canceled.\n";
+        return kExitFailure;
+      }
+      if (is_final(i.state)) {
+        std::cerr << "xferq: job " << job.id() << " was " << to_string(i.state) << " by someone else.\n";
+        return kExitFailure;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+}
+
+}  // namespace xferq::cli

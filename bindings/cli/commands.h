@@ -1,0 +1,36 @@
+// commands.h — the subcommands of `xferq`; each returns the exit status.
+#ifndef XFERQ_BINDINGS_CLI_COMMANDS_H_
+#define XFERQ_BINDINGS_CLI_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+#include "cli.h"
+
+namespace xferq::cli {
+
+int cmd_create(const Globals& g, const std::string& name);
+int cmd_addfile(const Globals& g, const std::string& job, const std::string& url, const std::string& path);
+int cmd_addfileset(const Globals& g, const std::string& job, const std::string& listfile);
+int cmd_list(const Globals& g, bool all);
+int cmd_info(const Globals& g, const std::string& job, bool verbose);
+int cmd_getstate(const Globals& g, const std::string& job);
+int cmd_getprogress(const Globals& g, const std::string& job);
+int cmd_geterror(const Globals& g, const std::string& job);
+int cmd_setpriority(const Globals& g, const std::string& job, const std::string& priority);
+int cmd_setdisplayname(const Globals& g, const std::string& job, const std::string& name);
+int cmd_setdescription(const Globals& g, const std::string& job, const std::string& text);
+int cmd_setminretrydelay(const Globals& g, const std::string& job, const std::string& seconds);
+int cmd_setnoprogresstimeout(const Globals& g, const std::string& job, const std::string& seconds);
+int cmd_suspend(const Globals& g, const std::string& job);
+int cmd_resume(const Globals& g, const std::string& job);
+int cmd_cancel(const Globals& g, const std::string& job);
+int cmd_complete(const Globals& g, const std::string& job);
+int cmd_reset(const Globals& g);
+int cmd_run(const Globals& g, bool until_idle);
+int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const std::string& name,
+                 const std::string& priority);
+
+}  // namespace xferq::cli
+
+#endif  // XFERQ_BINDINGS_CLI_COMMANDS_H_

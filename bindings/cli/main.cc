@@ -1,0 +1,176 @@
+// main.cc — `xferq`, a bitsadmin-like command for xferq queues.
+//
+//   xferq [--db PATH] [--json] COMMAND ARGS...
+//
+// Exit status: 0 success, 2 usage error, 3 job not found, 4 call not valid in
+// the job's state, 5 bad argument, 130 interrupted, 1 anything else. Failures
+// print one line on stderr: "xferq: HRESULT_NAME: what went wrong".
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "cli.h"
+#include "commands.h"
+
+namespace xferq::cli {
+
+int exit_status_for(const std::error_code& ec) {
+  if (!ec) return kExitOk;
+  switch (static_cast<Errc>(to_hresult(ec))) {
+    case Errc::not_found:
+      return kExitNotFound;
+    case Errc::invalid_state:
+      return kExitInvalidState;
+    case Errc::invalid_arg:
+    case Errc::not_implemented:
+    case Errc::string_too_long:
+    case Errc::unsupported_scheme:
+    case Errc::too_many_files_in_job:
+    case Errc::too_many_files:
+    case Errc::empty:
+      return kExitBadArgument;
+    default:
+      return kExitFailure;
+  }
+}
+
+std::string describe(const std::error_code& ec, const std::string& text) {
+  return hresult_name(to_hresult(ec)) + ": " + (text.empty() ? ec.message() : text);
+}
+
+int report(const Failure& f) {
+  std::cerr << "xferq: " << f.message << "\n";
+  return f.status;
+}
+
+int report(const std::error_code& ec, const std::string& text) {
+  return report(Failure{exit_status_for(ec), describe(ec, text)});
+}
+
+std::string resolve_db_path(const std::string& flag) {
+  namespace fs = std::filesystem;
+  std::string path = flag;
+  if (path.empty()) {
+    if (const char* e = std::getenv("XFERQ_DB"); e && *e) {
+      path = e;
+    } else if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) {
+      path = std::string(x) + "/xferq/queue.db";
+    } else if (const char* h = std::getenv("HOME"); h && *h) {
+      path = std::string(h) + "/.local/share/xferq/queue.db";
+    } else {
+      path = "xferq-queue.db";
+    }
+  }
+  std::error_code ec;
+  fs::path abs = fs::absolute(fs::path(path), ec);
+  if (!ec) {
+    path = abs.lexically_normal().string();
+    if (abs.has_parent_path()) fs::create_directories(abs.parent_path(), ec);
+  }
+  return path;
+}
+
+}  // namespace xferq::cli
+
+int main(int argc, char** argv) {
+  using namespace xferq::cli;
+  Globals g;
+  CLI::App app{"xferq: a background transfer queue (bitsadmin-like)", "xferq"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_option("--db", g.db, "queue file (default: $XFERQ_DB, $XDG_DATA_HOME/xferq/queue.db, ~/.local/share/xferq/queue.db)");
+  app.add_flag("--json", g.json, "JSON output for list, info, getstate, getprogress, geterror");
+
+  std::function<int()> action;
+  std::string job, a, b;
+  bool flag = false;
+  std::vector<std::string> pairs;
+
+  auto job_cmd = [&](const char* name, const char* help, int (*fn)(const Globals&, const std::string&)) {
+    auto* s = app.add_subcommand(name, help);
+    s->add_option("JOB", job, "job GUID or unique display name")->required();
+    s->callback([&, fn] { action = [&, fn] { return fn(g, job); }; });
+    return s;
+  };
+  auto job_arg_cmd = [&](const char* name, const char* argname, const char* help,
+                         int (*fn)(const Globals&, const std::string&, const std::string&)) {
+    auto* s = app.add_subcommand(name, help);
+    s->add_option("JOB", job, "job GUID or unique display name")->required();
+    s->add_option(argname, a)->required();
+    s->callback([&, fn] { action = [&, fn] { return fn(g, job, a); }; });
+    return s;
+  };
+
+  {
+    auto* s = app.add_subcommand("create", "create a SUSPENDED download job and print its GUID");
+    s->add_option("NAME", a, "display name")->required();
+    s->callback([&] { action = [&] { return cmd_create(g, a); }; });
+  }
+  {
+    auto* s = app.add_subcommand("addfile", "add a file (URL to local PATH) to a job");
+    s->add_option("JOB", job)->required();
+    s->add_option("URL", a)->required();
+    s->add_option("PATH", b)->required();
+    s->callback([&] { action = [&] { return cmd_addfile(g, job, a, b); }; });
+  }
+  job_arg_cmd("addfileset", "LISTFILE", "add the files listed (\"URL PATH\" lines) to a job", cmd_addfileset);
+  {
+    auto* s = app.add_subcommand("list", "list active jobs");
+    s->add_flag("--all", flag, "include CANCELLED and ACKNOWLEDGED jobs");
+    s->callback([&] { action = [&] { return cmd_list(g, flag); }; });
+  }
+  {
+    auto* s = app.add_subcommand("info", "show a job");
+    s->add_option("JOB", job)->required();
+    s->add_flag("--verbose", flag, "also the description, retry settings and files");
+    s->callback([&] { action = [&] { return cmd_info(g, job, flag); }; });
+  }
+  job_cmd("getstate", "print a job's state", cmd_getstate);
+  job_cmd("getprogress", "print a job's progress", cmd_getprogress);
+  job_cmd("geterror", "print a job's last error", cmd_geterror);
+  job_arg_cmd("setpriority", "PRIORITY", "FOREGROUND, HIGH, NORMAL or LOW", cmd_setpriority);
+  job_arg_cmd("setdisplayname", "NAME", "rename a job", cmd_setdisplayname);
+  job_arg_cmd("setdescription", "TEXT", "set a job's description", cmd_setdescription);
+  job_arg_cmd("setminretrydelay", "SECONDS", "seconds to wait before retrying a transient error",
+              cmd_setminretrydelay);
+  job_arg_cmd("setnoprogresstimeout", "SECONDS", "seconds without progress before a transient error is fatal",
+              cmd_setnoprogresstimeout);
+  job_cmd("suspend", "pause a job", cmd_suspend);
+  job_cmd("resume", "queue a job for transfer", cmd_resume);
+  job_cmd("cancel", "cancel a job and delete its temporary files", cmd_cancel);
+  job_cmd("complete", "accept a job's files (rename them to their final paths)", cmd_complete);
+  {
+    auto* s = app.add_subcommand("reset", "cancel every active job");
+    s->callback([&] { action = [&] { return cmd_reset(g); }; });
+  }
+  {
+    auto* s = app.add_subcommand("run", "serve the queue (run transfers) until SIGINT/SIGTERM");
+    s->add_flag("--until-idle", flag, "stop when no job is queued, connecting, transferring or retrying");
+    s->callback([&] { action = [&] { return cmd_run(g, flag); }; });
+  }
+  {
+    auto* s = app.add_subcommand("transfer", "download files now, with a worker of its own");
+    s->add_option("URL_PATH", pairs, "URL PATH [URL PATH ...]")->required();
+    s->add_option("--name", a, "display name of the job");
+    s->add_option("--priority", b, "FOREGROUND (default), HIGH, NORMAL or LOW");
+    s->callback([&] { action = [&] { return cmd_transfer(g, pairs, a, b); }; });
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "xferq: usage: " << e.what() << " (see xferq --help)\n";
+    return kExitUsage;
+  }
+  if (!action) {
+    std::cerr << "xferq: usage: no command given (see xferq --help)\n";
+    return kExitUsage;
+  }
+  return action();
+}

@@ -1,0 +1,87 @@
+// output.cc — text and JSON rendering of jobs for the `xferq` command.
+#include <cstdio>
+#include <ctime>
+
+#include "cli.h"
+
+namespace xferq::cli {
+
+std::string iso8601(const TimePoint& t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  long frac = static_cast<long>(ms % 1000);
+  if (frac < 0) { frac += 1000; --secs; }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return buf;
+}
+
+std::string hresult_hex(uint32_t hr) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08X", hr);
+  return buf;
+}
+
+std::string size_text(int64_t bytes) {
+  return bytes == kSizeUnknown ? std::string("UNKNOWN") : std::to_string(bytes);
+}
+
+nlohmann::json error_json(const JobErrorInfo& e) {
+  nlohmann::json j;
+  j["hresult"] = hresult_hex(e.hresult);
+  j["name"] = hresult_name(e.hresult);
+  j["context"] = std::string(to_string(e.context));
+  j["description"] = e.description;
+  j["file_index"] = e.file_index ? nlohmann::json(*e.file_index) : nlohmann::json(nullptr);
+  return j;
+}
+
+nlohmann::json progress_json(const JobProgress& p) {
+  nlohmann::json j;
+  j["bytes_total"] = p.bytes_total == kSizeUnknown ? nlohmann::json(nullptr) : nlohmann::json(p.bytes_total);
+  j["bytes_transferred"] = p.bytes_transferred;
+  j["files_total"] = p.files_total;
+  j["files_transferred"] = p.files_transferred;
+  return j;
+}
+
+nlohmann::json job_json(const JobInfo& info, const std::vector<FileInfo>* files) {
+  nlohmann::json j;
+  j["id"] = info.id;
+  j["type"] = std::string(to_string(info.type));
+  j["display_name"] = info.display_name;
+  j["description"] = info.description;
+  j["owner"] = info.owner;
+  j["state"] = std::string(to_string(info.state));
+  j["priority"] = std::string(to_string(info.priority));
+  const nlohmann::json progress = progress_json(info.progress);
+  for (auto it = progress.begin(); it != progress.end(); ++it) j[it.key()] = it.value();
+  j["error_count"] = info.error_count;
+  j["error"] = info.error ? error_json(*info.error) : nlohmann::json(nullptr);
+  j["creation_time"] = iso8601(info.times.creation);
+  j["modification_time"] = iso8601(info.times.modification);
+  j["transfer_completion_time"] =
+      info.times.transfer_completion ? nlohmann::json(iso8601(*info.times.transfer_completion)) : nlohmann::json(nullptr);
+  j["minimum_retry_delay"] = info.minimum_retry_delay.count();
+  j["no_progress_timeout"] = info.no_progress_timeout.count();
+  if (files) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const FileInfo& f : *files) {
+      nlohmann::json fj;
+      fj["remote_url"] = f.remote_url;
+      fj["local_path"] = f.local_path;
+      fj["temp_path"] = f.temp_path;
+      fj["bytes_total"] = f.bytes_total == kSizeUnknown ? nlohmann::json(nullptr) : nlohmann::json(f.bytes_total);
+      fj["bytes_transferred"] = f.bytes_transferred;
+      fj["completed"] = f.completed;
+      arr.push_back(std::move(fj));
+    }
+    j["files"] = std::move(arr);
+  }
+  return j;
+}
+
+}  // namespace xferq::cli

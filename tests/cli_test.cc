@@ -1,0 +1,323 @@
+// cli_test.cc — the `xferq` command run as a user would: a separate process
+// per command (fork + exec), a queue file in a scratch directory, and the
+// fixture HTTP server for transfers.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_util.h"
+
+namespace xferq::testing {
+namespace {
+
+struct CliRun {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out, err;
+};
+
+// Starts the CLI with `args`, stdout/stderr to files, in directory `cwd`.
+pid_t spawn(const std::vector<std::string>& args, const std::string& out_file, const std::string& err_file,
+            const std::string& cwd) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int o = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int e = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    std::vector<char*> argv;
+    static std::string prog = XFERQ_CLI_PATH;
+    argv.push_back(prog.data());
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(prog.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  int st = 0;
+  for (;;) {
+    pid_t r = ::waitpid(pid, &st, WNOHANG);
+    if (r == pid) break;
+    if (std::chrono::steady_clock::now() > end) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &st, 0);
+      return -1;  // timed out
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return -2;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  std::string db() const { return dir_ / "queue.db"; }
+
+  CliRun run(std::vector<std::string> args, const std::string& cwd = "",
+          std::chrono::milliseconds timeout = std::chrono::milliseconds(30000)) {
+    args.insert(args.begin(), {"--db", db()});
+    const std::string out = dir_ / "cli.out", err = dir_ / "cli.err";
+    pid_t pid = spawn(args, out, err, cwd);
+    CliRun r;
+    r.status = wait_exit(pid, timeout);
+    r.out = read_file(out);
+    r.err = read_file(err);
+    return r;
+  }
+
+  pid_t start(std::vector<std::string> args, const std::string& tag) {
+    args.insert(args.begin(), {"--db", db()});
+    return spawn(args, dir_ / (tag + ".out"), dir_ / (tag + ".err"), "");
+  }
+
+  std::string create(const std::string& name) {
+    CliRun r = run({"create", name});
+    EXPECT_EQ(r.status, 0) << r.err;
+    std::string id = r.out;
+    while (!id.empty() && (id.back() == '\n' || id.back() == '\r')) id.pop_back();
+    EXPECT_EQ(id.size(), 38u) << id;
+    return id;
+  }
+
+  std::string state(const std::string& job) {
+    CliRun r = run({"getstate", job});
+    std::string s = r.out;
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return r.status == 0 ? s : "exit " + std::to_string(r.status) + ": " + r.err;
+  }
+
+  ScratchDir dir_;
+  FixtureServer server_;
+};
+
+TEST_F(CliTest, CreateAddResumeRunCompleteGivesTheServersBytes) {
+  const std::string body = make_body(300 * 1024, 7);
+  server_.set("/a.bin", body_resource(body));
+  const std::string id = create("end-to-end");
+  // A relative path, resolved against the command's working directory.
+  CliRun add = run({"addfile", id, server_.url("/a.bin"), "a.bin"}, dir_.path());
+  ASSERT_EQ(add.status, 0) << add.err;
+  CliRun info = run({"--json", "info", id});
+  ASSERT_EQ(info.status, 0) << info.err;
+  auto j = nlohmann::json::parse(info.out);
+  ASSERT_EQ(j["files"].size(), 1u);
+  EXPECT_EQ(j["files"][0]["local_path"], dir_ / "a.bin");
+
+  ASSERT_EQ(run({"resume", "end-to-end"}).status, 0);  // by display name
+  CliRun served = run({"run", "--until-idle"}, "", std::chrono::milliseconds(30000));
+  ASSERT_EQ(served.status, 0) << served.err;
+  EXPECT_EQ(state(id), "TRANSFERRED");
+  CliRun text = run({"info", id, "--verbose"});
+  EXPECT_EQ(text.status, 0);
+  EXPECT_NE(text.out.find("TRANSFERRED"), std::string::npos) << text.out;
+  EXPECT_FALSE(exists(dir_ / "a.bin"));
+  CliRun done = run({"complete", id});
+  ASSERT_EQ(done.status, 0) << done.err;
+  EXPECT_EQ(read_file(dir_ / "a.bin"), body);
+  EXPECT_EQ(state(id), "ACKNOWLEDGED");
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+}
+
+TEST_F(CliTest, CancelTwiceIsInvalidState) {
+  const std::string id = create("twice");
+  CliRun first = run({"cancel", id});
+  EXPECT_EQ(first.status, 0) << first.err;
+  CliRun second = run({"cancel", id});
+  EXPECT_EQ(second.status, 4);
+  EXPECT_EQ(second.err.rfind("xferq: DO_E_INVALID_STATE", 0), 0u) << second.err;
+  EXPECT_NE(second.err.find("CANCELLED"), std::string::npos) << second.err;
+}
+
+TEST_F(CliTest, UnknownJobIsNotFound) {
+  CliRun r = run({"getstate", "{00000000-0000-0000-0000-000000000000}"});
+  EXPECT_EQ(r.status, 3);
+  EXPECT_EQ(r.err.rfind("xferq: BG_E_NOT_FOUND", 0), 0u) << r.err;
+  EXPECT_EQ(run({"cancel", "no-such-name"}).status, 3);
+}
+
+TEST_F(CliTest, BadArgumentsAndUsage) {
+  const std::string id = create("bad");
+  CliRun url = run({"addfile", id, "not a url", dir_ / "x.bin"});
+  EXPECT_EQ(url.status, 5) << url.err;
+  EXPECT_EQ(url.err.rfind("xferq: ", 0), 0u);
+  EXPECT_EQ(run({"setpriority", id, "URGENT"}).status, 5);
+  EXPECT_EQ(run({"setminretrydelay", id, "soon"}).status, 5);
+  EXPECT_EQ(run({}).status, 2);
+  EXPECT_EQ(run({"frobnicate"}).status, 2);
+  EXPECT_EQ(run({"addfile", id}).status, 2);
+}
+
+TEST_F(CliTest, AmbiguousNameListsTheMatches) {
+  const std::string a = create("same"), b = create("same");
+  CliRun r = run({"getstate", "same"});
+  EXPECT_EQ(r.status, 5);
+  EXPECT_NE(r.err.find(a), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(b), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, SettersAndJsonOutput) {
+  const std::string id = create("json");
+  ASSERT_EQ(run({"addfile", id, server_.url("/j.bin"), dir_ / "j.bin"}).status, 0);
+  EXPECT_EQ(run({"setpriority", id, "high"}).status, 0);
+  EXPECT_EQ(run({"setdisplayname", id, "renamed"}).status, 0);
+  EXPECT_EQ(run({"setdescription", id, "some text"}).status, 0);
+  EXPECT_EQ(run({"setminretrydelay", id, "30"}).status, 0);
+  EXPECT_EQ(run({"setnoprogresstimeout", id, "120"}).status, 0);
+
+  CliRun info = run({"--json", "info", "renamed"});
+  ASSERT_EQ(info.status, 0) << info.err;
+  auto j = nlohmann::json::parse(info.out);
+  for (const char* k : {"id", "display_name", "state", "priority", "bytes_total", "bytes_transferred",
+                        "files_total", "files_transferred", "error", "creation_time", "modification_time",
+                        "transfer_completion_time", "files"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_EQ(j["id"], id);
+  EXPECT_EQ(j["display_name"], "renamed");
+  EXPECT_EQ(j["description"], "some text");
+  EXPECT_EQ(j["priority"], "HIGH");
+  EXPECT_EQ(j["state"], "SUSPENDED");
+  EXPECT_TRUE(j["bytes_total"].is_null());
+  EXPECT_EQ(j["files_total"], 1);
+  EXPECT_EQ(j["minimum_retry_delay"], 30);
+  EXPECT_EQ(j["no_progress_timeout"], 120);
+  EXPECT_TRUE(j["error"].is_null());
+  const std::string created = j["creation_time"];
+  EXPECT_EQ(created.back(), 'Z');
+  EXPECT_EQ(created[10], 'T');
+
+  CliRun list = run({"list", "--json"});
+  ASSERT_EQ(list.status, 0) << list.err;
+  auto l = nlohmann::json::parse(list.out);
+  ASSERT_TRUE(l.is_array());
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0]["id"], id);
+
+  auto st = nlohmann::json::parse(run({"--json", "getstate", id}).out);
+  EXPECT_EQ(st["state"], "SUSPENDED");
+  auto pr = nlohmann::json::parse(run({"--json", "getprogress", id}).out);
+  EXPECT_EQ(pr["files_total"], 1);
+  EXPECT_EQ(pr["bytes_transferred"], 0);
+  EXPECT_TRUE(pr.contains("bytes_total"));
+
+  // geterror: a 404 sends the job to ERROR.
+  ASSERT_EQ(run({"resume", id}).status, 0);
+  ASSERT_EQ(run({"run", "--until-idle"}).status, 0);
+  EXPECT_EQ(state(id), "ERROR");
+  CliRun err = run({"--json", "geterror", id});
+  ASSERT_EQ(err.status, 0) << err.err;
+  auto e = nlohmann::json::parse(err.out);
+  EXPECT_EQ(e["error"]["hresult"], "0x80190194");
+  EXPECT_EQ(e["error"]["name"], "BG_E_HTTP_ERROR_404");
+  EXPECT_TRUE(e["error"].contains("context"));
+  EXPECT_TRUE(e["error"].contains("description"));
+}
+
+TEST_F(CliTest, ResetCancelsEveryActiveJob) {
+  const std::string a = create("r1"), b = create("r2");
+  CliRun r = run({"reset"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(a + " canceled."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(b + " canceled."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 out of 2 jobs canceled."), std::string::npos) << r.out;
+  EXPECT_EQ(state(a), "CANCELLED");
+}
+
+TEST_F(CliTest, TransferDownloadsAndCompletes) {
+  const std::string body = make_body(200 * 1024, 3);
+  server_.set("/t.bin", body_resource(body));
+  CliRun r = run({"transfer", server_.url("/t.bin"), "t.bin", "--name", "quick"}, dir_.path());
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(read_file(dir_ / "t.bin"), body);
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+}
+
+TEST_F(CliTest, TransferOfAMissingFileFails) {
+  CliRun r = run({"transfer", server_.url("/missing"), dir_ / "m.bin"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("BG_E_HTTP_ERROR_404"), std::string::npos) << r.err;
+  EXPECT_FALSE(exists(dir_ / "m.bin"));
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+}
+
+TEST_F(CliTest, CancelFromAnotherProcessStopsTheTransfer) {
+  server_.set("/slow.bin", body_resource(make_body(4 * 1024 * 1024, 9), 64 * 1024));
+  const std::string id = create("slow");
+  ASSERT_EQ(run({"addfile", id, server_.url("/slow.bin"), dir_ / "slow.bin"}).status, 0);
+  ASSERT_EQ(run({"resume", id}).status, 0);
+  pid_t worker = start({"run"}, "worker");
+  ASSERT_TRUE(wait_for([&] { return server_.body_bytes_sent("/slow.bin") > 0; }))
+      << read_file(dir_ / "worker.err");
+  ASSERT_TRUE(wait_for([&] { return !temp_files_in(dir_.path()).empty(); }));
+
+  CliRun cancel = run({"cancel", "slow"});
+  ASSERT_EQ(cancel.status, 0) << cancel.err;
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+  EXPECT_TRUE(wait_for(
+      [&] {
+        for (const auto& r : server_.requests_for("/slow.bin"))
+          if (!r.finished) return false;
+        return true;
+      },
+      std::chrono::milliseconds(2000)));
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+  EXPECT_FALSE(exists(dir_ / "slow.bin"));
+  EXPECT_EQ(state(id), "CANCELLED");
+
+  ::kill(worker, SIGTERM);
+  EXPECT_EQ(wait_exit(worker, std::chrono::milliseconds(10000)), 0) << read_file(dir_ / "worker.err");
+}
+
+TEST_F(CliTest, TransferInterruptedBySigintCancelsAndExits130) {
+  server_.set("/int.bin", body_resource(make_body(4 * 1024 * 1024, 5), 64 * 1024));
+  pid_t pid = start({"transfer", server_.url("/int.bin"), dir_ / "int.bin", "--name", "interrupted"}, "transfer");
+  ASSERT_TRUE(wait_for([&] { return server_.body_bytes_sent("/int.bin") > 0; }))
+      << read_file(dir_ / "transfer.err");
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid, std::chrono::milliseconds(10000)), 130) << read_file(dir_ / "transfer.err");
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+  EXPECT_FALSE(exists(dir_ / "int.bin"));
+  CliRun list = run({"--json", "list", "--all"});
+  auto l = nlohmann::json::parse(list.out);
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0]["state"], "CANCELLED");
+}
+
+TEST_F(CliTest, AddFileSetAddsEveryListedFile) {
+  const std::string b1 = make_body(10000, 1), b2 = make_body(20000, 2);
+  server_.set("/1.bin", body_resource(b1));
+  server_.set("/2.bin", body_resource(b2));
+  write_file(dir_ / "list.txt", "# two files\n" + server_.url("/1.bin") + " one.bin\n\n" + server_.url("/2.bin") +
+                                    " " + (dir_ / "two.bin") + "\n");
+  const std::string id = create("set");
+  CliRun add = run({"addfileset", id, "list.txt"}, dir_.path());
+  ASSERT_EQ(add.status, 0) << add.err;
+  auto pr = nlohmann::json::parse(run({"--json", "getprogress", id}).out);
+  EXPECT_EQ(pr["files_total"], 2);
+  ASSERT_EQ(run({"resume", id}).status, 0);
+  ASSERT_EQ(run({"run", "--until-idle"}).status, 0);
+  ASSERT_EQ(run({"complete", id}).status, 0);
+  EXPECT_EQ(read_file(dir_ / "one.bin"), b1);
+  EXPECT_EQ(read_file(dir_ / "two.bin"), b2);
+  // A malformed line adds nothing.
+  const std::string id2 = create("set2");
+  write_file(dir_ / "bad.txt", server_.url("/1.bin") + " a.bin\nonly-one-field\n");
+  EXPECT_EQ(run({"addfileset", id2, dir_ / "bad.txt"}).status, 5);
+  auto pr2 = nlohmann::json::parse(run({"--json", "getprogress", id2}).out);
+  EXPECT_EQ(pr2["files_total"], 0);
+}
+
+}  // namespace
+}  // namespace xferq::testing
