@@ -63,7 +63,8 @@ TEST_F(Engine, DownloadCompleteGivesByteIdenticalFiles) {
   queue_->set_callbacks(cb);
   Job job = download({{"/a", "a.bin"}, {"/b", "b.bin"}});
   ASSERT_TRUE(wait_state(job, JobState::transferred)) << state_name(job);
-  EXPECT_EQ(transferred.load(), 1);
+  // The callback runs on the worker thread just after the commit.
+  EXPECT_TRUE(wait_for([&] { return transferred.load() == 1; }));
   // Nothing at the final paths before Complete.
   EXPECT_FALSE(exists(dir_ / "a.bin"));
   auto progress = job.progress();
@@ -251,8 +252,11 @@ TEST_F(Engine, NotFoundIsFatalWithRemoteFileContext) {
   EXPECT_EQ(e->context, ErrorContext::remote_file);
   EXPECT_EQ(e->file_index, 0u);
   EXPECT_EQ(*job.error_count(), 1u);
+  ASSERT_TRUE(wait_for([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return errors.size() == 1u;
+  }));
   std::lock_guard<std::mutex> lock(mu);
-  ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].hresult, 0x80190194u);
 }
 
