@@ -319,5 +319,73 @@ TEST_F(CliTest, AddFileSetAddsEveryListedFile) {
   EXPECT_EQ(pr2["files_total"], 0);
 }
 
+TEST_F(CliTest, MonitorPrintsTheListEachRefreshWithoutClearingAFile) {
+  const std::string a = create("mon-a"), b = create("mon-b");
+  ASSERT_EQ(run({"addfile", a, server_.url("/m.bin"), dir_ / "m.bin"}).status, 0);
+  ASSERT_EQ(run({"cancel", b}).status, 0);
+  CliRun r = run({"monitor", "--count", "2", "--refresh", "0.1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // stdout is a file, not a terminal: no escape sequences.
+  EXPECT_EQ(r.out.find('\033'), std::string::npos) << r.out;
+  const std::string block = a + " 'mon-a' SUSPENDED 0 / 1 0 / UNKNOWN\nListed 1 job(s).\n";
+  EXPECT_EQ(r.out, block + block);
+
+  CliRun all = run({"monitor", "--all", "--count", "1", "--refresh", "0"});
+  ASSERT_EQ(all.status, 0) << all.err;
+  EXPECT_NE(all.out.find(b + " 'mon-b' CANCELLED 0 / 0 0 / 0\n"), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("Listed 2 job(s).\n"), std::string::npos) << all.out;
+
+  EXPECT_EQ(run({"monitor", "--refresh", "soon"}).status, 2);
+  EXPECT_EQ(run({"monitor", "--count", "1", "--refresh", "-1"}).status, 5);
+}
+
+TEST_F(CliTest, MonitorStopsOnSigint) {
+  create("watched");
+  pid_t pid = start({"monitor", "--refresh", "0.05"}, "monitor");
+  ASSERT_TRUE(wait_for([&] { return read_file(dir_ / "monitor.out").find("Listed 1 job(s).") != std::string::npos; }))
+      << read_file(dir_ / "monitor.err");
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid, std::chrono::milliseconds(10000)), 0) << read_file(dir_ / "monitor.err");
+}
+
+// The views in the schema, read by the real sqlite3 shell on a live queue.
+TEST_F(CliTest, Sqlite3ShellReadsTheViewsOfALiveQueue) {
+  const std::string sqlite3 = "/usr/bin/sqlite3";
+  ASSERT_TRUE(exists(sqlite3)) << "install the sqlite3 package (scripts/install-deps.sh)";
+  const std::string id = create("shell");
+  ASSERT_EQ(run({"addfile", id, server_.url("/s.bin"), dir_ / "s.bin"}).status, 0);
+  // The CLI's queue is open in this process too while the shell reads it.
+  auto q = open_queue(db(), test_options(false));
+  ASSERT_NE(q, nullptr);
+
+  auto shell = [&](const std::string& sql) {
+    const std::string out = dir_ / "sqlite3.out", err = dir_ / "sqlite3.err";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      ::dup2(o, 1);
+      ::dup2(e, 2);
+      const std::string d = db();
+      ::execl(sqlite3.c_str(), "sqlite3", "-batch", d.c_str(), sql.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    const int status = wait_exit(pid, std::chrono::milliseconds(30000));
+    EXPECT_EQ(status, 0) << sql << ": " << read_file(err);
+    return read_file(out);
+  };
+  EXPECT_EQ(shell("SELECT state, files_total FROM job_summary"), "SUSPENDED|1\n");
+  EXPECT_EQ(shell("SELECT count(*) FROM active_jobs"), "1\n");
+  EXPECT_EQ(shell("SELECT op FROM pending_file_ops"), "");
+
+  ASSERT_EQ(run({"cancel", id}).status, 0);
+  EXPECT_EQ(shell("SELECT state, files_total FROM job_summary"), "CANCELLED|1\n");
+  EXPECT_EQ(shell("SELECT count(*) FROM active_jobs"), "0\n");
+  // Cancelling deleted the (absent) temp files at once: nothing left pending.
+  EXPECT_EQ(shell("SELECT op FROM pending_file_ops"), "");
+  // The queue still works after the shell has been in it.
+  EXPECT_EQ(state(create("after")), "SUSPENDED");
+}
+
 }  // namespace
 }  // namespace xferq::testing

@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -177,6 +179,20 @@ int cmd_addfileset(const Globals& g, const std::string& jobref, const std::strin
   });
 }
 
+namespace {
+
+// One line per job and a count, as `list` prints them.
+void print_job_lines(const std::vector<JobInfo>& infos) {
+  for (const JobInfo& i : infos) {
+    std::cout << i.id << " '" << i.display_name << "' " << to_string(i.state) << " "
+              << i.progress.files_transferred << " / " << i.progress.files_total << " "
+              << i.progress.bytes_transferred << " / " << size_text(i.progress.bytes_total) << "\n";
+  }
+  std::cout << "Listed " << infos.size() << " job(s).\n";
+}
+
+}  // namespace
+
 int cmd_list(const Globals& g, bool all) {
   return guarded([&] {
     auto q = open_queue(g, false);
@@ -191,12 +207,7 @@ int cmd_list(const Globals& g, bool all) {
       print_json(arr);
       return kExitOk;
     }
-    for (const JobInfo& i : infos) {
-      std::cout << i.id << " '" << i.display_name << "' " << to_string(i.state) << " "
-                << i.progress.files_transferred << " / " << i.progress.files_total << " "
-                << i.progress.bytes_transferred << " / " << size_text(i.progress.bytes_total) << "\n";
-    }
-    std::cout << "Listed " << infos.size() << " job(s).\n";
+    print_job_lines(infos);
     return kExitOk;
   });
 }
@@ -445,6 +456,37 @@ int cmd_run(const Globals& g, bool until_idle) {
     // short by one is an interruption.
     if (g_signal.load() != 0 && until_idle) return kExitInterrupted;
     return kExitOk;
+  });
+}
+
+int cmd_monitor(const Globals& g, bool all, double refresh, long count) {
+  return guarded([&] {
+    if (!(refresh >= 0.0) || refresh > 86400.0) fail_arg("--refresh must be between 0 and 86400 seconds");
+    if (count < 0) fail_arg("--count must not be negative");
+    install_signal_handlers();
+    const bool tty = ::isatty(STDOUT_FILENO) == 1;
+    auto q = open_queue(g, false);
+    const auto period = std::chrono::microseconds(static_cast<int64_t>(refresh * 1e6));
+    for (long n = 0; g_signal.load() == 0 && (count == 0 || n < count); ++n) {
+      if (n > 0) {
+        const auto end = std::chrono::steady_clock::now() + period;
+        while (g_signal.load() == 0 && std::chrono::steady_clock::now() < end)
+          std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+              std::chrono::milliseconds(20), end - std::chrono::steady_clock::now()));
+        if (g_signal.load() != 0) break;
+      }
+      auto infos = q->job_infos(all);
+      if (!infos) {
+        // A busy database is transient: say so and try again next time.
+        if (tty) std::cout << "\033[H\033[2J";
+        std::cout << "xferq: " << describe(infos.error()) << "\n" << std::flush;
+        continue;
+      }
+      if (tty) std::cout << "\033[H\033[2J";
+      print_job_lines(*infos);
+      std::cout << std::flush;
+    }
+    return kExitOk;  // SIGINT is how a monitor is meant to end
   });
 }
 

@@ -28,6 +28,9 @@ int cmd_cancel(const Globals& g, const std::string& job);
 int cmd_complete(const Globals& g, const std::string& job);
 int cmd_reset(const Globals& g);
 int cmd_run(const Globals& g, bool until_idle);
+// Reprints the job list every `refresh` seconds until SIGINT/SIGTERM, or
+// `count` times if count > 0; clears the screen first when stdout is a tty.
+int cmd_monitor(const Globals& g, bool all, double refresh, long count);
 int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const std::string& name,
                  const std::string& priority);
 

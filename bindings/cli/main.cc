@@ -150,6 +150,15 @@ int main(int argc, char** argv) {
     s->add_flag("--until-idle", flag, "stop when no job is queued, connecting, transferring or retrying");
     s->callback([&] { action = [&] { return cmd_run(g, flag); }; });
   }
+  double refresh = 1.0;
+  long count = 0;
+  {
+    auto* s = app.add_subcommand("monitor", "show the job list, refreshed, until SIGINT");
+    s->add_flag("--all", flag, "include CANCELLED and ACKNOWLEDGED jobs");
+    s->add_option("--refresh", refresh, "seconds between refreshes (default 1)");
+    s->add_option("--count", count, "stop after this many refreshes (default 0: until SIGINT)");
+    s->callback([&] { action = [&] { return cmd_monitor(g, flag, refresh, count); }; });
+  }
   {
     auto* s = app.add_subcommand("transfer", "download files now, with a worker of its own");
     s->add_option("URL_PATH", pairs, "URL PATH [URL PATH ...]")->required();

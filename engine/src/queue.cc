@@ -24,6 +24,7 @@ Result<std::vector<Job>> Queue::jobs(bool include_final) { return core_->jobs(in
 Result<std::vector<JobInfo>> Queue::job_infos(bool include_final) {
   return core_->store().job_infos(include_final);
 }
+Result<Queue::HousekeepingReport> Queue::housekeep() { return core_->housekeep(); }
 void Queue::set_callbacks(JobCallbacks callbacks) { core_->set_callbacks(std::move(callbacks)); }
 void Queue::start_worker() { core_->start_worker(); }
 void Queue::stop_worker() { core_->stop_worker(); }

@@ -2,6 +2,7 @@
 // then the effects (outbox, worker wake-up, callbacks).
 #include "queue_core.h"
 
+#include "crash_points.h"
 #include "file_ops.h"
 #include "validate.h"
 #include "worker.h"
@@ -79,6 +80,7 @@ std::error_code QueueCore::change_state(const std::string& id, Call call) {
 std::error_code QueueCore::cancel(const std::string& id) {
   auto op = store_->cancel(id, now_us());
   if (!op) return op.error();
+  crash_point("cancel.after_commit");
   // Stop the transfer first, then delete: unlinking a file the worker still
   // writes is safe on POSIX (the bytes go to an inode with no name).
   wake_worker(id);
@@ -92,6 +94,7 @@ std::error_code QueueCore::complete(const std::string& id, CompleteStatus* statu
   JobState previous = JobState::transferred;
   auto op = store_->complete(id, now_us(), &d, &previous);
   if (!op) return op.error();
+  crash_point("complete.after_commit");
   wake_worker(id);
   std::error_code ec = apply_op(*op);
   notify_modified(id);
@@ -108,6 +111,26 @@ std::error_code QueueCore::set_property(const std::string& id, Property property
   return {};
 }
 
+Result<Queue::HousekeepingReport> QueueCore::housekeep() {
+  using std::chrono::microseconds;
+  const int64_t now = now_us();
+  Queue::HousekeepingReport report;
+  const int64_t inactive_before =
+      now - std::chrono::duration_cast<microseconds>(options_.job_inactivity_timeout).count();
+  auto stale = store_->inactive_jobs(inactive_before);
+  if (!stale) return stale.error();
+  for (const auto& id : *stale) {
+    // The same path as an application's cancel: one transaction, then the files.
+    if (!cancel(id)) ++report.jobs_expired;
+  }
+  const int64_t purge_before =
+      now - std::chrono::duration_cast<microseconds>(options_.final_job_retention).count();
+  auto purged = store_->purge_final(purge_before);
+  if (!purged) return purged.error();
+  report.jobs_purged = static_cast<size_t>(*purged);
+  return report;
+}
+
 std::error_code QueueCore::apply_op(const FileOp& op) {
   auto files = store_->job_files(op.job_id);
   if (!files) return files.error();
@@ -118,7 +141,10 @@ std::error_code QueueCore::apply_op(const FileOp& op) {
     if (op.kind == OpKind::finalize && f.completed) {
       if (f.temp_path.empty()) continue;  // renamed by an earlier, partly failed Complete
       ec = rename_into_place(f.temp_path, f.local_path);
-      if (!ec) renamed.push_back(f.idx);
+      if (!ec) {
+        renamed.push_back(f.idx);
+        crash_point("complete.between_renames");
+      }
     } else {
       ec = delete_file(f.temp_path);
     }
@@ -143,7 +169,10 @@ std::error_code QueueCore::apply_op(const FileOp& op) {
 void QueueCore::apply_pending_ops() {
   auto ops = store_->pending_ops();
   if (!ops) return;
-  for (const FileOp& op : *ops) apply_op(op);
+  for (const FileOp& op : *ops) {
+    crash_point("recovery.between_ops");
+    apply_op(op);
+  }
   store_->flush_retired();
 }
 

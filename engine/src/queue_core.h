@@ -12,6 +12,7 @@
 #include "xferq/callbacks.h"
 #include "xferq/job.h"
 #include "xferq/options.h"
+#include "xferq/queue.h"
 
 namespace xferq::detail {
 
@@ -38,6 +39,9 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   std::error_code complete(const std::string& id, CompleteStatus* status);
   std::error_code set_property(const std::string& id, Property property, int64_t value,
                                std::string_view text);
+
+  // Expires inactive jobs and purges old final ones.
+  Result<Queue::HousekeepingReport> housekeep();
 
   // Carries out one outbox operation, idempotently.
   std::error_code apply_op(const FileOp& op);

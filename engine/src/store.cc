@@ -146,6 +146,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const QueueO
     db->exec("PRAGMA foreign_keys=ON");
     for (std::size_t i = 0; i < kMigrationCount; ++i) {
       const Migration& m = kMigrations[i];
+      if (user_version >= m.version) continue;  // no write lock for what is done
       SQLite::Transaction txn(*db, SQLite::TransactionBehavior::IMMEDIATE);
       // Another process may have migrated while we waited for the lock.
       if (db->execAndGet("PRAGMA user_version").getInt() >= m.version) continue;
@@ -173,7 +174,9 @@ Store::~Store() {
 SQLite::Statement& Store::prepare(const char* sql) {
   auto it = cache_.find(sql);
   if (it == cache_.end()) it = cache_.emplace(sql, std::make_unique<SQLite::Statement>(*db_, sql)).first;
-  it->second->reset();
+  // tryReset: reset() would rethrow the error of the statement's last run
+  // (e.g. SQLITE_BUSY), which belongs to a call that has already failed.
+  it->second->tryReset();
   return *it->second;
 }
 
@@ -479,6 +482,30 @@ std::error_code Store::set_property(const std::string& id, Property property, in
     if (s.exec() == 0) return state_error_locked(id);
     return {};
   });
+}
+
+Result<std::vector<std::string>> Store::inactive_jobs(int64_t before_us) {
+  return read<std::vector<std::string>>([&] {
+    auto& s = prepare("SELECT id FROM jobs WHERE state NOT IN (7, 8) AND modified_us < ?");
+    s.bind(1, before_us);
+    std::vector<std::string> out;
+    while (s.executeStep()) out.push_back(s.getColumn(0).getString());
+    return out;
+  });
+}
+
+Result<int64_t> Store::purge_final(int64_t before_us) {
+  int64_t purged = 0;
+  std::error_code ec = write_txn([&]() -> std::error_code {
+    auto& s = prepare(
+        "DELETE FROM jobs WHERE state IN (7, 8) AND modified_us < ? "
+        "AND NOT EXISTS (SELECT 1 FROM file_ops o WHERE o.job_id = jobs.id)");
+    s.bind(1, before_us);
+    purged = s.exec();
+    return {};
+  });
+  if (ec) return ec;
+  return purged;
 }
 
 // ---- The outbox -----------------------------------------------------------------

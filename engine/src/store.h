@@ -114,6 +114,12 @@ class Store {
   std::error_code set_property(const std::string& id, Property property, int64_t int_value,
                                std::string_view text_value, int64_t now_us);
 
+  // Jobs not final whose last change is older than `before_us`.
+  Result<std::vector<std::string>> inactive_jobs(int64_t before_us);
+  // Deletes final jobs (and their file rows) last changed before `before_us`
+  // that have no pending file operation. Returns how many.
+  Result<int64_t> purge_final(int64_t before_us);
+
   // ---- The outbox ----------------------------------------------------------
   Result<std::vector<FileOp>> pending_ops();
   Result<std::vector<FileRow>> job_files(const std::string& job_id);

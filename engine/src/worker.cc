@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <vector>
 
+#include "crash_points.h"
 #include "file_ops.h"
 #include "queue_core.h"
 #include "store.h"
@@ -312,6 +314,7 @@ void Worker::loop() {
   const auto& opt = core_.options();
   int64_t last_version = core_.store().data_version().ok() ? *core_.store().data_version() : 0;
   Steady::time_point next_version_check = Steady::now();
+  Steady::time_point next_housekeeping = Steady::now();
   while (!stopping_) {
     std::set<std::string> changed;
     {
@@ -331,6 +334,11 @@ void Worker::loop() {
       reconcile(changed, external);
       dirty_ = true;
       next_retry_us_ = 0;
+    }
+
+    if (Steady::now() >= next_housekeeping) {
+      next_housekeeping = Steady::now() + opt.housekeeping_interval;
+      core_.housekeep();
     }
 
     const int64_t now = now_us();
@@ -432,6 +440,7 @@ bool Worker::start_file(Transfer& t) {
       return false;
     }
     t.file.temp_path = path;
+    crash_point("worker.after_temp_record");
   }
   int64_t disk = 0;
   auto fd = open_temp_file(t.file.temp_path, &disk);
@@ -439,6 +448,7 @@ bool Worker::start_file(Transfer& t) {
     fd = create_temp_file(t.file.temp_path);
     disk = 0;
     created = fd.ok();
+    if (created) crash_point("worker.after_temp_create");
   }
   if (!fd) {
     fail(t, to_hresult(fd.error()), static_cast<int>(ErrorContext::local_file),
@@ -561,12 +571,20 @@ void Worker::finish(Transfer& t) {
       fail(t, to_hresult(ec), static_cast<int>(ErrorContext::local_file), "cannot flush the temporary file", false);
       return;
     }
+    // Someone deleted the temp file behind our back (or its directory): the
+    // bytes we wrote have no name. Fetch the file again rather than claim it.
+    struct stat st {};
+    if (::fstat(t.fd, &st) == 0 && st.st_nlink == 0) {
+      restart_from_zero(t, "the temporary file was deleted while it was written");
+      return;
+    }
     close_file(t);
   }
   const std::string id = t.claim.job_id;
   FileFinish outcome = FileFinish::more_files;
   if (!t.file.remote_url.empty()) {
     if (t.file.bytes_total < 0) t.file.bytes_total = t.file.bytes_transferred;
+    crash_point("worker.before_file_finish");
     auto r = core_.store().finish_file(&t.claim, t.file, now_us());
     if (!r) {
       drop(id);
@@ -671,6 +689,7 @@ void Worker::commit_due_progress(bool force) {
       continue;
     }
     t->committed = t->file.bytes_transferred;
+    crash_point("worker.after_progress_commit");
     core_.notify_modified(id);
   }
   for (const auto& id : stale) drop(id);

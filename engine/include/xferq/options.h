@@ -43,6 +43,17 @@ struct QueueOptions {
   // transient error (a stalled server), and retried.
   std::chrono::seconds stall_timeout{60};
 
+  // Housekeeping (the worker runs it at start and every housekeeping_interval;
+  // Queue::housekeep() runs it on demand):
+  // a job not final and not modified for job_inactivity_timeout is cancelled
+  // (BITS's JobInactivityTimeout, 90 days), files deleted as by cancel();
+  std::chrono::seconds job_inactivity_timeout{90LL * 24 * 3600};
+  // the rows of CANCELLED / ACKNOWLEDGED jobs are purged once they are older
+  // than final_job_retention (until then get_job() finds them and every call
+  // answers DO_E_INVALID_STATE).
+  std::chrono::seconds final_job_retention{30LL * 24 * 3600};
+  std::chrono::seconds housekeeping_interval{3600};
+
   // TLS peer and host verification. Turn off only for tests.
   bool verify_tls = true;
   // Allow URLs (and redirects) to schemes other than http and https.

@@ -51,6 +51,15 @@ class Queue {
   // The same as snapshots, in one read.
   Result<std::vector<JobInfo>> job_infos(bool include_final = false);
 
+  // What housekeep() did.
+  struct HousekeepingReport {
+    size_t jobs_expired = 0;  // inactive jobs cancelled
+    size_t jobs_purged = 0;   // final jobs' rows deleted
+  };
+  // Cancels inactive jobs and purges old final ones (see QueueOptions). The
+  // worker does this by itself; call it from processes without a worker.
+  Result<HousekeepingReport> housekeep();
+
   // Registers the callbacks (replacing earlier ones).
   void set_callbacks(JobCallbacks callbacks);
 

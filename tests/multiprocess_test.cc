@@ -1,0 +1,249 @@
+// multiprocess_test.cc — several `xferq` processes on ONE queue file at once.
+//
+// Children are fork + exec only (of /bin/sh running CLI commands, or of the
+// CLI itself): nothing of gtest or the fixture server runs in a child.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_util.h"
+
+namespace xferq::testing {
+namespace {
+
+const std::string kCli = XFERQ_CLI_PATH;
+
+// Starts `prog` with `args`, stdout/stderr to files.
+pid_t spawn(const std::string& prog, const std::vector<std::string>& args, const std::string& out_file,
+            const std::string& err_file) {
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(prog.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int o = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int e = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    ::execv(prog.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  int st = 0;
+  for (;;) {
+    pid_t r = ::waitpid(pid, &st, WNOHANG);
+    if (r == pid) break;
+    if (std::chrono::steady_clock::now() > end) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &st, 0);
+      return -1;  // timed out
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return -2;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+class MultiProcessTest : public ::testing::Test {
+ protected:
+  std::string db() const { return dir_ / "queue.db"; }
+
+  struct Run {
+    int status = -1;
+    std::string out, err;
+  };
+
+  Run cli(std::vector<std::string> args, std::chrono::milliseconds timeout = std::chrono::milliseconds(30000)) {
+    args.insert(args.begin(), {"--db", db()});
+    const std::string out = dir_ / "cli.out", err = dir_ / "cli.err";
+    Run r;
+    r.status = wait_exit(spawn(kCli, args, out, err), timeout);
+    r.out = read_file(out);
+    r.err = read_file(err);
+    return r;
+  }
+
+  std::string state(const std::string& job) {
+    Run r = cli({"getstate", job});
+    std::string s = r.out;
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return r.status == 0 ? s : "exit " + std::to_string(r.status) + ": " + r.err;
+  }
+
+  ScratchDir dir_;
+};
+
+// Eight processes, each running 25 create/addfile/(cancel | setdescription +
+// suspend | resume) sequences of CLI commands on the same queue file.
+TEST_F(MultiProcessTest, EightProcessesShareOneQueueWithoutLosingJobsOrReportingBusy) {
+  constexpr int kProcs = 8, kJobs = 25;
+  // A queue that exists before the rush (as it would in real use).
+  ASSERT_EQ(cli({"list"}).status, 0);
+  // A URL nothing serves: no worker runs, so it is never fetched.
+  const std::string url = "http://127.0.0.1:9/never.bin";
+  const std::string script =
+      "set -e\n"
+      "X=\"$1\"; DB=\"$2\"; P=\"$3\"; N=\"$4\"; URL=\"$5\"; DIR=\"$6\"\n"
+      "i=0\n"
+      "while [ $i -lt $N ]; do\n"
+      "  name=\"p$P-j$i\"\n"
+      "  \"$X\" --db \"$DB\" create \"$name\" >/dev/null\n"
+      "  \"$X\" --db \"$DB\" addfile \"$name\" \"$URL\" \"$DIR/p$P-$i.bin\" >/dev/null\n"
+      "  case $((i % 3)) in\n"
+      "    0) \"$X\" --db \"$DB\" cancel \"$name\" >/dev/null ;;\n"
+      "    1) \"$X\" --db \"$DB\" setdescription \"$name\" \"described by $P\" >/dev/null\n"
+      "       \"$X\" --db \"$DB\" suspend \"$name\" >/dev/null ;;\n"
+      "    2) \"$X\" --db \"$DB\" resume \"$name\" >/dev/null ;;\n"
+      "  esac\n"
+      "  i=$((i + 1))\n"
+      "done\n";
+  const std::string script_path = dir_ / "child.sh";
+  write_file(script_path, script);
+
+  std::vector<pid_t> pids;
+  for (int p = 0; p < kProcs; ++p)
+    pids.push_back(spawn("/bin/sh",
+                         {script_path, kCli, db(), std::to_string(p), std::to_string(kJobs), url, dir_.path()},
+                         dir_ / ("p" + std::to_string(p) + ".out"), dir_ / ("p" + std::to_string(p) + ".err")));
+  for (int p = 0; p < kProcs; ++p) {
+    const int st = wait_exit(pids[p], std::chrono::milliseconds(240000));
+    const std::string err = read_file(dir_ / ("p" + std::to_string(p) + ".err"));
+    EXPECT_EQ(st, 0) << "process " << p << ": " << err;
+    EXPECT_EQ(lower(err).find("locked"), std::string::npos) << "process " << p << ": " << err;
+    EXPECT_EQ(err.find("BUSY"), std::string::npos) << "process " << p << ": " << err;
+    EXPECT_EQ(err, "") << "process " << p;
+  }
+
+  Run list = cli({"--json", "list", "--all"});
+  ASSERT_EQ(list.status, 0) << list.err;
+  auto jobs = nlohmann::json::parse(list.out);
+  ASSERT_TRUE(jobs.is_array());
+  EXPECT_EQ(jobs.size(), static_cast<size_t>(kProcs * kJobs));  // nothing lost, nothing doubled
+
+  std::map<std::string, std::string> state_by_name;
+  std::map<std::string, int> states;
+  for (const auto& j : jobs) {
+    const std::string name = j["display_name"], st = j["state"];
+    EXPECT_TRUE(state_by_name.emplace(name, st).second) << "duplicate " << name;
+    ++states[st];
+    EXPECT_EQ(j["files_total"], 1) << name;
+  }
+  for (int p = 0; p < kProcs; ++p) {
+    for (int i = 0; i < kJobs; ++i) {
+      const std::string name = "p" + std::to_string(p) + "-j" + std::to_string(i);
+      auto it = state_by_name.find(name);
+      ASSERT_NE(it, state_by_name.end()) << name << " was lost";
+      const char* want = i % 3 == 0 ? "CANCELLED" : i % 3 == 1 ? "SUSPENDED" : "QUEUED";
+      EXPECT_EQ(it->second, want) << name;
+    }
+  }
+  constexpr int kCancelled = kProcs * ((kJobs + 2) / 3);  // i = 0, 3, ..., 24
+  constexpr int kSuspended = kProcs * ((kJobs + 1) / 3);  // i = 1, 4, ..., 22
+  constexpr int kQueued = kProcs * (kJobs / 3);           // i = 2, 5, ..., 23
+  EXPECT_EQ(states["CANCELLED"], kCancelled);
+  EXPECT_EQ(states["SUSPENDED"], kSuspended);
+  EXPECT_EQ(states["QUEUED"], kQueued);
+
+  // The descriptions written by other processes are all there.
+  Run info = cli({"--json", "info", "p5-j4"});
+  ASSERT_EQ(info.status, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out)["description"], "described by 5");
+  // Nothing was ever downloaded, so no temp files either.
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+}
+
+// `xferq run` serves the queue in one process; suspend, resume and
+// setpriority from other processes each take effect on the running transfer.
+TEST_F(MultiProcessTest, RunInOneProcessObeysSuspendResumeAndPriorityFromOthers) {
+  FixtureServer server;
+  const std::string body = make_body(1536 * 1024, 11);
+  server.set("/big.bin", body_resource(body, 384 * 1024));  // about 4 s in all
+  Run created = cli({"create", "served"});
+  ASSERT_EQ(created.status, 0) << created.err;
+  std::string id = created.out;
+  while (!id.empty() && id.back() == '\n') id.pop_back();
+  ASSERT_EQ(cli({"addfile", id, server.url("/big.bin"), dir_ / "big.bin"}).status, 0);
+  ASSERT_EQ(cli({"resume", id}).status, 0);
+
+  pid_t worker = spawn(kCli, {"--db", db(), "run"}, dir_ / "worker.out", dir_ / "worker.err");
+  ASSERT_TRUE(wait_for([&] { return server.body_bytes_sent("/big.bin") > 64 * 1024; },
+                       std::chrono::milliseconds(20000)))
+      << read_file(dir_ / "worker.err");
+  // The worker commits progress periodically; wait until some is on record,
+  // so there is something for a Range request to continue from.
+  ASSERT_TRUE(wait_for(
+      [&] {
+        Run p = cli({"--json", "getprogress", id});
+        return p.status == 0 && nlohmann::json::parse(p.out)["bytes_transferred"].get<long long>() > 0;
+      },
+      std::chrono::milliseconds(20000)));
+
+  // Suspend: the worker drops the connection; the server's request ends.
+  Run suspend = cli({"suspend", id});
+  ASSERT_EQ(suspend.status, 0) << suspend.err;
+  EXPECT_TRUE(wait_for(
+      [&] {
+        for (const auto& r : server.requests_for("/big.bin"))
+          if (!r.finished) return false;
+        return true;
+      },
+      std::chrono::milliseconds(5000)));
+  EXPECT_EQ(state(id), "SUSPENDED");
+  const size_t requests_before = server.requests_for("/big.bin").size();
+  const long long sent = server.body_bytes_sent("/big.bin");
+  EXPECT_LT(sent, static_cast<long long>(body.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(server.requests_for("/big.bin").size(), requests_before);  // stays stopped
+
+  // Resume: a new request, with a Range that continues where it stopped.
+  Run resume = cli({"resume", id});
+  ASSERT_EQ(resume.status, 0) << resume.err;
+  ASSERT_TRUE(wait_for([&] { return server.requests_for("/big.bin").size() > requests_before; },
+                       std::chrono::milliseconds(10000)))
+      << read_file(dir_ / "worker.err");
+  const auto after = server.requests_for("/big.bin");
+  const std::string range = after[requests_before].range;
+  EXPECT_EQ(range.rfind("bytes=", 0), 0u) << range;
+  EXPECT_NE(range, "bytes=0-") << range;
+
+  // Priority, set while it transfers.
+  Run prio = cli({"setpriority", id, "HIGH"});
+  ASSERT_EQ(prio.status, 0) << prio.err;
+  Run info = cli({"--json", "info", id});
+  ASSERT_EQ(info.status, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out)["priority"], "HIGH");
+
+  EXPECT_TRUE(wait_for([&] { return state(id) == "TRANSFERRED"; }, std::chrono::milliseconds(60000)))
+      << state(id) << " " << read_file(dir_ / "worker.err");
+  ASSERT_EQ(cli({"complete", id}).status, 0);
+  EXPECT_EQ(read_file(dir_ / "big.bin"), body);
+
+  ::kill(worker, SIGTERM);
+  EXPECT_EQ(wait_exit(worker, std::chrono::milliseconds(10000)), 0) << read_file(dir_ / "worker.err");
+  EXPECT_EQ(read_file(dir_ / "worker.err"), "");
+}
+
+}  // namespace
+}  // namespace xferq::testing
