@@ -490,6 +490,63 @@ int cmd_monitor(const Globals& g, bool all, double refresh, long count) {
   });
 }
 
+namespace {
+
+// Rate and ETA for `transfer`: a rate smoothed over the last samples, so the
+// ETA does not jump with every progress commit.
+class ProgressMeter {
+ public:
+  void sample(int64_t bytes) {
+    const auto now = std::chrono::steady_clock::now();
+    if (have_) {
+      const double dt = std::chrono::duration<double>(now - at_).count();
+      if (dt >= 0.2) {
+        const double instant = static_cast<double>(bytes - bytes_) / dt;
+        rate_ = rate_ < 0 ? instant : 0.7 * rate_ + 0.3 * instant;
+        at_ = now;
+        bytes_ = bytes;
+      }
+    } else {
+      have_ = true;
+      at_ = now;
+      bytes_ = bytes;
+    }
+  }
+  double rate() const { return rate_ < 0 ? 0 : rate_; }
+  // "12.3 MiB/s  ETA 0:42", or "" before the first measurement.
+  std::string text(int64_t done, int64_t total) const {
+    if (rate_ < 0) return "";
+    std::ostringstream out;
+    out.setf(std::ios::fixed);
+    out.precision(1);
+    out << rate() / (1024.0 * 1024.0) << " MiB/s";
+    if (total > 0 && rate() > 1) {
+      const auto left = static_cast<int64_t>(static_cast<double>(total - done) / rate());
+      out << "  ETA " << left / 60 << ":" << (left % 60 < 10 ? "0" : "") << left % 60;
+    }
+    return out.str();
+  }
+
+ private:
+  bool have_ = false;
+  std::chrono::steady_clock::time_point at_;
+  int64_t bytes_ = 0;
+  double rate_ = -1;
+};
+
+// "[########............]  42%" for a terminal.
+std::string bar(int64_t done, int64_t total) {
+  constexpr int kWidth = 24;
+  if (total <= 0) return "[" + std::string(kWidth, '?') + "]    ?%";
+  const int filled = static_cast<int>(kWidth * done / total);
+  const int pct = static_cast<int>(100 * done / total);
+  std::string pct_text = std::to_string(pct);
+  return "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "] " +
+         std::string(3 - std::min<size_t>(3, pct_text.size()), ' ') + pct_text + "%";
+}
+
+}  // namespace
+
 int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const std::string& name,
                  const std::string& priority) {
   return guarded([&] {
@@ -513,6 +570,8 @@ int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const 
     if (auto ec = job.resume()) abandon({exit_status_for(ec), describe(ec)});
     std::cout << "Transfer job " << job.id() << " started.\n" << std::flush;
 
+    const bool tty = ::isatty(STDOUT_FILENO) == 1;
+    ProgressMeter meter;
     std::string last;
     for (;;) {
       if (g_signal.load() != 0) {
@@ -524,15 +583,27 @@ int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const 
       auto info = job.info();
       if (!info) fail(info.error());
       const JobInfo& i = *info;
+      meter.sample(i.progress.bytes_transferred);
+      if (tty) {
+        // One line, redrawn in place: bar, bytes, rate, ETA.
+        std::cout << "\r\033[K" << bar(i.progress.bytes_transferred, i.progress.bytes_total) << "  "
+                  << i.progress.bytes_transferred / 1024 << " / "
+                  << (i.progress.bytes_total < 0 ? std::string("?") : std::to_string(i.progress.bytes_total / 1024))
+                  << " KiB  " << meter.text(i.progress.bytes_transferred, i.progress.bytes_total) << "  "
+                  << to_string(i.state) << std::flush;
+        if (i.state == JobState::transferred || i.state == JobState::error || is_final(i.state))
+          std::cout << "\n";
+      }
       std::ostringstream line;
       line << to_string(i.state) << ": " << i.progress.bytes_transferred << " / "
            << size_text(i.progress.bytes_total) << " bytes, " << i.progress.files_transferred << " / "
            << i.progress.files_total << " files";
       if (i.state == JobState::transient_error && i.error)
         line << " (" << hresult_name(i.error->hresult) << ": " << i.error->description << "; will retry)";
-      if (line.str() != last) {
+      if (!tty && line.str() != last) {
         last = line.str();
-        std::cout << last << "\n" << std::flush;
+        const std::string rate = meter.text(i.progress.bytes_transferred, i.progress.bytes_total);
+        std::cout << last << (rate.empty() ? "" : ", " + rate) << "\n" << std::flush;
       }
       if (i.state == JobState::transferred) {
         CompleteStatus st;
