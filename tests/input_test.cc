@@ -145,6 +145,41 @@ TEST(BadDatabase, NewerSchemaIsRefused) {
   EXPECT_EQ(hresult_name(to_hresult(q.error())), "XFERQ_E_SCHEMA_TOO_NEW");
 }
 
+TEST(BadDatabase, DamagedQueueGivesCorruptErrorsNotCrashes) {
+  ScratchDir dir;
+  const std::string path = dir / "q.db";
+  std::string id;
+  {
+    auto q = open_queue(path, test_options(false));
+    for (int i = 0; i < 300; ++i) {
+      auto j = q->create_job("job " + std::to_string(i) + std::string(200, 'x'));
+      ASSERT_FALSE(j->add_file("http://127.0.0.1:1/f", dir / ("f" + std::to_string(i))));
+      id = j->id();
+    }
+  }
+  {
+    // Fold the WAL into the file, then overwrite everything after the first page.
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  std::string bytes = read_file(path);
+  ASSERT_GT(bytes.size(), 16384u);
+  for (size_t i = 4096; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 7919) & 0xFF);
+  write_file(path, bytes);
+  auto q = Queue::open(path, test_options(true));  // with a worker: it must not crash either
+  if (!q.ok()) {
+    EXPECT_EQ(q.error(), make_error_code(Errc::database_corrupt));
+    return;
+  }
+  auto jobs = (*q)->jobs(true);
+  ASSERT_FALSE(jobs.ok());
+  EXPECT_EQ(jobs.error(), make_error_code(Errc::database_corrupt));
+  EXPECT_EQ(hresult_name(to_hresult(jobs.error())), "XFERQ_E_DATABASE_CORRUPT");
+  auto job = (*q)->get_job(id);
+  EXPECT_FALSE(job.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the worker meet the damage
+}
+
 TEST(BadDatabase, DirectoryAsPathIsRefused) {
   ScratchDir dir;
   auto q = Queue::open(dir.path(), test_options(false));
