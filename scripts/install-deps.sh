@@ -9,7 +9,7 @@ packages=(
   libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
-  curl
+  curl python3 python3-pytest
 )
 
 SUDO=""

@@ -84,7 +84,7 @@ std::error_code QueueCore::cancel(const std::string& id) {
   // Stop the transfer first, then delete: unlinking a file the worker still
   // writes is safe on POSIX (the bytes go to an inode with no name).
   wake_worker(id);
-  apply_op(*op);  // a failure leaves the op in the outbox, retried on next open
+  apply_op(*op, true);  // a failure leaves the op in the outbox, retried on next open
   notify_modified(id);
   return {};
 }
@@ -96,7 +96,7 @@ std::error_code QueueCore::complete(const std::string& id, CompleteStatus* statu
   if (!op) return op.error();
   crash_point("complete.after_commit");
   wake_worker(id);
-  std::error_code ec = apply_op(*op);
+  std::error_code ec = apply_op(*op, true);
   notify_modified(id);
   if (ec) return ec;
   if (status) *status = d.complete_status;
@@ -131,7 +131,7 @@ Result<Queue::HousekeepingReport> QueueCore::housekeep() {
   return report;
 }
 
-std::error_code QueueCore::apply_op(const FileOp& op) {
+std::error_code QueueCore::apply_op(const FileOp& op, bool by_caller) {
   auto files = store_->job_files(op.job_id);
   if (!files) return files.error();
   std::error_code first_error;
@@ -154,6 +154,17 @@ std::error_code QueueCore::apply_op(const FileOp& op) {
     store_->retire_op(op.id);
     return {};
   }
+  if (op.kind == OpKind::finalize && !by_caller) {
+    // Recovery: the job is ACKNOWLEDGED and stays so. A temp file that is gone
+    // was renamed before the crash (or lost): nothing more can be done. Other
+    // failures stay in the outbox and are retried on the next open.
+    if (first_error == make_error_code(Errc::path_not_found)) {
+      store_->retire_op(op.id);
+      return {};
+    }
+    store_->note_op_failure(op.id, first_error.message());
+    return first_error;
+  }
   if (op.kind == OpKind::finalize) {
     // BITS: the job stays where it was, renamed files stay available, and
     // Complete can be retried.
@@ -171,7 +182,7 @@ void QueueCore::apply_pending_ops() {
   if (!ops) return;
   for (const FileOp& op : *ops) {
     crash_point("recovery.between_ops");
-    apply_op(op);
+    apply_op(op, false);
   }
   store_->flush_retired();
 }

@@ -43,8 +43,10 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   // Expires inactive jobs and purges old final ones.
   Result<Queue::HousekeepingReport> housekeep();
 
-  // Carries out one outbox operation, idempotently.
-  std::error_code apply_op(const FileOp& op);
+  // Carries out one outbox operation, idempotently. `by_caller`: the call
+  // that decided it is waiting (Complete may then fail and keep the job);
+  // otherwise it is recovery, which never takes a committed decision back.
+  std::error_code apply_op(const FileOp& op, bool by_caller);
   // Carries out every pending operation (recovery).
   void apply_pending_ops();
 

@@ -183,22 +183,28 @@ SQLite::Statement& Store::prepare(const char* sql) {
 std::error_code Store::write_txn(const std::function<std::error_code()>& body) {
   std::lock_guard<std::mutex> lock(mu_);
   bool open = false;
+  // Retired outbox rows are deleted inside this transaction; if it rolls
+  // back, they must stay retired (in memory) for the next one.
+  const std::vector<int64_t> retired = retired_ops_;
+  auto rollback = [&] {
+    if (open) sqlite3_exec(db_->getHandle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    retired_ops_ = retired;
+  };
   try {
     prepare("BEGIN IMMEDIATE").exec();
     open = true;
-    if (std::error_code ec = flush_retired_locked()) throw std::system_error(ec);
-    std::error_code ec = body();
-    if (ec) {
-      prepare("ROLLBACK").exec();
+    flush_retired_locked();
+    if (std::error_code ec = body()) {
+      rollback();
       return ec;
     }
     prepare("COMMIT").exec();
     return {};
   } catch (const SQLite::Exception& e) {
-    if (open) sqlite3_exec(db_->getHandle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    rollback();
     return to_error(e);
   } catch (const std::system_error& e) {
-    if (open) sqlite3_exec(db_->getHandle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    rollback();
     return e.code();
   }
 }
@@ -542,6 +548,7 @@ void Store::retire_op(int64_t op_id) {
 
 std::error_code Store::flush_retired_locked() {
   if (retired_ops_.empty()) return {};
+  // Cleared here; write_txn restores the list if the transaction rolls back.
   auto& del = prepare("DELETE FROM file_ops WHERE id = ?");
   for (int64_t id : retired_ops_) {
     del.reset();
@@ -629,7 +636,8 @@ Result<std::optional<FileRow>> Store::next_file(const std::string& job_id) {
   });
 }
 
-Result<WriteOutcome> Store::record_temp_path(const Claim& claim, int64_t idx, const std::string& path) {
+Result<WriteOutcome> Store::guard_temp_file(const Claim& claim, int64_t idx, const std::string& path,
+                                            const std::function<std::error_code()>& open_or_create) {
   WriteOutcome outcome = WriteOutcome::stale;
   std::error_code ec = write_txn([&]() -> std::error_code {
     auto& s = prepare(
@@ -639,7 +647,9 @@ Result<WriteOutcome> Store::record_temp_path(const Claim& claim, int64_t idx, co
     s.bind(2, claim.generation);
     s.bind(3, idx);
     s.bind(4, path);
-    outcome = s.exec() == 1 ? WriteOutcome::applied : WriteOutcome::stale;
+    if (s.exec() != 1) return {};  // the job moved on: create nothing
+    if (std::error_code ec = open_or_create()) return ec;
+    outcome = WriteOutcome::applied;
     return {};
   });
   if (ec) return ec;

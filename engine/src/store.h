@@ -138,8 +138,13 @@ class Store {
   Result<std::optional<int64_t>> generation(const std::string& job_id);
   // The first file not yet completed, or nullopt if all are.
   Result<std::optional<FileRow>> next_file(const std::string& job_id);
-  // Records the temp path before the file is created (so a cancel deletes it).
-  Result<WriteOutcome> record_temp_path(const Claim& claim, int64_t idx, const std::string& path);
+  // Records the file's temp path and runs `open_or_create` (which opens or
+  // creates that file) inside one write transaction that first checks the
+  // claim's generation. A cancel or complete from any process therefore
+  // either commits before (stale: nothing is created) or after (its deletion
+  // finds the recorded file). If open_or_create fails, nothing is recorded.
+  Result<WriteOutcome> guard_temp_file(const Claim& claim, int64_t idx, const std::string& path,
+                                       const std::function<std::error_code()>& open_or_create);
   // CONNECTING -> TRANSFERRING; updates claim->generation.
   Result<WriteOutcome> mark_connected(Claim* claim, int64_t now_us);
   // Bytes durable on disk, the size and validators the server gave.

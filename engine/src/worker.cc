@@ -429,42 +429,57 @@ void Worker::start_job(Claim claim) {
 bool Worker::start_file(Transfer& t) {
   const auto& opt = core_.options();
   Store& store = core_.store();
-  bool created = false;
+  const std::string path = t.file.temp_path.empty()
+                               ? temp_path_for(t.file.local_path, t.claim.job_id, t.file.idx)
+                               : t.file.temp_path;
+  // 1. Record the path (committed) so that every file that may exist has a
+  //    row that owns it — also after a crash in step 2.
+  // 2. Open or create the file inside a transaction that checks the job's
+  //    generation: a cancel commits either before (nothing is created) or
+  //    after (its deletion finds the file).
   if (t.file.temp_path.empty()) {
-    // Record first, create second: a cancel that commits after this record
-    // finds the path and deletes whatever is there.
-    const std::string path = temp_path_for(t.file.local_path, t.claim.job_id, t.file.idx);
-    auto w = store.record_temp_path(t.claim, t.file.idx, path);
-    if (!w || *w == WriteOutcome::stale) {
+    auto recorded = store.guard_temp_file(t.claim, t.file.idx, path, [] { return std::error_code(); });
+    if (!recorded || *recorded == WriteOutcome::stale) {
+      if (!recorded) core_.store().release(t.claim, now_us());
       drop(t.claim.job_id);
       return false;
     }
-    t.file.temp_path = path;
     crash_point("worker.after_temp_record");
   }
   int64_t disk = 0;
-  auto fd = open_temp_file(t.file.temp_path, &disk);
-  if (!fd && fd.error() == make_error_code(Errc::path_not_found)) {
-    fd = create_temp_file(t.file.temp_path);
-    disk = 0;
-    created = fd.ok();
-    if (created) crash_point("worker.after_temp_create");
-  }
-  if (!fd) {
-    fail(t, to_hresult(fd.error()), static_cast<int>(ErrorContext::local_file),
-         "cannot open the temporary file " + t.file.temp_path + ": " + fd.error().message(), false);
-    return false;
-  }
-  t.fd = *fd;
-  // Check again after creating: a cancel that committed meanwhile may have
-  // run its deletion before the file existed. Then the file is ours to delete.
-  auto g = store.generation(t.claim.job_id);
-  if (!g || !*g || **g != t.claim.generation) {
-    close_file(t);
-    if (created) delete_file(t.file.temp_path);
+  int fd = -1;
+  std::error_code open_error;
+  auto w = store.guard_temp_file(t.claim, t.file.idx, path, [&]() -> std::error_code {
+    auto opened = open_temp_file(path, &disk);  // a leftover of ours (resume or crash)
+    if (!opened && opened.error() == make_error_code(Errc::path_not_found)) {
+      opened = create_temp_file(path);
+      disk = 0;
+      if (opened) crash_point("worker.after_temp_create");
+    }
+    if (!opened) return open_error = opened.error();
+    fd = *opened;
+    return {};
+  });
+  if (w && *w == WriteOutcome::stale) {
+    if (fd >= 0) ::close(fd);
     drop(t.claim.job_id);
     return false;
   }
+  if (!w) {
+    if (fd >= 0) ::close(fd);  // the transaction failed after the open: the file stays ours
+    if (!open_error) {
+      // The database failed (e.g. locked past the busy timeout): let the job
+      // go back to the queue and try again later.
+      core_.store().release(t.claim, now_us());
+      drop(t.claim.job_id);
+      return false;
+    }
+    fail(t, to_hresult(open_error), static_cast<int>(ErrorContext::local_file),
+         "cannot open the temporary file " + path + ": " + open_error.message(), false);
+    return false;
+  }
+  t.fd = fd;
+  t.file.temp_path = path;
   // Trust the smaller of what the database claims and what the disk holds.
   const int64_t offset = std::min(disk, t.file.bytes_transferred);
   if (disk != offset && ::ftruncate(t.fd, offset) != 0) {

@@ -25,10 +25,12 @@ class Result {
 
   const T& value() const& { check(); return *value_; }
   T& value() & { check(); return *value_; }
-  T&& value() && { check(); return std::move(*value_); }
+  // On a temporary, the value is moved out (not referenced), so that
+  // `for (auto& f : *job.files())` does not outlive the Result.
+  T value() && { check(); return std::move(*value_); }
   const T& operator*() const& { return value(); }
   T& operator*() & { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
+  T operator*() && { return std::move(*this).value(); }
   const T* operator->() const { return &value(); }
   T* operator->() { return &value(); }
 

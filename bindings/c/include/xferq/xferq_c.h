@@ -1,0 +1,328 @@
+/* xferq/xferq_c.h — the C ABI of xferq (C99), for C programs and language
+ * bindings (the Python package loads it from libxferq.so).
+ *
+ * It mirrors the C++ API (xferq/queue.h, xferq/job.h) one call for one call;
+ * read those headers for the full rules of each call. Conventions:
+ *
+ * - Results are HRESULT-style codes (xferq_hr, a uint32_t) with the values of
+ *   BITS / Delivery Optimization: XFERQ_S_OK (0) for success, the high bit
+ *   set for failure (XFERQ_FAILED). xferq_hresult_name() and
+ *   xferq_hresult_message() describe any code.
+ * - Handles are opaque: xferq_queue* from xferq_queue_open(), released with
+ *   xferq_queue_close(); xferq_job* from xferq_queue_create_job() /
+ *   xferq_queue_get_job(), released with xferq_job_release(). Every function
+ *   is safe to call from any thread without outside locking, as long as a
+ *   handle is not released while another thread still uses it.
+ * - Strings are UTF-8, NUL-terminated. Strings the library returns are copied
+ *   into caller-owned buffers (buf, size): *required receives the bytes needed
+ *   including the NUL; if size is too small the call returns
+ *   XFERQ_E_INSUFFICIENT_BUFFER and writes only buf[0] = '\0' (when size > 0).
+ *   Arrays the library allocates are released with their xferq_free_* call.
+ * - A NULL handle or a NULL required pointer gives XFERQ_E_INVALIDARG (a NULL
+ *   job handle: XFERQ_BG_E_NOT_FOUND). No function throws or aborts.
+ * - Times are microseconds since the Unix epoch (UTC).
+ */
+#ifndef XFERQ_XFERQ_C_H_
+#define XFERQ_XFERQ_C_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define XFERQ_C_API __attribute__((visibility("default")))
+#else
+#define XFERQ_C_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef uint32_t xferq_hr;
+
+#define XFERQ_SUCCEEDED(hr) (((xferq_hr)(hr) & 0x80000000u) == 0)
+#define XFERQ_FAILED(hr) (((xferq_hr)(hr) & 0x80000000u) != 0)
+
+/* Success codes. */
+#define XFERQ_S_OK 0x00000000u
+#define XFERQ_BG_S_PARTIAL_COMPLETE 0x00200017u
+/* Failure codes (the reference's names, prefixed). */
+#define XFERQ_DO_E_INVALID_STATE 0x80D02013u
+#define XFERQ_BG_E_NOT_FOUND 0x80200001u
+#define XFERQ_BG_E_EMPTY 0x80200003u
+#define XFERQ_BG_E_ERROR_INFORMATION_UNAVAILABLE 0x8020000Fu
+#define XFERQ_BG_E_STRING_TOO_LONG 0x80200021u
+#define XFERQ_BG_E_TOO_MANY_FILES_IN_JOB 0x80200051u
+#define XFERQ_BG_E_VALIDATION_FAILED 0x80200053u
+#define XFERQ_DO_E_DOWNLOAD_NO_PROGRESS 0x80D02002u
+#define XFERQ_E_INVALIDARG 0x80070057u
+#define XFERQ_E_ACCESSDENIED 0x80070005u
+#define XFERQ_E_NOTIMPL 0x80004001u
+#define XFERQ_E_FAIL 0x80004005u
+#define XFERQ_E_OUTOFMEMORY 0x8007000Eu
+/* HRESULT_FROM_WIN32(ERROR_INSUFFICIENT_BUFFER): an output buffer is too small. */
+#define XFERQ_E_INSUFFICIENT_BUFFER 0x8007007Au
+#define XFERQ_E_DATABASE 0x80DF0001u
+#define XFERQ_E_DATABASE_CORRUPT 0x80DF0002u
+#define XFERQ_E_SCHEMA_TOO_NEW 0x80DF0003u
+#define XFERQ_E_BUSY 0x80DF0004u
+#define XFERQ_E_TRANSPORT 0x80DF0005u
+#define XFERQ_E_UNSUPPORTED_SCHEME 0x80DF0006u
+#define XFERQ_E_TOO_MANY_REDIRECTS 0x80DF0007u
+#define XFERQ_E_TLS 0x80DF0008u
+/* HTTP status nnn of a failed transfer: BG_E_HTTP_ERROR_nnn. */
+#define XFERQ_BG_E_HTTP_ERROR(status) (0x80190000u + (uint32_t)(status))
+
+/* BG_JOB_STATE. */
+enum {
+  XFERQ_STATE_QUEUED = 0,
+  XFERQ_STATE_CONNECTING = 1,
+  XFERQ_STATE_TRANSFERRING = 2,
+  XFERQ_STATE_SUSPENDED = 3,
+  XFERQ_STATE_ERROR = 4,
+  XFERQ_STATE_TRANSIENT_ERROR = 5,
+  XFERQ_STATE_TRANSFERRED = 6,
+  XFERQ_STATE_ACKNOWLEDGED = 7,
+  XFERQ_STATE_CANCELLED = 8
+};
+/* BG_JOB_PRIORITY. */
+enum {
+  XFERQ_PRIORITY_FOREGROUND = 0,
+  XFERQ_PRIORITY_HIGH = 1,
+  XFERQ_PRIORITY_NORMAL = 2,
+  XFERQ_PRIORITY_LOW = 3
+};
+/* BG_ERROR_CONTEXT. */
+enum {
+  XFERQ_CONTEXT_NONE = 0,
+  XFERQ_CONTEXT_UNKNOWN = 1,
+  XFERQ_CONTEXT_GENERAL_QUEUE_MANAGER = 2,
+  XFERQ_CONTEXT_QUEUE_MANAGER_NOTIFICATION = 3,
+  XFERQ_CONTEXT_LOCAL_FILE = 4,
+  XFERQ_CONTEXT_REMOTE_FILE = 5,
+  XFERQ_CONTEXT_GENERAL_TRANSPORT = 6,
+  XFERQ_CONTEXT_REMOTE_APPLICATION = 7
+};
+
+/* A job id "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" plus its NUL. */
+#define XFERQ_JOB_ID_SIZE 39
+
+typedef struct xferq_queue xferq_queue;
+typedef struct xferq_job xferq_job;
+
+/* How a queue is opened (see xferq/options.h). Fill it with
+ * xferq_queue_options_init() first, then change what you need. */
+typedef struct xferq_queue_options {
+  int start_worker;                    /* non-zero: start the worker on open (default 1) */
+  int max_concurrent_transfers;        /* default 4 */
+  uint32_t progress_interval_ms;       /* default 500 */
+  uint32_t poll_interval_ms;           /* default 20 */
+  uint32_t busy_timeout_ms;            /* default 10000 */
+  int synchronous_full;                /* non-zero: PRAGMA synchronous=FULL (default 0, NORMAL) */
+  uint32_t minimum_retry_delay_floor_s; /* default 5 */
+  uint32_t stall_timeout_s;            /* default 60 */
+  int verify_tls;                      /* default 1 */
+  const char* user_agent;              /* NULL: "xferq/0.1"; copied by open */
+} xferq_queue_options;
+
+typedef struct xferq_progress {
+  int64_t bytes_total; /* -1 until every file's size is known */
+  int64_t bytes_transferred;
+  uint32_t files_total;
+  uint32_t files_transferred;
+} xferq_progress;
+
+typedef struct xferq_times {
+  int64_t creation_us;
+  int64_t modification_us;
+  int64_t transfer_completion_us; /* 0 until the job reaches TRANSFERRED */
+} xferq_times;
+
+typedef struct xferq_error_info {
+  xferq_hr hresult;   /* e.g. XFERQ_BG_E_HTTP_ERROR(404) */
+  int32_t context;    /* XFERQ_CONTEXT_* */
+  int32_t file_index; /* the file involved, or -1 */
+} xferq_error_info;
+
+typedef struct xferq_file_spec {
+  const char* remote_url;
+  const char* local_path;
+} xferq_file_spec;
+
+typedef struct xferq_file_info {
+  const char* remote_url; /* these three point into the array's own block */
+  const char* local_path;
+  const char* temp_path;  /* "" until created */
+  int64_t bytes_total;    /* -1 if unknown */
+  int64_t bytes_transferred;
+  int32_t completed;      /* non-zero: every byte is on disk */
+} xferq_file_info;
+
+/* Callbacks; each gets the `user` pointer given to xferq_queue_set_callbacks
+ * and the job's id. They run on the worker thread (transfer events) or the
+ * caller's thread (API calls) with no lock held; they may call the library. */
+typedef void (*xferq_job_event_fn)(void* user, const char* job_id);
+typedef void (*xferq_job_error_fn)(void* user, const char* job_id, const xferq_error_info* error,
+                                   const char* description);
+typedef struct xferq_callbacks {
+  xferq_job_event_fn transferred; /* the job reached TRANSFERRED; may be NULL */
+  xferq_job_error_fn error;       /* the job entered ERROR; may be NULL */
+  xferq_job_event_fn modified;    /* anything else changed; may be NULL */
+} xferq_callbacks;
+
+/* ------------------------------------------------------------- codes */
+
+/* The symbolic name of a code ("S_OK", "DO_E_INVALID_STATE",
+ * "BG_E_HTTP_ERROR_404", or "0x%08X" if unknown). The string is static:
+ * valid for the life of the process. Never NULL. */
+XFERQ_C_API const char* xferq_hresult_name(xferq_hr hr);
+
+/* A short English description of a code. Static, never NULL. */
+XFERQ_C_API const char* xferq_hresult_message(xferq_hr hr);
+
+/* BITS's names of a state / priority ("TRANSIENT_ERROR", "FOREGROUND"), or
+ * "UNKNOWN". Static, never NULL. */
+XFERQ_C_API const char* xferq_state_name(int32_t state);
+XFERQ_C_API const char* xferq_priority_name(int32_t priority);
+
+/* ------------------------------------------------------------- queue */
+
+/* Fills *options with the defaults. */
+XFERQ_C_API void xferq_queue_options_init(xferq_queue_options* options);
+
+/* Opens or creates the queue at `path` (options NULL = defaults) and stores
+ * the handle in *out (NULL on failure). Errors: XFERQ_E_DATABASE_CORRUPT,
+ * XFERQ_E_SCHEMA_TOO_NEW, XFERQ_E_BUSY, XFERQ_E_DATABASE, XFERQ_E_INVALIDARG. */
+XFERQ_C_API xferq_hr xferq_queue_open(const char* path, const xferq_queue_options* options,
+                                      xferq_queue** out);
+
+/* Stops the worker, forgets the callbacks and releases the handle (NULL is
+ * fine). Job handles stay valid (they keep the database open) until released,
+ * but nothing transfers any more. */
+XFERQ_C_API void xferq_queue_close(xferq_queue* queue);
+
+/* Starts / stops the worker thread. Idempotent. When stop returns, no
+ * callback runs on the worker any more. */
+XFERQ_C_API xferq_hr xferq_queue_start_worker(xferq_queue* queue);
+XFERQ_C_API xferq_hr xferq_queue_stop_worker(xferq_queue* queue);
+
+/* Registers callbacks (copied; NULL removes them), replacing earlier ones.
+ * `user` must stay valid until they are replaced, the worker is stopped or
+ * the queue is closed; a callback already running may finish after this
+ * returns. */
+XFERQ_C_API xferq_hr xferq_queue_set_callbacks(xferq_queue* queue, const xferq_callbacks* callbacks,
+                                               void* user);
+
+/* Creates a download job, SUSPENDED, with a new id; *out receives its handle.
+ * XFERQ_E_INVALIDARG for an empty name, XFERQ_BG_E_STRING_TOO_LONG over 256
+ * characters. */
+XFERQ_C_API xferq_hr xferq_queue_create_job(xferq_queue* queue, const char* display_name,
+                                            xferq_job** out);
+
+/* Finds a job by id (braces and case optional); XFERQ_BG_E_NOT_FOUND if none.
+ * Final jobs stay findable. */
+XFERQ_C_API xferq_hr xferq_queue_get_job(xferq_queue* queue, const char* id, xferq_job** out);
+
+/* The ids of the jobs in creation order: active ones, or all with
+ * include_final non-zero. Writes up to `capacity` ids into `ids` (may be NULL
+ * when capacity is 0) and the number of jobs into *count; returns
+ * XFERQ_E_INSUFFICIENT_BUFFER if *count > capacity (call again with more). */
+XFERQ_C_API xferq_hr xferq_queue_job_ids(xferq_queue* queue, int include_final,
+                                         char (*ids)[XFERQ_JOB_ID_SIZE], size_t capacity,
+                                         size_t* count);
+
+/* --------------------------------------------------------------- job */
+
+/* Releases a job handle (NULL is fine). The job itself is not changed. */
+XFERQ_C_API void xferq_job_release(xferq_job* job);
+
+/* The job's id; the string lives as long as the handle. "" for NULL. */
+XFERQ_C_API const char* xferq_job_id(const xferq_job* job);
+
+/* Adds a file: an http(s) URL and an absolute local path in an existing,
+ * writable directory; it appears there only when the job is completed.
+ * XFERQ_E_INVALIDARG (bad URL or path, path already used),
+ * XFERQ_E_UNSUPPORTED_SCHEME, XFERQ_E_ACCESSDENIED,
+ * XFERQ_BG_E_TOO_MANY_FILES_IN_JOB (over 200), XFERQ_BG_E_STRING_TOO_LONG,
+ * XFERQ_DO_E_INVALID_STATE (final job). */
+XFERQ_C_API xferq_hr xferq_job_add_file(xferq_job* job, const char* remote_url, const char* local_path);
+
+/* Adds `count` files atomically: all of them or, on any error, none. */
+XFERQ_C_API xferq_hr xferq_job_add_files(xferq_job* job, const xferq_file_spec* files, size_t count);
+
+/* Pauses the job (SUSPENDED), keeping its bytes. XFERQ_DO_E_INVALID_STATE on
+ * final jobs. */
+XFERQ_C_API xferq_hr xferq_job_suspend(xferq_job* job);
+
+/* Makes the job runnable (QUEUED). XFERQ_BG_E_EMPTY without files,
+ * XFERQ_DO_E_INVALID_STATE on final jobs. */
+XFERQ_C_API xferq_hr xferq_job_resume(xferq_job* job);
+
+/* Cancels the job: CANCELLED, temp files deleted before it returns, its
+ * transfer stopped. XFERQ_DO_E_INVALID_STATE if already CANCELLED or
+ * ACKNOWLEDGED. */
+XFERQ_C_API xferq_hr xferq_job_cancel(xferq_job* job);
+
+/* Completes the job: ACKNOWLEDGED, finished files renamed to their final
+ * paths before it returns. Returns XFERQ_S_OK if every file was finished,
+ * XFERQ_BG_S_PARTIAL_COMPLETE if only some were (both successes), or a
+ * failure (XFERQ_DO_E_INVALID_STATE on final jobs, a file error). */
+XFERQ_C_API xferq_hr xferq_job_complete(xferq_job* job);
+
+/* The job's state (XFERQ_STATE_*). */
+XFERQ_C_API xferq_hr xferq_job_state(const xferq_job* job, int32_t* state);
+
+/* Byte and file counts. */
+XFERQ_C_API xferq_hr xferq_job_progress(const xferq_job* job, xferq_progress* progress);
+
+/* Creation, last modification and transfer-completion times. */
+XFERQ_C_API xferq_hr xferq_job_times(const xferq_job* job, xferq_times* times);
+
+/* The last error of a job in ERROR or TRANSIENT_ERROR, and its description
+ * (description may be NULL with size 0; `required` may then be NULL too).
+ * XFERQ_BG_E_ERROR_INFORMATION_UNAVAILABLE in other states. */
+XFERQ_C_API xferq_hr xferq_job_error(const xferq_job* job, xferq_error_info* info,
+                                     char* description, size_t size, size_t* required);
+
+/* How many errors the job has met. */
+XFERQ_C_API xferq_hr xferq_job_error_count(const xferq_job* job, uint32_t* count);
+
+/* The files in the order added: *files receives an array of *count entries
+ * (NULL when 0) to release with xferq_free_files(). */
+XFERQ_C_API xferq_hr xferq_job_files(const xferq_job* job, xferq_file_info** files, size_t* count);
+
+/* Releases what xferq_job_files() returned (NULL is fine). */
+XFERQ_C_API void xferq_free_files(xferq_file_info* files);
+
+/* Properties. Setters return XFERQ_DO_E_INVALID_STATE on final jobs. */
+
+/* XFERQ_PRIORITY_*; the setter gives XFERQ_E_NOTIMPL outside 0..3. */
+XFERQ_C_API xferq_hr xferq_job_priority(const xferq_job* job, int32_t* priority);
+XFERQ_C_API xferq_hr xferq_job_set_priority(xferq_job* job, int32_t priority);
+
+/* The display name (at most 256 characters; not empty). String getters
+ * follow the buffer convention at the top of this file. */
+XFERQ_C_API xferq_hr xferq_job_display_name(const xferq_job* job, char* buf, size_t size,
+                                            size_t* required);
+XFERQ_C_API xferq_hr xferq_job_set_display_name(xferq_job* job, const char* name);
+
+/* The description (at most 1,024 characters). */
+XFERQ_C_API xferq_hr xferq_job_description(const xferq_job* job, char* buf, size_t size,
+                                           size_t* required);
+XFERQ_C_API xferq_hr xferq_job_set_description(xferq_job* job, const char* text);
+
+/* Seconds to wait in TRANSIENT_ERROR before retrying (default 600; raised to
+ * the queue's floor). */
+XFERQ_C_API xferq_hr xferq_job_minimum_retry_delay(const xferq_job* job, uint32_t* seconds);
+XFERQ_C_API xferq_hr xferq_job_set_minimum_retry_delay(xferq_job* job, uint32_t seconds);
+
+/* Seconds without progress before a transient error becomes fatal (default
+ * 1,209,600; 0: every error is fatal). */
+XFERQ_C_API xferq_hr xferq_job_no_progress_timeout(const xferq_job* job, uint32_t* seconds);
+XFERQ_C_API xferq_hr xferq_job_set_no_progress_timeout(xferq_job* job, uint32_t seconds);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* XFERQ_XFERQ_C_H_ */

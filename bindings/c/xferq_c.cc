@@ -1,0 +1,509 @@
+// xferq_c.cc — the C ABI (xferq/xferq_c.h) over the public C++ API.
+//
+// Every entry point catches every exception (std::bad_alloc becomes
+// E_OUTOFMEMORY, anything else E_FAIL), so nothing unwinds into C.
+#include "xferq/xferq_c.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "xferq/xferq.h"
+
+struct xferq_queue {
+  std::unique_ptr<xferq::Queue> queue;
+};
+
+struct xferq_job {
+  xferq::Job job;
+};
+
+namespace {
+
+using xferq::Job;
+using xferq::JobState;
+
+xferq_hr hr_of(const std::error_code& ec) { return xferq::to_hresult(ec); }
+
+template <typename F>
+xferq_hr guarded(F&& f) noexcept {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return XFERQ_E_OUTOFMEMORY;
+  } catch (...) {
+    return XFERQ_E_FAIL;
+  }
+}
+
+// Copies `s` into the caller's buffer under the convention of the header.
+xferq_hr copy_out(const std::string& s, char* buf, size_t size, size_t* required) {
+  if (required) *required = s.size() + 1;
+  if (buf == nullptr || size < s.size() + 1) {
+    if (buf != nullptr && size > 0) buf[0] = '\0';
+    return XFERQ_E_INSUFFICIENT_BUFFER;
+  }
+  std::memcpy(buf, s.c_str(), s.size() + 1);
+  return XFERQ_S_OK;
+}
+
+int64_t to_us(xferq::TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+// Strings handed out as `const char*` with process lifetime: one copy per
+// code, kept forever (unordered_map nodes never move).
+const char* intern(std::unordered_map<uint32_t, std::string>& table, std::mutex& mu, uint32_t key,
+                   std::string (*make)(uint32_t)) {
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = table.find(key);
+  if (it == table.end()) it = table.emplace(key, make(key)).first;
+  return it->second.c_str();
+}
+
+// Codes of this layer that the engine's table does not know.
+const char* own_name(uint32_t hr) {
+  switch (hr) {
+    case XFERQ_E_INSUFFICIENT_BUFFER: return "ERROR_INSUFFICIENT_BUFFER";
+    case XFERQ_E_OUTOFMEMORY: return "E_OUTOFMEMORY";
+    default: return nullptr;
+  }
+}
+const char* own_message(uint32_t hr) {
+  switch (hr) {
+    case XFERQ_E_INSUFFICIENT_BUFFER: return "the output buffer is too small";
+    case XFERQ_E_OUTOFMEMORY: return "out of memory";
+    default: return nullptr;
+  }
+}
+
+std::string make_name(uint32_t hr) { return xferq::hresult_name(hr); }
+std::string make_message(uint32_t hr) {
+  return xferq::xferq_category().message(static_cast<int>(hr));
+}
+
+bool get_job(const xferq_job* job, const Job** out) {
+  if (job == nullptr) return false;
+  *out = &job->job;
+  return true;
+}
+
+}  // namespace
+
+// Definitions of the functions declared extern "C" in xferq_c.h (they keep
+// that linkage).
+
+// ------------------------------------------------------------------ codes
+
+const char* xferq_hresult_name(xferq_hr hr) {
+  if (const char* s = own_name(hr)) return s;
+  // Never destroyed: callers may ask during exit.
+  static auto* mu = new std::mutex();
+  static auto* table = new std::unordered_map<uint32_t, std::string>();
+  try {
+    return intern(*table, *mu, hr, make_name);
+  } catch (...) {
+    return "E_OUTOFMEMORY";
+  }
+}
+
+const char* xferq_hresult_message(xferq_hr hr) {
+  if (const char* s = own_message(hr)) return s;
+  static auto* mu = new std::mutex();
+  static auto* table = new std::unordered_map<uint32_t, std::string>();
+  try {
+    return intern(*table, *mu, hr, make_message);
+  } catch (...) {
+    return "out of memory";
+  }
+}
+
+// Names copied from xferq::to_string into NUL-terminated storage once.
+template <typename E, int N>
+static const char* enum_name(int32_t value) {
+  static const std::vector<std::string>* names = [] {
+    auto* v = new std::vector<std::string>();  // never destroyed
+    for (int i = 0; i < N; ++i) v->emplace_back(xferq::to_string(static_cast<E>(i)));
+    return v;
+  }();
+  if (value < 0 || value >= N) return "UNKNOWN";
+  return (*names)[static_cast<size_t>(value)].c_str();
+}
+
+const char* xferq_state_name(int32_t state) { return enum_name<JobState, 9>(state); }
+
+const char* xferq_priority_name(int32_t priority) {
+  return enum_name<xferq::JobPriority, 4>(priority);
+}
+
+// ------------------------------------------------------------------ queue
+
+void xferq_queue_options_init(xferq_queue_options* o) {
+  if (o == nullptr) return;
+  const xferq::QueueOptions d;
+  o->start_worker = d.start_worker ? 1 : 0;
+  o->max_concurrent_transfers = d.max_concurrent_transfers;
+  o->progress_interval_ms = static_cast<uint32_t>(d.progress_interval.count());
+  o->poll_interval_ms = static_cast<uint32_t>(d.poll_interval.count());
+  o->busy_timeout_ms = static_cast<uint32_t>(d.busy_timeout.count());
+  o->synchronous_full = d.synchronous == xferq::Synchronous::full ? 1 : 0;
+  o->minimum_retry_delay_floor_s = static_cast<uint32_t>(d.minimum_retry_delay_floor.count());
+  o->stall_timeout_s = static_cast<uint32_t>(d.stall_timeout.count());
+  o->verify_tls = d.verify_tls ? 1 : 0;
+  o->user_agent = nullptr;
+}
+
+xferq_hr xferq_queue_open(const char* path, const xferq_queue_options* options, xferq_queue** out) {
+  if (out) *out = nullptr;
+  if (path == nullptr || out == nullptr || *path == '\0') return XFERQ_E_INVALIDARG;
+  return guarded([&]() -> xferq_hr {
+    xferq::QueueOptions o;
+    if (options) {
+      o.start_worker = options->start_worker != 0;
+      o.max_concurrent_transfers = options->max_concurrent_transfers;
+      o.progress_interval = std::chrono::milliseconds(options->progress_interval_ms);
+      o.poll_interval = std::chrono::milliseconds(options->poll_interval_ms);
+      o.busy_timeout = std::chrono::milliseconds(options->busy_timeout_ms);
+      o.synchronous = options->synchronous_full ? xferq::Synchronous::full : xferq::Synchronous::normal;
+      o.minimum_retry_delay_floor = std::chrono::seconds(options->minimum_retry_delay_floor_s);
+      o.stall_timeout = std::chrono::seconds(options->stall_timeout_s);
+      o.verify_tls = options->verify_tls != 0;
+      if (options->user_agent) o.user_agent = options->user_agent;
+      if (o.max_concurrent_transfers < 1) return XFERQ_E_INVALIDARG;
+    }
+    auto q = xferq::Queue::open(path, o);
+    if (!q) return hr_of(q.error());
+    auto handle = std::make_unique<xferq_queue>();
+    handle->queue = std::move(*q);
+    *out = handle.release();
+    return XFERQ_S_OK;
+  });
+}
+
+void xferq_queue_close(xferq_queue* queue) {
+  if (queue == nullptr) return;
+  try {
+    queue->queue->stop_worker();
+    queue->queue->set_callbacks({});
+  } catch (...) {
+  }
+  delete queue;
+}
+
+xferq_hr xferq_queue_start_worker(xferq_queue* queue) {
+  if (queue == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    queue->queue->start_worker();
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_queue_stop_worker(xferq_queue* queue) {
+  if (queue == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    queue->queue->stop_worker();
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_queue_set_callbacks(xferq_queue* queue, const xferq_callbacks* callbacks, void* user) {
+  if (queue == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    xferq::JobCallbacks cb;
+    if (callbacks) {
+      const xferq_callbacks c = *callbacks;
+      if (c.transferred)
+        cb.transferred = [c, user](const std::string& id) { c.transferred(user, id.c_str()); };
+      if (c.error)
+        cb.error = [c, user](const std::string& id, const xferq::JobErrorInfo& e) {
+          xferq_error_info info;
+          info.hresult = e.hresult;
+          info.context = static_cast<int32_t>(e.context);
+          info.file_index = e.file_index ? static_cast<int32_t>(*e.file_index) : -1;
+          c.error(user, id.c_str(), &info, e.description.c_str());
+        };
+      if (c.modified)
+        cb.modified = [c, user](const std::string& id) { c.modified(user, id.c_str()); };
+    }
+    queue->queue->set_callbacks(std::move(cb));
+    return XFERQ_S_OK;
+  });
+}
+
+static xferq_hr hand_out(xferq::Result<Job> r, xferq_job** out) {
+  if (!r) return hr_of(r.error());
+  auto handle = std::make_unique<xferq_job>();
+  handle->job = std::move(*r);
+  *out = handle.release();
+  return XFERQ_S_OK;
+}
+
+xferq_hr xferq_queue_create_job(xferq_queue* queue, const char* display_name, xferq_job** out) {
+  if (out) *out = nullptr;
+  if (queue == nullptr || display_name == nullptr || out == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] { return hand_out(queue->queue->create_job(display_name), out); });
+}
+
+xferq_hr xferq_queue_get_job(xferq_queue* queue, const char* id, xferq_job** out) {
+  if (out) *out = nullptr;
+  if (queue == nullptr || id == nullptr || out == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] { return hand_out(queue->queue->get_job(id), out); });
+}
+
+xferq_hr xferq_queue_job_ids(xferq_queue* queue, int include_final, char (*ids)[XFERQ_JOB_ID_SIZE],
+                             size_t capacity, size_t* count) {
+  if (count) *count = 0;
+  if (queue == nullptr || count == nullptr || (ids == nullptr && capacity > 0))
+    return XFERQ_E_INVALIDARG;
+  return guarded([&]() -> xferq_hr {
+    auto jobs = queue->queue->jobs(include_final != 0);
+    if (!jobs) return hr_of(jobs.error());
+    *count = jobs->size();
+    if (jobs->size() > capacity) return XFERQ_E_INSUFFICIENT_BUFFER;
+    for (size_t i = 0; i < jobs->size(); ++i) {
+      const std::string& id = (*jobs)[i].id();
+      const size_t n = id.size() < XFERQ_JOB_ID_SIZE - 1 ? id.size() : XFERQ_JOB_ID_SIZE - 1;
+      std::memcpy(ids[i], id.data(), n);
+      ids[i][n] = '\0';
+    }
+    return XFERQ_S_OK;
+  });
+}
+
+// -------------------------------------------------------------------- job
+
+void xferq_job_release(xferq_job* job) { delete job; }
+
+const char* xferq_job_id(const xferq_job* job) { return job ? job->job.id().c_str() : ""; }
+
+xferq_hr xferq_job_add_file(xferq_job* job, const char* remote_url, const char* local_path) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  if (remote_url == nullptr || local_path == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] { return hr_of(job->job.add_file(remote_url, local_path)); });
+}
+
+xferq_hr xferq_job_add_files(xferq_job* job, const xferq_file_spec* files, size_t count) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  if (files == nullptr && count > 0) return XFERQ_E_INVALIDARG;
+  return guarded([&]() -> xferq_hr {
+    std::vector<xferq::FileSpec> specs;
+    specs.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      if (files[i].remote_url == nullptr || files[i].local_path == nullptr) return XFERQ_E_INVALIDARG;
+      specs.push_back({files[i].remote_url, files[i].local_path});
+    }
+    return hr_of(job->job.add_files(specs));
+  });
+}
+
+xferq_hr xferq_job_suspend(xferq_job* job) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] { return hr_of(job->job.suspend()); });
+}
+
+xferq_hr xferq_job_resume(xferq_job* job) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] { return hr_of(job->job.resume()); });
+}
+
+xferq_hr xferq_job_cancel(xferq_job* job) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] { return hr_of(job->job.cancel()); });
+}
+
+xferq_hr xferq_job_complete(xferq_job* job) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&]() -> xferq_hr {
+    xferq::CompleteStatus status = xferq::CompleteStatus::all_files;
+    if (auto ec = job->job.complete(&status)) return hr_of(ec);
+    return status == xferq::CompleteStatus::partial ? XFERQ_BG_S_PARTIAL_COMPLETE : XFERQ_S_OK;
+  });
+}
+
+// Runs a getter: `out` must be non-NULL; f(job, out) returns the code.
+template <typename Out, typename F>
+static xferq_hr getter(const xferq_job* job, Out* out, F&& f) {
+  const Job* j = nullptr;
+  if (!get_job(job, &j)) return XFERQ_BG_E_NOT_FOUND;
+  if (out == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] { return f(*j, out); });
+}
+
+xferq_hr xferq_job_state(const xferq_job* job, int32_t* state) {
+  return getter(job, state, [](const Job& j, int32_t* out) -> xferq_hr {
+    auto r = j.state();
+    if (!r) return hr_of(r.error());
+    *out = static_cast<int32_t>(*r);
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_progress(const xferq_job* job, xferq_progress* progress) {
+  return getter(job, progress, [](const Job& j, xferq_progress* out) -> xferq_hr {
+    auto r = j.progress();
+    if (!r) return hr_of(r.error());
+    out->bytes_total = r->bytes_total;
+    out->bytes_transferred = r->bytes_transferred;
+    out->files_total = r->files_total;
+    out->files_transferred = r->files_transferred;
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_times(const xferq_job* job, xferq_times* times) {
+  return getter(job, times, [](const Job& j, xferq_times* out) -> xferq_hr {
+    auto r = j.times();
+    if (!r) return hr_of(r.error());
+    out->creation_us = to_us(r->creation);
+    out->modification_us = to_us(r->modification);
+    out->transfer_completion_us = r->transfer_completion ? to_us(*r->transfer_completion) : 0;
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_error(const xferq_job* job, xferq_error_info* info, char* description, size_t size,
+                         size_t* required) {
+  if (required) *required = 0;
+  if (description != nullptr && required == nullptr) return XFERQ_E_INVALIDARG;
+  return getter(job, info, [&](const Job& j, xferq_error_info* out) -> xferq_hr {
+    auto r = j.error();
+    if (!r) return hr_of(r.error());
+    out->hresult = r->hresult;
+    out->context = static_cast<int32_t>(r->context);
+    out->file_index = r->file_index ? static_cast<int32_t>(*r->file_index) : -1;
+    if (description == nullptr && size == 0) {
+      if (required) *required = r->description.size() + 1;
+      return XFERQ_S_OK;
+    }
+    return copy_out(r->description, description, size, required);
+  });
+}
+
+xferq_hr xferq_job_error_count(const xferq_job* job, uint32_t* count) {
+  return getter(job, count, [](const Job& j, uint32_t* out) -> xferq_hr {
+    auto r = j.error_count();
+    if (!r) return hr_of(r.error());
+    *out = *r;
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_files(const xferq_job* job, xferq_file_info** files, size_t* count) {
+  if (files) *files = nullptr;
+  if (count) *count = 0;
+  if (count == nullptr) return XFERQ_E_INVALIDARG;
+  return getter(job, files, [&](const Job& j, xferq_file_info** out) -> xferq_hr {
+    auto r = j.files();
+    if (!r) return hr_of(r.error());
+    if (r->empty()) return XFERQ_S_OK;
+    // One block: the array, then every string, so one free() releases it.
+    size_t bytes = r->size() * sizeof(xferq_file_info);
+    for (const auto& f : *r)
+      bytes += f.remote_url.size() + f.local_path.size() + f.temp_path.size() + 3;
+    auto* block = static_cast<char*>(std::malloc(bytes));
+    if (block == nullptr) return XFERQ_E_OUTOFMEMORY;
+    auto* infos = reinterpret_cast<xferq_file_info*>(block);
+    char* p = block + r->size() * sizeof(xferq_file_info);
+    auto put = [&p](const std::string& s) {
+      const char* start = p;
+      std::memcpy(p, s.c_str(), s.size() + 1);
+      p += s.size() + 1;
+      return start;
+    };
+    for (size_t i = 0; i < r->size(); ++i) {
+      const xferq::FileInfo& f = (*r)[i];
+      infos[i].remote_url = put(f.remote_url);
+      infos[i].local_path = put(f.local_path);
+      infos[i].temp_path = put(f.temp_path);
+      infos[i].bytes_total = f.bytes_total;
+      infos[i].bytes_transferred = f.bytes_transferred;
+      infos[i].completed = f.completed ? 1 : 0;
+    }
+    *out = infos;
+    *count = r->size();
+    return XFERQ_S_OK;
+  });
+}
+
+void xferq_free_files(xferq_file_info* files) { std::free(files); }
+
+xferq_hr xferq_job_priority(const xferq_job* job, int32_t* priority) {
+  return getter(job, priority, [](const Job& j, int32_t* out) -> xferq_hr {
+    auto r = j.priority();
+    if (!r) return hr_of(r.error());
+    *out = static_cast<int32_t>(*r);
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_set_priority(xferq_job* job, int32_t priority) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded(
+      [&] { return hr_of(job->job.set_priority(static_cast<xferq::JobPriority>(priority))); });
+}
+
+xferq_hr xferq_job_display_name(const xferq_job* job, char* buf, size_t size, size_t* required) {
+  if (required) *required = 0;
+  return getter(job, required, [&](const Job& j, size_t* req) -> xferq_hr {
+    auto r = j.display_name();
+    if (!r) return hr_of(r.error());
+    return copy_out(*r, buf, size, req);
+  });
+}
+
+xferq_hr xferq_job_set_display_name(xferq_job* job, const char* name) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  if (name == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] { return hr_of(job->job.set_display_name(name)); });
+}
+
+xferq_hr xferq_job_description(const xferq_job* job, char* buf, size_t size, size_t* required) {
+  if (required) *required = 0;
+  return getter(job, required, [&](const Job& j, size_t* req) -> xferq_hr {
+    auto r = j.description();
+    if (!r) return hr_of(r.error());
+    return copy_out(*r, buf, size, req);
+  });
+}
+
+xferq_hr xferq_job_set_description(xferq_job* job, const char* text) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  if (text == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] { return hr_of(job->job.set_description(text)); });
+}
+
+xferq_hr xferq_job_minimum_retry_delay(const xferq_job* job, uint32_t* seconds) {
+  return getter(job, seconds, [](const Job& j, uint32_t* out) -> xferq_hr {
+    auto r = j.minimum_retry_delay();
+    if (!r) return hr_of(r.error());
+    *out = static_cast<uint32_t>(r->count());
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_set_minimum_retry_delay(xferq_job* job, uint32_t seconds) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] { return hr_of(job->job.set_minimum_retry_delay(std::chrono::seconds(seconds))); });
+}
+
+xferq_hr xferq_job_no_progress_timeout(const xferq_job* job, uint32_t* seconds) {
+  return getter(job, seconds, [](const Job& j, uint32_t* out) -> xferq_hr {
+    auto r = j.no_progress_timeout();
+    if (!r) return hr_of(r.error());
+    *out = static_cast<uint32_t>(r->count());
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_set_no_progress_timeout(xferq_job* job, uint32_t seconds) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] { return hr_of(job->job.set_no_progress_timeout(std::chrono::seconds(seconds))); });
+}
+

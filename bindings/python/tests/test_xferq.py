@@ -1,0 +1,187 @@
+"""The Python binding end to end: real downloads from a local HTTP server."""
+
+import datetime as dt
+import os
+import threading
+
+import pytest
+
+import xferq
+from conftest import SLOW_SIZE, SMALL, sha256, wait_for
+
+ZERO_ID = "{00000000-0000-0000-0000-000000000000}"
+
+
+def temp_files(directory):
+    return [n for n in os.listdir(directory) if ".xferq-" in n and n.endswith(".part")]
+
+
+def test_codes_have_bits_names():
+    assert xferq.hresult_name(0) == "S_OK"
+    assert xferq.hresult_name(xferq.DO_E_INVALID_STATE) == "DO_E_INVALID_STATE"
+    assert xferq.hresult_name(0x80190194) == "BG_E_HTTP_ERROR_404"
+    assert xferq.hresult_name(xferq.BG_S_PARTIAL_COMPLETE) == "BG_S_PARTIAL_COMPLETE"
+    assert xferq.hresult_message(xferq.BG_E_NOT_FOUND)
+    assert os.path.exists(xferq.library_path)
+
+
+def test_download_and_complete(server, queue, tmp_path):
+    done = threading.Event()
+    seen = []
+    queue.set_callbacks(transferred=lambda job_id: (seen.append(job_id), done.set()))
+
+    job = queue.create_job("python download")
+    dest = tmp_path / "small.bin"
+    job.add_file(server.url("/small.bin"), dest)
+    assert job.state is xferq.State.SUSPENDED
+    assert job.progress == xferq.Progress(-1, 0, 1, 0)
+    assert job.error is None
+
+    job.resume()
+    assert wait_for(lambda: job.state is xferq.State.TRANSFERRED)
+    assert done.wait(10) and seen == [job.id]
+
+    p = job.progress
+    assert (p.bytes_total, p.bytes_transferred) == (len(SMALL), len(SMALL))
+    assert (p.files_total, p.files_transferred) == (1, 1)
+    t = job.times
+    now = dt.datetime.now(dt.timezone.utc)
+    assert abs(now - t.creation) < dt.timedelta(minutes=5)
+    assert t.creation <= t.modification and t.transfer_completion is not None
+    [f] = job.files
+    assert f.completed and f.local_path == str(dest) and os.path.exists(f.temp_path)
+    assert not dest.exists()  # only complete() puts it there
+
+    assert job.complete() is xferq.CompleteStatus.ALL_FILES
+    assert job.state is xferq.State.ACKNOWLEDGED
+    assert sha256(dest.read_bytes()) == sha256(SMALL)
+    assert temp_files(tmp_path) == []
+
+
+def test_cancel_mid_transfer(server, queue, tmp_path):
+    job = queue.create_job("python cancel")
+    dest = tmp_path / "slow.bin"
+    job.add_file(server.url("/slow.bin"), str(dest))
+    job.resume()
+    assert wait_for(lambda: job.progress.bytes_transferred > 0)
+    assert job.state is xferq.State.TRANSFERRING
+    p = job.progress
+    assert p.bytes_total == SLOW_SIZE and p.bytes_transferred < SLOW_SIZE
+    temp = job.files[0].temp_path
+    assert os.path.exists(temp)
+
+    job.cancel()
+    assert not os.path.exists(temp)  # gone when cancel() returns
+    assert job.state is xferq.State.CANCELLED
+    assert not dest.exists() and temp_files(tmp_path) == []
+
+
+def test_invalid_state_error(server, queue, tmp_path):
+    job = queue.create_job("python invalid state")
+    job.add_file(server.url("/small.bin"), tmp_path / "x.bin")
+    job.cancel()
+    with pytest.raises(xferq.XferqError) as info:
+        job.cancel()
+    err = info.value
+    assert err.name == "DO_E_INVALID_STATE"
+    assert err.hresult == 0x80D02013 == xferq.DO_E_INVALID_STATE
+    assert err.message and "DO_E_INVALID_STATE" in str(err)
+    for call in (job.resume, job.suspend, job.complete):
+        with pytest.raises(xferq.XferqError) as info:
+            call()
+        assert info.value.name == "DO_E_INVALID_STATE"
+    with pytest.raises(xferq.XferqError) as info:
+        job.display_name = "late"
+    assert info.value.hresult == xferq.DO_E_INVALID_STATE
+    assert job.state is xferq.State.CANCELLED
+
+
+def test_other_errors(queue, tmp_path):
+    with pytest.raises(xferq.XferqError) as info:
+        queue.get_job(ZERO_ID)
+    assert info.value.name == "BG_E_NOT_FOUND"
+    job = queue.create_job("empty")
+    with pytest.raises(xferq.XferqError) as info:
+        job.resume()
+    assert info.value.name == "BG_E_EMPTY"
+    with pytest.raises(xferq.XferqError) as info:
+        job.add_file("http://127.0.0.1/x", "relative/path")
+    assert info.value.name == "E_INVALIDARG"
+    with pytest.raises(xferq.XferqError) as info:
+        queue.create_job("")
+    assert info.value.hresult == xferq.E_INVALIDARG
+    with pytest.raises(xferq.XferqError) as info:
+        job.priority = 9
+    assert info.value.name == "E_NOTIMPL"
+    bad = tmp_path / "garbage.db"
+    bad.write_bytes(b"not a database " * 500)
+    with pytest.raises(xferq.XferqError) as info:
+        xferq.Queue(bad)
+    assert info.value.name == "XFERQ_E_DATABASE_CORRUPT"
+
+
+def test_properties(queue):
+    job = queue.create_job("props")
+    assert job.priority is xferq.Priority.NORMAL
+    job.priority = xferq.Priority.FOREGROUND
+    assert job.priority is xferq.Priority.FOREGROUND
+    assert job.display_name == "props"
+    job.display_name = "été ✓ " + "x" * 200  # UTF-8, longer than any first guess
+    assert job.display_name == "été ✓ " + "x" * 200
+    assert job.description == ""
+    job.description = "from Python"
+    assert job.description == "from Python"
+    assert job.minimum_retry_delay == 600
+    job.minimum_retry_delay = 42
+    assert job.minimum_retry_delay == 42
+    assert job.no_progress_timeout == 1209600
+    job.no_progress_timeout = 0
+    assert job.no_progress_timeout == 0
+    assert job.error_count == 0
+    assert queue.get_job(job.id.lower().strip("{}")) == job
+
+
+def test_error_then_partial_complete(server, queue, tmp_path):
+    errors = []
+    got_error = threading.Event()
+    queue.set_callbacks(error=lambda job_id, e: (errors.append((job_id, e)), got_error.set()))
+    job = queue.create_job("partial")
+    job.add_files([(server.url("/small.bin"), tmp_path / "good.bin"),
+                   (server.url("/missing.bin"), tmp_path / "bad.bin")])
+    job.resume()
+    assert wait_for(lambda: job.state is xferq.State.ERROR)
+    e = job.error
+    assert e.name == "BG_E_HTTP_ERROR_404" and e.hresult == 0x80190194
+    assert e.context is xferq.ErrorContext.REMOTE_FILE and e.file_index == 1 and e.description
+    assert job.error_count >= 1
+    assert got_error.wait(10)
+    assert errors[0][0] == job.id and errors[0][1].name == "BG_E_HTTP_ERROR_404"
+
+    assert job.complete() is xferq.CompleteStatus.PARTIAL
+    assert (tmp_path / "good.bin").read_bytes() == SMALL
+    assert not (tmp_path / "bad.bin").exists()
+
+
+def test_iteration_over_jobs(queue):
+    a = queue.create_job("a")
+    b = queue.create_job("b")
+    c = queue.create_job("c")
+    assert [j.id for j in queue] == [a.id, b.id, c.id]
+    b.cancel()
+    assert list(queue) == [a, c]
+    assert [j.display_name for j in queue.jobs(include_final=True)] == ["a", "b", "c"]
+    many = [queue.create_job(f"job {i}") for i in range(40)]  # past the first buffer
+    assert len(queue.job_ids()) == 42
+    assert queue.jobs()[-1] == many[-1]
+
+
+def test_queue_reopens_and_closes(server, tmp_path):
+    path = tmp_path / "queue.db"
+    with xferq.Queue(path, start_worker=False) as q:
+        job_id = q.create_job("kept").id
+    assert q.closed
+    with pytest.raises(ValueError):
+        q.create_job("after close")
+    with xferq.Queue(path, start_worker=False) as q:
+        assert [j.id for j in q] == [job_id]
+        assert q.get_job(job_id).state is xferq.State.SUSPENDED

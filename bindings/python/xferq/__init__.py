@@ -1,0 +1,625 @@
+"""xferq — a BITS-like background transfer queue, from Python.
+
+Pure ctypes over libxferq.so (the C ABI, xferq/xferq_c.h)::
+
+    import xferq
+    with xferq.Queue("/var/lib/app/transfers.db") as queue:
+        job = queue.create_job("nightly update")
+        job.add_file("https://example.com/update.bin", "/opt/app/update.bin")
+        job.resume()
+        ...
+        if job.state is xferq.State.TRANSFERRED:
+            job.complete()
+        for j in queue:          # active jobs, in creation order
+            print(j.id, j.state.name, j.progress)
+
+Failed calls raise XferqError, which carries the BITS name and HRESULT
+(``err.name == "DO_E_INVALID_STATE"``, ``err.hresult == 0x80D02013``).
+
+The library is found through, in order: the environment variable
+XFERQ_LIBRARY (a path), a libxferq.so next to this package, the repository's
+build trees (build/{dev,release,asan,tsan}), then the system's library path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import datetime as _dt
+import enum
+import os
+import threading
+from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
+__all__ = [
+    "Queue", "Job", "State", "Priority", "ErrorContext", "CompleteStatus",
+    "Progress", "Times", "JobError", "FileInfo", "XferqError",
+    "hresult_name", "hresult_message", "library_path",
+    "S_OK", "BG_S_PARTIAL_COMPLETE", "DO_E_INVALID_STATE", "BG_E_NOT_FOUND", "BG_E_EMPTY",
+    "BG_E_ERROR_INFORMATION_UNAVAILABLE", "E_INVALIDARG", "E_NOTIMPL",
+]
+
+# --------------------------------------------------------------------- codes
+
+S_OK = 0x00000000
+BG_S_PARTIAL_COMPLETE = 0x00200017
+DO_E_INVALID_STATE = 0x80D02013
+BG_E_NOT_FOUND = 0x80200001
+BG_E_EMPTY = 0x80200003
+BG_E_ERROR_INFORMATION_UNAVAILABLE = 0x8020000F
+E_INVALIDARG = 0x80070057
+E_NOTIMPL = 0x80004001
+_E_INSUFFICIENT_BUFFER = 0x8007007A
+_JOB_ID_SIZE = 39
+
+
+class State(enum.IntEnum):
+    """BG_JOB_STATE."""
+    QUEUED = 0
+    CONNECTING = 1
+    TRANSFERRING = 2
+    SUSPENDED = 3
+    ERROR = 4
+    TRANSIENT_ERROR = 5
+    TRANSFERRED = 6
+    ACKNOWLEDGED = 7
+    CANCELLED = 8
+
+    @property
+    def is_final(self) -> bool:
+        return self in (State.ACKNOWLEDGED, State.CANCELLED)
+
+
+class Priority(enum.IntEnum):
+    """BG_JOB_PRIORITY."""
+    FOREGROUND = 0
+    HIGH = 1
+    NORMAL = 2
+    LOW = 3
+
+
+class ErrorContext(enum.IntEnum):
+    """BG_ERROR_CONTEXT."""
+    NONE = 0
+    UNKNOWN = 1
+    GENERAL_QUEUE_MANAGER = 2
+    QUEUE_MANAGER_NOTIFICATION = 3
+    LOCAL_FILE = 4
+    REMOTE_FILE = 5
+    GENERAL_TRANSPORT = 6
+    REMOTE_APPLICATION = 7
+
+
+class CompleteStatus(enum.IntEnum):
+    """What Job.complete() did: the success code it returned."""
+    ALL_FILES = S_OK                       # every file renamed to its final path
+    PARTIAL = BG_S_PARTIAL_COMPLETE        # only the finished files were kept
+
+
+class Progress(NamedTuple):
+    bytes_total: int          # -1 until every file's size is known
+    bytes_transferred: int
+    files_total: int
+    files_transferred: int
+
+
+class Times(NamedTuple):
+    creation: _dt.datetime                       # aware, UTC
+    modification: _dt.datetime
+    transfer_completion: Optional[_dt.datetime]  # None until TRANSFERRED
+
+
+class JobError(NamedTuple):
+    hresult: int
+    name: str                 # e.g. "BG_E_HTTP_ERROR_404"
+    context: ErrorContext
+    description: str
+    file_index: Optional[int]
+
+
+class FileInfo(NamedTuple):
+    remote_url: str
+    local_path: str
+    temp_path: str            # "" until created
+    bytes_total: int          # -1 if unknown
+    bytes_transferred: int
+    completed: bool
+
+
+class XferqError(Exception):
+    """A failed call: the BITS name, the HRESULT and a short message."""
+
+    def __init__(self, name: str, hresult: int, message: str):
+        super().__init__(name, hresult, message)
+        self.name = name
+        self.hresult = hresult
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.name} (0x{self.hresult:08X}): {self.message}"
+
+
+# ------------------------------------------------------------- the library
+
+class _QueueOptions(ctypes.Structure):
+    _fields_ = [
+        ("start_worker", ctypes.c_int),
+        ("max_concurrent_transfers", ctypes.c_int),
+        ("progress_interval_ms", ctypes.c_uint32),
+        ("poll_interval_ms", ctypes.c_uint32),
+        ("busy_timeout_ms", ctypes.c_uint32),
+        ("synchronous_full", ctypes.c_int),
+        ("minimum_retry_delay_floor_s", ctypes.c_uint32),
+        ("stall_timeout_s", ctypes.c_uint32),
+        ("verify_tls", ctypes.c_int),
+        ("user_agent", ctypes.c_char_p),
+    ]
+
+
+class _Progress(ctypes.Structure):
+    _fields_ = [("bytes_total", ctypes.c_int64), ("bytes_transferred", ctypes.c_int64),
+                ("files_total", ctypes.c_uint32), ("files_transferred", ctypes.c_uint32)]
+
+
+class _Times(ctypes.Structure):
+    _fields_ = [("creation_us", ctypes.c_int64), ("modification_us", ctypes.c_int64),
+                ("transfer_completion_us", ctypes.c_int64)]
+
+
+class _ErrorInfo(ctypes.Structure):
+    _fields_ = [("hresult", ctypes.c_uint32), ("context", ctypes.c_int32),
+                ("file_index", ctypes.c_int32)]
+
+
+class _FileSpec(ctypes.Structure):
+    _fields_ = [("remote_url", ctypes.c_char_p), ("local_path", ctypes.c_char_p)]
+
+
+class _FileInfo(ctypes.Structure):
+    _fields_ = [("remote_url", ctypes.c_char_p), ("local_path", ctypes.c_char_p),
+                ("temp_path", ctypes.c_char_p), ("bytes_total", ctypes.c_int64),
+                ("bytes_transferred", ctypes.c_int64), ("completed", ctypes.c_int32)]
+
+
+_EventFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
+_ErrorFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p,
+                            ctypes.POINTER(_ErrorInfo), ctypes.c_char_p)
+
+
+class _Callbacks(ctypes.Structure):
+    _fields_ = [("transferred", _EventFn), ("error", _ErrorFn), ("modified", _EventFn)]
+
+
+_hr = ctypes.c_uint32
+_p = ctypes.c_void_p
+_sz = ctypes.c_size_t
+_IdArray = ctypes.c_char * _JOB_ID_SIZE
+
+# name: (restype, argtypes)
+_PROTOTYPES = {
+    "xferq_hresult_name": (ctypes.c_char_p, [_hr]),
+    "xferq_hresult_message": (ctypes.c_char_p, [_hr]),
+    "xferq_queue_options_init": (None, [ctypes.POINTER(_QueueOptions)]),
+    "xferq_queue_open": (_hr, [ctypes.c_char_p, ctypes.POINTER(_QueueOptions), ctypes.POINTER(_p)]),
+    "xferq_queue_close": (None, [_p]),
+    "xferq_queue_start_worker": (_hr, [_p]),
+    "xferq_queue_stop_worker": (_hr, [_p]),
+    "xferq_queue_set_callbacks": (_hr, [_p, ctypes.POINTER(_Callbacks), _p]),
+    "xferq_queue_create_job": (_hr, [_p, ctypes.c_char_p, ctypes.POINTER(_p)]),
+    "xferq_queue_get_job": (_hr, [_p, ctypes.c_char_p, ctypes.POINTER(_p)]),
+    "xferq_queue_job_ids": (_hr, [_p, ctypes.c_int, ctypes.POINTER(_IdArray), _sz,
+                                  ctypes.POINTER(_sz)]),
+    "xferq_job_release": (None, [_p]),
+    "xferq_job_id": (ctypes.c_char_p, [_p]),
+    "xferq_job_add_file": (_hr, [_p, ctypes.c_char_p, ctypes.c_char_p]),
+    "xferq_job_add_files": (_hr, [_p, ctypes.POINTER(_FileSpec), _sz]),
+    "xferq_job_suspend": (_hr, [_p]),
+    "xferq_job_resume": (_hr, [_p]),
+    "xferq_job_cancel": (_hr, [_p]),
+    "xferq_job_complete": (_hr, [_p]),
+    "xferq_job_state": (_hr, [_p, ctypes.POINTER(ctypes.c_int32)]),
+    "xferq_job_progress": (_hr, [_p, ctypes.POINTER(_Progress)]),
+    "xferq_job_times": (_hr, [_p, ctypes.POINTER(_Times)]),
+    "xferq_job_error": (_hr, [_p, ctypes.POINTER(_ErrorInfo), ctypes.c_char_p, _sz,
+                              ctypes.POINTER(_sz)]),
+    "xferq_job_error_count": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
+    "xferq_job_files": (_hr, [_p, ctypes.POINTER(ctypes.POINTER(_FileInfo)), ctypes.POINTER(_sz)]),
+    "xferq_free_files": (None, [ctypes.POINTER(_FileInfo)]),
+    "xferq_job_priority": (_hr, [_p, ctypes.POINTER(ctypes.c_int32)]),
+    "xferq_job_set_priority": (_hr, [_p, ctypes.c_int32]),
+    "xferq_job_display_name": (_hr, [_p, ctypes.c_char_p, _sz, ctypes.POINTER(_sz)]),
+    "xferq_job_set_display_name": (_hr, [_p, ctypes.c_char_p]),
+    "xferq_job_description": (_hr, [_p, ctypes.c_char_p, _sz, ctypes.POINTER(_sz)]),
+    "xferq_job_set_description": (_hr, [_p, ctypes.c_char_p]),
+    "xferq_job_minimum_retry_delay": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
+    "xferq_job_set_minimum_retry_delay": (_hr, [_p, ctypes.c_uint32]),
+    "xferq_job_no_progress_timeout": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
+    "xferq_job_set_no_progress_timeout": (_hr, [_p, ctypes.c_uint32]),
+}
+
+
+def _candidates() -> Iterator[str]:
+    env = os.environ.get("XFERQ_LIBRARY")
+    if env:
+        yield env
+        return  # an explicit choice: no fallback that could hide a mistake
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in ("libxferq.so", "libxferq.so.0"):
+        yield os.path.join(here, name)
+    repo = os.path.normpath(os.path.join(here, "..", "..", ".."))
+    for preset in ("dev", "release", "asan", "tsan"):
+        yield os.path.join(repo, "build", preset, "bindings", "c", "libxferq.so")
+    found = ctypes.util.find_library("xferq")
+    yield found or "libxferq.so.0"
+
+
+def _load() -> Tuple[ctypes.CDLL, str]:
+    errors = []
+    for path in _candidates():
+        if os.sep in path and not os.path.exists(path):
+            errors.append(f"{path}: no such file")
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            errors.append(f"{path}: {e}")
+            continue
+        for name, (restype, argtypes) in _PROTOTYPES.items():
+            fn = getattr(lib, name)
+            fn.restype = restype
+            fn.argtypes = argtypes
+        return lib, path
+    raise ImportError("xferq: cannot load libxferq.so (set XFERQ_LIBRARY to its path); tried:\n  "
+                      + "\n  ".join(errors))
+
+
+_lib, library_path = _load()
+
+
+def hresult_name(hresult: int) -> str:
+    """The symbolic name of an HRESULT ("DO_E_INVALID_STATE", "BG_E_HTTP_ERROR_404")."""
+    return _lib.xferq_hresult_name(hresult & 0xFFFFFFFF).decode()
+
+
+def hresult_message(hresult: int) -> str:
+    """A short English description of an HRESULT."""
+    return _lib.xferq_hresult_message(hresult & 0xFFFFFFFF).decode()
+
+
+def _failed(hr: int) -> bool:
+    return bool(hr & 0x80000000)
+
+
+def _check(hr: int) -> int:
+    if _failed(hr):
+        raise XferqError(hresult_name(hr), hr, hresult_message(hr))
+    return hr
+
+
+def _utf8(s: "str | os.PathLike[str]") -> bytes:
+    return os.fsencode(s) if isinstance(s, os.PathLike) else str(s).encode("utf-8")
+
+
+def _get_string(fn, handle) -> str:
+    required = _sz(0)
+    hr = fn(handle, None, 0, ctypes.byref(required))
+    while hr == _E_INSUFFICIENT_BUFFER:
+        buf = ctypes.create_string_buffer(required.value)
+        hr = fn(handle, buf, len(buf), ctypes.byref(required))
+        if hr == S_OK:
+            return buf.value.decode("utf-8")
+    _check(hr)
+    return ""
+
+
+def _time(us: int) -> _dt.datetime:
+    return _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(microseconds=us)
+
+
+# -------------------------------------------------------------------- Job
+
+class Job:
+    """A handle on one transfer job (IBackgroundCopyJob). Cheap; every
+    property reads the queue's database, so it is always current."""
+
+    __slots__ = ("_h", "_id", "__weakref__")
+
+    def __init__(self, handle: int):
+        self._h = ctypes.c_void_p(handle)
+        self._id = _lib.xferq_job_id(self._h).decode()
+
+    def __del__(self):
+        h, self._h = getattr(self, "_h", None), None
+        if h and _lib is not None:
+            _lib.xferq_job_release(h)
+
+    def __repr__(self) -> str:
+        try:
+            state = self.state.name
+        except XferqError as e:
+            state = e.name
+        return f"<xferq.Job {self._id} {state}>"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Job) and other._id == self._id
+
+    def __hash__(self) -> int:
+        return hash(self._id)
+
+    @property
+    def id(self) -> str:
+        """The job's GUID, "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}"."""
+        return self._id
+
+    # The job's life.
+    def add_file(self, remote_url: str, local_path: "str | os.PathLike[str]") -> None:
+        """Adds a file (http(s) URL, absolute local path); it appears at
+        local_path only when complete() succeeds."""
+        _check(_lib.xferq_job_add_file(self._h, _utf8(remote_url), _utf8(local_path)))
+
+    def add_files(self, files: Iterable[Tuple[str, "str | os.PathLike[str]"]]) -> None:
+        """Adds several (url, local_path) pairs atomically: all or none."""
+        pairs = [(_utf8(u), _utf8(p)) for u, p in files]
+        specs = (_FileSpec * len(pairs))(*[_FileSpec(u, p) for u, p in pairs])
+        _check(_lib.xferq_job_add_files(self._h, specs, len(pairs)))
+
+    def suspend(self) -> None:
+        _check(_lib.xferq_job_suspend(self._h))
+
+    def resume(self) -> None:
+        _check(_lib.xferq_job_resume(self._h))
+
+    def cancel(self) -> None:
+        """CANCELLED; temp files are gone when this returns.
+        DO_E_INVALID_STATE if already CANCELLED or ACKNOWLEDGED."""
+        _check(_lib.xferq_job_cancel(self._h))
+
+    def complete(self) -> CompleteStatus:
+        """ACKNOWLEDGED; finished files renamed to their final paths.
+        Returns CompleteStatus.ALL_FILES or CompleteStatus.PARTIAL."""
+        return CompleteStatus(_check(_lib.xferq_job_complete(self._h)))
+
+    # Snapshots.
+    @property
+    def state(self) -> State:
+        v = ctypes.c_int32()
+        _check(_lib.xferq_job_state(self._h, ctypes.byref(v)))
+        return State(v.value)
+
+    @property
+    def progress(self) -> Progress:
+        p = _Progress()
+        _check(_lib.xferq_job_progress(self._h, ctypes.byref(p)))
+        return Progress(p.bytes_total, p.bytes_transferred, p.files_total, p.files_transferred)
+
+    @property
+    def times(self) -> Times:
+        t = _Times()
+        _check(_lib.xferq_job_times(self._h, ctypes.byref(t)))
+        done = _time(t.transfer_completion_us) if t.transfer_completion_us else None
+        return Times(_time(t.creation_us), _time(t.modification_us), done)
+
+    @property
+    def error(self) -> Optional[JobError]:
+        """The last error in ERROR / TRANSIENT_ERROR; None in other states."""
+        info = _ErrorInfo()
+        required = _sz(0)
+        hr = _lib.xferq_job_error(self._h, ctypes.byref(info), None, 0, ctypes.byref(required))
+        if hr == BG_E_ERROR_INFORMATION_UNAVAILABLE:
+            return None
+        _check(hr)
+        buf = ctypes.create_string_buffer(required.value)
+        hr = _lib.xferq_job_error(self._h, ctypes.byref(info), buf, len(buf), ctypes.byref(required))
+        if hr == BG_E_ERROR_INFORMATION_UNAVAILABLE:
+            return None
+        _check(hr)
+        return JobError(info.hresult, hresult_name(info.hresult), ErrorContext(info.context),
+                        buf.value.decode("utf-8", "replace"),
+                        None if info.file_index < 0 else info.file_index)
+
+    @property
+    def error_count(self) -> int:
+        v = ctypes.c_uint32()
+        _check(_lib.xferq_job_error_count(self._h, ctypes.byref(v)))
+        return v.value
+
+    @property
+    def files(self) -> List[FileInfo]:
+        arr = ctypes.POINTER(_FileInfo)()
+        count = _sz(0)
+        _check(_lib.xferq_job_files(self._h, ctypes.byref(arr), ctypes.byref(count)))
+        try:
+            return [FileInfo(f.remote_url.decode(), f.local_path.decode(), f.temp_path.decode(),
+                             f.bytes_total, f.bytes_transferred, bool(f.completed))
+                    for f in (arr[i] for i in range(count.value))]
+        finally:
+            _lib.xferq_free_files(arr)
+
+    # Properties.
+    @property
+    def priority(self) -> Priority:
+        v = ctypes.c_int32()
+        _check(_lib.xferq_job_priority(self._h, ctypes.byref(v)))
+        return Priority(v.value)
+
+    @priority.setter
+    def priority(self, value: int) -> None:
+        _check(_lib.xferq_job_set_priority(self._h, int(value)))
+
+    @property
+    def display_name(self) -> str:
+        return _get_string(_lib.xferq_job_display_name, self._h)
+
+    @display_name.setter
+    def display_name(self, value: str) -> None:
+        _check(_lib.xferq_job_set_display_name(self._h, _utf8(value)))
+
+    @property
+    def description(self) -> str:
+        return _get_string(_lib.xferq_job_description, self._h)
+
+    @description.setter
+    def description(self, value: str) -> None:
+        _check(_lib.xferq_job_set_description(self._h, _utf8(value)))
+
+    @property
+    def minimum_retry_delay(self) -> int:
+        """Seconds to wait in TRANSIENT_ERROR before retrying."""
+        v = ctypes.c_uint32()
+        _check(_lib.xferq_job_minimum_retry_delay(self._h, ctypes.byref(v)))
+        return v.value
+
+    @minimum_retry_delay.setter
+    def minimum_retry_delay(self, seconds: int) -> None:
+        _check(_lib.xferq_job_set_minimum_retry_delay(self._h, int(seconds)))
+
+    @property
+    def no_progress_timeout(self) -> int:
+        """Seconds without progress before a transient error becomes fatal."""
+        v = ctypes.c_uint32()
+        _check(_lib.xferq_job_no_progress_timeout(self._h, ctypes.byref(v)))
+        return v.value
+
+    @no_progress_timeout.setter
+    def no_progress_timeout(self, seconds: int) -> None:
+        _check(_lib.xferq_job_set_no_progress_timeout(self._h, int(seconds)))
+
+
+# ------------------------------------------------------------------ Queue
+
+class Queue:
+    """A persistent queue of transfer jobs in one SQLite file.
+
+    Opening starts the worker thread (start_worker=False to only inspect or
+    control a queue). Use it as a context manager, or call close(). Iterating
+    gives the active jobs in creation order.
+    """
+
+    def __init__(self, path: "str | os.PathLike[str]", *, start_worker: bool = True,
+                 max_concurrent_transfers: int = 4, progress_interval: float = 0.5,
+                 poll_interval: float = 0.02, busy_timeout: float = 10.0,
+                 synchronous_full: bool = False, minimum_retry_delay_floor: int = 5,
+                 stall_timeout: int = 60, verify_tls: bool = True,
+                 user_agent: Optional[str] = None):
+        o = _QueueOptions()
+        _lib.xferq_queue_options_init(ctypes.byref(o))
+        o.start_worker = int(bool(start_worker))
+        o.max_concurrent_transfers = int(max_concurrent_transfers)
+        o.progress_interval_ms = int(progress_interval * 1000)
+        o.poll_interval_ms = int(poll_interval * 1000)
+        o.busy_timeout_ms = int(busy_timeout * 1000)
+        o.synchronous_full = int(bool(synchronous_full))
+        o.minimum_retry_delay_floor_s = int(minimum_retry_delay_floor)
+        o.stall_timeout_s = int(stall_timeout)
+        o.verify_tls = int(bool(verify_tls))
+        o.user_agent = _utf8(user_agent) if user_agent is not None else None
+        self._lock = threading.Lock()
+        self._callbacks = None  # keeps the ctypes thunks alive
+        h = _p()
+        _check(_lib.xferq_queue_open(_utf8(path), ctypes.byref(o), ctypes.byref(h)))
+        self._h = h
+        self.path = os.fspath(path)
+
+    def close(self) -> None:
+        """Stops the worker and releases the queue. Idempotent. Job objects
+        stay usable (they keep the database open) but nothing transfers."""
+        lock = getattr(self, "_lock", None)
+        if lock is None:  # __init__ failed early
+            return
+        with lock:
+            h, self._h = getattr(self, "_h", None), None
+        if h and _lib is not None:
+            _lib.xferq_queue_close(h)
+        self._callbacks = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self) -> "Queue":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _handle(self):
+        h = self._h
+        if not h:
+            raise ValueError("the xferq queue is closed")
+        return h
+
+    @property
+    def closed(self) -> bool:
+        return not self._h
+
+    def start_worker(self) -> None:
+        _check(_lib.xferq_queue_start_worker(self._handle()))
+
+    def stop_worker(self) -> None:
+        _check(_lib.xferq_queue_stop_worker(self._handle()))
+
+    def create_job(self, display_name: str) -> Job:
+        """A new download job, SUSPENDED."""
+        out = _p()
+        _check(_lib.xferq_queue_create_job(self._handle(), _utf8(display_name), ctypes.byref(out)))
+        return Job(out.value)
+
+    def get_job(self, job_id: str) -> Job:
+        """The job with that id; XferqError BG_E_NOT_FOUND if none."""
+        out = _p()
+        _check(_lib.xferq_queue_get_job(self._handle(), _utf8(job_id), ctypes.byref(out)))
+        return Job(out.value)
+
+    def job_ids(self, include_final: bool = False) -> List[str]:
+        count = _sz(0)
+        capacity = 16
+        while True:
+            ids = (_IdArray * capacity)()
+            hr = _lib.xferq_queue_job_ids(self._handle(), int(include_final), ids, capacity,
+                                          ctypes.byref(count))
+            if hr != _E_INSUFFICIENT_BUFFER:
+                break
+            capacity = max(count.value, capacity * 2)
+        _check(hr)
+        return [ids[i].value.decode() for i in range(count.value)]
+
+    def jobs(self, include_final: bool = False) -> List[Job]:
+        """Jobs in creation order: active ones, or all with include_final.
+        A job that vanishes between listing and opening is skipped."""
+        out = []
+        for job_id in self.job_ids(include_final):
+            try:
+                out.append(self.get_job(job_id))
+            except XferqError as e:
+                if e.hresult != BG_E_NOT_FOUND:
+                    raise
+        return out
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self.jobs())
+
+    def set_callbacks(self, transferred: Optional[Callable[[str], None]] = None,
+                      error: Optional[Callable[[str, JobError], None]] = None,
+                      modified: Optional[Callable[[str], None]] = None) -> None:
+        """Registers callbacks (replacing earlier ones; none removes them).
+        They run on the worker thread for transfer events and must be short;
+        exceptions they raise are reported and ignored."""
+        def event(fn):
+            if fn is None:
+                return _EventFn()
+            return _EventFn(lambda _user, job_id: fn(job_id.decode()))
+
+        def on_error(_user, job_id, info, description):
+            e = info.contents
+            error(job_id.decode(), JobError(e.hresult, hresult_name(e.hresult), ErrorContext(e.context),
+                                            description.decode("utf-8", "replace"),
+                                            None if e.file_index < 0 else e.file_index))
+
+        cbs = _Callbacks(event(transferred), _ErrorFn(on_error) if error else _ErrorFn(),
+                         event(modified))
+        _check(_lib.xferq_queue_set_callbacks(self._handle(), ctypes.byref(cbs), None))
+        # The old thunks may still be running on the worker: keep them too
+        # until the queue is closed.
+        self._callbacks = (cbs, self._callbacks)
+
+    def __repr__(self) -> str:
+        return f"<xferq.Queue {self.path!r}{' closed' if self.closed else ''}>"

@@ -1,0 +1,80 @@
+// outbox_retire_test.cc — a refused call must not lose the retirement of a
+// finished file operation; a reopen must never take a final job back.
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "test_util.h"
+
+namespace xferq::testing {
+namespace {
+
+int outbox_rows(const std::string& db) {
+  SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+  return raw.execAndGet("SELECT count(*) FROM file_ops").getInt();
+}
+
+TEST(OutboxRetire, RefusedCallAfterCompleteKeepsTheOpRetiredAndReopenKeepsAcknowledged) {
+  ScratchDir dir;
+  FixtureServer server;
+  const std::string body = make_body(50000, 5);
+  server.set("/a", body_resource(body));
+  const std::string db = dir / "queue.db";
+  auto queue = open_queue(db, test_options(true));
+  ASSERT_TRUE(queue);
+  auto job = queue->create_job("done");
+  ASSERT_TRUE(job.ok());
+  ASSERT_FALSE(job->add_file(server.url("/a"), dir / "a.bin"));
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_state(*job, JobState::transferred)) << state_name(*job);
+  // Without a worker nothing else flushes retired operations.
+  queue->stop_worker();
+
+  ASSERT_FALSE(job->complete());
+  ASSERT_EQ(file_content_hash(dir / "a.bin"), content_hash(body));
+  // A refused call: its transaction deletes the retired rows, then rolls back.
+  EXPECT_EQ(job->cancel(), make_error_code(Errc::invalid_state));
+  EXPECT_TRUE(queue->create_job("next write").ok());  // carries the retirement
+  EXPECT_EQ(outbox_rows(db), 0) << "pending_file_ops still shows the rename that was done";
+
+  // The application takes its file away; later the queue is reopened.
+  ASSERT_EQ(::unlink((dir / "a.bin").c_str()), 0);
+  queue.reset();
+  queue = open_queue(db, test_options(false));
+  ASSERT_TRUE(queue);
+  auto again = queue->get_job(job->id());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again->state(), JobState::acknowledged) << "a final job changed state: " << state_name(*again);
+}
+
+// Recovery of a Complete whose temp file vanished keeps the job ACKNOWLEDGED.
+TEST(OutboxRetire, RecoveryNeverRevertsACommittedComplete) {
+  ScratchDir dir;
+  FixtureServer server;
+  server.set("/b", body_resource(make_body(1000, 6)));
+  const std::string db = dir / "queue.db";
+  std::string id;
+  {
+    auto queue = open_queue(db, test_options(true));
+    auto job = queue->create_job("crashed complete");
+    ASSERT_FALSE(job->add_file(server.url("/b"), dir / "b.bin"));
+    ASSERT_FALSE(job->resume());
+    ASSERT_TRUE(wait_state(*job, JobState::transferred));
+    id = job->id();
+    const std::string temp = (*job->files())[0].temp_path;
+    queue.reset();
+    // What Complete's transaction commits before a crash, and the temp file lost.
+    SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+    SQLite::Statement up(raw, "UPDATE jobs SET state = 7, generation = generation + 1 WHERE id = ?");
+    up.bind(1, id);
+    up.exec();
+    SQLite::Statement ins(raw, "INSERT INTO file_ops (job_id, kind, created_us, previous_state) VALUES (?, 2, 0, 6)");
+    ins.bind(1, id);
+    ins.exec();
+    ASSERT_EQ(::unlink(temp.c_str()), 0);
+  }
+  auto queue = open_queue(db, test_options(false));
+  EXPECT_EQ(*queue->get_job(id)->state(), JobState::acknowledged);
+  EXPECT_EQ(outbox_rows(db), 0);
+}
+
+}  // namespace
+}  // namespace xferq::testing
