@@ -32,6 +32,8 @@ constexpr Known kKnown[] = {
     {0x80070005u, "E_ACCESSDENIED", "access denied"},
     {0x80004001u, "E_NOTIMPL", "the value is not one of the enumeration's"},
     {0x80004005u, "E_FAIL", "unspecified failure"},
+    {0x8007000Eu, "E_OUTOFMEMORY", "not enough memory"},
+    {0x8007007Au, "ERROR_INSUFFICIENT_BUFFER", "the buffer is too small"},
     {0x80070070u, "ERROR_DISK_FULL", "there is not enough space on the disk"},
     {0x80070002u, "ERROR_FILE_NOT_FOUND", "the file does not exist"},
     {0x80070003u, "ERROR_PATH_NOT_FOUND", "the directory does not exist"},

@@ -38,8 +38,10 @@ class Job {
   // Adds a file: an http(s) URL and an absolute local path whose directory
   // exists and is writable. The file is fetched to a temp file in that
   // directory and appears at local_path only when complete() succeeds.
-  // Errors: E_INVALIDARG (bad URL, scheme, or path; path already used by this
-  // job or another active job), E_ACCESSDENIED (directory not writable),
+  // Errors: E_INVALIDARG (malformed URL or path, a path twice in one call),
+  // XFERQ_E_UNSUPPORTED_SCHEME (not http/https), ERROR_PATH_NOT_FOUND (no
+  // such directory), ERROR_FILE_EXISTS (path used by another active job or
+  // this one), E_ACCESSDENIED (directory not writable),
   // BG_E_TOO_MANY_FILES_IN_JOB (more than 200), BG_E_STRING_TOO_LONG (URL over
   // 2,200 characters), DO_E_INVALID_STATE (final job). On TRANSFERRED the job
   // goes back to SUSPENDED, since it no longer has all its files.
