@@ -71,6 +71,11 @@ step "cancels: $CANCEL_JOBS-job queue, $CANCEL_OPS cancels per T, T = 1 2 4 8 16
 mkdir -p "$SCRATCH/cancel"
 "$BENCH" cancel --dir "$SCRATCH/cancel" --jobs "$CANCEL_JOBS" --ops "$CANCEL_OPS" --threads 1,2,4,8,16 >"$RES/cancel.json"
 rm -rf "$SCRATCH/cancel"
+step "cancels again with QueueOptions::defer_cancel_deletes (temp files unlinked by the janitor thread)"
+mkdir -p "$SCRATCH/cancel"
+"$BENCH" cancel --dir "$SCRATCH/cancel" --jobs "$((CANCEL_JOBS / 2))" --ops "$CANCEL_OPS" --threads 1,2,4,8,16 --load 0 --defer 1 |
+  jq 'with_entries(.key |= "deferred_" + .)' >"$RES/cancel_deferred.json"
+rm -rf "$SCRATCH/cancel"
 
 # ---- 3: cancel to quiescence ---------------------------------------------------------------------
 step "cancel-to-quiescence: $QUIESCE_N in-process, $QUIESCE_X through \`xferq cancel\`"
@@ -207,6 +212,7 @@ jq -r '
       (1, 2, 4, 8, 16 | tostring as $t | row("cancel_ratio T=" + $t + "  (" + ($r["cancel_per_s_T" + $t] | f) + " / " + ($r["floor_txn_per_s_T" + $t] | f) + " per s)"; $r["cancel_ratio_T" + $t]; ">= 0.9"; ge($r["cancel_ratio_T" + $t]; 0.9))),
       (1, 2, 4, 8, 16 | tostring as $t | row("cancel p50/p99/p999/max ms T=" + $t; ($r["cancel_p50_ms_T" + $t] | f) + " / " + ($r["cancel_p99_ms_T" + $t] | f) + " / " + ($r["cancel_p999_ms_T" + $t] | f) + " / " + ($r["cancel_max_ms_T" + $t] | f); ""; null)),
       row("cancel_p99_ms (T=8)"; $r.cancel_p99_ms; "<= 5"; le($r.cancel_p99_ms; 5)),
+      (1, 2, 4, 8, 16 | tostring as $t | row("deferred deletes: cancel_ratio T=" + $t + "  (" + ($r["deferred_cancel_per_s_T" + $t] | f) + " / " + ($r["deferred_floor_txn_per_s_T" + $t] | f) + " per s; p99 " + ($r["deferred_cancel_p99_ms_T" + $t] | f) + " ms)"; $r["deferred_cancel_ratio_T" + $t]; ">= 0.9"; ge($r["deferred_cancel_ratio_T" + $t]; 0.9))),
       row("cancel_p999_ms (T=8)"; $r.cancel_p999_ms; "<= 20"; le($r.cancel_p999_ms; 20)),
       (1, 2, 4, 8, 16 | tostring as $t | row("under load T=" + $t + ": cancel/s, p99/max ms"; ($r["load_cancel_per_s_T" + $t] | f) + ", " + ($r["load_cancel_p99_ms_T" + $t] | f) + " / " + ($r["load_cancel_max_ms_T" + $t] | f); ""; null)),
       row("  (live transfers, committed MB/s during it)"; ($r.load_live_transfers | f) + ", " + ($r.load_committed_mb_s | f); ""; null),

@@ -252,6 +252,9 @@ int mode_cancel() {
   const int64_t ops = arg_i("ops", 4000);
   const auto threads = arg_list("threads", "1,2,4,8,16");
   const bool load = arg_i("load", 1) != 0;
+  // --defer 1: QueueOptions::defer_cancel_deletes (cancel() returns at its
+  // commit; the queue's janitor thread unlinks the temp files).
+  const bool defer = arg_i("defer", 0) != 0;
   const int64_t load_rate = arg_i("load-rate", 4 << 20);
   const int64_t needed = ops * static_cast<int64_t>(threads.size()) * (load ? 2 : 1);
   if (needed > njobs) throw std::runtime_error("--ops too large for --jobs");
@@ -278,6 +281,7 @@ int mode_cancel() {
         "file (3 completed + 1 partial), names verified against a real engine transfer");
   QueueOptions o;
   o.max_concurrent_transfers = 16;
+  o.defer_cancel_deletes = defer;
   auto q = open_queue(g.db, o);  // the worker runs (idle: every job is SUSPENDED)
   sleep_ms(200);
   size_t next = 0;

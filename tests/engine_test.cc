@@ -444,3 +444,35 @@ TEST_F(Engine, LeftoverFileOpsAreAppliedOnOpen) {
 
 }  // namespace
 }  // namespace xferq::testing
+
+namespace xferq::testing {
+namespace {
+
+TEST(DeferredDeletes, CancelReturnsAtCommitAndTheJanitorDeletesSoonAfter) {
+  ScratchDir dir;
+  FixtureServer server;
+  auto o = test_options(true);
+  o.defer_cancel_deletes = true;
+  auto q = open_queue(dir / "q.db", o);
+  Resource r = body_resource(make_body(1024 * 1024, 30), 512 * 1024);
+  server.set("/d", r);
+  std::vector<Job> jobs;
+  for (int i = 0; i < 20; ++i) {
+    auto j = q->create_job("deferred");
+    ASSERT_FALSE(j->add_file(server.url("/d"), dir / ("d" + std::to_string(i))));
+    ASSERT_FALSE(j->resume());
+    jobs.push_back(*j);
+  }
+  ASSERT_TRUE(wait_for([&] { return !temp_files_in(dir.path()).empty(); }));
+  for (Job& j : jobs) ASSERT_FALSE(j.cancel());
+  for (Job& j : jobs) EXPECT_EQ(*j.state(), JobState::cancelled);
+  EXPECT_TRUE(wait_for([&] { return temp_files_in(dir.path()).empty(); }, std::chrono::milliseconds(2000)));
+  // And the outbox is empty once the janitor's retirements are written.
+  q.reset();
+  auto again = open_queue(dir / "q.db", test_options(false));
+  SQLite::Database db(dir / "q.db", SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM pending_file_ops").getInt(), 0);
+}
+
+}  // namespace
+}  // namespace xferq::testing

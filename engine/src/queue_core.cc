@@ -27,7 +27,40 @@ Result<std::shared_ptr<QueueCore>> QueueCore::open(const std::string& path, cons
 QueueCore::QueueCore(std::string path, const QueueOptions& options, std::unique_ptr<Store> store)
     : path_(std::move(path)), options_(options), store_(std::move(store)) {}
 
-QueueCore::~QueueCore() { stop_worker(); }
+QueueCore::~QueueCore() {
+  stop_worker();
+  stop_janitor();
+}
+
+void QueueCore::defer(FileOp op) {
+  std::lock_guard<std::mutex> lock(janitor_mu_);
+  if (!janitor_.joinable()) janitor_ = std::thread([this] { janitor_loop(); });
+  janitor_queue_.push_back(std::move(op));
+  janitor_cv_.notify_one();
+}
+
+void QueueCore::janitor_loop() {
+  std::unique_lock<std::mutex> lock(janitor_mu_);
+  for (;;) {
+    janitor_cv_.wait(lock, [this] { return janitor_stopping_ || !janitor_queue_.empty(); });
+    if (janitor_queue_.empty()) return;  // stopping, and nothing left to do
+    FileOp op = std::move(janitor_queue_.front());
+    janitor_queue_.pop_front();
+    lock.unlock();
+    apply_op(op, true);
+    lock.lock();
+  }
+}
+
+void QueueCore::stop_janitor() {
+  {
+    std::lock_guard<std::mutex> lock(janitor_mu_);
+    janitor_stopping_ = true;
+    janitor_cv_.notify_one();
+  }
+  // It finishes the queue first; what a crash would interrupt stays in the outbox.
+  if (janitor_.joinable()) janitor_.join();
+}
 
 Result<Job> QueueCore::create_job(std::string_view display_name, JobType type) {
   if (auto ec = check_text(display_name, kMaxDisplayName, false)) return ec;
@@ -84,7 +117,10 @@ std::error_code QueueCore::cancel(const std::string& id) {
   // Stop the transfer first, then delete: unlinking a file the worker still
   // writes is safe on POSIX (the bytes go to an inode with no name).
   wake_worker(id);
-  apply_op(*op, true);  // a failure leaves the op in the outbox, retried on next open
+  if (options_.defer_cancel_deletes)
+    defer(std::move(*op));
+  else
+    apply_op(*op, true);  // a failure leaves the op in the outbox, retried on next open
   notify_modified(id);
   return {};
 }
@@ -132,6 +168,20 @@ Result<Queue::HousekeepingReport> QueueCore::housekeep() {
 }
 
 std::error_code QueueCore::apply_op(const FileOp& op, bool by_caller) {
+  if (op.temp_paths) {
+    // Cancel's fast path: the paths came with its transaction.
+    std::error_code first_error;
+    for (const std::string& p : *op.temp_paths) {
+      std::error_code ec = delete_file(p);
+      if (ec && !first_error) first_error = ec;
+    }
+    if (!first_error) {
+      store_->retire_op(op.id);
+      return {};
+    }
+    store_->note_op_failure(op.id, first_error.message());
+    return first_error;
+  }
   auto files = store_->job_files(op.job_id);
   if (!files) return files.error();
   std::error_code first_error;

@@ -3,8 +3,11 @@
 #ifndef XFERQ_QUEUE_CORE_H_
 #define XFERQ_QUEUE_CORE_H_
 
+#include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -70,6 +73,16 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   std::shared_ptr<const JobCallbacks> callbacks_;
   std::mutex worker_mu_;
   std::unique_ptr<Worker> worker_;
+
+  // The janitor applies deferred deletions (options_.defer_cancel_deletes).
+  void janitor_loop();
+  void defer(FileOp op);
+  void stop_janitor();
+  std::mutex janitor_mu_;
+  std::condition_variable janitor_cv_;
+  std::deque<FileOp> janitor_queue_;
+  bool janitor_stopping_ = false;
+  std::thread janitor_;
 };
 
 int64_t now_us();

@@ -396,7 +396,10 @@ Result<FileOp> Store::cancel(const std::string& id, int64_t now_us) {
     ins.bind(1, id);
     ins.bind(2, now_us);
     ins.exec();
-    op = FileOp{db_->getLastInsertRowid(), id, OpKind::delete_temps};
+    op = FileOp{db_->getLastInsertRowid(), id, OpKind::delete_temps, std::vector<std::string>()};
+    auto& paths = prepare("SELECT temp_path FROM files WHERE job_id = ? AND temp_path IS NOT NULL");
+    paths.bind(1, id);
+    while (paths.executeStep()) op.temp_paths->push_back(paths.getColumn(0).getString());
     return {};
   });
   if (ec) return ec;
@@ -423,7 +426,7 @@ Result<FileOp> Store::complete(const std::string& id, int64_t now_us, Decision* 
     ins.bind(2, now_us);
     ins.bind(3, static_cast<int>(*current));
     ins.exec();
-    op = FileOp{db_->getLastInsertRowid(), id, OpKind::finalize};
+    op = FileOp{db_->getLastInsertRowid(), id, OpKind::finalize, std::nullopt};
     return {};
   });
   if (ec) return ec;
@@ -525,7 +528,7 @@ Result<std::vector<FileOp>> Store::pending_ops() {
       bool retired = false;
       for (int64_t r : retired_ops_) retired = retired || r == id;
       if (!retired)
-        out.push_back(FileOp{id, s.getColumn(1).getString(), static_cast<OpKind>(s.getColumn(2).getInt())});
+        out.push_back(FileOp{id, s.getColumn(1).getString(), static_cast<OpKind>(s.getColumn(2).getInt()), std::nullopt});
     }
     return out;
   });
@@ -584,6 +587,16 @@ Result<std::vector<Claim>> Store::claim_next(int limit, const std::vector<std::s
                                              int64_t now_us) {
   std::vector<Claim> out;
   const JobState connecting = *on_worker_event(JobState::queued, WorkerEvent::start);
+  // Most wake-ups find nothing queued: answer those with a read.
+  auto any = read<bool>([&] {
+    auto& q = prepare("SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 0)");
+    q.executeStep();
+    const bool found = q.getColumn(0).getInt() != 0;
+    q.reset();
+    return found;
+  });
+  if (!any) return any.error();
+  if (!*any) return out;
   std::error_code ec = write_txn([&]() -> std::error_code {
     out.clear();
     auto& pick = prepare("SELECT id FROM jobs WHERE state = 0 ORDER BY priority, queued_seq LIMIT ?");
@@ -820,9 +833,23 @@ Result<WriteOutcome> Store::release(const Claim& claim, int64_t now_us) {
   return outcome;
 }
 
-std::error_code Store::requeue_due(int64_t now_us, std::vector<std::string>* expired) {
+Result<int64_t> Store::requeue_due(int64_t now_us, std::vector<std::string>* expired) {
   expired->clear();
-  return write_txn([&]() -> std::error_code {
+  // Most wake-ups find nothing due: answer those with a read, no write lock.
+  auto due = read<bool>([&] {
+    auto& q = prepare(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 5 AND (retry_at_us <= ?1 "
+        "OR no_progress_since_us + no_progress_timeout_s * 1000000 <= ?1))");
+    q.bind(1, now_us);
+    q.executeStep();
+    const bool any = q.getColumn(0).getInt() != 0;
+    q.reset();
+    return any;
+  });
+  if (!due) return due.error();
+  if (!*due) return int64_t{0};
+  int64_t requeued = 0;
+  std::error_code ec = write_txn([&]() -> std::error_code {
     expired->clear();
     auto& x = prepare(
         "UPDATE jobs SET state = 4, generation = generation + 1, modified_us = ?1, "
@@ -838,9 +865,11 @@ std::error_code Store::requeue_due(int64_t now_us, std::vector<std::string>* exp
         "UPDATE jobs SET state = 0, generation = generation + 1, modified_us = ?1, queued_seq = ?1 "
         "WHERE state = 5 AND retry_at_us <= ?1");
     s.bind(1, now_us);
-    s.exec();
+    requeued = s.exec();
     return {};
   });
+  if (ec) return ec;
+  return requeued;
 }
 
 Result<std::optional<int64_t>> Store::next_retry_us() {

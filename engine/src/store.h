@@ -40,6 +40,9 @@ struct FileOp {
   int64_t id = 0;
   std::string job_id;
   OpKind kind = OpKind::delete_temps;
+  // Filled by cancel(): the temp files to delete, read in its transaction
+  // (saves a second trip to the database on the hot path).
+  std::optional<std::vector<std::string>> temp_paths;
 };
 
 // A file row as the worker and the outbox need it.
@@ -159,7 +162,8 @@ class Store {
   Result<WriteOutcome> release(const Claim& claim, int64_t now_us);
   // TRANSIENT_ERROR jobs whose delay passed -> QUEUED; those past their
   // no-progress timeout -> ERROR (their ids in *expired).
-  std::error_code requeue_due(int64_t now_us, std::vector<std::string>* expired);
+  // Returns how many went back to QUEUED.
+  Result<int64_t> requeue_due(int64_t now_us, std::vector<std::string>* expired);
   // When the next TRANSIENT_ERROR job is due, if any.
   Result<std::optional<int64_t>> next_retry_us();
   // After a crash: CONNECTING / TRANSFERRING -> QUEUED.

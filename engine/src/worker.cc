@@ -47,6 +47,9 @@ struct Transfer {
   std::string etag, last_modified, content_range;
   int64_t content_length = -1;
   QueueCore* core = nullptr;
+  Worker* owner = nullptr;
+  uint64_t seen_change_seq = 0;   // Worker::change_seq_ when last looked at
+  int64_t writeback_from = 0;     // bytes before this offset were handed to writeback
 };
 
 namespace {
@@ -169,10 +172,21 @@ bool check_response(Transfer* t) {
   return true;
 }
 
+// Start writeback of what arrived every this many bytes, so that the
+// fdatasync before a progress commit finds little left to do and does not
+// stall the receive loop.
+constexpr int64_t kWritebackChunk = 8 * 1024 * 1024;
+
 size_t on_body(char* data, size_t size, size_t nmemb, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const size_t n = size * nmemb;
   if (!t->checked && !check_response(t)) return 0;
+  // A cancel (or suspend...) may arrive while libcurl keeps delivering data
+  // from one curl_multi_perform(): stop within one buffer, not after it.
+  if (t->owner->interrupted(*t)) {
+    t->pending = Transfer::Pending::stale;
+    return 0;
+  }
   size_t done = 0;
   while (done < n) {
     const ssize_t w = ::pwrite(t->fd, data + done, n - done, t->file.bytes_transferred + static_cast<int64_t>(done));
@@ -185,6 +199,11 @@ size_t on_body(char* data, size_t size, size_t nmemb, void* user) {
     done += static_cast<size_t>(w);
   }
   t->file.bytes_transferred += static_cast<int64_t>(n);
+  if (t->file.bytes_transferred - t->writeback_from >= kWritebackChunk) {
+    ::sync_file_range(t->fd, t->writeback_from, t->file.bytes_transferred - t->writeback_from,
+                      SYNC_FILE_RANGE_WRITE);
+    t->writeback_from = t->file.bytes_transferred;
+  }
   return n;
 }
 
@@ -268,7 +287,20 @@ void Worker::stop() {
 void Worker::job_changed(const std::string& job_id) {
   std::lock_guard<std::mutex> lock(mu_);
   changed_.insert(job_id);
+  change_seq_.fetch_add(1, std::memory_order_release);
   if (multi_) curl_multi_wakeup(static_cast<CURLM*>(multi_));
+}
+
+bool Worker::interrupted(Transfer& t) {
+  const uint64_t seq = change_seq_.load(std::memory_order_acquire);
+  if (seq == t.seen_change_seq) return false;  // the common case: one load
+  t.seen_change_seq = seq;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!changed_.count(t.claim.job_id)) return false;
+  }
+  auto g = core_.store().generation(t.claim.job_id);
+  return g && (!*g || **g != t.claim.generation);
 }
 
 bool Worker::acquire_lock() {
@@ -331,9 +363,10 @@ void Worker::loop() {
       }
     }
     if (!changed.empty() || external) {
+      // Retry timers need no second look: only this worker creates
+      // TRANSIENT_ERROR jobs, and fail() resets the timer when it does.
       reconcile(changed, external);
       dirty_ = true;
-      next_retry_us_ = 0;
     }
 
     if (Steady::now() >= next_housekeeping) {
@@ -344,14 +377,14 @@ void Worker::loop() {
     const int64_t now = now_us();
     if (next_retry_us_ == 0 || now >= next_retry_us_) {
       std::vector<std::string> expired;
-      core_.store().requeue_due(now, &expired);
+      auto requeued = core_.store().requeue_due(now, &expired);
       for (const auto& id : expired) {
         auto info = core_.store().job_info(id);
         if (info && info->error) core_.notify_error(id, *info->error);
       }
       auto next = core_.store().next_retry_us();
       next_retry_us_ = next && *next ? **next : now + 3600 * 1000000LL;
-      dirty_ = true;
+      if (!requeued || *requeued > 0) dirty_ = true;
     }
 
     if (dirty_ && static_cast<int>(transfers_.size()) < opt.max_concurrent_transfers) schedule();
@@ -411,6 +444,8 @@ void Worker::start_job(Claim claim) {
   auto t = std::make_unique<Transfer>();
   t->claim = std::move(claim);
   t->core = &core_;
+  t->owner = this;
+  t->seen_change_seq = change_seq_.load();
   auto next = core_.store().next_file(t->claim.job_id);
   if (!next) {
     core_.store().release(t->claim, now_us());
@@ -489,6 +524,7 @@ bool Worker::start_file(Transfer& t) {
   }
   t.file.bytes_transferred = offset;
   t.committed = offset;
+  t.writeback_from = offset;
   if (offset == 0) {
     t.file.etag.clear();
     t.file.last_modified.clear();

@@ -38,6 +38,9 @@ class Worker {
   void stop();
   // A call changed this job: look at it now.
   void job_changed(const std::string& job_id);
+  // Worker thread only: has a call made this running transfer stale? Cheap
+  // unless a change is pending (then one read of the job's generation).
+  bool interrupted(Transfer& t);
 
  private:
   void run();
@@ -58,6 +61,7 @@ class Worker {
   QueueCore& core_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> change_seq_{0};  // bumped by job_changed
   std::mutex mu_;  // guards changed_, multi_ (for wakeup), and the lock wait
   std::condition_variable cv_;
   std::set<std::string> changed_;

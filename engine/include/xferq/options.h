@@ -35,6 +35,14 @@ struct QueueOptions {
 
   Synchronous synchronous = Synchronous::normal;
 
+  // Where cancel() deletes the job's temp files. false (the default): before
+  // it returns — when cancel() returns, the files are gone. true: a
+  // background thread of the queue deletes them within milliseconds, so
+  // cancel() costs little more than its commit (unlinking files that were
+  // just written can cost milliseconds on ext4). Either way the deletion is
+  // in the outbox from the commit on, so a crash cannot lose it.
+  bool defer_cancel_deletes = false;
+
   // BITS raises a minimum retry delay below 5 s to 5 s. Tests and embedders
   // that need faster retries may lower this floor.
   std::chrono::seconds minimum_retry_delay_floor{5};
