@@ -15,6 +15,7 @@
 
 #include "crash_points.h"
 #include "file_ops.h"
+#include "flusher.h"
 #include "queue_core.h"
 #include "store.h"
 #include "xferq/error.h"
@@ -49,10 +50,18 @@ struct Transfer {
   QueueCore* core = nullptr;
   Worker* owner = nullptr;
   uint64_t seen_change_seq = 0;   // Worker::change_seq_ when last looked at
+  uint64_t epoch = 0;             // new for every opened file or restart: stale flush results are ignored
+  bool flushing = false;          // a progress flush is with the flusher
+  bool finishing = false;         // the final flush is with the flusher; the curl handle is gone
   int64_t writeback_from = 0;     // bytes before this offset were handed to writeback
 };
 
 namespace {
+
+// Epochs identify one incarnation of a transfer's temp file across all
+// transfers, so that a flush result for an earlier one is never applied.
+std::atomic<uint64_t> g_epoch{0};
+uint64_t next_epoch() { return ++g_epoch; }
 
 void curl_init_once() {
   static const bool done = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
@@ -152,6 +161,9 @@ bool check_response(Transfer* t) {
       t->file.bytes_transferred = 0;
       t->committed = 0;
       t->requested_from = 0;
+      t->writeback_from = 0;
+      t->epoch = next_epoch();  // an in-flight flush speaks of the old bytes
+      t->flushing = false;
     }
     t->file.bytes_total = t->content_length;
   } else {
@@ -327,8 +339,13 @@ void Worker::run() {
       std::lock_guard<std::mutex> lock(mu_);
       multi_ = multi;
     }
+    flusher_ = std::make_unique<Flusher>(2, [this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (multi_) curl_multi_wakeup(static_cast<CURLM*>(multi_));
+    });
     loop();
     shutdown_transfers();
+    flusher_.reset();
     {
       std::lock_guard<std::mutex> lock(mu_);
       multi_ = nullptr;
@@ -399,6 +416,7 @@ void Worker::loop() {
       const int code = msg->data.result;
       if (t) handle_done(*t, code);
     }
+    apply_flush_results(false);
     commit_due_progress(false);
     core_.store().flush_retired();
 
@@ -525,6 +543,14 @@ bool Worker::start_file(Transfer& t) {
   t.file.bytes_transferred = offset;
   t.committed = offset;
   t.writeback_from = offset;
+  t.epoch = next_epoch();
+  t.flushing = false;
+  t.finishing = false;
+  if (offset > 0 && offset == t.file.bytes_total) {
+    // Every byte is already on disk (the final commit was lost): no request.
+    finish(t);
+    return true;
+  }
   if (offset == 0) {
     t.file.etag.clear();
     t.file.last_modified.clear();
@@ -615,22 +641,20 @@ void Worker::handle_done(Transfer& t, int curl_code) {
 }
 
 void Worker::finish(Transfer& t) {
-  CURLM* multi = static_cast<CURLM*>(multi_);
-  release_handle(multi, t);
+  release_handle(static_cast<CURLM*>(multi_), t);
   if (t.fd >= 0) {
-    if (std::error_code ec = flush_file(t.fd)) {
-      fail(t, to_hresult(ec), static_cast<int>(ErrorContext::local_file), "cannot flush the temporary file", false);
-      return;
-    }
-    // Someone deleted the temp file behind our back (or its directory): the
-    // bytes we wrote have no name. Fetch the file again rather than claim it.
-    struct stat st {};
-    if (::fstat(t.fd, &st) == 0 && st.st_nlink == 0) {
-      restart_from_zero(t, "the temporary file was deleted while it was written");
-      return;
-    }
-    close_file(t);
+    // The final flush goes to the flusher; finish_flushed() continues when
+    // it is done, and the event loop serves the other transfers meanwhile.
+    Flusher::Request r{t.claim.job_id, t.epoch, t.fd, t.file.bytes_transferred, true};
+    t.fd = -1;
+    t.finishing = true;
+    flusher_->submit(std::move(r));
+    return;
   }
+  finish_flushed(t);
+}
+
+void Worker::finish_flushed(Transfer& t) {
   const std::string id = t.claim.job_id;
   FileFinish outcome = FileFinish::more_files;
   if (!t.file.remote_url.empty()) {
@@ -726,24 +750,63 @@ void Worker::restart_from_zero(Transfer& t, const std::string& why) {
 
 void Worker::commit_due_progress(bool force) {
   const auto now = Steady::now();
-  std::vector<std::string> stale;
   for (auto& [id, t] : transfers_) {
-    if (t->fd < 0 || t->file.bytes_transferred == t->committed) continue;
-    if (!force && now - t->last_commit < core_.options().progress_interval) continue;
-    t->last_commit = now;
-    // The bytes first, then the count that claims them.
-    if (flush_file(t->fd)) continue;
-    auto w = core_.store().commit_progress(t->claim, t->file, now_us());
-    if (!w) continue;
-    if (*w == WriteOutcome::stale) {
-      stale.push_back(id);
+    if (t->fd < 0 || t->finishing || t->file.bytes_transferred == t->committed) continue;
+    if (force) {
+      // Shutting down: flush and commit here, in order.
+      if (flush_file(t->fd)) continue;
+      FileRow row = t->file;
+      auto w = core_.store().commit_progress(t->claim, row, now_us());
+      if (w && *w == WriteOutcome::applied) t->committed = row.bytes_transferred;
       continue;
     }
-    t->committed = t->file.bytes_transferred;
-    crash_point("worker.after_progress_commit");
-    core_.notify_modified(id);
+    if (t->flushing || now - t->last_commit < core_.options().progress_interval) continue;
+    const int dup = ::fcntl(t->fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) continue;
+    t->last_commit = now;
+    t->flushing = true;
+    flusher_->submit(Flusher::Request{id, t->epoch, dup, t->file.bytes_transferred, false});
   }
-  for (const auto& id : stale) drop(id);
+}
+
+void Worker::apply_flush_results(bool shutting_down) {
+  for (Flusher::Result& r : flusher_->take_results()) {
+    auto it = transfers_.find(r.job_id);
+    if (it == transfers_.end() || it->second->epoch != r.epoch) continue;  // dropped or restarted
+    Transfer& t = *it->second;
+    if (!r.finishing) t.flushing = false;
+    if (r.error) {
+      if (r.finishing && !shutting_down) {
+        t.finishing = false;
+        fail(t, to_hresult(r.error), static_cast<int>(ErrorContext::local_file),
+             "cannot flush the temporary file", false);
+      }
+      continue;
+    }
+    if (r.finishing && !shutting_down) {
+      t.finishing = false;
+      if (r.unlinked) {
+        // Someone deleted the temp file (or its directory) behind our back:
+        // the bytes have no name. Fetch the file again rather than claim it.
+        restart_from_zero(t, "the temporary file was deleted while it was written");
+      } else {
+        finish_flushed(t);
+      }
+      continue;
+    }
+    // The bytes up to r.bytes are durable: the count may claim them.
+    FileRow row = t.file;
+    row.bytes_transferred = r.bytes;
+    auto w = core_.store().commit_progress(t.claim, row, now_us());
+    if (!w) continue;
+    if (*w == WriteOutcome::stale) {
+      if (!shutting_down) drop(r.job_id);
+      continue;
+    }
+    t.committed = std::max(t.committed, r.bytes);
+    crash_point("worker.after_progress_commit");
+    core_.notify_modified(r.job_id);
+  }
 }
 
 void Worker::drop(const std::string& job_id) {
@@ -758,6 +821,9 @@ void Worker::drop(const std::string& job_id) {
 }
 
 void Worker::shutdown_transfers() {
+  // Let the flusher finish, keep what it made durable, then flush the rest here.
+  flusher_->drain();
+  apply_flush_results(true);
   commit_due_progress(true);
   for (auto& [id, t] : transfers_) {
     release_handle(static_cast<CURLM*>(multi_), *t);

@@ -27,6 +27,7 @@
 
 namespace xferq::detail {
 
+class Flusher;
 class QueueCore;
 struct Transfer;
 
@@ -54,6 +55,8 @@ class Worker {
   void commit_due_progress(bool force);
   void drop(const std::string& job_id);
   void finish(Transfer& t);
+  void finish_flushed(Transfer& t);
+  void apply_flush_results(bool shutting_down);
   void fail(Transfer& t, uint32_t hresult, int context, const std::string& description, bool transient);
   void restart_from_zero(Transfer& t, const std::string& why);
   void shutdown_transfers();
@@ -70,6 +73,7 @@ class Worker {
   bool dirty_ = true;      // worth looking for runnable jobs
   int64_t next_retry_us_ = 0;  // when a TRANSIENT_ERROR job is due; 0: look it up
   std::map<std::string, std::unique_ptr<Transfer>> transfers_;
+  std::unique_ptr<Flusher> flusher_;  // exists while the worker runs
 };
 
 }  // namespace xferq::detail
