@@ -44,10 +44,32 @@ void QueueCore::janitor_loop() {
   for (;;) {
     janitor_cv_.wait(lock, [this] { return janitor_stopping_ || !janitor_queue_.empty(); });
     if (janitor_queue_.empty()) return;  // stopping, and nothing left to do
-    FileOp op = std::move(janitor_queue_.front());
-    janitor_queue_.pop_front();
+    // Take everything queued: one read for all their temp paths and one
+    // retirement, so the janitor visits the store twice per batch, not per job.
+    std::vector<FileOp> batch(std::make_move_iterator(janitor_queue_.begin()),
+                              std::make_move_iterator(janitor_queue_.end()));
+    janitor_queue_.clear();
     lock.unlock();
-    apply_op(op, true);
+    std::vector<std::string> ids;
+    for (const FileOp& op : batch) ids.push_back(op.job_id);
+    auto paths = store_->temp_paths(ids);
+    if (!paths) {
+      for (const FileOp& op : batch) apply_op(op, true);  // one by one; failures stay in the outbox
+    } else {
+      std::vector<int64_t> done;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        std::error_code first_error;
+        for (const std::string& p : (*paths)[i]) {
+          std::error_code ec = delete_file(p);
+          if (ec && !first_error) first_error = ec;
+        }
+        if (first_error)
+          store_->note_op_failure(batch[i].id, first_error.message());
+        else
+          done.push_back(batch[i].id);
+      }
+      store_->retire_ops(done);
+    }
     lock.lock();
   }
 }
@@ -95,7 +117,7 @@ std::error_code QueueCore::add_files(const std::string& id, const std::vector<Fi
   }
   Decision d;
   if (auto ec = store_->add_files(id, files, kMaxFilesPerJob, now_us(), &d)) return ec;
-  wake_worker(id);
+  wake_worker(id, true);
   notify_modified(id);
   return {};
 }
@@ -104,19 +126,20 @@ std::error_code QueueCore::change_state(const std::string& id, Call call) {
   Decision d;
   if (auto ec = store_->apply_call(id, call, now_us(), &d)) return ec;
   if (d.state_changes) {
-    wake_worker(id);
+    wake_worker(id, d.next == JobState::queued);
     notify_modified(id);
   }
   return {};
 }
 
 std::error_code QueueCore::cancel(const std::string& id) {
-  auto op = store_->cancel(id, now_us());
+  // Deleting here wants the paths now; the janitor reads them itself later.
+  auto op = store_->cancel(id, now_us(), !options_.defer_cancel_deletes);
   if (!op) return op.error();
   crash_point("cancel.after_commit");
   // Stop the transfer first, then delete: unlinking a file the worker still
   // writes is safe on POSIX (the bytes go to an inode with no name).
-  wake_worker(id);
+  wake_worker(id, false);
   if (options_.defer_cancel_deletes)
     defer(std::move(*op));
   else
@@ -131,7 +154,7 @@ std::error_code QueueCore::complete(const std::string& id, CompleteStatus* statu
   auto op = store_->complete(id, now_us(), &d, &previous);
   if (!op) return op.error();
   crash_point("complete.after_commit");
-  wake_worker(id);
+  wake_worker(id, false);
   std::error_code ec = apply_op(*op, true);
   notify_modified(id);
   if (ec) return ec;
@@ -142,7 +165,7 @@ std::error_code QueueCore::complete(const std::string& id, CompleteStatus* statu
 std::error_code QueueCore::set_property(const std::string& id, Property property, int64_t value,
                                         std::string_view text) {
   if (auto ec = store_->set_property(id, property, value, text, now_us())) return ec;
-  if (property == Property::priority) wake_worker(id);
+  if (property == Property::priority) wake_worker(id, true);
   notify_modified(id);
   return {};
 }
@@ -260,9 +283,9 @@ void QueueCore::notify_modified(const std::string& id) {
   if (auto cb = callbacks(); cb && cb->modified) cb->modified(id);
 }
 
-void QueueCore::wake_worker(const std::string& id) {
+void QueueCore::wake_worker(const std::string& id, bool may_run) {
   std::lock_guard<std::mutex> lock(worker_mu_);
-  if (worker_) worker_->job_changed(id);
+  if (worker_) worker_->job_changed(id, may_run);
 }
 
 void QueueCore::start_worker() {

@@ -63,7 +63,7 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
 
  private:
   QueueCore(std::string path, const QueueOptions& options, std::unique_ptr<Store> store);
-  void wake_worker(const std::string& id);
+  void wake_worker(const std::string& id, bool may_run);
   std::shared_ptr<const JobCallbacks> callbacks();
 
   std::string path_;

@@ -6,6 +6,8 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <algorithm>
+
 #include "xferq/error.h"
 
 namespace xferq::detail {
@@ -380,7 +382,7 @@ std::error_code Store::apply_call(const std::string& id, Call call, int64_t now_
   });
 }
 
-Result<FileOp> Store::cancel(const std::string& id, int64_t now_us) {
+Result<FileOp> Store::cancel(const std::string& id, int64_t now_us, bool with_paths) {
   FileOp op;
   std::error_code ec = write_txn([&]() -> std::error_code {
     // The state check is folded into the UPDATE: the table's set of states
@@ -396,10 +398,13 @@ Result<FileOp> Store::cancel(const std::string& id, int64_t now_us) {
     ins.bind(1, id);
     ins.bind(2, now_us);
     ins.exec();
-    op = FileOp{db_->getLastInsertRowid(), id, OpKind::delete_temps, std::vector<std::string>()};
-    auto& paths = prepare("SELECT temp_path FROM files WHERE job_id = ? AND temp_path IS NOT NULL");
-    paths.bind(1, id);
-    while (paths.executeStep()) op.temp_paths->push_back(paths.getColumn(0).getString());
+    op = FileOp{db_->getLastInsertRowid(), id, OpKind::delete_temps, std::nullopt};
+    if (with_paths) {
+      op.temp_paths.emplace();
+      auto& paths = prepare("SELECT temp_path FROM files WHERE job_id = ? AND temp_path IS NOT NULL");
+      paths.bind(1, id);
+      while (paths.executeStep()) op.temp_paths->push_back(paths.getColumn(0).getString());
+    }
     return {};
   });
   if (ec) return ec;
@@ -549,14 +554,40 @@ void Store::retire_op(int64_t op_id) {
   retired_ops_.push_back(op_id);
 }
 
+void Store::retire_ops(const std::vector<int64_t>& op_ids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  retired_ops_.insert(retired_ops_.end(), op_ids.begin(), op_ids.end());
+}
+
+Result<std::vector<std::vector<std::string>>> Store::temp_paths(const std::vector<std::string>& job_ids) {
+  return read<std::vector<std::vector<std::string>>>([&] {
+    auto& s = prepare("SELECT temp_path FROM files WHERE job_id = ? AND temp_path IS NOT NULL");
+    std::vector<std::vector<std::string>> out;
+    for (const std::string& id : job_ids) {
+      s.reset();
+      s.bind(1, id);
+      out.emplace_back();
+      while (s.executeStep()) out.back().push_back(s.getColumn(0).getString());
+    }
+    return out;
+  });
+}
+
 std::error_code Store::flush_retired_locked() {
   if (retired_ops_.empty()) return {};
   // Cleared here; write_txn restores the list if the transaction rolls back.
-  auto& del = prepare("DELETE FROM file_ops WHERE id = ?");
-  for (int64_t id : retired_ops_) {
+  // Outbox ids are handed out in order, so retired ones mostly form runs:
+  // one DELETE per run of consecutive ids.
+  std::sort(retired_ops_.begin(), retired_ops_.end());
+  auto& del = prepare("DELETE FROM file_ops WHERE id BETWEEN ? AND ?");
+  for (size_t i = 0; i < retired_ops_.size();) {
+    size_t j = i;
+    while (j + 1 < retired_ops_.size() && retired_ops_[j + 1] <= retired_ops_[j] + 1) ++j;
     del.reset();
-    del.bind(1, id);
+    del.bind(1, retired_ops_[i]);
+    del.bind(2, retired_ops_[j]);
     del.exec();
+    i = j + 1;
   }
   retired_ops_.clear();
   return {};

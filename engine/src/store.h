@@ -104,8 +104,9 @@ class Store {
                             int64_t max_files, int64_t now_us, Decision* decision);
   // suspend / resume: decide by the table and apply.
   std::error_code apply_call(const std::string& id, Call call, int64_t now_us, Decision* decision);
-  // Cancel's transaction: CANCELLED, generation+1, one outbox row. Returns the op.
-  Result<FileOp> cancel(const std::string& id, int64_t now_us);
+  // Cancel's transaction: CANCELLED, generation+1, one outbox row. Returns the
+  // op, with the job's temp paths read in the same transaction if asked.
+  Result<FileOp> cancel(const std::string& id, int64_t now_us, bool with_paths);
   // Complete's transaction: ACKNOWLEDGED, generation+1, one outbox row.
   Result<FileOp> complete(const std::string& id, int64_t now_us, Decision* decision,
                           JobState* previous);
@@ -129,6 +130,9 @@ class Store {
   Result<JobState> op_previous_state(const FileOp& op);
   // The op is done: its row is removed with the next write (or flush_retired()).
   void retire_op(int64_t op_id);
+  void retire_ops(const std::vector<int64_t>& op_ids);
+  // The recorded temp paths of each job, in one read.
+  Result<std::vector<std::vector<std::string>>> temp_paths(const std::vector<std::string>& job_ids);
   std::error_code note_op_failure(int64_t op_id, const std::string& why);
   std::error_code flush_retired();
 

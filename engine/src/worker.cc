@@ -296,9 +296,10 @@ void Worker::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::job_changed(const std::string& job_id) {
+void Worker::job_changed(const std::string& job_id, bool may_run) {
   std::lock_guard<std::mutex> lock(mu_);
   changed_.insert(job_id);
+  changes_may_run_ = changes_may_run_ || may_run;
   change_seq_.fetch_add(1, std::memory_order_release);
   if (multi_) curl_multi_wakeup(static_cast<CURLM*>(multi_));
 }
@@ -366,9 +367,11 @@ void Worker::loop() {
   Steady::time_point next_housekeeping = Steady::now();
   while (!stopping_) {
     std::set<std::string> changed;
+    bool may_run = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       changed.swap(changed_);
+      std::swap(may_run, changes_may_run_);
     }
     bool external = false;
     if (Steady::now() >= next_version_check) {
@@ -382,8 +385,8 @@ void Worker::loop() {
     if (!changed.empty() || external) {
       // Retry timers need no second look: only this worker creates
       // TRANSIENT_ERROR jobs, and fail() resets the timer when it does.
-      reconcile(changed, external);
-      dirty_ = true;
+      reconcile(changed, external);  // drop() marks the freed slot dirty
+      if (may_run || external) dirty_ = true;
     }
 
     if (Steady::now() >= next_housekeeping) {

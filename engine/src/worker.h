@@ -37,8 +37,10 @@ class Worker {
   ~Worker();
   void start();
   void stop();
-  // A call changed this job: look at it now.
-  void job_changed(const std::string& job_id);
+  // A call changed this job: look at it now. `may_run`: the change may make
+  // a job runnable (resume, add_file, priority), so look for work too; a
+  // cancel, suspend or complete only has to stop the job if it is running.
+  void job_changed(const std::string& job_id, bool may_run);
   // Worker thread only: has a call made this running transfer stale? Cheap
   // unless a change is pending (then one read of the job's generation).
   bool interrupted(Transfer& t);
@@ -68,6 +70,7 @@ class Worker {
   std::mutex mu_;  // guards changed_, multi_ (for wakeup), and the lock wait
   std::condition_variable cv_;
   std::set<std::string> changed_;
+  bool changes_may_run_ = false;  // some change in changed_ may have made a job runnable
   void* multi_ = nullptr;  // CURLM*
   int lock_fd_ = -1;
   bool dirty_ = true;      // worth looking for runnable jobs
