@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.h"
 #include "test_util.h"
 
 namespace xferq::testing {
@@ -23,45 +24,6 @@ struct CliRun {
   std::string out, err;
 };
 
-// Starts the CLI with `args`, stdout/stderr to files, in directory `cwd`.
-pid_t spawn(const std::vector<std::string>& args, const std::string& out_file, const std::string& err_file,
-            const std::string& cwd) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int o = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int e = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(o, 1);
-    ::dup2(e, 2);
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
-    std::vector<char*> argv;
-    static std::string prog = XFERQ_CLI_PATH;
-    argv.push_back(prog.data());
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(prog.c_str(), argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  int st = 0;
-  for (;;) {
-    pid_t r = ::waitpid(pid, &st, WNOHANG);
-    if (r == pid) break;
-    if (std::chrono::steady_clock::now() > end) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &st, 0);
-      return -1;  // timed out
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  if (WIFEXITED(st)) return WEXITSTATUS(st);
-  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
-  return -2;
-}
-
 class CliTest : public ::testing::Test {
  protected:
   std::string db() const { return dir_ / "queue.db"; }
@@ -70,7 +32,7 @@ class CliTest : public ::testing::Test {
           std::chrono::milliseconds timeout = std::chrono::milliseconds(30000)) {
     args.insert(args.begin(), {"--db", db()});
     const std::string out = dir_ / "cli.out", err = dir_ / "cli.err";
-    pid_t pid = spawn(args, out, err, cwd);
+    pid_t pid = spawn(XFERQ_CLI_PATH, args, out, err, cwd);
     CliRun r;
     r.status = wait_exit(pid, timeout);
     r.out = read_file(out);
@@ -80,7 +42,7 @@ class CliTest : public ::testing::Test {
 
   pid_t start(std::vector<std::string> args, const std::string& tag) {
     args.insert(args.begin(), {"--db", db()});
-    return spawn(args, dir_ / (tag + ".out"), dir_ / (tag + ".err"), "");
+    return spawn(XFERQ_CLI_PATH, args, dir_ / (tag + ".out"), dir_ / (tag + ".err"));
   }
 
   std::string create(const std::string& name) {
