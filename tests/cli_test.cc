@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "bits_upload_server.h"
 #include "child_process.h"
 #include "test_util.h"
 
@@ -91,6 +92,31 @@ TEST_F(CliTest, CreateAddResumeRunCompleteGivesTheServersBytes) {
   EXPECT_EQ(read_file(dir_ / "a.bin"), body);
   EXPECT_EQ(state(id), "ACKNOWLEDGED");
   EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+}
+
+TEST_F(CliTest, UploadReplyJobFromTheShell) {
+  BitsUploadServer bits;
+  bits.set_reply(true);
+  const std::string body = make_body(150 * 1024, 9);
+  write_file(dir_ / "report.bin", body);
+  CliRun made = run({"create", "report", "--upload-reply"});
+  ASSERT_EQ(made.status, 0) << made.err;
+  ASSERT_EQ(run({"addfile", "report", bits.url("/app/report"), "report.bin"}, dir_.path()).status, 0);
+  CliRun named = run({"setreplyfilename", "report", "answer.txt"}, dir_.path());
+  ASSERT_EQ(named.status, 0) << named.err;
+  ASSERT_EQ(run({"resume", "report"}).status, 0);
+  CliRun served = run({"run", "--until-idle"});
+  ASSERT_EQ(served.status, 0) << served.err;
+  EXPECT_EQ(state("report"), "TRANSFERRED");
+  ASSERT_EQ(run({"complete", "report"}).status, 0);
+  EXPECT_EQ(read_file(dir_ / "answer.txt"), BitsUploadServer::reply_for(body));
+  std::string got;
+  ASSERT_TRUE(bits.uploaded("/app/report", &got));
+  EXPECT_EQ(got, body);
+  // Both flags at once is a usage error; a download job has no reply.
+  EXPECT_EQ(run({"create", "x", "--upload", "--upload-reply"}).status, 2);
+  create("plain");
+  EXPECT_NE(run({"setreplyfilename", "plain", "r.txt"}, dir_.path()).status, 0);
 }
 
 TEST_F(CliTest, CancelTwiceIsInvalidState) {

@@ -134,10 +134,10 @@ int guarded(F&& f) {
 
 }  // namespace
 
-int cmd_create(const Globals& g, const std::string& name) {
+int cmd_create(const Globals& g, const std::string& name, JobType type) {
   return guarded([&] {
     auto q = open_queue(g, false);
-    Job job = get(q->create_job(name));
+    Job job = get(q->create_job(name, type));
     std::cout << job.id() << "\n";
     return kExitOk;
   });
@@ -337,6 +337,17 @@ int cmd_setdescription(const Globals& g, const std::string& jobref, const std::s
     Job job = find_job(*q, jobref);
     check(job.set_description(text), job, "set the description of");
     std::cout << "Description set.\n";
+    return kExitOk;
+  });
+}
+
+int cmd_setreplyfilename(const Globals& g, const std::string& jobref, const std::string& path) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    const std::string abs = absolute_path(path);
+    check(job.set_reply_file_name(abs), job, "set the reply file name of");
+    std::cout << "Reply file name set to " << abs << ".\n";
     return kExitOk;
   });
 }

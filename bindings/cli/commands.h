@@ -9,7 +9,10 @@
 
 namespace xferq::cli {
 
-int cmd_create(const Globals& g, const std::string& name);
+// type: a download (default), or an upload / upload-reply job (--upload, --upload-reply).
+int cmd_create(const Globals& g, const std::string& name, JobType type = JobType::download);
+// Upload-reply jobs: where complete() puts the server's reply.
+int cmd_setreplyfilename(const Globals& g, const std::string& job, const std::string& path);
 int cmd_addfile(const Globals& g, const std::string& job, const std::string& url, const std::string& path);
 int cmd_addfileset(const Globals& g, const std::string& job, const std::string& listfile);
 int cmd_list(const Globals& g, bool all);

@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   std::function<int()> action;
   std::string job, a, b;
   bool flag = false;
+  bool upload = false, upload_reply = false;
   std::vector<std::string> pairs;
 
   auto job_cmd = [&](const char* name, const char* help, int (*fn)(const Globals&, const std::string&)) {
@@ -104,9 +105,17 @@ int main(int argc, char** argv) {
   };
 
   {
-    auto* s = app.add_subcommand("create", "create a SUSPENDED download job and print its GUID");
+    auto* s = app.add_subcommand("create", "create a SUSPENDED job (a download unless --upload / --upload-reply) and print its GUID");
     s->add_option("NAME", a, "display name")->required();
-    s->callback([&] { action = [&] { return cmd_create(g, a); }; });
+    auto* up = s->add_flag("--upload", upload, "an upload job (BITS upload protocol; one file, PATH is sent to URL)");
+    s->add_flag("--upload-reply", upload_reply, "an upload job whose server answers with a reply file")->excludes(up);
+    s->callback([&] {
+      action = [&] {
+        return cmd_create(g, a, upload_reply ? xferq::JobType::upload_reply
+                                : upload     ? xferq::JobType::upload
+                                             : xferq::JobType::download);
+      };
+    });
   }
   {
     auto* s = app.add_subcommand("addfile", "add a file (URL to local PATH) to a job");
@@ -133,6 +142,8 @@ int main(int argc, char** argv) {
   job_arg_cmd("setpriority", "PRIORITY", "FOREGROUND, HIGH, NORMAL or LOW", cmd_setpriority);
   job_arg_cmd("setdisplayname", "NAME", "rename a job", cmd_setdisplayname);
   job_arg_cmd("setdescription", "TEXT", "set a job's description", cmd_setdescription);
+  job_arg_cmd("setreplyfilename", "PATH", "upload-reply jobs: where complete() puts the reply",
+              cmd_setreplyfilename);
   job_arg_cmd("setminretrydelay", "SECONDS", "seconds to wait before retrying a transient error",
               cmd_setminretrydelay);
   job_arg_cmd("setnoprogresstimeout", "SECONDS", "seconds without progress before a transient error is fatal",

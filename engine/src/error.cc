@@ -24,6 +24,8 @@ constexpr Known kKnown[] = {
     {0x80200010u, "BG_E_NETWORK_DISCONNECTED", "the network is not reachable"},
     {0x80200013u, "BG_E_INSUFFICIENT_RANGE_SUPPORT", "the server does not support ranges as needed"},
     {0x8020001Cu, "BG_E_TOO_MANY_FILES", "this kind of job holds one file only"},
+    {0x8020001Fu, "BG_E_SESSION_NOT_FOUND", "the upload server does not know the session"},
+    {0x80200020u, "BG_E_TOO_LARGE", "the upload is larger than the server accepts"},
     {0x80200021u, "BG_E_STRING_TOO_LONG", "the string is too long"},
     {0x80200051u, "BG_E_TOO_MANY_FILES_IN_JOB", "the job has the most files it may have (200)"},
     {0x80200053u, "BG_E_VALIDATION_FAILED", "the server's response could not be used"},

@@ -107,4 +107,23 @@ std::error_code Job::set_no_progress_timeout(std::chrono::seconds timeout) {
   return core_->set_property(id_, Property::no_progress_timeout_s, timeout.count(), {});
 }
 
+std::error_code Job::set_reply_file_name(std::string_view path) {
+  if (!core_) return no_job();
+  auto type = core_->store().job_type(id_);
+  if (!type) return type.error();
+  if (*type != JobType::upload_reply) return make_error_code(Errc::not_implemented);
+  if (auto ec = detail::check_local_path(path)) return ec;
+  return core_->set_property(id_, Property::reply_file_name, 0, path);
+}
+
+Result<std::string> Job::reply_file_name() const {
+  if (!core_) return no_job();
+  auto type = core_->store().job_type(id_);
+  if (!type) return type.error();
+  if (*type != JobType::upload_reply) return make_error_code(Errc::not_implemented);
+  auto target = core_->store().reply_target(id_);
+  if (!target) return target.error();
+  return target->value_or(std::string());
+}
+
 }  // namespace xferq

@@ -86,7 +86,8 @@ void QueueCore::stop_janitor() {
 
 Result<Job> QueueCore::create_job(std::string_view display_name, JobType type) {
   if (auto ec = check_text(display_name, kMaxDisplayName, false)) return ec;
-  if (type != JobType::download) return make_error_code(Errc::not_implemented);
+  const int t = static_cast<int>(type);
+  if (t < 0 || t > 2) return make_error_code(Errc::not_implemented);
   const std::string id = new_guid();
   if (auto ec = store_->create_job(id, display_name, type, now_us())) return ec;
   return handle(id);
@@ -111,9 +112,16 @@ Result<std::vector<Job>> QueueCore::jobs(bool include_final) {
 
 std::error_code QueueCore::add_files(const std::string& id, const std::vector<FileSpec>& files) {
   if (files.empty()) return make_error_code(Errc::invalid_arg);
+  auto type = store_->job_type(id);
+  if (!type) return type.error();
+  const bool upload = *type != JobType::download;
+  // One file per upload job (checked again in the transaction, which also
+  // counts the files already there).
+  if (upload && files.size() > 1) return make_error_code(Errc::too_many_files);
   for (const FileSpec& f : files) {
     if (auto ec = check_remote_url(f.remote_url, options_.allow_other_schemes)) return ec;
-    if (auto ec = check_local_path(f.local_path)) return ec;
+    // An upload reads local_path: it must be there now.
+    if (auto ec = upload ? check_upload_source(f.local_path) : check_local_path(f.local_path)) return ec;
   }
   Decision d;
   if (auto ec = store_->add_files(id, files, kMaxFilesPerJob, now_us(), &d)) return ec;
@@ -207,13 +215,21 @@ std::error_code QueueCore::apply_op(const FileOp& op, bool by_caller) {
   }
   auto files = store_->job_files(op.job_id);
   if (!files) return files.error();
+  // Upload-reply jobs: the only temp file is the reply's, and it goes to the
+  // reply file name (the upload file itself is never touched).
+  std::optional<std::string> reply_target;
+  if (op.kind == OpKind::finalize) {
+    auto r = store_->reply_target(op.job_id);
+    if (!r) return r.error();
+    reply_target = *r;
+  }
   std::error_code first_error;
   std::vector<int64_t> renamed;
   for (const FileRow& f : *files) {
     std::error_code ec;
     if (op.kind == OpKind::finalize && f.completed) {
       if (f.temp_path.empty()) continue;  // renamed by an earlier, partly failed Complete
-      ec = rename_into_place(f.temp_path, f.local_path);
+      ec = rename_into_place(f.temp_path, reply_target ? *reply_target : f.local_path);
       if (!ec) {
         renamed.push_back(f.idx);
         crash_point("complete.between_renames");

@@ -52,6 +52,13 @@ Decision decide(S current, Call call, const FileFacts& facts) {
       d.next = S::cancelled;
       break;
     case Call::complete:
+      if (facts.upload && current != S::transferred) {
+        // BITS: an upload cannot be completed partially; until the server has
+        // the whole file (and, for upload-reply, the reply is here) only
+        // cancel() ends the job.
+        d.error = make_error_code(Errc::invalid_state);
+        return d;
+      }
       d.next = S::acknowledged;
       d.complete_status = (current == S::transferred || facts.files_completed == facts.files_total)
                               ? CompleteStatus::all_files

@@ -7,6 +7,7 @@
 // (and tested): suspend is a no-op on ERROR and TRANSFERRED (they are "not
 // running" already), resume is a no-op on TRANSFERRED, add_file on
 // TRANSFERRED sends the job back to SUSPENDED (it no longer has all files).
+// Upload jobs (facts.upload) accept complete() in TRANSFERRED only.
 #ifndef XFERQ_STATE_MACHINE_H_
 #define XFERQ_STATE_MACHINE_H_
 
@@ -25,6 +26,9 @@ enum class Call { suspend, resume, cancel, complete, set_property, add_file };
 struct FileFacts {
   int64_t files_total = 0;
   int64_t files_completed = 0;
+  // An UPLOAD or UPLOAD_REPLY job: Complete is valid in TRANSFERRED only
+  // (the server committed the upload; there is no partial completion).
+  bool upload = false;
 };
 
 struct Decision {

@@ -235,10 +235,12 @@ std::error_code Store::state_error_locked(const std::string& id) {
 }
 
 FileFacts Store::facts_locked(const std::string& id) {
-  auto& s = prepare("SELECT count(*), coalesce(sum(completed), 0) FROM files WHERE job_id = ?");
+  auto& s = prepare(
+      "SELECT count(*), coalesce(sum(completed), 0), "
+      "coalesce((SELECT type FROM jobs WHERE id = ?1), 0) FROM files WHERE job_id = ?1");
   s.bind(1, id);
   s.executeStep();
-  FileFacts f{s.getColumn(0).getInt64(), s.getColumn(1).getInt64()};
+  FileFacts f{s.getColumn(0).getInt64(), s.getColumn(1).getInt64(), s.getColumn(2).getInt() != 0};
   s.reset();
   return f;
 }
@@ -324,6 +326,9 @@ std::error_code Store::add_files(const std::string& id, const std::vector<FileSp
     const FileFacts facts = facts_locked(id);
     *decision = decide(*current, Call::add_file, facts);
     if (decision->error) return decision->error;
+    // BITS: an upload job holds exactly one file; none of a set is added.
+    if (facts.upload && facts.files_total + static_cast<int64_t>(files.size()) > 1)
+      return make_error_code(Errc::too_many_files);
     if (facts.files_total + static_cast<int64_t>(files.size()) > max_files)
       return make_error_code(Errc::too_many_files_in_job);
     // The same local path twice — in this call, or in any job not yet final —
@@ -331,7 +336,8 @@ std::error_code Store::add_files(const std::string& id, const std::vector<FileSp
     auto& taken = prepare(
         "SELECT 1 FROM files f JOIN jobs j ON j.id = f.job_id "
         "WHERE f.local_path = ? AND j.state NOT IN (7, 8) LIMIT 1");
-    for (size_t i = 0; i < files.size(); ++i) {
+    // An upload only reads its file: several jobs may send the same one.
+    for (size_t i = 0; i < files.size() && !facts.upload; ++i) {
       for (size_t k = 0; k < i; ++k)
         if (files[k].local_path == files[i].local_path) return make_error_code(Errc::invalid_arg);
       taken.reset();
@@ -389,16 +395,30 @@ Result<FileOp> Store::cancel(const std::string& id, int64_t now_us, bool with_pa
     // that accept a cancel is bound as a bit mask.
     auto& up = prepare(
         "UPDATE jobs SET state = 8, generation = generation + 1, modified_us = ?2 "
-        "WHERE id = ?1 AND ((1 << state) & ?3) != 0");
+        "WHERE id = ?1 AND ((1 << state) & ?3) != 0 RETURNING upload_session_id IS NOT NULL");
     up.bind(1, id);
     up.bind(2, now_us);
     up.bind(3, static_cast<int64_t>(allowed_from(Call::cancel)));
-    if (up.exec() == 0) return state_error_locked(id);
+    if (!up.executeStep()) return state_error_locked(id);
+    const bool open_session = up.getColumn(0).getInt() != 0;
+    up.reset();
     auto& ins = prepare("INSERT INTO file_ops (job_id, kind, created_us) VALUES (?, 1, ?)");
     ins.bind(1, id);
     ins.bind(2, now_us);
     ins.exec();
     op = FileOp{db_->getLastInsertRowid(), id, OpKind::delete_temps, std::nullopt};
+    // An upload with an open session: the same transaction records the
+    // Cancel-Session the worker owes the server (it deletes its partial file).
+    if (open_session) {
+      auto& cs = prepare(
+          "INSERT INTO file_ops (job_id, kind, created_us, url, session_id) "
+          "SELECT j.id, 3, ?2, f.remote_url, j.upload_session_id FROM jobs j "
+          "JOIN files f ON f.job_id = j.id AND f.idx = 0 "
+          "WHERE j.id = ?1 AND j.type IN (1, 2) AND j.upload_session_id IS NOT NULL");
+      cs.bind(1, id);
+      cs.bind(2, now_us);
+      cs.exec();
+    }
     if (with_paths) {
       op.temp_paths.emplace();
       auto& paths = prepare("SELECT temp_path FROM files WHERE job_id = ? AND temp_path IS NOT NULL");
@@ -483,12 +503,14 @@ std::error_code Store::set_property(const std::string& id, Property property, in
       "UPDATE jobs SET description = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
       "UPDATE jobs SET retry_delay_s = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
       "UPDATE jobs SET no_progress_timeout_s = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
+      "UPDATE jobs SET reply_file_name = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
   };
   return write_txn([&]() -> std::error_code {
     auto& s = prepare(kSql[static_cast<int>(property)]);
     s.bind(1, id);
     s.bind(2, static_cast<int64_t>(allowed_from(Call::set_property)));
-    if (property == Property::display_name || property == Property::description)
+    if (property == Property::display_name || property == Property::description ||
+        property == Property::reply_file_name)
       s.bind(3, std::string(text_value));
     else
       s.bind(3, int_value);
@@ -526,7 +548,8 @@ Result<int64_t> Store::purge_final(int64_t before_us) {
 
 Result<std::vector<FileOp>> Store::pending_ops() {
   return read<std::vector<FileOp>>([&] {
-    auto& s = prepare("SELECT id, job_id, kind FROM file_ops ORDER BY id");
+    // Cancel-Session rows are the worker's (network), not the filesystem's.
+    auto& s = prepare("SELECT id, job_id, kind FROM file_ops WHERE kind IN (1, 2) ORDER BY id");
     std::vector<FileOp> out;
     while (s.executeStep()) {
       const int64_t id = s.getColumn(0).getInt64();
@@ -642,13 +665,14 @@ Result<std::vector<Claim>> Store::claim_next(int limit, const std::vector<std::s
     pick.reset();
     auto& up = prepare(
         "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?2 "
-        "WHERE id = ?1 AND state = 0 RETURNING generation");
+        "WHERE id = ?1 AND state = 0 RETURNING generation, type");
     for (const auto& id : ids) {
       up.reset();
       up.bind(1, id);
       up.bind(2, now_us);
       up.bind(3, static_cast<int>(connecting));
-      if (up.executeStep()) out.push_back(Claim{id, up.getColumn(0).getInt64()});
+      if (up.executeStep())
+        out.push_back(Claim{id, up.getColumn(0).getInt64(), static_cast<JobType>(up.getColumn(1).getInt())});
       up.reset();
     }
     return {};
@@ -784,7 +808,8 @@ Result<FileFinish> Store::finish_file(Claim* claim, const FileRow& file, int64_t
     }
     auto& j = prepare(
         "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?2, "
-        "transferred_us = ?2, no_progress_since_us = NULL WHERE id = ?1 RETURNING generation");
+        "transferred_us = ?2, no_progress_since_us = NULL, upload_session_id = NULL "
+        "WHERE id = ?1 RETURNING generation");
     j.bind(1, claim->job_id);
     j.bind(2, now_us);
     j.bind(3, static_cast<int>(transferred));
@@ -920,6 +945,114 @@ std::error_code Store::recover_interrupted(int64_t now_us) {
     s.bind(1, now_us);
     s.exec();
     return {};
+  });
+}
+
+// ---- Uploads ------------------------------------------------------------------------
+
+Result<JobType> Store::job_type(const std::string& id) {
+  auto r = read<std::optional<JobType>>([&]() -> std::optional<JobType> {
+    auto& s = prepare("SELECT type FROM jobs WHERE id = ?");
+    s.bind(1, id);
+    if (!s.executeStep()) return std::nullopt;
+    const auto t = static_cast<JobType>(s.getColumn(0).getInt());
+    s.reset();
+    return t;
+  });
+  if (!r) return r.error();
+  if (!*r) return make_error_code(Errc::not_found);
+  return **r;
+}
+
+Result<std::optional<std::string>> Store::reply_target(const std::string& id) {
+  return read<std::optional<std::string>>([&]() -> std::optional<std::string> {
+    auto& s = prepare(
+        "SELECT coalesce(j.reply_file_name, f.local_path || '.reply', '') FROM jobs j "
+        "LEFT JOIN files f ON f.job_id = j.id AND f.idx = 0 WHERE j.id = ? AND j.type = 2");
+    s.bind(1, id);
+    std::optional<std::string> out;
+    if (s.executeStep()) out = s.getColumn(0).getString();
+    s.reset();
+    return out;
+  });
+}
+
+Result<UploadJob> Store::upload_job(const std::string& job_id) {
+  auto r = read<std::optional<UploadJob>>([&]() -> std::optional<UploadJob> {
+    auto& s = prepare(
+        "SELECT j.upload_session_id, j.reply_url, "
+        "coalesce(j.reply_file_name, f.local_path || '.reply', '') FROM jobs j "
+        "LEFT JOIN files f ON f.job_id = j.id AND f.idx = 0 WHERE j.id = ?");
+    s.bind(1, job_id);
+    if (!s.executeStep()) return std::nullopt;
+    UploadJob u{column_text(s, 0), column_text(s, 1), column_text(s, 2)};
+    s.reset();
+    return u;
+  });
+  if (!r) return r.error();
+  if (!*r) return make_error_code(Errc::not_found);
+  return **r;
+}
+
+Result<WriteOutcome> Store::set_upload_session(const Claim& claim, int64_t idx, const std::string& session_id,
+                                               int64_t size, int64_t now_us) {
+  WriteOutcome outcome = WriteOutcome::stale;
+  std::error_code ec = write_txn([&]() -> std::error_code {
+    auto& j = prepare(
+        "UPDATE jobs SET upload_session_id = ?3, reply_url = NULL, modified_us = ?4 "
+        "WHERE id = ?1 AND generation = ?2");
+    j.bind(1, claim.job_id);
+    j.bind(2, claim.generation);
+    bind_text_or_null(j, 3, session_id);
+    j.bind(4, now_us);
+    if (j.exec() == 0) return {};
+    // A new session starts at byte 0: nothing of it is acknowledged yet.
+    auto& f = prepare(
+        "UPDATE files SET bytes_transferred = 0, bytes_total = ?3 WHERE job_id = ?1 AND idx = ?2");
+    f.bind(1, claim.job_id);
+    f.bind(2, idx);
+    f.bind(3, size);
+    f.exec();
+    outcome = WriteOutcome::applied;
+    return {};
+  });
+  if (ec) return ec;
+  return outcome;
+}
+
+Result<WriteOutcome> Store::set_reply_url(const Claim& claim, const std::string& url, int64_t now_us) {
+  WriteOutcome outcome = WriteOutcome::stale;
+  std::error_code ec = write_txn([&]() -> std::error_code {
+    auto& j = prepare(
+        "UPDATE jobs SET reply_url = ?3, modified_us = ?4 WHERE id = ?1 AND generation = ?2");
+    j.bind(1, claim.job_id);
+    j.bind(2, claim.generation);
+    bind_text_or_null(j, 3, url);
+    j.bind(4, now_us);
+    if (j.exec() == 1) outcome = WriteOutcome::applied;
+    return {};
+  });
+  if (ec) return ec;
+  return outcome;
+}
+
+Result<std::vector<FileOp>> Store::pending_cancel_sessions() {
+  return read<std::vector<FileOp>>([&] {
+    auto& s = prepare(
+        "SELECT id, job_id, coalesce(url, ''), coalesce(session_id, ''), created_us, attempts "
+        "FROM file_ops WHERE kind = 3 ORDER BY id");
+    std::vector<FileOp> out;
+    while (s.executeStep()) {
+      const int64_t id = s.getColumn(0).getInt64();
+      if (std::find(retired_ops_.begin(), retired_ops_.end(), id) != retired_ops_.end()) continue;
+      FileOp op{id, s.getColumn(1).getString(), OpKind::cancel_session, std::nullopt};
+      op.url = s.getColumn(2).getString();
+      op.session_id = s.getColumn(3).getString();
+      op.created_us = s.getColumn(4).getInt64();
+      op.attempts = s.getColumn(5).getInt64();
+      out.push_back(std::move(op));
+    }
+    return out;
   });
 }
 

@@ -34,15 +34,33 @@ class Exception;
 
 namespace xferq::detail {
 
-enum class OpKind : int { delete_temps = 1, finalize = 2 };
+// delete_temps (cancel), finalize (complete): filesystem effects, applied by
+// QueueCore::apply_op. cancel_session: a network effect (Cancel-Session for a
+// cancelled upload), carried out by the worker only — see pending_cancel_sessions().
+enum class OpKind : int { delete_temps = 1, finalize = 2, cancel_session = 3 };
 
 struct FileOp {
+  FileOp() = default;
+  FileOp(int64_t id_, std::string job, OpKind k, std::optional<std::vector<std::string>> paths)
+      : id(id_), job_id(std::move(job)), kind(k), temp_paths(std::move(paths)) {}
   int64_t id = 0;
   std::string job_id;
   OpKind kind = OpKind::delete_temps;
   // Filled by cancel(): the temp files to delete, read in its transaction
   // (saves a second trip to the database on the hot path).
   std::optional<std::vector<std::string>> temp_paths;
+  // cancel_session only: where to send it, which session, and its history.
+  std::string url;
+  std::string session_id;
+  int64_t created_us = 0;
+  int64_t attempts = 0;
+};
+
+// What the worker needs to run an upload job besides its file row.
+struct UploadJob {
+  std::string session_id;   // "" : no session yet (Create-Session first)
+  std::string reply_url;    // upload-reply: BITS-Reply-URL once the last fragment was acknowledged
+  std::string reply_target; // upload-reply: where complete() puts the reply
 };
 
 // A file row as the worker and the outbox need it.
@@ -62,6 +80,7 @@ struct FileRow {
 struct Claim {
   std::string job_id;
   int64_t generation = 0;
+  JobType type = JobType::download;
 };
 
 // What a worker write did.
@@ -80,7 +99,7 @@ struct TransferFailure {
 };
 
 // Properties settable in any non-final state.
-enum class Property { priority, display_name, description, retry_delay_s, no_progress_timeout_s };
+enum class Property { priority, display_name, description, retry_delay_s, no_progress_timeout_s, reply_file_name };
 
 class Store {
  public:
@@ -97,6 +116,10 @@ class Store {
   Result<std::vector<JobInfo>> job_infos(bool include_final);
   Result<std::vector<std::string>> job_ids(bool include_final);
   Result<std::vector<FileInfo>> files(const std::string& id);
+  Result<JobType> job_type(const std::string& id);
+  // Upload-reply jobs: where complete() puts the reply (the reply file name,
+  // or the upload file's path + ".reply"); nullopt for other jobs.
+  Result<std::optional<std::string>> reply_target(const std::string& id);
 
   // Adds files after checking the state and that no active job targets the
   // same local paths. `temp_dir_ok` was checked by the caller.
@@ -104,8 +127,10 @@ class Store {
                             int64_t max_files, int64_t now_us, Decision* decision);
   // suspend / resume: decide by the table and apply.
   std::error_code apply_call(const std::string& id, Call call, int64_t now_us, Decision* decision);
-  // Cancel's transaction: CANCELLED, generation+1, one outbox row. Returns the
-  // op, with the job's temp paths read in the same transaction if asked.
+  // Cancel's transaction: CANCELLED, generation+1, one outbox row (plus a
+  // cancel-session row for an upload with an open session). Returns the
+  // delete-temps op, with the job's temp paths read in the same transaction
+  // if asked.
   Result<FileOp> cancel(const std::string& id, int64_t now_us, bool with_paths);
   // Complete's transaction: ACKNOWLEDGED, generation+1, one outbox row.
   Result<FileOp> complete(const std::string& id, int64_t now_us, Decision* decision,
@@ -125,6 +150,8 @@ class Store {
   Result<int64_t> purge_final(int64_t before_us);
 
   // ---- The outbox ----------------------------------------------------------
+  // Pending filesystem operations (kinds 1 and 2; Cancel-Session rows are
+  // the worker's, see pending_cancel_sessions()).
   Result<std::vector<FileOp>> pending_ops();
   Result<std::vector<FileRow>> job_files(const std::string& job_id);
   Result<JobState> op_previous_state(const FileOp& op);
@@ -172,6 +199,18 @@ class Store {
   Result<std::optional<int64_t>> next_retry_us();
   // After a crash: CONNECTING / TRANSFERRING -> QUEUED.
   std::error_code recover_interrupted(int64_t now_us);
+  // ---- Uploads (the worker) -------------------------------------------------
+  Result<UploadJob> upload_job(const std::string& job_id);
+  // A new session (Create-Session acknowledged): stores its id and restarts
+  // the acknowledged count at 0 of `size` bytes; "" forgets the session
+  // (BG_E_SESSION_NOT_FOUND). Conditional on the claim's generation.
+  Result<WriteOutcome> set_upload_session(const Claim& claim, int64_t idx, const std::string& session_id,
+                                          int64_t size, int64_t now_us);
+  // BITS-Reply-URL of an upload-reply job whose last fragment was acknowledged.
+  Result<WriteOutcome> set_reply_url(const Claim& claim, const std::string& url, int64_t now_us);
+  // Pending Cancel-Session operations (oldest first).
+  Result<std::vector<FileOp>> pending_cancel_sessions();
+
   // Changes when another connection commits (PRAGMA data_version).
   Result<int64_t> data_version();
 

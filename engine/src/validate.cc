@@ -107,6 +107,27 @@ std::error_code check_local_path(std::string_view path) {
   return {};
 }
 
+std::error_code check_upload_source(std::string_view path) {
+  if (path.empty() || path.front() != '/' || path.back() == '/' || !is_valid_utf8(path) ||
+      path.size() >= 4096 || path.find('\0') != std::string_view::npos)
+    return make_error_code(Errc::invalid_arg);
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view part = path.substr(start, end - start);
+    if (part.empty() || part == "." || part == ".." || part.size() > 255)
+      return make_error_code(Errc::invalid_arg);
+    start = end + 1;
+  }
+  const std::string p(path);
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return make_error_code(Errc::file_not_found);
+  if (!S_ISREG(st.st_mode)) return make_error_code(Errc::invalid_arg);
+  if (::access(p.c_str(), R_OK) != 0) return make_error_code(Errc::access_denied);
+  return {};
+}
+
 std::error_code check_text(std::string_view text, size_t max_chars, bool allow_empty) {
   if ((!allow_empty && text.empty()) || !is_valid_utf8(text)) return make_error_code(Errc::invalid_arg);
   size_t chars = 0;

@@ -22,6 +22,11 @@ std::error_code check_remote_url(std::string_view url, bool allow_other_schemes)
 // parent directory exists and is writable.
 std::error_code check_local_path(std::string_view path);
 
+// The file of an upload job: an absolute path (same form rules) to an
+// existing, readable regular file. ERROR_FILE_NOT_FOUND if nothing is there,
+// E_INVALIDARG if it is not a regular file, E_ACCESSDENIED if unreadable.
+std::error_code check_upload_source(std::string_view path);
+
 // Display names and descriptions: UTF-8, within the limits.
 std::error_code check_text(std::string_view text, size_t max_chars, bool allow_empty);
 

@@ -54,6 +54,28 @@ struct Transfer {
   bool flushing = false;          // a progress flush is with the flusher
   bool finishing = false;         // the final flush is with the flusher; the curl handle is gone
   int64_t writeback_from = 0;     // bytes before this offset were handed to writeback
+
+  // Uploads: which packet is in flight, the job's session, the fragment's
+  // body, the reply's temp file, and the BITS headers of the current Ack.
+  int step = 0;                   // UploadStep
+  UploadJob up;
+  std::string body;
+  int64_t fragment_first = 0;
+  int reply_fd = -1;
+  int64_t reply_bytes = 0;
+  int session_restarts = 0;       // BG_E_SESSION_NOT_FOUND -> Create-Session again, a few times
+  int resyncs = 0;                // 416 answers in a row
+  std::string ack_session_id, ack_received, ack_reply_url, ack_error_code, ack_error_context;
+  std::string ack_packet_type;
+};
+
+// One Cancel-Session request for a cancelled upload (an outbox row, kind 3).
+struct CancelSession {
+  FileOp op;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  std::string ack_error_code;
 };
 
 namespace {
@@ -273,6 +295,10 @@ void close_file(Transfer& t) {
     ::close(t.fd);
     t.fd = -1;
   }
+  if (t.reply_fd >= 0) {
+    ::close(t.reply_fd);
+    t.reply_fd = -1;
+  }
 }
 
 }  // namespace
@@ -346,6 +372,7 @@ void Worker::run() {
     });
     loop();
     shutdown_transfers();
+    shutdown_cancel_sessions();
     flusher_.reset();
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -387,7 +414,13 @@ void Worker::loop() {
       // TRANSIENT_ERROR jobs, and fail() resets the timer when it does.
       reconcile(changed, external);  // drop() marks the freed slot dirty
       if (may_run || external) dirty_ = true;
+      cancel_scan_due_ = true;  // a cancel may have left a Cancel-Session to send
     }
+    // At most one look per poll interval for changes: a storm of cancels
+    // (the cancel benchmark) costs one outbox read per interval, not per call.
+    if ((cancel_scan_due_ && Steady::now() - last_cancel_scan_ >= opt.poll_interval) ||
+        Steady::now() >= next_cancel_scan_)
+      scan_cancel_sessions();
 
     if (Steady::now() >= next_housekeeping) {
       next_housekeeping = Steady::now() + opt.housekeeping_interval;
@@ -414,9 +447,13 @@ void Worker::loop() {
     int queued = 0;
     while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
       if (msg->msg != CURLMSG_DONE) continue;
+      const int code = msg->data.result;
+      if (auto c = cancels_.find(msg->easy_handle); c != cancels_.end()) {
+        cancel_session_done(*c->second, code);
+        continue;
+      }
       Transfer* t = nullptr;
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
-      const int code = msg->data.result;
       if (t) handle_done(*t, code);
     }
     apply_flush_results(false);
@@ -479,6 +516,10 @@ void Worker::start_job(Claim claim) {
     return;
   }
   ref.file = **next;
+  if (ref.claim.type != JobType::download) {
+    start_upload(ref);
+    return;
+  }
   start_file(ref);
 }
 
@@ -600,6 +641,10 @@ bool Worker::start_file(Transfer& t) {
 }
 
 void Worker::handle_done(Transfer& t, int curl_code) {
+  if (t.claim.type != JobType::download) {
+    upload_done(t, curl_code);
+    return;
+  }
   const auto code = static_cast<CURLcode>(curl_code);
   if (code == CURLE_OK && !t.checked) check_response(&t);  // an empty body
   switch (t.pending) {
@@ -834,6 +879,584 @@ void Worker::shutdown_transfers() {
     core_.store().release(t->claim, now_us());
   }
   transfers_.clear();
+}
+
+}  // namespace xferq::detail
+
+// ---- Uploads: the client side of the BITS upload protocol ([MC-BUP]) ---------------
+//
+// Every request is a POST with method BITS_POST, one at a time per job, and
+// each answer (Ack) decides the next request. What must survive a restart is
+// committed with the claim's generation: the session id (a restart continues
+// the same session), the byte count the server acknowledged (the next
+// fragment starts there), and for upload-reply the reply URL.
+
+namespace xferq::detail {
+namespace {
+
+enum UploadStep { kCreateSession = 1, kFragment = 2, kReply = 3, kCloseSession = 4 };
+
+// The BITS 1.5 upload protocol, the one a BITS client offers.
+constexpr const char* kBitsUploadProtocol = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
+constexpr uint32_t kSessionNotFound = 0x8020001Fu;  // BG_E_SESSION_NOT_FOUND
+
+std::string header_value(std::string_view line, std::string_view name) {
+  return trim(line.substr(name.size() + 1));
+}
+
+size_t on_upload_header(char* data, size_t size, size_t nmemb, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * nmemb;
+  std::string_view line(data, n);
+  if (line.rfind("HTTP/", 0) == 0) {
+    t->ack_session_id.clear();
+    t->ack_received.clear();
+    t->ack_reply_url.clear();
+    t->ack_error_code.clear();
+    t->ack_error_context.clear();
+    t->ack_packet_type.clear();
+  } else if (header_is(line, "bits-session-id")) {
+    t->ack_session_id = header_value(line, "bits-session-id");
+  } else if (header_is(line, "bits-received-content-range")) {
+    t->ack_received = header_value(line, "bits-received-content-range");
+  } else if (header_is(line, "bits-reply-url")) {
+    t->ack_reply_url = header_value(line, "bits-reply-url");
+  } else if (header_is(line, "bits-error-code")) {
+    t->ack_error_code = header_value(line, "bits-error-code");
+  } else if (header_is(line, "bits-error")) {  // [MC-BUP]'s spelling
+    if (t->ack_error_code.empty()) t->ack_error_code = header_value(line, "bits-error");
+  } else if (header_is(line, "bits-error-context")) {
+    t->ack_error_context = header_value(line, "bits-error-context");
+  } else if (header_is(line, "bits-packet-type")) {
+    t->ack_packet_type = header_value(line, "bits-packet-type");
+  }
+  return n;
+}
+
+size_t on_cancel_header(char* data, size_t size, size_t nmemb, void* user) {
+  auto* c = static_cast<CancelSession*>(user);
+  const size_t n = size * nmemb;
+  std::string_view line(data, n);
+  if (line.rfind("HTTP/", 0) == 0)
+    c->ack_error_code.clear();
+  else if (header_is(line, "bits-error-code") || (header_is(line, "bits-error") && c->ack_error_code.empty()))
+    c->ack_error_code = trim(line.substr(line.find(':') + 1));
+  return n;
+}
+
+// Ack bodies carry nothing the client needs.
+size_t discard_body(char*, size_t size, size_t nmemb, void*) { return size * nmemb; }
+
+size_t on_reply_body(char* data, size_t size, size_t nmemb, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * nmemb;
+  long status = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) return n;  // an error page (or a redirect's body): not the reply
+  if (t->owner->interrupted(*t)) {
+    t->pending = Transfer::Pending::stale;
+    return 0;
+  }
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::pwrite(t->reply_fd, data + done, n - done, t->reply_bytes + static_cast<int64_t>(done));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      t->pending = Transfer::Pending::local_error;
+      t->pending_errno = errno;
+      return 0;
+    }
+    done += static_cast<size_t>(w);
+  }
+  t->reply_bytes += static_cast<int64_t>(n);
+  return n;
+}
+
+// "0x8020001F", "8020001F" -> the HRESULT; 0 if absent or malformed.
+uint32_t parse_hresult(const std::string& v) {
+  if (v.empty()) return 0;
+  char* end = nullptr;
+  const unsigned long long x = std::strtoull(v.c_str(), &end, 16);
+  return end && *end == '\0' ? static_cast<uint32_t>(x) : 0;
+}
+
+// BITS-Received-Content-Range: the next byte the server expects ("213");
+// a "first-last" form is read as last + 1.
+bool parse_received(const std::string& v, int64_t* next) {
+  if (v.empty()) return false;
+  const auto dash = v.find('-');
+  char* end = nullptr;
+  if (dash == std::string::npos) {
+    const long long x = std::strtoll(v.c_str(), &end, 10);
+    if (!end || *end != '\0' || x < 0) return false;
+    *next = x;
+    return true;
+  }
+  const long long last = std::strtoll(v.c_str() + dash + 1, &end, 10);
+  if (!end || *end != '\0' || last < 0) return false;
+  *next = last + 1;
+  return true;
+}
+
+// The reference's rule for upload replies: 4xx fatal except 408/409, 5xx
+// transient except 501/505, 3xx transient except 300-305/307, the rest transient.
+bool transient_upload(long s) {
+  if (s >= 500) return s != 501 && s != 505;
+  if (s >= 400) return s == 408 || s == 409;
+  if (s >= 300) return !(s <= 305 || s == 307);
+  return true;
+}
+
+std::string resolve_url(const std::string& base, const std::string& ref) {
+  CURLU* u = curl_url();
+  std::string out = ref;
+  char* s = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, base.c_str(), 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_URL, ref.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK) {
+    out = s;
+    curl_free(s);
+  }
+  curl_url_cleanup(u);
+  return out;
+}
+
+void common_options(CURL* e, const QueueOptions& opt, char* error_buffer) {
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  if (!opt.allow_other_schemes) {
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  }
+  curl_easy_setopt(e, CURLOPT_USERAGENT, opt.user_agent.c_str());
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opt.stall_timeout.count()));
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opt.verify_tls ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opt.verify_tls ? 2L : 0L);
+}
+
+// A BITS_POST packet with an in-memory body (empty but for fragments).
+curl_slist* bits_post(CURL* e, const std::string& body, curl_slist* headers) {
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "BITS_POST");
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  // No 100-continue round trip per fragment, no form content type.
+  headers = curl_slist_append(headers, "Expect:");
+  headers = curl_slist_append(headers, "Content-Type:");
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  return headers;
+}
+
+std::string base_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+}  // namespace
+
+void Worker::start_upload(Transfer& t) {
+  auto up = core_.store().upload_job(t.claim.job_id);
+  if (!up) {
+    core_.store().release(t.claim, now_us());
+    drop(t.claim.job_id);
+    return;
+  }
+  t.up = *up;
+  struct stat st {};
+  if (::stat(t.file.local_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    fail(t, static_cast<uint32_t>(Errc::file_not_found), static_cast<int>(ErrorContext::local_file),
+         "cannot read the file to upload " + t.file.local_path, false);
+    return;
+  }
+  if (!t.up.session_id.empty() && t.file.bytes_total >= 0 && t.file.bytes_total != st.st_size) {
+    // The server holds bytes of another version of the file (BITS:
+    // BG_E_LOCAL_FILE_CHANGED, fatal). Splicing would upload neither version.
+    fail(t, static_cast<uint32_t>(Errc::validation_failed), static_cast<int>(ErrorContext::local_file),
+         "the file to upload changed during the upload: " + t.file.local_path, false);
+    return;
+  }
+  t.file.bytes_total = st.st_size;
+  t.committed = t.file.bytes_transferred;
+  upload_next(t);
+}
+
+void Worker::upload_next(Transfer& t) {
+  const int64_t size = t.file.bytes_total;
+  const int64_t acked = t.file.bytes_transferred;
+  if (t.up.session_id.empty()) return upload_request(t, kCreateSession);
+  if (acked < size) {
+    t.fragment_first = acked;
+    return upload_request(t, kFragment);
+  }
+  if (t.claim.type == JobType::upload_reply && size > 0) {
+    if (t.up.reply_url.empty()) {
+      // Everything is acknowledged but the Ack with the reply URL was lost
+      // (a restart in between): send the last byte again; the server ignores
+      // the overlap and acknowledges with the URL.
+      t.fragment_first = size - 1;
+      return upload_request(t, kFragment);
+    }
+    start_reply(t);
+    return;
+  }
+  upload_request(t, kCloseSession);
+}
+
+bool Worker::start_reply(Transfer& t) {
+  Store& store = core_.store();
+  const std::string path = t.file.temp_path.empty()
+                               ? temp_path_for(t.up.reply_target, t.claim.job_id, t.file.idx)
+                               : t.file.temp_path;
+  // The same guarded creation as a download's temp file: recorded first, then
+  // created inside a transaction that checks the job's generation.
+  if (t.file.temp_path.empty()) {
+    auto recorded = store.guard_temp_file(t.claim, t.file.idx, path, [] { return std::error_code(); });
+    if (!recorded || *recorded == WriteOutcome::stale) {
+      if (!recorded) store.release(t.claim, now_us());
+      drop(t.claim.job_id);
+      return false;
+    }
+  }
+  int fd = -1;
+  std::error_code open_error;
+  auto w = store.guard_temp_file(t.claim, t.file.idx, path, [&]() -> std::error_code {
+    int64_t disk = 0;
+    auto opened = open_temp_file(path, &disk);
+    if (!opened && opened.error() == make_error_code(Errc::path_not_found)) opened = create_temp_file(path);
+    if (!opened) return open_error = opened.error();
+    fd = *opened;
+    return {};
+  });
+  if (w && *w == WriteOutcome::stale) {
+    if (fd >= 0) ::close(fd);
+    drop(t.claim.job_id);
+    return false;
+  }
+  if (!w) {
+    if (fd >= 0) ::close(fd);
+    if (!open_error) {
+      store.release(t.claim, now_us());
+      drop(t.claim.job_id);
+      return false;
+    }
+    fail(t, to_hresult(open_error), static_cast<int>(ErrorContext::local_file),
+         "cannot open the reply's temporary file " + path + ": " + open_error.message(), false);
+    return false;
+  }
+  t.file.temp_path = path;
+  t.reply_fd = fd;
+  // The reply is small and not resumed: every attempt fetches it whole.
+  if (::ftruncate(fd, 0) != 0) {
+    fail(t, to_hresult(errno_error(errno)), static_cast<int>(ErrorContext::local_file),
+         "cannot truncate the reply's temporary file", false);
+    return false;
+  }
+  t.reply_bytes = 0;
+  upload_request(t, kReply);
+  return true;
+}
+
+void Worker::upload_request(Transfer& t, int step) {
+  const auto& opt = core_.options();
+  release_handle(static_cast<CURLM*>(multi_), t);
+  t.step = step;
+  t.pending = Transfer::Pending::none;
+  t.error_buffer[0] = '\0';
+  t.body.clear();
+  if (step == kFragment) {
+    // The fragment's bytes, read now: the file is the application's and is
+    // opened only for as long as a read takes.
+    const int64_t len = std::min<int64_t>(std::max<int64_t>(opt.upload_fragment_bytes, 1),
+                                          t.file.bytes_total - t.fragment_first);
+    t.body.resize(static_cast<size_t>(len));
+    const int fd = ::open(t.file.local_path.c_str(), O_RDONLY | O_CLOEXEC);
+    int64_t got = 0;
+    int err = 0;
+    if (fd < 0) {
+      err = errno;
+    } else {
+      while (got < len) {
+        const ssize_t r = ::pread(fd, &t.body[static_cast<size_t>(got)], static_cast<size_t>(len - got),
+                                  t.fragment_first + got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+          err = r < 0 ? errno : 0;
+          break;
+        }
+        got += r;
+      }
+      ::close(fd);
+    }
+    if (got != len) {
+      fail(t, err ? to_hresult(errno_error(err)) : static_cast<uint32_t>(Errc::validation_failed),
+           static_cast<int>(ErrorContext::local_file),
+           "cannot read the file to upload " + t.file.local_path +
+               (err ? std::string(": ") + std::strerror(err) : std::string(" (it became shorter)")),
+           false);
+      return;
+    }
+  }
+  CURL* e = curl_easy_init();
+  t.easy = e;
+  common_options(e, opt, t.error_buffer);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_upload_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+  if (step == kReply) {
+    // An ordinary download from BITS-Reply-URL.
+    curl_easy_setopt(e, CURLOPT_URL, t.up.reply_url.c_str());
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_reply_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(opt.max_redirects));
+    t.headers = curl_slist_append(nullptr, "Accept-Encoding: identity");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers);
+  } else {
+    curl_easy_setopt(e, CURLOPT_URL, t.file.remote_url.c_str());
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_slist* h = nullptr;
+    switch (step) {
+      case kCreateSession:
+        h = curl_slist_append(h, "BITS-Packet-Type: Create-Session");
+        h = curl_slist_append(h, (std::string("BITS-Supported-Protocols: ") + kBitsUploadProtocol).c_str());
+        break;
+      case kFragment: {
+        h = curl_slist_append(h, "BITS-Packet-Type: Fragment");
+        h = curl_slist_append(h, ("BITS-Session-Id: " + t.up.session_id).c_str());
+        const int64_t last = t.fragment_first + static_cast<int64_t>(t.body.size()) - 1;
+        h = curl_slist_append(h, ("Content-Range: bytes " + std::to_string(t.fragment_first) + "-" +
+                                  std::to_string(last) + "/" + std::to_string(t.file.bytes_total)).c_str());
+        if (t.fragment_first == 0)
+          h = curl_slist_append(h, ("Content-Name: " + base_name(t.file.local_path)).c_str());
+        break;
+      }
+      case kCloseSession:
+        h = curl_slist_append(h, "BITS-Packet-Type: Close-Session");
+        h = curl_slist_append(h, ("BITS-Session-Id: " + t.up.session_id).c_str());
+        break;
+    }
+    t.headers = bits_post(e, t.body, h);
+  }
+  curl_multi_add_handle(static_cast<CURLM*>(multi_), e);
+}
+
+void Worker::upload_done(Transfer& t, int curl_code) {
+  const auto code = static_cast<CURLcode>(curl_code);
+  long status = 0;
+  curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
+  if (t.pending == Transfer::Pending::stale) {
+    drop(t.claim.job_id);
+    return;
+  }
+  if (t.pending == Transfer::Pending::local_error) {
+    fail(t, to_hresult(errno_error(t.pending_errno)), static_cast<int>(ErrorContext::local_file),
+         std::string("cannot write the reply's temporary file: ") + std::strerror(t.pending_errno), false);
+    return;
+  }
+  if (code != CURLE_OK) {
+    const CurlFailure f = classify(code);
+    std::string what = t.error_buffer[0] ? t.error_buffer : curl_easy_strerror(code);
+    fail(t, static_cast<uint32_t>(f.code), static_cast<int>(f.context), what + " (" + t.file.remote_url + ")",
+         f.transient);
+    return;
+  }
+  const bool ok = status == 200 || status == 201;
+  if (ok && !t.connected) {
+    auto w = core_.store().mark_connected(&t.claim, now_us());
+    if (!w || *w == WriteOutcome::stale) {
+      drop(t.claim.job_id);
+      return;
+    }
+    t.connected = true;
+    core_.notify_modified(t.claim.job_id);
+  }
+  switch (t.step) {
+    case kCreateSession: {
+      if (!ok) return upload_failed(t, status, "Create-Session");
+      if (t.ack_session_id.empty() || t.ack_session_id.size() > 100) {
+        fail(t, static_cast<uint32_t>(Errc::validation_failed), static_cast<int>(ErrorContext::remote_file),
+             "the server's Create-Session Ack has no usable BITS-Session-Id", false);
+        return;
+      }
+      auto w = core_.store().set_upload_session(t.claim, t.file.idx, t.ack_session_id, t.file.bytes_total,
+                                                now_us());
+      if (!w || *w == WriteOutcome::stale) {
+        drop(t.claim.job_id);
+        return;
+      }
+      t.up.session_id = t.ack_session_id;
+      t.up.reply_url.clear();
+      t.file.bytes_transferred = 0;
+      t.committed = 0;
+      return upload_next(t);
+    }
+    case kFragment: {
+      if (status != 200 && status != 416) return upload_failed(t, status, "Fragment");
+      int64_t next = 0;
+      if (!parse_received(t.ack_received, &next) || next > t.file.bytes_total) {
+        if (status == 416) return upload_failed(t, status, "Fragment");
+        fail(t, static_cast<uint32_t>(Errc::validation_failed), static_cast<int>(ErrorContext::remote_file),
+             "the server's Fragment Ack has no usable BITS-Received-Content-Range ('" + t.ack_received + "')",
+             true);
+        return;
+      }
+      if (status == 416 && ++t.resyncs > 5) {
+        fail(t, to_hresult(http_error(416)), static_cast<int>(ErrorContext::remote_file),
+             "client and server stay out of sync (416)", true);
+        return;
+      }
+      if (status == 200) t.resyncs = 0;
+      if (t.claim.type == JobType::upload_reply && next == t.file.bytes_total && !t.ack_reply_url.empty()) {
+        // Committed before the count, so a restart that finds every byte
+        // acknowledged also finds where the reply is.
+        const std::string url = resolve_url(t.file.remote_url, t.ack_reply_url);
+        auto w = core_.store().set_reply_url(t.claim, url, now_us());
+        if (!w || *w == WriteOutcome::stale) {
+          drop(t.claim.job_id);
+          return;
+        }
+        t.up.reply_url = url;
+      }
+      if (next != t.committed) {
+        t.file.bytes_transferred = next;
+        auto w = core_.store().commit_progress(t.claim, t.file, now_us());
+        if (!w || *w == WriteOutcome::stale) {
+          drop(t.claim.job_id);
+          return;
+        }
+        t.committed = next;
+        core_.notify_modified(t.claim.job_id);
+      }
+      if (status == 200 && next == t.file.bytes_total && t.claim.type == JobType::upload_reply &&
+          t.up.reply_url.empty()) {
+        fail(t, static_cast<uint32_t>(Errc::validation_failed), static_cast<int>(ErrorContext::remote_application),
+             "the server acknowledged the last fragment without a BITS-Reply-URL", false);
+        return;
+      }
+      return upload_next(t);
+    }
+    case kReply: {
+      if (status != 200) {
+        fail(t, to_hresult(http_error(static_cast<int>(status))), static_cast<int>(ErrorContext::remote_file),
+             "the server answered HTTP " + std::to_string(status) + " for the reply " + t.up.reply_url,
+             transient_upload(status));
+        return;
+      }
+      if (auto ec = flush_file(t.reply_fd)) {
+        fail(t, to_hresult(ec), static_cast<int>(ErrorContext::local_file), "cannot flush the reply", false);
+        return;
+      }
+      ::close(t.reply_fd);
+      t.reply_fd = -1;
+      return upload_request(t, kCloseSession);
+    }
+    case kCloseSession:
+      if (!ok) return upload_failed(t, status, "Close-Session");
+      finish(t);  // every byte acknowledged, the session closed: TRANSFERRED
+      return;
+  }
+}
+
+void Worker::upload_failed(Transfer& t, long status, const std::string& what) {
+  const uint32_t code = parse_hresult(t.ack_error_code);
+  if (code == kSessionNotFound) {
+    if (t.step == kCloseSession && t.file.bytes_transferred == t.file.bytes_total) {
+      // The server has every byte and no session: it closed it already (our
+      // Close-Session's Ack was lost before a restart). Nothing is missing.
+      finish(t);
+      return;
+    }
+    if (++t.session_restarts <= 3) {
+      // [MC-BUP]: the session expired on the server; start a new one from 0.
+      t.up.session_id.clear();
+      upload_request(t, kCreateSession);
+      return;
+    }
+  }
+  const uint32_t hresult = code ? code : to_hresult(http_error(static_cast<int>(status)));
+  const uint32_t context = parse_hresult(t.ack_error_context);
+  const ErrorContext ctx = context == static_cast<uint32_t>(ErrorContext::remote_application)
+                               ? ErrorContext::remote_application
+                               : ErrorContext::remote_file;
+  fail(t, hresult, static_cast<int>(ctx),
+       "the server answered HTTP " + std::to_string(status) + " to " + what + " for " + t.file.remote_url +
+           (code ? " (BITS-Error-Code " + t.ack_error_code + ")" : std::string()),
+       transient_upload(status));
+}
+
+// ---- Cancel-Session from the outbox ----------------------------------------------
+
+void Worker::scan_cancel_sessions() {
+  const auto& opt = core_.options();
+  cancel_scan_due_ = false;
+  const auto now = Steady::now();
+  last_cancel_scan_ = now;
+  next_cancel_scan_ = now + opt.cancel_session_retry_interval;
+  auto ops = core_.store().pending_cancel_sessions();
+  if (!ops) return;
+  const int64_t budget_us = std::chrono::duration_cast<std::chrono::microseconds>(opt.cancel_session_retry_budget).count();
+  for (FileOp& op : *ops) {
+    bool in_flight = false;
+    for (const auto& kv : cancels_) in_flight = in_flight || kv.second->op.id == op.id;
+    if (in_flight) continue;
+    if (auto it = cancel_not_before_.find(op.id); it != cancel_not_before_.end() && now < it->second) continue;
+    if (now_us() - op.created_us > budget_us || op.url.empty() || op.session_id.empty()) {
+      // The budget is spent: give up; the server expires the partial upload itself.
+      core_.store().retire_op(op.id);
+      cancel_not_before_.erase(op.id);
+      continue;
+    }
+    auto c = std::make_unique<CancelSession>();
+    c->op = std::move(op);
+    CURL* e = curl_easy_init();
+    c->easy = e;
+    common_options(e, opt, c->error_buffer);
+    curl_easy_setopt(e, CURLOPT_URL, c->op.url.c_str());
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_cancel_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c.get());
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+    static const std::string kEmpty;
+    curl_slist* h = curl_slist_append(nullptr, "BITS-Packet-Type: Cancel-Session");
+    h = curl_slist_append(h, ("BITS-Session-Id: " + c->op.session_id).c_str());
+    c->headers = bits_post(e, kEmpty, h);
+    cancels_[e] = std::move(c);
+    curl_multi_add_handle(static_cast<CURLM*>(multi_), e);
+  }
+}
+
+void Worker::cancel_session_done(CancelSession& c, int curl_code) {
+  const auto code = static_cast<CURLcode>(curl_code);
+  long status = 0;
+  curl_easy_getinfo(c.easy, CURLINFO_RESPONSE_CODE, &status);
+  const uint32_t hresult = parse_hresult(c.ack_error_code);
+  const int64_t id = c.op.id;
+  std::string why = code != CURLE_OK ? (c.error_buffer[0] ? c.error_buffer : curl_easy_strerror(code))
+                                     : "HTTP " + std::to_string(status);
+  void* key = c.easy;
+  curl_multi_remove_handle(static_cast<CURLM*>(multi_), c.easy);
+  curl_easy_cleanup(c.easy);
+  curl_slist_free_all(c.headers);
+  cancels_.erase(key);  // c is gone from here on
+  // Done: the server deleted the partial upload, or never had (or no longer
+  // has) the session. [MC-BUP]: never resend on 1xx-4xx either.
+  const bool confirmed = code == CURLE_OK && (status == 200 || hresult == kSessionNotFound);
+  const bool refused = code == CURLE_OK && status < 500 && status != 408 && status != 409;
+  if (confirmed || refused) {
+    core_.store().retire_op(id);
+    cancel_not_before_.erase(id);
+    return;
+  }
+  core_.store().note_op_failure(id, "Cancel-Session: " + why);
+  cancel_not_before_[id] = Steady::now() + core_.options().cancel_session_retry_interval;
+}
+
+void Worker::shutdown_cancel_sessions() {
+  // Unconfirmed ones stay in the outbox for the next worker.
+  for (auto& kv : cancels_) {
+    curl_multi_remove_handle(static_cast<CURLM*>(multi_), kv.second->easy);
+    curl_easy_cleanup(kv.second->easy);
+    curl_slist_free_all(kv.second->headers);
+  }
+  cancels_.clear();
 }
 
 }  // namespace xferq::detail

@@ -13,10 +13,18 @@
 //   generation is checked again after creation: a cancel in between is seen
 //   and the worker deletes the file itself;
 // - bytes are fdatasync'ed before the count that claims them is committed.
+//
+// Upload jobs run in the same loop (BITS upload protocol, one BITS_POST at a
+// time per job); their progress is what the server acknowledged, committed
+// after each Ack. The worker also sends the Cancel-Session packets that the
+// outbox holds for cancelled uploads (file_ops kind 3): at start, after any
+// change, and every cancel_session_retry_interval, until confirmed or the
+// retry budget is spent.
 #ifndef XFERQ_WORKER_H_
 #define XFERQ_WORKER_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -30,6 +38,7 @@ namespace xferq::detail {
 class Flusher;
 class QueueCore;
 struct Transfer;
+struct CancelSession;
 
 class Worker {
  public:
@@ -63,6 +72,20 @@ class Worker {
   void restart_from_zero(Transfer& t, const std::string& why);
   void shutdown_transfers();
 
+  // Uploads ([MC-BUP], upload.cc-style section at the end of worker.cc):
+  // one request at a time per job — Create-Session, Fragment..., (reply GET),
+  // Close-Session — each answered by an Ack before the next is sent.
+  void start_upload(Transfer& t);
+  void upload_request(Transfer& t, int step);
+  void upload_done(Transfer& t, int curl_code);
+  void upload_next(Transfer& t);
+  void upload_failed(Transfer& t, long status, const std::string& what);
+  bool start_reply(Transfer& t);
+  // Cancel-Session for cancelled uploads, from the outbox (kind 3).
+  void scan_cancel_sessions();
+  void cancel_session_done(CancelSession& c, int curl_code);
+  void shutdown_cancel_sessions();
+
   QueueCore& core_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
@@ -77,6 +100,13 @@ class Worker {
   int64_t next_retry_us_ = 0;  // when a TRANSIENT_ERROR job is due; 0: look it up
   std::map<std::string, std::unique_ptr<Transfer>> transfers_;
   std::unique_ptr<Flusher> flusher_;  // exists while the worker runs
+  // Cancel-Session requests in flight, by easy handle; and when each pending
+  // op may be tried again (op id -> time) after a transient failure.
+  std::map<void*, std::unique_ptr<CancelSession>> cancels_;
+  std::map<int64_t, std::chrono::steady_clock::time_point> cancel_not_before_;
+  std::chrono::steady_clock::time_point next_cancel_scan_{};
+  std::chrono::steady_clock::time_point last_cancel_scan_{};
+  bool cancel_scan_due_ = true;
 };
 
 }  // namespace xferq::detail

@@ -36,7 +36,10 @@ class Job {
   const std::string& id() const noexcept { return id_; }
 
   // Adds a file: an http(s) URL and an absolute local path whose directory
-  // exists and is writable. The file is fetched to a temp file in that
+  // exists and is writable. For UPLOAD / UPLOAD_REPLY jobs local_path is the
+  // file to send: it must be an existing readable regular file
+  // (ERROR_FILE_NOT_FOUND, E_INVALIDARG), and the job holds one file only
+  // (BG_E_TOO_MANY_FILES for a second one). The file is fetched to a temp file in that
   // directory and appears at local_path only when complete() succeeds.
   // Errors: E_INVALIDARG (malformed URL or path, a path twice in one call),
   // XFERQ_E_UNSUPPORTED_SCHEME (not http/https), ERROR_PATH_NOT_FOUND (no
@@ -65,6 +68,9 @@ class Job {
   // CANCELLED and the deletion of its temp files is recorded; the files are
   // deleted before cancel() returns and any transfer of the job stops.
   // DO_E_INVALID_STATE if the job is already CANCELLED or ACKNOWLEDGED.
+  // An upload with an open session also gets, in the same transaction, a
+  // Cancel-Session for the server (so it deletes the partial upload), sent
+  // by the worker and retried until confirmed or 24 hours have passed.
   std::error_code cancel();
 
   // Accepts what arrived: the job becomes ACKNOWLEDGED and every finished file
@@ -73,6 +79,8 @@ class Job {
   // finished (S_OK) or only some (BG_S_PARTIAL_COMPLETE). If a rename fails,
   // returns its error and the job stays in its state with the renamed files
   // in place, so complete() can be retried. DO_E_INVALID_STATE on final jobs.
+  // UPLOAD / UPLOAD_REPLY jobs: valid in TRANSFERRED only (DO_E_INVALID_STATE
+  // otherwise); an upload-reply job's reply is renamed to its reply file name.
   std::error_code complete(CompleteStatus* status = nullptr);
 
   // Snapshot getters.
@@ -101,6 +109,17 @@ class Job {
   // ERROR. Default 1,209,600 (14 days); 0 makes every error fatal.
   Result<std::chrono::seconds> no_progress_timeout() const;
   std::error_code set_no_progress_timeout(std::chrono::seconds timeout);
+
+  // Upload-reply jobs only: where complete() puts the server's reply (an
+  // absolute path whose directory exists and is writable). The reply is
+  // downloaded to a temp file beside it and renamed there by complete().
+  // Default: the upload file's path + ".reply". Set it before resume().
+  // E_NOTIMPL on other job types, E_INVALIDARG / ERROR_PATH_NOT_FOUND /
+  // E_ACCESSDENIED for a bad path, DO_E_INVALID_STATE on final jobs.
+  std::error_code set_reply_file_name(std::string_view path);
+  // The reply file name in effect ("" until the job has its file and no name
+  // was set). E_NOTIMPL on other job types.
+  Result<std::string> reply_file_name() const;
 
   friend bool operator==(const Job& a, const Job& b) { return a.id_ == b.id_; }
 

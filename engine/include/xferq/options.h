@@ -62,6 +62,14 @@ struct QueueOptions {
   std::chrono::seconds final_job_retention{30LL * 24 * 3600};
   std::chrono::seconds housekeeping_interval{3600};
 
+  // Uploads (BITS upload protocol): bytes per Fragment packet.
+  int64_t upload_fragment_bytes = 1024 * 1024;
+  // A cancelled upload's Cancel-Session (so the server deletes its partial
+  // file) is retried this often while the server fails or is unreachable...
+  std::chrono::milliseconds cancel_session_retry_interval{60000};
+  // ...until this long after the cancel (BITS: 24 hours), then given up.
+  std::chrono::seconds cancel_session_retry_budget{24LL * 3600};
+
   // TLS peer and host verification. Turn off only for tests.
   bool verify_tls = true;
   // Allow URLs (and redirects) to schemes other than http and https.

@@ -37,7 +37,9 @@ class Queue {
   Queue(const Queue&) = delete;
   Queue& operator=(const Queue&) = delete;
 
-  // Creates a download job, SUSPENDED, with a new GUID.
+  // Creates a job, SUSPENDED, with a new GUID: a download (the default), an
+  // UPLOAD or an UPLOAD_REPLY job (BITS upload protocol; one file each).
+  // E_NOTIMPL for a type outside the enumeration.
   // E_INVALIDARG for an empty name, BG_E_STRING_TOO_LONG over 256 characters.
   Result<Job> create_job(std::string_view display_name, JobType type = JobType::download);
 
