@@ -9,6 +9,7 @@
 
 #include "bits_upload_server.h"
 #include "state_machine.h"
+#include "child_process.h"
 #include "test_util.h"
 
 namespace xferq::testing {
@@ -385,6 +386,54 @@ TEST_F(UploadTest, OneFilePerUploadJobAndSourceChecks) {
   ASSERT_TRUE(reply.ok());
   EXPECT_EQ(reply->set_reply_file_name("relative"), make_error_code(Errc::invalid_arg));
   EXPECT_EQ(reply->info()->type, JobType::upload_reply);
+}
+
+}  // namespace
+}  // namespace xferq::testing
+
+namespace xferq::testing {
+namespace {
+
+// A process serving the queue (`xferq run`) is killed with SIGKILL in the
+// middle of an upload; a new one continues the same session from the offset
+// the server acknowledged.
+TEST(UploadKill, KilledMidUploadResumesFromTheAcknowledgedOffset) {
+  ScratchDir dir;
+  BitsUploadServer server;
+  const std::string data = make_body(6 * 1024 * 1024 + 5, 21);
+  const std::string src = dir / "kill.bin";
+  write_file(src, data);
+  const std::string db = dir / "queue.db";
+  std::string id;
+  {
+    auto q = open_queue(db, test_options(false));
+    auto job = q->create_job("killed upload", JobType::upload);
+    ASSERT_TRUE(job.ok());
+    ASSERT_FALSE(job->add_file(server.url("/up/kill.bin"), src));
+    ASSERT_FALSE(job->resume());
+    id = job->id();
+  }
+  server.set_fragment_delay_ms(60);  // 1 MiB fragments (the default), slowly acknowledged
+  const pid_t child = spawn(XFERQ_CLI_PATH, {"--db", db, "run"}, dir / "run.out", dir / "run.err");
+  ASSERT_TRUE(wait_for([&] { return server.counters().fragments >= 3; }, std::chrono::milliseconds(20000)));
+  ::kill(child, SIGKILL);
+  ASSERT_EQ(wait_exit(child, std::chrono::milliseconds(5000)), 128 + SIGKILL);
+  const BitsCounters at_kill = server.counters();
+  ASSERT_LT(at_kill.fragment_bytes, static_cast<long long>(data.size()));
+
+  server.set_fragment_delay_ms(0);
+  auto q = open_queue(db, test_options(true));
+  auto job = q->get_job(id);
+  ASSERT_TRUE(job.ok());
+  ASSERT_TRUE(wait_state(*job, JobState::transferred, std::chrono::milliseconds(20000))) << state_name(*job);
+  std::string got;
+  ASSERT_TRUE(server.uploaded("/up/kill.bin", &got));
+  EXPECT_EQ(content_hash(got), content_hash(data));
+  const BitsCounters c = server.counters();
+  EXPECT_EQ(c.create_sessions, 1) << "the session survived the kill";
+  EXPECT_LE(c.fragment_bytes, static_cast<long long>(data.size()) + 1024 * 1024)
+      << "at most the fragment in flight at the kill is sent twice";
+  EXPECT_FALSE(job->complete());
 }
 
 }  // namespace
