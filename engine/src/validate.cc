@@ -81,23 +81,29 @@ std::error_code check_remote_url(std::string_view url, bool allow_other_schemes)
   return ec;
 }
 
-std::error_code check_local_path(std::string_view path) {
+namespace {
+
+// An absolute, normalized path: no "." / ".." / empty component, no NUL,
+// UTF-8, within PATH_MAX — the stored path is the one that will be used.
+bool is_plain_absolute_path(std::string_view path) {
   if (path.empty() || path.front() != '/' || path.back() == '/' || !is_valid_utf8(path) ||
-      path.size() >= 4096)
-    return make_error_code(Errc::invalid_arg);
-  // No "." or ".." component, no empty component: the stored path is the one
-  // that will be written.
+      path.size() >= 4096 || path.find('\0') != std::string_view::npos)
+    return false;
   size_t start = 1;
   while (start <= path.size()) {
     size_t end = path.find('/', start);
     if (end == std::string_view::npos) end = path.size();
     const std::string_view part = path.substr(start, end - start);
-    if (part.empty() || part == "." || part == ".." || part.size() > 255)
-      return make_error_code(Errc::invalid_arg);
+    if (part.empty() || part == "." || part == ".." || part.size() > 255) return false;
     start = end + 1;
   }
-  for (char c : path)
-    if (c == '\0') return make_error_code(Errc::invalid_arg);
+  return true;
+}
+
+}  // namespace
+
+std::error_code check_local_path(std::string_view path) {
+  if (!is_plain_absolute_path(path)) return make_error_code(Errc::invalid_arg);
   const std::string p(path);
   struct stat st {};
   if (::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return make_error_code(Errc::invalid_arg);
@@ -108,18 +114,7 @@ std::error_code check_local_path(std::string_view path) {
 }
 
 std::error_code check_upload_source(std::string_view path) {
-  if (path.empty() || path.front() != '/' || path.back() == '/' || !is_valid_utf8(path) ||
-      path.size() >= 4096 || path.find('\0') != std::string_view::npos)
-    return make_error_code(Errc::invalid_arg);
-  size_t start = 1;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    const std::string_view part = path.substr(start, end - start);
-    if (part.empty() || part == "." || part == ".." || part.size() > 255)
-      return make_error_code(Errc::invalid_arg);
-    start = end + 1;
-  }
+  if (!is_plain_absolute_path(path)) return make_error_code(Errc::invalid_arg);
   const std::string p(path);
   struct stat st {};
   if (::stat(p.c_str(), &st) != 0) return make_error_code(Errc::file_not_found);

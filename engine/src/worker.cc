@@ -301,6 +301,23 @@ void close_file(Transfer& t) {
   }
 }
 
+// What every request of the worker shares: errors, signals, schemes (also on
+// redirect), identification, timeouts, stall detection, TLS verification.
+void common_options(CURL* e, const QueueOptions& opt, char* error_buffer) {
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  if (!opt.allow_other_schemes) {
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  }
+  curl_easy_setopt(e, CURLOPT_USERAGENT, opt.user_agent.c_str());
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opt.stall_timeout.count()));
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opt.verify_tls ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opt.verify_tls ? 2L : 0L);
+}
+
 }  // namespace
 
 Worker::Worker(QueueCore& core) : core_(core) { curl_init_once(); }
@@ -523,58 +540,59 @@ void Worker::start_job(Claim claim) {
   start_file(ref);
 }
 
-bool Worker::start_file(Transfer& t) {
-  const auto& opt = core_.options();
+// Opens, or creates, the temp file at `path` for t's current file:
+// 1. the path is recorded (committed) first, so that every file that may
+//    exist has a row that owns it — also after a crash in step 2;
+// 2. the file is opened or created inside a transaction that checks the
+//    job's generation: a cancel commits either before (nothing is created)
+//    or after (its deletion finds the file).
+// Returns the descriptor, or -1 after dropping or failing the transfer.
+int Worker::open_temp_guarded(Transfer& t, const std::string& path, int64_t* disk, const char* what) {
   Store& store = core_.store();
-  const std::string path = t.file.temp_path.empty()
-                               ? temp_path_for(t.file.local_path, t.claim.job_id, t.file.idx)
-                               : t.file.temp_path;
-  // 1. Record the path (committed) so that every file that may exist has a
-  //    row that owns it — also after a crash in step 2.
-  // 2. Open or create the file inside a transaction that checks the job's
-  //    generation: a cancel commits either before (nothing is created) or
-  //    after (its deletion finds the file).
   if (t.file.temp_path.empty()) {
     auto recorded = store.guard_temp_file(t.claim, t.file.idx, path, [] { return std::error_code(); });
     if (!recorded || *recorded == WriteOutcome::stale) {
-      if (!recorded) core_.store().release(t.claim, now_us());
+      if (!recorded) store.release(t.claim, now_us());
       drop(t.claim.job_id);
-      return false;
+      return -1;
     }
     crash_point("worker.after_temp_record");
   }
-  int64_t disk = 0;
   int fd = -1;
   std::error_code open_error;
   auto w = store.guard_temp_file(t.claim, t.file.idx, path, [&]() -> std::error_code {
-    auto opened = open_temp_file(path, &disk);  // a leftover of ours (resume or crash)
+    auto opened = open_temp_file(path, disk);  // a leftover of ours (resume or crash)
     if (!opened && opened.error() == make_error_code(Errc::path_not_found)) {
       opened = create_temp_file(path);
-      disk = 0;
+      *disk = 0;
       if (opened) crash_point("worker.after_temp_create");
     }
     if (!opened) return open_error = opened.error();
     fd = *opened;
     return {};
   });
-  if (w && *w == WriteOutcome::stale) {
-    if (fd >= 0) ::close(fd);
+  if (w && *w == WriteOutcome::applied) return fd;
+  if (fd >= 0) ::close(fd);  // stale, or the transaction failed after the open: the file stays ours
+  if (w || !open_error) {
+    // The job moved on, or the database failed (e.g. locked past the busy
+    // timeout): let go; a failed database sends the job back to the queue.
+    if (!w) store.release(t.claim, now_us());
     drop(t.claim.job_id);
-    return false;
+    return -1;
   }
-  if (!w) {
-    if (fd >= 0) ::close(fd);  // the transaction failed after the open: the file stays ours
-    if (!open_error) {
-      // The database failed (e.g. locked past the busy timeout): let the job
-      // go back to the queue and try again later.
-      core_.store().release(t.claim, now_us());
-      drop(t.claim.job_id);
-      return false;
-    }
-    fail(t, to_hresult(open_error), static_cast<int>(ErrorContext::local_file),
-         "cannot open the temporary file " + path + ": " + open_error.message(), false);
-    return false;
-  }
+  fail(t, to_hresult(open_error), static_cast<int>(ErrorContext::local_file),
+       std::string("cannot open the ") + what + " " + path + ": " + open_error.message(), false);
+  return -1;
+}
+
+bool Worker::start_file(Transfer& t) {
+  const auto& opt = core_.options();
+  const std::string path = t.file.temp_path.empty()
+                               ? temp_path_for(t.file.local_path, t.claim.job_id, t.file.idx)
+                               : t.file.temp_path;
+  int64_t disk = 0;
+  const int fd = open_temp_guarded(t, path, &disk, "temporary file");
+  if (fd < 0) return false;
   t.fd = fd;
   t.file.temp_path = path;
   // Trust the smaller of what the database claims and what the disk holds.
@@ -612,21 +630,10 @@ bool Worker::start_file(Transfer& t) {
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error_buffer);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  common_options(e, opt, t.error_buffer);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(opt.max_redirects));
-  if (!opt.allow_other_schemes) {
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  }
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, opt.receive_buffer_bytes);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, opt.user_agent.c_str());
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opt.stall_timeout.count()));
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opt.verify_tls ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opt.verify_tls ? 2L : 0L);
   // Byte offsets must mean what they say: no content coding.
   t.headers = curl_slist_append(nullptr, "Accept-Encoding: identity");
   if (offset > 0) {
@@ -1021,20 +1028,6 @@ std::string resolve_url(const std::string& base, const std::string& ref) {
   return out;
 }
 
-void common_options(CURL* e, const QueueOptions& opt, char* error_buffer) {
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  if (!opt.allow_other_schemes) {
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  }
-  curl_easy_setopt(e, CURLOPT_USERAGENT, opt.user_agent.c_str());
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opt.stall_timeout.count()));
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opt.verify_tls ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opt.verify_tls ? 2L : 0L);
-}
 
 // A BITS_POST packet with an in-memory body (empty but for fragments).
 curl_slist* bits_post(CURL* e, const std::string& body, curl_slist* headers) {
@@ -1102,46 +1095,13 @@ void Worker::upload_next(Transfer& t) {
 }
 
 bool Worker::start_reply(Transfer& t) {
-  Store& store = core_.store();
   const std::string path = t.file.temp_path.empty()
                                ? temp_path_for(t.up.reply_target, t.claim.job_id, t.file.idx)
                                : t.file.temp_path;
-  // The same guarded creation as a download's temp file: recorded first, then
-  // created inside a transaction that checks the job's generation.
-  if (t.file.temp_path.empty()) {
-    auto recorded = store.guard_temp_file(t.claim, t.file.idx, path, [] { return std::error_code(); });
-    if (!recorded || *recorded == WriteOutcome::stale) {
-      if (!recorded) store.release(t.claim, now_us());
-      drop(t.claim.job_id);
-      return false;
-    }
-  }
-  int fd = -1;
-  std::error_code open_error;
-  auto w = store.guard_temp_file(t.claim, t.file.idx, path, [&]() -> std::error_code {
-    int64_t disk = 0;
-    auto opened = open_temp_file(path, &disk);
-    if (!opened && opened.error() == make_error_code(Errc::path_not_found)) opened = create_temp_file(path);
-    if (!opened) return open_error = opened.error();
-    fd = *opened;
-    return {};
-  });
-  if (w && *w == WriteOutcome::stale) {
-    if (fd >= 0) ::close(fd);
-    drop(t.claim.job_id);
-    return false;
-  }
-  if (!w) {
-    if (fd >= 0) ::close(fd);
-    if (!open_error) {
-      store.release(t.claim, now_us());
-      drop(t.claim.job_id);
-      return false;
-    }
-    fail(t, to_hresult(open_error), static_cast<int>(ErrorContext::local_file),
-         "cannot open the reply's temporary file " + path + ": " + open_error.message(), false);
-    return false;
-  }
+  // The same guarded creation as a download's temp file.
+  int64_t disk = 0;
+  const int fd = open_temp_guarded(t, path, &disk, "reply's temporary file");
+  if (fd < 0) return false;
   t.file.temp_path = path;
   t.reply_fd = fd;
   // The reply is small and not resumed: every attempt fetches it whole.

@@ -61,6 +61,7 @@ class Worker {
   void reconcile(const std::set<std::string>& changed, bool everything);
   void schedule();
   void start_job(struct Claim claim);
+  int open_temp_guarded(Transfer& t, const std::string& path, int64_t* disk, const char* what);
   bool start_file(Transfer& t);
   void handle_done(Transfer& t, int curl_code);
   void commit_due_progress(bool force);
