@@ -251,6 +251,21 @@ xferq_hr xferq_queue_create_job(xferq_queue* queue, const char* display_name, xf
   return guarded([&] { return hand_out(queue->queue->create_job(display_name), out); });
 }
 
+xferq_hr xferq_queue_create_job_of_type(xferq_queue* queue, const char* display_name, int type,
+                                        xferq_job** out) {
+  if (out) *out = nullptr;
+  if (queue == nullptr || display_name == nullptr || out == nullptr) return XFERQ_E_INVALIDARG;
+  if (type < XFERQ_JOB_TYPE_DOWNLOAD || type > XFERQ_JOB_TYPE_UPLOAD_REPLY) return XFERQ_E_NOTIMPL;
+  return guarded(
+      [&] { return hand_out(queue->queue->create_job(display_name, static_cast<xferq::JobType>(type)), out); });
+}
+
+xferq_hr xferq_job_set_reply_file_name(xferq_job* job, const char* path) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  if (path == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] { return hr_of(job->job.set_reply_file_name(path)); });
+}
+
 xferq_hr xferq_queue_get_job(xferq_queue* queue, const char* id, xferq_job** out) {
   if (out) *out = nullptr;
   if (queue == nullptr || id == nullptr || out == nullptr) return XFERQ_E_INVALIDARG;

@@ -511,6 +511,38 @@ static int partial_job(struct ctx* c) {
   return 0;
 }
 
+/* Upload jobs: one existing local file each; reply file names for
+ * upload-reply jobs only. */
+static int upload_jobs(struct ctx* c) {
+  char src[1024], url[1024], reply[1024];
+  FILE* f;
+  xferq_job* up = NULL;
+  xferq_job* down = NULL;
+  path_in(c, "c-abi-upload.bin", src, sizeof src);
+  path_in(c, "c-abi-upload.reply", reply, sizeof reply);
+  url_of(c, "/upload/c-abi.bin", url, sizeof url);
+  f = fopen(src, "wb");
+  EXPECT_TRUE(f != NULL);
+  fputs("uploaded by the C test", f);
+  fclose(f);
+  EXPECT_HR(xferq_queue_create_job_of_type(c->queue, "c-abi upload", 7, &up), XFERQ_E_NOTIMPL);
+  EXPECT_HR(xferq_queue_create_job_of_type(c->queue, "c-abi upload", XFERQ_JOB_TYPE_UPLOAD_REPLY, &up),
+            XFERQ_S_OK);
+  EXPECT_HR(xferq_job_add_file(up, url, src), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_add_file(up, url, src), XFERQ_BG_E_TOO_MANY_FILES);
+  EXPECT_HR(xferq_job_set_reply_file_name(up, reply), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_complete(up), XFERQ_DO_E_INVALID_STATE); /* uploads: TRANSFERRED only */
+  EXPECT_HR(xferq_job_cancel(up), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_set_reply_file_name(up, reply), XFERQ_DO_E_INVALID_STATE);
+  EXPECT_HR(xferq_queue_create_job_of_type(c->queue, "c-abi download", XFERQ_JOB_TYPE_DOWNLOAD, &down),
+            XFERQ_S_OK);
+  EXPECT_HR(xferq_job_set_reply_file_name(down, reply), XFERQ_E_NOTIMPL);
+  EXPECT_HR(xferq_job_cancel(down), XFERQ_S_OK);
+  xferq_job_release(up);
+  xferq_job_release(down);
+  return 0;
+}
+
 /* Reopened without a worker: the jobs kept their final states. */
 static int reopened(struct ctx* c) {
   char path[1024];
@@ -552,6 +584,7 @@ static int scenario(struct ctx* c) {
   RUN(completed_job(c));
   RUN(cancelled_job(c));
   RUN(partial_job(c));
+  RUN(upload_jobs(c));
   RUN(reopened(c));
   return 0;
 }

@@ -185,3 +185,22 @@ def test_queue_reopens_and_closes(server, tmp_path):
     with xferq.Queue(path, start_worker=False) as q:
         assert [j.id for j in q] == [job_id]
         assert q.get_job(job_id).state is xferq.State.SUSPENDED
+
+
+def test_upload_jobs_hold_one_existing_file(queue, tmp_path):
+    src = tmp_path / "report.bin"
+    src.write_bytes(b"report " * 100)
+    job = queue.create_job("upload", xferq.JobType.UPLOAD_REPLY)
+    job.add_file("http://127.0.0.1:1/upload/report.bin", str(src))
+    job.set_reply_file_name(str(tmp_path / "answer.bin"))
+    with pytest.raises(xferq.XferqError) as info:
+        job.add_file("http://127.0.0.1:1/upload/again.bin", str(src))
+    assert info.value.name == "BG_E_TOO_MANY_FILES"
+    missing = queue.create_job("missing source", xferq.JobType.UPLOAD)
+    with pytest.raises(xferq.XferqError) as info:
+        missing.add_file("http://127.0.0.1:1/upload/x", str(tmp_path / "nope.bin"))
+    assert info.value.name == "ERROR_FILE_NOT_FOUND"
+    download = queue.create_job("download")
+    with pytest.raises(xferq.XferqError) as info:
+        download.set_reply_file_name(str(tmp_path / "r.bin"))
+    assert info.value.name == "E_NOTIMPL"

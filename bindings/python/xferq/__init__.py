@@ -32,7 +32,7 @@ import threading
 from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 __all__ = [
-    "Queue", "Job", "State", "Priority", "ErrorContext", "CompleteStatus",
+    "Queue", "Job", "JobType", "State", "Priority", "ErrorContext", "CompleteStatus",
     "Progress", "Times", "JobError", "FileInfo", "XferqError",
     "hresult_name", "hresult_message", "library_path",
     "S_OK", "BG_S_PARTIAL_COMPLETE", "DO_E_INVALID_STATE", "BG_E_NOT_FOUND", "BG_E_EMPTY",
@@ -68,6 +68,13 @@ class State(enum.IntEnum):
     @property
     def is_final(self) -> bool:
         return self in (State.ACKNOWLEDGED, State.CANCELLED)
+
+
+class JobType(enum.IntEnum):
+    """BG_JOB_TYPE."""
+    DOWNLOAD = 0
+    UPLOAD = 1
+    UPLOAD_REPLY = 2
 
 
 class Priority(enum.IntEnum):
@@ -206,6 +213,8 @@ _PROTOTYPES = {
     "xferq_queue_stop_worker": (_hr, [_p]),
     "xferq_queue_set_callbacks": (_hr, [_p, ctypes.POINTER(_Callbacks), _p]),
     "xferq_queue_create_job": (_hr, [_p, ctypes.c_char_p, ctypes.POINTER(_p)]),
+    "xferq_queue_create_job_of_type": (_hr, [_p, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(_p)]),
+    "xferq_job_set_reply_file_name": (_hr, [_p, ctypes.c_char_p]),
     "xferq_queue_get_job": (_hr, [_p, ctypes.c_char_p, ctypes.POINTER(_p)]),
     "xferq_queue_job_ids": (_hr, [_p, ctypes.c_int, ctypes.POINTER(_IdArray), _sz,
                                   ctypes.POINTER(_sz)]),
@@ -356,6 +365,10 @@ class Job:
         """Adds a file (http(s) URL, absolute local path); it appears at
         local_path only when complete() succeeds."""
         _check(_lib.xferq_job_add_file(self._h, _utf8(remote_url), _utf8(local_path)))
+
+    def set_reply_file_name(self, path: "str | os.PathLike[str]") -> None:
+        """Upload-reply jobs: where complete() puts the server's reply."""
+        _check(_lib.xferq_job_set_reply_file_name(self._h, _utf8(path)))
 
     def add_files(self, files: Iterable[Tuple[str, "str | os.PathLike[str]"]]) -> None:
         """Adds several (url, local_path) pairs atomically: all or none."""
@@ -557,10 +570,12 @@ class Queue:
     def stop_worker(self) -> None:
         _check(_lib.xferq_queue_stop_worker(self._handle()))
 
-    def create_job(self, display_name: str) -> Job:
-        """A new download job, SUSPENDED."""
+    def create_job(self, display_name: str, job_type: JobType = JobType.DOWNLOAD) -> Job:
+        """A new job, SUSPENDED: a download, or an upload (one existing local
+        file sent with the BITS upload protocol)."""
         out = _p()
-        _check(_lib.xferq_queue_create_job(self._handle(), _utf8(display_name), ctypes.byref(out)))
+        _check(_lib.xferq_queue_create_job_of_type(self._handle(), _utf8(display_name), int(job_type),
+                                                   ctypes.byref(out)))
         return Job(out.value)
 
     def get_job(self, job_id: str) -> Job:

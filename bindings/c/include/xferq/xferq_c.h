@@ -53,6 +53,7 @@ typedef uint32_t xferq_hr;
 #define XFERQ_BG_E_ERROR_INFORMATION_UNAVAILABLE 0x8020000Fu
 #define XFERQ_BG_E_STRING_TOO_LONG 0x80200021u
 #define XFERQ_BG_E_TOO_MANY_FILES_IN_JOB 0x80200051u
+#define XFERQ_BG_E_TOO_MANY_FILES 0x8020001Cu
 #define XFERQ_BG_E_VALIDATION_FAILED 0x80200053u
 #define XFERQ_DO_E_DOWNLOAD_NO_PROGRESS 0x80D02002u
 #define XFERQ_E_INVALIDARG 0x80070057u
@@ -84,6 +85,12 @@ enum {
   XFERQ_STATE_TRANSFERRED = 6,
   XFERQ_STATE_ACKNOWLEDGED = 7,
   XFERQ_STATE_CANCELLED = 8
+};
+/* BG_JOB_TYPE. */
+enum {
+  XFERQ_JOB_TYPE_DOWNLOAD = 0,
+  XFERQ_JOB_TYPE_UPLOAD = 1,
+  XFERQ_JOB_TYPE_UPLOAD_REPLY = 2
 };
 /* BG_JOB_PRIORITY. */
 enum {
@@ -218,6 +225,18 @@ XFERQ_C_API xferq_hr xferq_queue_set_callbacks(xferq_queue* queue, const xferq_c
  * characters. */
 XFERQ_C_API xferq_hr xferq_queue_create_job(xferq_queue* queue, const char* display_name,
                                             xferq_job** out);
+
+/* Creates a job of `type` (XFERQ_JOB_TYPE_*), SUSPENDED. An upload job holds
+ * one file: xferq_job_add_file(job, server_url, existing_local_file) sends it
+ * with the BITS upload protocol (a second file: XFERQ_BG_E_TOO_MANY_FILES).
+ * XFERQ_E_NOTIMPL for an unknown type; otherwise as xferq_queue_create_job. */
+XFERQ_C_API xferq_hr xferq_queue_create_job_of_type(xferq_queue* queue, const char* display_name, int type,
+                                                    xferq_job** out);
+
+/* Upload-reply jobs: the path complete() puts the server's reply at (default:
+ * the uploaded file's path + ".reply"). XFERQ_E_NOTIMPL for other job types,
+ * XFERQ_DO_E_INVALID_STATE on a final job. */
+XFERQ_C_API xferq_hr xferq_job_set_reply_file_name(xferq_job* job, const char* path);
 
 /* Finds a job by id (braces and case optional); XFERQ_BG_E_NOT_FOUND if none.
  * Final jobs stay findable. */
