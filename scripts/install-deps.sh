@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package xferq needs to build, test and benchmark.
-# Idempotent; run as root (or with sudo available).
+# Installs every Debian 12 package xferq needs to build and test, plus any
+# packages named as arguments (bench/install-bench-deps.sh names its own).
+# Idempotent: apt-get runs only when a package is missing. Run as root (or
+# with sudo available). Services in the packages are not started.
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
   curl python3 python3-pytest
+  "$@"
 )
 
 SUDO=""
@@ -24,6 +27,12 @@ if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
+  # policy-rc.d keeps a package's own service (nginx on port 80) from starting.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "install-deps: all packages present"

@@ -185,3 +185,50 @@ TEST_F(Races, CancelFromAnotherConnectionStopsTheTransfer) {
 
 }  // namespace
 }  // namespace xferq::testing
+
+namespace xferq::testing {
+namespace {
+
+// Complete lands at random moments while the worker finishes files — between
+// a file's last byte, its final flush (on the flusher threads) and the commit
+// that marks it done. Whatever wins, every file at a final path is whole and
+// no temp file is left.
+TEST(CompleteRacesFinishing, FinalFilesAreWholeOrAbsent) {
+  ScratchDir dir;
+  FixtureServer server;
+  auto o = test_options(true);
+  o.max_concurrent_transfers = 16;
+  auto q = open_queue(dir / "q.db", o);
+  const std::string a = make_body(200 * 1024, 50), b = make_body(300 * 1024, 51);
+  server.set("/a", body_resource(a));
+  server.set("/b", body_resource(b));
+  std::mt19937 rng(7);
+  int all = 0, partial = 0;
+  for (int round = 0; round < 60; ++round) {
+    auto j = q->create_job("finishing " + std::to_string(round));
+    const std::string fa = dir / ("a" + std::to_string(round)), fb = dir / ("b" + std::to_string(round));
+    ASSERT_FALSE(j->add_files({{server.url("/a"), fa}, {server.url("/b"), fb}}));
+    ASSERT_FALSE(j->resume());
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 6000));
+    CompleteStatus status = CompleteStatus::all_files;
+    ASSERT_FALSE(j->complete(&status));
+    (status == CompleteStatus::all_files ? all : partial)++;
+    if (exists(fa)) {
+      EXPECT_EQ(read_file(fa), a);
+    }
+    if (exists(fb)) {
+      EXPECT_EQ(read_file(fb), b);
+    }
+    if (status == CompleteStatus::all_files) {
+      EXPECT_TRUE(exists(fa) && exists(fb));
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(temp_files_in(dir.path()).empty());
+  EXPECT_EQ(all + partial, 60);
+  RecordProperty("complete_all_files", all);
+  RecordProperty("complete_partial", partial);
+}
+
+}  // namespace
+}  // namespace xferq::testing

@@ -103,6 +103,27 @@ std::error_code rename_into_place(const std::string& temp_path, const std::strin
   return {};
 }
 
+std::error_code read_range(const std::string& path, int64_t offset, int64_t length, std::string* out) {
+  out->resize(static_cast<size_t>(length));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_error(errno);
+  int64_t got = 0;
+  int err = 0;
+  while (got < length) {
+    const ssize_t r = ::pread(fd, &(*out)[static_cast<size_t>(got)], static_cast<size_t>(length - got), offset + got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      err = r < 0 ? errno : 0;
+      break;
+    }
+    got += r;
+  }
+  ::close(fd);
+  if (err) return errno_error(err);
+  if (got != length) return make_error_code(Errc::validation_failed);
+  return {};
+}
+
 std::error_code flush_file(int fd) {
   if (::fdatasync(fd) != 0) return errno_error(errno);
   return {};

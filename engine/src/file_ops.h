@@ -34,6 +34,11 @@ std::error_code delete_file(const std::string& path);
 // the final file exists (the rename happened before).
 std::error_code rename_into_place(const std::string& temp_path, const std::string& final_path);
 
+// Reads `length` bytes at `offset` of a file the application owns (an upload's
+// source), opened only for as long as the read takes. ERROR_FILE_NOT_FOUND et
+// al. from errno; BG_E_VALIDATION_FAILED if the file became shorter.
+std::error_code read_range(const std::string& path, int64_t offset, int64_t length, std::string* out);
+
 // Flushes a file's data (fdatasync) so a committed byte count never exceeds
 // what the disk holds.
 std::error_code flush_file(int fd);

@@ -221,6 +221,13 @@ Result<T> Store::read(const std::function<T()>& body) {
   }
 }
 
+template <typename T>
+Result<T> Store::write_value(T initial, const std::function<std::error_code(T&)>& body) {
+  T value = std::move(initial);
+  if (std::error_code ec = write_txn([&] { return body(value); })) return ec;
+  return value;
+}
+
 std::optional<JobState> Store::state_locked(const std::string& id) {
   auto& s = prepare("SELECT state FROM jobs WHERE id = ?");
   s.bind(1, id);
@@ -389,8 +396,7 @@ std::error_code Store::apply_call(const std::string& id, Call call, int64_t now_
 }
 
 Result<FileOp> Store::cancel(const std::string& id, int64_t now_us, bool with_paths) {
-  FileOp op;
-  std::error_code ec = write_txn([&]() -> std::error_code {
+  return write_value<FileOp>(FileOp(), [&](FileOp& op) -> std::error_code {
     // The state check is folded into the UPDATE: the table's set of states
     // that accept a cancel is bound as a bit mask.
     auto& up = prepare(
@@ -427,14 +433,11 @@ Result<FileOp> Store::cancel(const std::string& id, int64_t now_us, bool with_pa
     }
     return {};
   });
-  if (ec) return ec;
-  return op;
 }
 
 Result<FileOp> Store::complete(const std::string& id, int64_t now_us, Decision* decision,
                                JobState* previous) {
-  FileOp op;
-  std::error_code ec = write_txn([&]() -> std::error_code {
+  return write_value<FileOp>(FileOp(), [&](FileOp& op) -> std::error_code {
     auto current = state_locked(id);
     if (!current) return make_error_code(Errc::not_found);
     *previous = *current;
@@ -454,8 +457,6 @@ Result<FileOp> Store::complete(const std::string& id, int64_t now_us, Decision* 
     op = FileOp{db_->getLastInsertRowid(), id, OpKind::finalize, std::nullopt};
     return {};
   });
-  if (ec) return ec;
-  return op;
 }
 
 Result<JobState> Store::op_previous_state(const FileOp& op) {
@@ -531,8 +532,7 @@ Result<std::vector<std::string>> Store::inactive_jobs(int64_t before_us) {
 }
 
 Result<int64_t> Store::purge_final(int64_t before_us) {
-  int64_t purged = 0;
-  std::error_code ec = write_txn([&]() -> std::error_code {
+  return write_value<int64_t>(0, [&](int64_t& purged) -> std::error_code {
     auto& s = prepare(
         "DELETE FROM jobs WHERE state IN (7, 8) AND modified_us < ? "
         "AND NOT EXISTS (SELECT 1 FROM file_ops o WHERE o.job_id = jobs.id)");
@@ -540,8 +540,6 @@ Result<int64_t> Store::purge_final(int64_t before_us) {
     purged = s.exec();
     return {};
   });
-  if (ec) return ec;
-  return purged;
 }
 
 // ---- The outbox -----------------------------------------------------------------
@@ -706,8 +704,7 @@ Result<std::optional<FileRow>> Store::next_file(const std::string& job_id) {
 
 Result<WriteOutcome> Store::guard_temp_file(const Claim& claim, int64_t idx, const std::string& path,
                                             const std::function<std::error_code()>& open_or_create) {
-  WriteOutcome outcome = WriteOutcome::stale;
-  std::error_code ec = write_txn([&]() -> std::error_code {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
     auto& s = prepare(
         "UPDATE files SET temp_path = ?4 WHERE job_id = ?1 AND idx = ?3 "
         "AND (SELECT generation FROM jobs WHERE id = ?1) = ?2");
@@ -720,14 +717,11 @@ Result<WriteOutcome> Store::guard_temp_file(const Claim& claim, int64_t idx, con
     outcome = WriteOutcome::applied;
     return {};
   });
-  if (ec) return ec;
-  return outcome;
 }
 
 Result<WriteOutcome> Store::mark_connected(Claim* claim, int64_t now_us) {
-  WriteOutcome outcome = WriteOutcome::stale;
   const JobState transferring = *on_worker_event(JobState::connecting, WorkerEvent::connected);
-  std::error_code ec = write_txn([&]() -> std::error_code {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
     auto& s = prepare(
         "UPDATE jobs SET state = ?4, generation = generation + 1, modified_us = ?3 "
         "WHERE id = ?1 AND generation = ?2 RETURNING generation");
@@ -742,13 +736,10 @@ Result<WriteOutcome> Store::mark_connected(Claim* claim, int64_t now_us) {
     s.reset();
     return {};
   });
-  if (ec) return ec;
-  return outcome;
 }
 
 Result<WriteOutcome> Store::commit_progress(const Claim& claim, const FileRow& file, int64_t now_us) {
-  WriteOutcome outcome = WriteOutcome::stale;
-  std::error_code ec = write_txn([&]() -> std::error_code {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
     auto& s = prepare(
         "UPDATE files SET bytes_transferred = ?4, bytes_total = ?5, etag = ?6, last_modified = ?7 "
         "WHERE job_id = ?1 AND idx = ?3 AND (SELECT generation FROM jobs WHERE id = ?1) = ?2");
@@ -768,14 +759,11 @@ Result<WriteOutcome> Store::commit_progress(const Claim& claim, const FileRow& f
     outcome = WriteOutcome::applied;
     return {};
   });
-  if (ec) return ec;
-  return outcome;
 }
 
 Result<FileFinish> Store::finish_file(Claim* claim, const FileRow& file, int64_t now_us) {
-  FileFinish outcome = FileFinish::stale;
   const JobState transferred = *on_worker_event(JobState::transferring, WorkerEvent::all_files_done);
-  std::error_code ec = write_txn([&]() -> std::error_code {
+  return write_value<FileFinish>(FileFinish::stale, [&](FileFinish& outcome) -> std::error_code {
     auto& s = prepare(
         "UPDATE files SET completed = 1, bytes_transferred = ?4, bytes_total = ?4, etag = ?5, "
         "last_modified = ?6 WHERE job_id = ?1 AND idx = ?3 "
@@ -819,14 +807,11 @@ Result<FileFinish> Store::finish_file(Claim* claim, const FileRow& file, int64_t
     outcome = FileFinish::job_transferred;
     return {};
   });
-  if (ec) return ec;
-  return outcome;
 }
 
 Result<WriteOutcome> Store::fail(const Claim& claim, const TransferFailure& failure, int64_t now_us,
                                  JobState* state_after) {
-  WriteOutcome outcome = WriteOutcome::stale;
-  std::error_code ec = write_txn([&]() -> std::error_code {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
     auto& q = prepare(
         "SELECT state, retry_delay_s, no_progress_timeout_s, no_progress_since_us FROM jobs "
         "WHERE id = ? AND generation = ?");
@@ -867,14 +852,11 @@ Result<WriteOutcome> Store::fail(const Claim& claim, const TransferFailure& fail
     outcome = WriteOutcome::applied;
     return {};
   });
-  if (ec) return ec;
-  return outcome;
 }
 
 Result<WriteOutcome> Store::release(const Claim& claim, int64_t now_us) {
-  WriteOutcome outcome = WriteOutcome::stale;
   const JobState queued = *on_worker_event(JobState::transferring, WorkerEvent::interrupted);
-  std::error_code ec = write_txn([&]() -> std::error_code {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
     auto& s = prepare(
         "UPDATE jobs SET state = ?4, generation = generation + 1, modified_us = ?3 "
         "WHERE id = ?1 AND generation = ?2 AND state IN (1, 2)");
@@ -885,8 +867,6 @@ Result<WriteOutcome> Store::release(const Claim& claim, int64_t now_us) {
     outcome = s.exec() == 1 ? WriteOutcome::applied : WriteOutcome::stale;
     return {};
   });
-  if (ec) return ec;
-  return outcome;
 }
 
 Result<int64_t> Store::requeue_due(int64_t now_us, std::vector<std::string>* expired) {
@@ -904,8 +884,7 @@ Result<int64_t> Store::requeue_due(int64_t now_us, std::vector<std::string>* exp
   });
   if (!due) return due.error();
   if (!*due) return int64_t{0};
-  int64_t requeued = 0;
-  std::error_code ec = write_txn([&]() -> std::error_code {
+  return write_value<int64_t>(0, [&](int64_t& requeued) -> std::error_code {
     expired->clear();
     auto& x = prepare(
         "UPDATE jobs SET state = 4, generation = generation + 1, modified_us = ?1, "
@@ -924,8 +903,6 @@ Result<int64_t> Store::requeue_due(int64_t now_us, std::vector<std::string>* exp
     requeued = s.exec();
     return {};
   });
-  if (ec) return ec;
-  return requeued;
 }
 
 Result<std::optional<int64_t>> Store::next_retry_us() {
@@ -996,8 +973,7 @@ Result<UploadJob> Store::upload_job(const std::string& job_id) {
 
 Result<WriteOutcome> Store::set_upload_session(const Claim& claim, int64_t idx, const std::string& session_id,
                                                int64_t size, int64_t now_us) {
-  WriteOutcome outcome = WriteOutcome::stale;
-  std::error_code ec = write_txn([&]() -> std::error_code {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
     auto& j = prepare(
         "UPDATE jobs SET upload_session_id = ?3, reply_url = NULL, modified_us = ?4 "
         "WHERE id = ?1 AND generation = ?2");
@@ -1016,13 +992,10 @@ Result<WriteOutcome> Store::set_upload_session(const Claim& claim, int64_t idx, 
     outcome = WriteOutcome::applied;
     return {};
   });
-  if (ec) return ec;
-  return outcome;
 }
 
 Result<WriteOutcome> Store::set_reply_url(const Claim& claim, const std::string& url, int64_t now_us) {
-  WriteOutcome outcome = WriteOutcome::stale;
-  std::error_code ec = write_txn([&]() -> std::error_code {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
     auto& j = prepare(
         "UPDATE jobs SET reply_url = ?3, modified_us = ?4 WHERE id = ?1 AND generation = ?2");
     j.bind(1, claim.job_id);
@@ -1032,8 +1005,6 @@ Result<WriteOutcome> Store::set_reply_url(const Claim& claim, const std::string&
     if (j.exec() == 1) outcome = WriteOutcome::applied;
     return {};
   });
-  if (ec) return ec;
-  return outcome;
 }
 
 Result<std::vector<FileOp>> Store::pending_cancel_sessions() {

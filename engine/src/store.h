@@ -220,6 +220,10 @@ class Store {
   std::error_code write_txn(const std::function<std::error_code()>& body);
   template <typename T>
   Result<T> read(const std::function<T()>& body);
+  // A write transaction that answers a value: `body` updates it from `initial`
+  // and returns an error (rolled back, the error is the answer) or {}.
+  template <typename T>
+  Result<T> write_value(T initial, const std::function<std::error_code(T&)>& body);
   std::error_code flush_retired_locked();
   std::error_code state_error_locked(const std::string& id);  // not_found or invalid_state
   std::optional<JobState> state_locked(const std::string& id);

@@ -105,6 +105,11 @@ bool header_is(std::string_view line, std::string_view name) {
   return true;
 }
 
+// The value of a header line that header_is(line, name).
+std::string header_value(std::string_view line, std::string_view name) {
+  return trim(line.substr(name.size() + 1));
+}
+
 size_t on_header(char* data, size_t size, size_t nmemb, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const size_t n = size * nmemb;
@@ -115,13 +120,13 @@ size_t on_header(char* data, size_t size, size_t nmemb, void* user) {
     t->content_range.clear();
     t->content_length = -1;
   } else if (header_is(line, "etag")) {
-    t->etag = trim(line.substr(5));
+    t->etag = header_value(line, "etag");
   } else if (header_is(line, "last-modified")) {
-    t->last_modified = trim(line.substr(14));
+    t->last_modified = header_value(line, "last-modified");
   } else if (header_is(line, "content-range")) {
-    t->content_range = trim(line.substr(14));
+    t->content_range = header_value(line, "content-range");
   } else if (header_is(line, "content-length")) {
-    t->content_length = std::strtoll(trim(line.substr(15)).c_str(), nullptr, 10);
+    t->content_length = std::strtoll(header_value(line, "content-length").c_str(), nullptr, 10);
   }
   return n;
 }
@@ -907,10 +912,6 @@ enum UploadStep { kCreateSession = 1, kFragment = 2, kReply = 3, kCloseSession =
 constexpr const char* kBitsUploadProtocol = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
 constexpr uint32_t kSessionNotFound = 0x8020001Fu;  // BG_E_SESSION_NOT_FOUND
 
-std::string header_value(std::string_view line, std::string_view name) {
-  return trim(line.substr(name.size() + 1));
-}
-
 size_t on_upload_header(char* data, size_t size, size_t nmemb, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const size_t n = size * nmemb;
@@ -1127,30 +1128,11 @@ void Worker::upload_request(Transfer& t, int step) {
     // opened only for as long as a read takes.
     const int64_t len = std::min<int64_t>(std::max<int64_t>(opt.upload_fragment_bytes, 1),
                                           t.file.bytes_total - t.fragment_first);
-    t.body.resize(static_cast<size_t>(len));
-    const int fd = ::open(t.file.local_path.c_str(), O_RDONLY | O_CLOEXEC);
-    int64_t got = 0;
-    int err = 0;
-    if (fd < 0) {
-      err = errno;
-    } else {
-      while (got < len) {
-        const ssize_t r = ::pread(fd, &t.body[static_cast<size_t>(got)], static_cast<size_t>(len - got),
-                                  t.fragment_first + got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-          err = r < 0 ? errno : 0;
-          break;
-        }
-        got += r;
-      }
-      ::close(fd);
-    }
-    if (got != len) {
-      fail(t, err ? to_hresult(errno_error(err)) : static_cast<uint32_t>(Errc::validation_failed),
-           static_cast<int>(ErrorContext::local_file),
+    if (std::error_code ec = read_range(t.file.local_path, t.fragment_first, len, &t.body)) {
+      const bool shorter = ec == make_error_code(Errc::validation_failed);
+      fail(t, to_hresult(ec), static_cast<int>(ErrorContext::local_file),
            "cannot read the file to upload " + t.file.local_path +
-               (err ? std::string(": ") + std::strerror(err) : std::string(" (it became shorter)")),
+               (shorter ? std::string(" (it became shorter)") : ": " + ec.message()),
            false);
       return;
     }
