@@ -2,16 +2,12 @@
 // then the effects (outbox, worker wake-up, callbacks).
 #include "queue_core.h"
 
+#include "clock.h"
 #include "crash_points.h"
-#include "file_ops.h"
 #include "validate.h"
-#include "worker.h"
+#include "worker/worker.h"
 
 namespace xferq::detail {
-
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
-}
 
 Result<std::shared_ptr<QueueCore>> QueueCore::open(const std::string& path, const QueueOptions& options) {
   if (path.empty()) return make_error_code(Errc::invalid_arg);
@@ -20,68 +16,16 @@ Result<std::shared_ptr<QueueCore>> QueueCore::open(const std::string& path, cons
   std::shared_ptr<QueueCore> core(new QueueCore(path, options, std::move(*store)));
   // Finish what a crashed process decided but did not do. Idempotent, so it
   // is safe even while another process applies the same operations.
-  core->apply_pending_ops();
+  core->outbox_.apply_pending();
   return core;
 }
 
 QueueCore::QueueCore(std::string path, const QueueOptions& options, std::unique_ptr<Store> store)
-    : path_(std::move(path)), options_(options), store_(std::move(store)) {}
+    : path_(std::move(path)), options_(options), store_(std::move(store)), outbox_(*store_) {}
 
 QueueCore::~QueueCore() {
   stop_worker();
-  stop_janitor();
-}
-
-void QueueCore::defer(FileOp op) {
-  std::lock_guard<std::mutex> lock(janitor_mu_);
-  if (!janitor_.joinable()) janitor_ = std::thread([this] { janitor_loop(); });
-  janitor_queue_.push_back(std::move(op));
-  janitor_cv_.notify_one();
-}
-
-void QueueCore::janitor_loop() {
-  std::unique_lock<std::mutex> lock(janitor_mu_);
-  for (;;) {
-    janitor_cv_.wait(lock, [this] { return janitor_stopping_ || !janitor_queue_.empty(); });
-    if (janitor_queue_.empty()) return;  // stopping, and nothing left to do
-    // Take everything queued: one read for all their temp paths and one
-    // retirement, so the janitor visits the store twice per batch, not per job.
-    std::vector<FileOp> batch(std::make_move_iterator(janitor_queue_.begin()),
-                              std::make_move_iterator(janitor_queue_.end()));
-    janitor_queue_.clear();
-    lock.unlock();
-    std::vector<std::string> ids;
-    for (const FileOp& op : batch) ids.push_back(op.job_id);
-    auto paths = store_->temp_paths(ids);
-    if (!paths) {
-      for (const FileOp& op : batch) apply_op(op, true);  // one by one; failures stay in the outbox
-    } else {
-      std::vector<int64_t> done;
-      for (size_t i = 0; i < batch.size(); ++i) {
-        std::error_code first_error;
-        for (const std::string& p : (*paths)[i]) {
-          std::error_code ec = delete_file(p);
-          if (ec && !first_error) first_error = ec;
-        }
-        if (first_error)
-          store_->note_op_failure(batch[i].id, first_error.message());
-        else
-          done.push_back(batch[i].id);
-      }
-      store_->retire_ops(done);
-    }
-    lock.lock();
-  }
-}
-
-void QueueCore::stop_janitor() {
-  {
-    std::lock_guard<std::mutex> lock(janitor_mu_);
-    janitor_stopping_ = true;
-    janitor_cv_.notify_one();
-  }
-  // It finishes the queue first; what a crash would interrupt stays in the outbox.
-  if (janitor_.joinable()) janitor_.join();
+  outbox_.stop();
 }
 
 Result<Job> QueueCore::create_job(std::string_view display_name, JobType type) {
@@ -125,8 +69,8 @@ std::error_code QueueCore::add_files(const std::string& id, const std::vector<Fi
   }
   Decision d;
   if (auto ec = store_->add_files(id, files, kMaxFilesPerJob, now_us(), &d)) return ec;
-  wake_worker(id, true);
-  notify_modified(id);
+  wake_worker(id, d.state_changes ? d.generation : Worker::kGenerationKept, true);
+  events_.modified(id);
   return {};
 }
 
@@ -134,8 +78,8 @@ std::error_code QueueCore::change_state(const std::string& id, Call call) {
   Decision d;
   if (auto ec = store_->apply_call(id, call, now_us(), &d)) return ec;
   if (d.state_changes) {
-    wake_worker(id, d.next == JobState::queued);
-    notify_modified(id);
+    wake_worker(id, d.generation, d.next == JobState::queued);
+    events_.modified(id);
   }
   return {};
 }
@@ -147,12 +91,12 @@ std::error_code QueueCore::cancel(const std::string& id) {
   crash_point("cancel.after_commit");
   // Stop the transfer first, then delete: unlinking a file the worker still
   // writes is safe on POSIX (the bytes go to an inode with no name).
-  wake_worker(id, false);
+  wake_worker(id, op->job_generation, false);
   if (options_.defer_cancel_deletes)
-    defer(std::move(*op));
+    outbox_.defer(std::move(*op));
   else
-    apply_op(*op, true);  // a failure leaves the op in the outbox, retried on next open
-  notify_modified(id);
+    outbox_.apply(*op, true);  // a failure leaves the op in the outbox, retried on next open
+  events_.modified(id);
   return {};
 }
 
@@ -162,9 +106,9 @@ std::error_code QueueCore::complete(const std::string& id, CompleteStatus* statu
   auto op = store_->complete(id, now_us(), &d, &previous);
   if (!op) return op.error();
   crash_point("complete.after_commit");
-  wake_worker(id, false);
-  std::error_code ec = apply_op(*op, true);
-  notify_modified(id);
+  wake_worker(id, op->job_generation, false);
+  std::error_code ec = outbox_.apply(*op, true);
+  events_.modified(id);
   if (ec) return ec;
   if (status) *status = d.complete_status;
   return {};
@@ -173,8 +117,8 @@ std::error_code QueueCore::complete(const std::string& id, CompleteStatus* statu
 std::error_code QueueCore::set_property(const std::string& id, Property property, int64_t value,
                                         std::string_view text) {
   if (auto ec = store_->set_property(id, property, value, text, now_us())) return ec;
-  if (property == Property::priority) wake_worker(id, true);
-  notify_modified(id);
+  if (property == Property::priority) wake_worker(id, Worker::kGenerationKept, true);
+  events_.modified(id);
   return {};
 }
 
@@ -198,116 +142,17 @@ Result<Queue::HousekeepingReport> QueueCore::housekeep() {
   return report;
 }
 
-std::error_code QueueCore::apply_op(const FileOp& op, bool by_caller) {
-  if (op.temp_paths) {
-    // Cancel's fast path: the paths came with its transaction.
-    std::error_code first_error;
-    for (const std::string& p : *op.temp_paths) {
-      std::error_code ec = delete_file(p);
-      if (ec && !first_error) first_error = ec;
-    }
-    if (!first_error) {
-      store_->retire_op(op.id);
-      return {};
-    }
-    store_->note_op_failure(op.id, first_error.message());
-    return first_error;
-  }
-  auto files = store_->job_files(op.job_id);
-  if (!files) return files.error();
-  // Upload-reply jobs: the only temp file is the reply's, and it goes to the
-  // reply file name (the upload file itself is never touched).
-  std::optional<std::string> reply_target;
-  if (op.kind == OpKind::finalize) {
-    auto r = store_->reply_target(op.job_id);
-    if (!r) return r.error();
-    reply_target = *r;
-  }
-  std::error_code first_error;
-  std::vector<int64_t> renamed;
-  for (const FileRow& f : *files) {
-    std::error_code ec;
-    if (op.kind == OpKind::finalize && f.completed) {
-      if (f.temp_path.empty()) continue;  // renamed by an earlier, partly failed Complete
-      ec = rename_into_place(f.temp_path, reply_target ? *reply_target : f.local_path);
-      if (!ec) {
-        renamed.push_back(f.idx);
-        crash_point("complete.between_renames");
-      }
-    } else {
-      ec = delete_file(f.temp_path);
-    }
-    if (ec && !first_error) first_error = ec;
-  }
-  if (!first_error) {
-    store_->retire_op(op.id);
-    return {};
-  }
-  if (op.kind == OpKind::finalize && !by_caller) {
-    // Recovery: the job is ACKNOWLEDGED and stays so. A temp file that is gone
-    // was renamed before the crash (or lost): nothing more can be done. Other
-    // failures stay in the outbox and are retried on the next open.
-    if (first_error == make_error_code(Errc::path_not_found)) {
-      store_->retire_op(op.id);
-      return {};
-    }
-    store_->note_op_failure(op.id, first_error.message());
-    return first_error;
-  }
-  if (op.kind == OpKind::finalize) {
-    // BITS: the job stays where it was, renamed files stay available, and
-    // Complete can be retried.
-    auto previous = store_->op_previous_state(op);
-    store_->complete_failed(op, previous ? *previous : JobState::transferred, renamed,
-                            first_error.message(), now_us());
-    return first_error;
-  }
-  store_->note_op_failure(op.id, first_error.message());
-  return first_error;
-}
-
-void QueueCore::apply_pending_ops() {
-  auto ops = store_->pending_ops();
-  if (!ops) return;
-  for (const FileOp& op : *ops) {
-    crash_point("recovery.between_ops");
-    apply_op(op, false);
-  }
-  store_->flush_retired();
-}
-
-void QueueCore::set_callbacks(JobCallbacks callbacks) {
-  auto p = std::make_shared<const JobCallbacks>(std::move(callbacks));
-  std::lock_guard<std::mutex> lock(callbacks_mu_);
-  callbacks_ = std::move(p);
-}
-
-std::shared_ptr<const JobCallbacks> QueueCore::callbacks() {
-  std::lock_guard<std::mutex> lock(callbacks_mu_);
-  return callbacks_;
-}
-
-void QueueCore::notify_transferred(const std::string& id) {
-  if (auto cb = callbacks(); cb && cb->transferred) cb->transferred(id);
-}
-
-void QueueCore::notify_error(const std::string& id, const JobErrorInfo& error) {
-  if (auto cb = callbacks(); cb && cb->error) cb->error(id, error);
-}
-
-void QueueCore::notify_modified(const std::string& id) {
-  if (auto cb = callbacks(); cb && cb->modified) cb->modified(id);
-}
-
-void QueueCore::wake_worker(const std::string& id, bool may_run) {
+void QueueCore::wake_worker(const std::string& id, int64_t generation, bool may_run) {
   std::lock_guard<std::mutex> lock(worker_mu_);
-  if (worker_) worker_->job_changed(id, may_run);
+  if (worker_) worker_->job_changed(id, generation, may_run);
 }
 
 void QueueCore::start_worker() {
   std::lock_guard<std::mutex> lock(worker_mu_);
   if (worker_) return;
-  worker_ = std::make_unique<Worker>(*this);
+  // `this` outlives the worker: the destructor stops the worker first.
+  WorkerContext context{*store_, options_, path_ + "-worker.lock", events_, outbox_, [this] { housekeep(); }};
+  worker_ = std::make_unique<Worker>(std::move(context));
   worker_->start();
 }
 

@@ -1,17 +1,21 @@
 // queue_core.h — what a Queue and its Job handles share: the store, the
-// worker, the callbacks, and the carrying-out of the outbox.
+// outbox, the callbacks and the worker; and the API's calls, each one
+// validated here, decided in one store transaction, then followed by its
+// effects (the outbox, waking the worker, the modified callback).
+//
+// Thread safety: every method may be called from any thread. A QueueCore
+// lives as long as its Queue or any Job handle (shared_ptr).
 #ifndef XFERQ_QUEUE_CORE_H_
 #define XFERQ_QUEUE_CORE_H_
 
-#include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
 #include <vector>
 
-#include "store.h"
+#include "job_events.h"
+#include "outbox.h"
+#include "storage/store.h"
 #include "xferq/callbacks.h"
 #include "xferq/job.h"
 #include "xferq/options.h"
@@ -23,8 +27,12 @@ class Worker;
 
 class QueueCore : public std::enable_shared_from_this<QueueCore> {
  public:
+  // Opens the store and applies what a crashed process left in the outbox.
   static Result<std::shared_ptr<QueueCore>> open(const std::string& path, const QueueOptions& options);
+  // Stops the worker, then the outbox's janitor.
   ~QueueCore();
+  QueueCore(const QueueCore&) = delete;
+  QueueCore& operator=(const QueueCore&) = delete;
 
   const std::string& path() const { return path_; }
   const QueueOptions& options() const { return options_; }
@@ -43,49 +51,27 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   std::error_code set_property(const std::string& id, Property property, int64_t value,
                                std::string_view text);
 
-  // Expires inactive jobs and purges old final ones.
+  // Expires inactive jobs (as by cancel()) and purges old final ones.
   Result<Queue::HousekeepingReport> housekeep();
 
-  // Carries out one outbox operation, idempotently. `by_caller`: the call
-  // that decided it is waiting (Complete may then fail and keep the job);
-  // otherwise it is recovery, which never takes a committed decision back.
-  std::error_code apply_op(const FileOp& op, bool by_caller);
-  // Carries out every pending operation (recovery).
-  void apply_pending_ops();
+  void set_callbacks(JobCallbacks callbacks) { events_.set_callbacks(std::move(callbacks)); }
 
-  void set_callbacks(JobCallbacks callbacks);
-  void notify_transferred(const std::string& id);
-  void notify_error(const std::string& id, const JobErrorInfo& error);
-  void notify_modified(const std::string& id);
-
+  // Starts the worker thread (no-op if running); stop_worker() joins it.
   void start_worker();
   void stop_worker();
 
  private:
   QueueCore(std::string path, const QueueOptions& options, std::unique_ptr<Store> store);
-  void wake_worker(const std::string& id, bool may_run);
-  std::shared_ptr<const JobCallbacks> callbacks();
+  void wake_worker(const std::string& id, int64_t generation, bool may_run);
 
   std::string path_;
   QueueOptions options_;
   std::unique_ptr<Store> store_;
-  std::mutex callbacks_mu_;
-  std::shared_ptr<const JobCallbacks> callbacks_;
+  JobEvents events_;
+  Outbox outbox_;
   std::mutex worker_mu_;
   std::unique_ptr<Worker> worker_;
-
-  // The janitor applies deferred deletions (options_.defer_cancel_deletes).
-  void janitor_loop();
-  void defer(FileOp op);
-  void stop_janitor();
-  std::mutex janitor_mu_;
-  std::condition_variable janitor_cv_;
-  std::deque<FileOp> janitor_queue_;
-  bool janitor_stopping_ = false;
-  std::thread janitor_;
 };
-
-int64_t now_us();
 
 }  // namespace xferq::detail
 

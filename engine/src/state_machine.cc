@@ -1,4 +1,4 @@
-// state_machine.cc — the table behind decide() and on_worker_event().
+// state_machine.cc — the table behind decide() and worker_transition().
 #include "state_machine.h"
 
 #include "xferq/error.h"
@@ -14,95 +14,108 @@ constexpr uint32_t bits(std::initializer_list<S> states) {
   return m;
 }
 
-constexpr uint32_t kNonFinal = bits({S::queued, S::connecting, S::transferring, S::suspended,
-                                     S::error, S::transient_error, S::transferred});
-constexpr uint32_t kRunning = bits({S::queued, S::connecting, S::transferring});
-
 bool in(uint32_t mask, S s) { return (mask & state_bit(s)) != 0; }
+
+// One cell of the call table: a state to move to, or one of these.
+constexpr int kRefuse = -1;  // DO_E_INVALID_STATE, nothing changes
+constexpr int kKeep = -2;    // accepted, the state stays
+
+constexpr int Q = static_cast<int>(S::queued), S_ = static_cast<int>(S::suspended),
+              A = static_cast<int>(S::acknowledged), X = static_cast<int>(S::cancelled);
+constexpr int R = kRefuse, K = kKeep;
+
+constexpr int kStates = 9;
+
+// Rows: the calls, in enum order. Columns: the states, by number — QUEUED,
+// CONNECTING, TRANSFERRING, SUSPENDED, ERROR, TRANSIENT_ERROR, TRANSFERRED,
+// ACKNOWLEDGED, CANCELLED. Rules that depend on the job's files (resume of a
+// job without files, complete of an upload or of a partly done job) are
+// applied by decide() on top of this table.
+constexpr int kCallTable[][kStates] = {
+    //               Q   C   T   S   E   TE  TD  A  X
+    /* suspend  */ {S_, S_, S_, K, K, S_, K, R, R},
+    /* resume   */ {K, K, K, Q, Q, Q, K, R, R},
+    /* cancel   */ {X, X, X, X, X, X, X, R, R},
+    /* complete */ {A, A, A, A, A, A, A, R, R},
+    /* set_*    */ {K, K, K, K, K, K, K, R, R},
+    /* add_file */ {K, K, K, K, K, K, S_, R, R},
+};
+
+int cell(S current, Call call) { return kCallTable[static_cast<int>(call)][static_cast<int>(current)]; }
+
+// Rows: the worker events, in enum order.
+constexpr WorkerTransition kWorkerTable[] = {
+    /* start               */ {bits({S::queued}), S::connecting},
+    /* connected           */ {bits({S::connecting, S::transferring}), S::transferring},
+    /* all_files_done      */ {bits({S::connecting, S::transferring}), S::transferred},
+    /* transient_error     */ {bits({S::connecting, S::transferring}), S::transient_error},
+    /* fatal_error         */ {bits({S::connecting, S::transferring}), S::error},
+    /* no_progress_expired */ {bits({S::transient_error}), S::error},
+    /* retry_due           */ {bits({S::transient_error}), S::queued},
+    /* interrupted         */ {bits({S::connecting, S::transferring}), S::queued},
+};
 
 }  // namespace
 
-uint32_t allowed_from(Call) {
-  // Every call is accepted in every non-final state; what differs is its effect.
-  return kNonFinal;
+uint32_t allowed_from(Call call) {
+  uint32_t mask = 0;
+  for (int s = 0; s < kStates; ++s)
+    if (kCallTable[static_cast<int>(call)][s] != kRefuse) mask |= 1u << s;
+  return mask;
 }
+
+JobState call_target(Call call) {
+  // cancel and complete move every state they accept to one target.
+  return static_cast<S>(cell(S::queued, call));
+}
+
+JobState initial_state() { return S::suspended; }
+
+uint32_t final_states() { return bits({S::acknowledged, S::cancelled}); }
 
 Decision decide(S current, Call call, const FileFacts& facts) {
   Decision d;
   d.next = current;
-  if (!in(allowed_from(call), current)) {
+  const int to = cell(current, call);
+  if (to == kRefuse) {
     d.error = make_error_code(Errc::invalid_state);
     return d;
   }
+  if (to != kKeep) d.next = static_cast<S>(to);
   switch (call) {
-    case Call::suspend:
-      // ERROR and TRANSFERRED are not running already: suspend leaves them be.
-      if (in(kRunning | state_bit(S::transient_error), current)) d.next = S::suspended;
-      break;
     case Call::resume:
-      if (in(bits({S::suspended, S::error, S::transient_error}), current)) {
-        if (facts.files_total == 0) {
-          d.error = make_error_code(Errc::empty);
-          return d;
-        }
-        d.next = S::queued;
+      if (d.next != current && facts.files_total == 0) {
+        d.next = current;
+        d.error = make_error_code(Errc::empty);
+        return d;
       }
-      break;
-    case Call::cancel:
-      d.next = S::cancelled;
       break;
     case Call::complete:
       if (facts.upload && current != S::transferred) {
         // BITS: an upload cannot be completed partially; until the server has
         // the whole file (and, for upload-reply, the reply is here) only
         // cancel() ends the job.
+        d.next = current;
         d.error = make_error_code(Errc::invalid_state);
         return d;
       }
-      d.next = S::acknowledged;
       d.complete_status = (current == S::transferred || facts.files_completed == facts.files_total)
                               ? CompleteStatus::all_files
                               : CompleteStatus::partial;
       break;
-    case Call::set_property:
-      break;
-    case Call::add_file:
-      if (current == S::transferred) d.next = S::suspended;
+    default:
       break;
   }
   d.state_changes = d.next != current;
   return d;
 }
 
+WorkerTransition worker_transition(WorkerEvent event) { return kWorkerTable[static_cast<int>(event)]; }
+
 std::optional<JobState> on_worker_event(S current, WorkerEvent event) {
-  const uint32_t active = bits({S::connecting, S::transferring});
-  switch (event) {
-    case WorkerEvent::start:
-      if (current == S::queued) return S::connecting;
-      break;
-    case WorkerEvent::connected:
-      if (in(active, current)) return S::transferring;
-      break;
-    case WorkerEvent::all_files_done:
-      if (in(active, current)) return S::transferred;
-      break;
-    case WorkerEvent::transient_error:
-      if (in(active, current)) return S::transient_error;
-      break;
-    case WorkerEvent::fatal_error:
-      if (in(active, current)) return S::error;
-      break;
-    case WorkerEvent::no_progress_expired:
-      if (in(active | state_bit(S::transient_error), current)) return S::error;
-      break;
-    case WorkerEvent::retry_due:
-      if (current == S::transient_error) return S::queued;
-      break;
-    case WorkerEvent::interrupted:
-      if (in(active, current)) return S::queued;
-      break;
-  }
-  return std::nullopt;
+  const WorkerTransition t = worker_transition(event);
+  if (!in(t.from, current)) return std::nullopt;
+  return t.to;
 }
 
 }  // namespace xferq::detail

@@ -1,13 +1,22 @@
 // state_machine.h — the BITS job state machine as a pure table.
 //
-// Nothing here touches the database: the store asks decide() what a call does
-// to a job in a given state and applies the answer in its transaction, and it
-// derives the WHERE clause of its conditional UPDATEs from allowed_from().
-// Cells that shared/reference/transitions.csv leaves open are defined here
-// (and tested): suspend is a no-op on ERROR and TRANSFERRED (they are "not
-// running" already), resume is a no-op on TRANSFERRED, add_file on
-// TRANSFERRED sends the job back to SUSPENDED (it no longer has all files).
-// Upload jobs (facts.upload) accept complete() in TRANSFERRED only.
+// Nothing here touches the database. The table has two halves:
+// - calls (what an application asks): decide() says what a call does to a job
+//   in a given state; the store applies the answer in its transaction and
+//   derives the WHERE clause of its conditional UPDATEs from allowed_from();
+// - worker events (what the worker reports): worker_transition() says from
+//   which states an event moves a job and to which state; the store builds its
+//   worker statements (claims, retries due, no-progress expiry, recovery)
+//   from it, so no state number is written anywhere else in the engine.
+//
+// Cells that the reference oracle (tests/data/transitions.csv) leaves open are
+// defined here and tested in tests/state_machine_test.cc: suspend is a no-op
+// on ERROR and TRANSFERRED (they are "not running" already), resume is a no-op
+// on TRANSFERRED, add_file on TRANSFERRED sends the job back to SUSPENDED (it
+// no longer has all files). Upload jobs accept complete() in TRANSFERRED
+// only. docs/bits-behaviour.md explains the table in prose.
+//
+// Thread safety: pure functions over constant tables; safe from any thread.
 #ifndef XFERQ_STATE_MACHINE_H_
 #define XFERQ_STATE_MACHINE_H_
 
@@ -36,15 +45,31 @@ struct Decision {
   JobState next = JobState::suspended;
   bool state_changes = false;  // next != current
   CompleteStatus complete_status = CompleteStatus::all_files;  // for Call::complete
+  // Filled by the store once it applied the decision: the job's generation
+  // after the call (0 if the call changed no state). The worker compares it
+  // with its claim to know, without a read, whether its transfer is stale.
+  int64_t generation = 0;
 };
 
+// What `call` does to a job in state `current`, given its files.
 Decision decide(JobState current, Call call, const FileFacts& facts);
 
 // Bit (1 << state) is set for every state in which `call` is accepted (before
 // file facts are considered). Used as `((1 << state) & ?) != 0` in SQL.
 uint32_t allowed_from(Call call);
 
-// What the worker reports about a job it runs.
+// The state a call moves every job it accepts to, for the calls whose target
+// does not depend on the state (cancel: CANCELLED, complete: ACKNOWLEDGED).
+JobState call_target(Call call);
+
+// The state of a new job (SUSPENDED, as BITS's CreateJob).
+JobState initial_state();
+
+// The final states (ACKNOWLEDGED, CANCELLED) as a bit mask: no call and no
+// worker event leaves them.
+uint32_t final_states();
+
+// What the worker reports about a job it runs, or finds in the queue.
 enum class WorkerEvent {
   start,                // picked from the queue
   connected,            // the server answered
@@ -53,8 +78,16 @@ enum class WorkerEvent {
   fatal_error,          // needs the application
   no_progress_expired,  // transient errors for longer than the no-progress timeout
   retry_due,            // the minimum retry delay has passed
-  interrupted,          // the worker stopped (shutdown, crash recovery, restart from zero)
+  interrupted,          // the worker let go (shutdown, crash recovery, database failure)
 };
+
+// One worker event's row of the table: the states it applies to (a bit mask)
+// and the state it leads to.
+struct WorkerTransition {
+  uint32_t from = 0;
+  JobState to = JobState::queued;
+};
+WorkerTransition worker_transition(WorkerEvent event);
 
 // The state after the event, or nullopt if the event cannot happen in `current`
 // (the job moved on: the worker's view is stale and it must drop the job).

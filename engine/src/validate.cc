@@ -3,12 +3,11 @@
 
 #include <curl/curl.h>
 #include <sys/random.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cctype>
 #include <cstdio>
 
+#include "fs/file_ops.h"
 #include "xferq/error.h"
 
 namespace xferq::detail {
@@ -105,21 +104,20 @@ bool is_plain_absolute_path(std::string_view path) {
 std::error_code check_local_path(std::string_view path) {
   if (!is_plain_absolute_path(path)) return make_error_code(Errc::invalid_arg);
   const std::string p(path);
-  struct stat st {};
-  if (::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return make_error_code(Errc::invalid_arg);
+  if (inspect_path(p).directory) return make_error_code(Errc::invalid_arg);
   const std::string dir = p.substr(0, p.rfind('/')).empty() ? "/" : p.substr(0, p.rfind('/'));
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return make_error_code(Errc::path_not_found);
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) return make_error_code(Errc::access_denied);
+  if (!inspect_path(dir).directory) return make_error_code(Errc::path_not_found);
+  if (!can_create_in(dir)) return make_error_code(Errc::access_denied);
   return {};
 }
 
 std::error_code check_upload_source(std::string_view path) {
   if (!is_plain_absolute_path(path)) return make_error_code(Errc::invalid_arg);
   const std::string p(path);
-  struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return make_error_code(Errc::file_not_found);
-  if (!S_ISREG(st.st_mode)) return make_error_code(Errc::invalid_arg);
-  if (::access(p.c_str(), R_OK) != 0) return make_error_code(Errc::access_denied);
+  const PathInfo info = inspect_path(p);
+  if (!info.exists) return make_error_code(Errc::file_not_found);
+  if (!info.regular) return make_error_code(Errc::invalid_arg);
+  if (!can_read(p)) return make_error_code(Errc::access_denied);
   return {};
 }
 

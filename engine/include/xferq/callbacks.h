@@ -9,17 +9,43 @@
 
 namespace xferq {
 
-// Each callback receives the job's id. They run on the thread that caused the
-// event — the worker thread for transfer events, the caller's thread for API
-// calls — after every lock is released, so they may call back into the Queue.
-// They are not persisted: register them again after reopening a queue. Keep
-// them short: the worker waits for them.
+// The functions a queue calls when one of its jobs changes; each receives the
+// job's id. Register them with Queue::set_callbacks(); empty members are
+// skipped. They live in this process only and are not persisted: register them
+// again after reopening a queue. An event that happens while none is registered
+// is not delivered later, and calls made by other processes fire nothing here
+// (the transfers this process's worker runs do, whoever created the job).
+//
+// Threads: transferred and error run on the worker thread; modified runs on the
+// worker thread for the worker's events and on the calling thread, before the
+// call returns, for API calls. No queue lock is held while they run, so they
+// may call into the Queue and its Jobs (complete() from transferred is the
+// usual pattern), except that they must not call Queue::stop_worker() or
+// destroy the Queue (see queue.h). The worker waits for them: every transfer
+// pauses while one runs, so keep them short. They must not throw: an exception
+// leaving one on the worker thread ends the process (std::terminate).
+//
+// Thread safety: a plain value type, not synchronized; set_callbacks() copies
+// it. The functions it holds may run concurrently on the worker thread and on
+// calling threads, so they must be thread-safe themselves. A function that
+// captures a Job keeps the queue's core alive until the callbacks are replaced.
 struct JobCallbacks {
-  // The job reached TRANSFERRED: call complete() to get the files.
+  // The job reached TRANSFERRED: every file is in its temp file (uploads: the
+  // server has every byte, and the reply is here): call complete() to get the
+  // files. Worker thread, right after modified for the same change.
   std::function<void(const std::string& job_id)> transferred;
-  // The job entered ERROR (never for TRANSIENT_ERROR, as in BITS).
+  // The job entered ERROR, after a failed attempt (right after modified) or when
+  // the no-progress timeout ran out (alone), with the error Job::error() now
+  // reports. Never for TRANSIENT_ERROR, as in BITS. Worker thread.
   std::function<void(const std::string& job_id, const JobErrorInfo& error)> error;
-  // Anything else changed: state, properties, files, progress commits.
+  // Something about the job changed. Calling thread: add_file(s), suspend() /
+  // resume() that changed the state, cancel(), complete() (a failed one too),
+  // the setters, and the cancels of housekeeping (on the thread that runs it).
+  // Worker thread: the job was claimed (CONNECTING), an upload connected,
+  // progress was committed, a file finished, the job reached TRANSFERRED or an
+  // attempt failed. Not reported: a download's CONNECTING -> TRANSFERRING, a
+  // retry's TRANSIENT_ERROR -> QUEUED, the no-progress expiry (error only), the
+  // worker handing running jobs back to QUEUED.
   std::function<void(const std::string& job_id)> modified;
 };
 

@@ -3,9 +3,10 @@
 // Every expected failure of the API (a call in the wrong state, an unknown job, a
 // bad argument, a failed transfer) is a std::error_code in xferq's category. Its
 // value is the HRESULT that BITS / Delivery Optimization use for the same
-// condition (see shared/reference/bits-semantics.md), so the C ABI can return it
-// unchanged and people can search for the name. A default-constructed
-// std::error_code means success.
+// condition (docs/bits-behaviour.md says which call or event returns which), so
+// the C ABI can return it unchanged and people can search for the name. A
+// default-constructed std::error_code means success. Everything declared here
+// is constant or a pure function, safe to use from any thread.
 #ifndef XFERQ_ERROR_H_
 #define XFERQ_ERROR_H_
 
@@ -15,21 +16,28 @@
 
 namespace xferq {
 
-// HRESULT values. Names follow the reference exactly.
+// HRESULT values, named in the comments as BITS / Delivery Optimization name
+// them; xferq's own conditions use facility 0xDF and the prefix XFERQ_E_.
+// Thread safety: a plain value; no synchronization needed.
 enum class Errc : uint32_t {
   // Calls refused because of the job's state (cancelled or acknowledged, or
   // another state the call is not valid in). DO_E_INVALID_STATE.
   invalid_state = 0x80D02013u,
   not_found = 0x80200001u,                // BG_E_NOT_FOUND: no job with that id
   empty = 0x80200003u,                    // BG_E_EMPTY: Resume on a job with no files
-  file_not_available = 0x80200004u,       // BG_E_FILE_NOT_AVAILABLE
-  error_information_unavailable = 0x8020000Fu,  // BG_E_ERROR_INFORMATION_UNAVAILABLE
-  network_disconnected = 0x80200010u,     // BG_E_NETWORK_DISCONNECTED
-  insufficient_range_support = 0x80200013u,  // BG_E_INSUFFICIENT_RANGE_SUPPORT
+  file_not_available = 0x80200004u,       // BG_E_FILE_NOT_AVAILABLE (not produced at present)
+  error_information_unavailable = 0x8020000Fu,  // BG_E_ERROR_INFORMATION_UNAVAILABLE: no error now
+  // BG_E_NETWORK_DISCONNECTED (not produced: network failures are XFERQ_E_TRANSPORT)
+  network_disconnected = 0x80200010u,
+  // BG_E_INSUFFICIENT_RANGE_SUPPORT (not produced: a server ignoring Range makes
+  // the file restart from byte 0 instead)
+  insufficient_range_support = 0x80200013u,
   too_many_files = 0x8020001Cu,           // BG_E_TOO_MANY_FILES (upload jobs hold one)
   string_too_long = 0x80200021u,          // BG_E_STRING_TOO_LONG
   too_many_files_in_job = 0x80200051u,    // BG_E_TOO_MANY_FILES_IN_JOB
-  validation_failed = 0x80200053u,        // BG_E_VALIDATION_FAILED: server response unusable
+  // BG_E_VALIDATION_FAILED: a server response xferq cannot use, or an upload's
+  // file that changed size under an open session
+  validation_failed = 0x80200053u,
   download_no_progress = 0x80D02002u,     // DO_E_DOWNLOAD_NO_PROGRESS: no-progress timeout hit
   invalid_arg = 0x80070057u,              // E_INVALIDARG
   access_denied = 0x80070005u,            // E_ACCESSDENIED
@@ -52,13 +60,19 @@ enum class Errc : uint32_t {
 // HTTP statuses become BG_E_HTTP_ERROR_nnn = 0x80190000 + status, as BITS does.
 constexpr uint32_t kHttpErrorBase = 0x80190000u;
 
+// The category of every xferq error_code: name() "xferq", message() a short
+// English text ("the server answered HTTP 404" for HTTP statuses). A single
+// static object.
 const std::error_category& xferq_category() noexcept;
 
+// The error_code for `e` in xferq_category(); found by ADL, it lets an Errc
+// convert to and compare with std::error_code.
 inline std::error_code make_error_code(Errc e) noexcept {
   return {static_cast<int>(static_cast<uint32_t>(e)), xferq_category()};
 }
 
-// The error for an HTTP status (404 -> BG_E_HTTP_ERROR_404).
+// The error for an HTTP status: 0x80190000 + status (404 -> BG_E_HTTP_ERROR_404,
+// 0x80190194). No range check.
 std::error_code http_error(int status) noexcept;
 
 // The HRESULT of an error: 0 (S_OK) for success, the code's value for xferq's
@@ -70,7 +84,9 @@ uint32_t to_hresult(const std::error_code& ec) noexcept;
 std::string hresult_name(uint32_t hresult);
 
 // Success codes that carry information (never turned into a std::error_code:
-// they are successes).
+// they are successes). The C ABI returns them; in C++ complete() reports
+// BG_S_PARTIAL_COMPLETE through CompleteStatus. BG_S_UNABLE_TO_DELETE_FILES is
+// not returned at present: a deletion that fails stays in the outbox instead.
 constexpr uint32_t kS_OK = 0x00000000u;
 constexpr uint32_t kBG_S_PARTIAL_COMPLETE = 0x00200017u;
 constexpr uint32_t kBG_S_UNABLE_TO_DELETE_FILES = 0x0020001Au;
@@ -78,6 +94,8 @@ constexpr uint32_t kBG_S_UNABLE_TO_DELETE_FILES = 0x0020001Au;
 }  // namespace xferq
 
 namespace std {
+// Makes Errc convert implicitly to std::error_code.
+// Thread safety: a compile-time trait; no state.
 template <>
 struct is_error_code_enum<xferq::Errc> : true_type {};
 }  // namespace std

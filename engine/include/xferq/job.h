@@ -1,13 +1,26 @@
 // xferq/job.h — a handle on one transfer job, mirroring IBackgroundCopyJob.
 //
-// A Job is a cheap, copyable handle (the queue plus the job's id); all state
-// lives in the database, so two handles on the same job — or another process —
-// always see the same job. Every call is one short transaction and is safe to
-// make from any thread without outside locking.
+// A Job is a cheap, copyable handle: a shared pointer to its queue's core plus
+// the job's id. All state lives in the database, so two handles on the same
+// job — or another process — always see the same job. A live handle keeps the
+// queue's core (database connection, options, callbacks) alive, also after the
+// Queue is destroyed; its calls then still work, but nothing transfers in this
+// process (see queue.h).
 //
-// Calls that change a job are valid only in the states the BITS reference
-// allows; otherwise they return DO_E_INVALID_STATE and change nothing. Every
-// call on a job that no longer exists returns BG_E_NOT_FOUND.
+// Calls that change a job are valid only in the states docs/bits-behaviour.md
+// lists; otherwise they return DO_E_INVALID_STATE and change nothing. Argument
+// errors (E_INVALIDARG, BG_E_STRING_TOO_LONG, E_NOTIMPL, ...) are reported
+// before the job's state is looked at, except for the checks add_files() makes
+// in its transaction. Every call on a job that does not exist (never did, or
+// was purged) or on an empty handle returns BG_E_NOT_FOUND. Any call may also
+// fail with XFERQ_E_BUSY (another process held the write lock past
+// QueueOptions::busy_timeout) or XFERQ_E_DATABASE.
+//
+// Blocking: each call is one short SQLite transaction or read (the calls of
+// one process take turns on one connection); cancel() and complete() also do
+// their file work before they return. A call that changes the job wakes the
+// worker if needed, then runs the modified callback on the calling thread
+// before it returns. No call waits for the worker.
 #ifndef XFERQ_JOB_H_
 #define XFERQ_JOB_H_
 
@@ -25,108 +38,183 @@
 namespace xferq {
 
 namespace detail {
+// The state a Queue and its Job handles share (engine/src/queue_core.h).
+// Thread safety: internally synchronized; not part of the API.
 class QueueCore;
 }
 
+// Thread safety: safe to call from any thread concurrently, on one handle or on
+// copies, without outside locking (no method modifies the handle). Assigning to
+// or destroying a handle while another thread uses that same object is a data
+// race, as for any C++ object.
 class Job {
  public:
-  Job() = default;  // an empty handle; every call returns BG_E_NOT_FOUND
+  // An empty handle (no queue, id ""): every call returns BG_E_NOT_FOUND.
+  Job() = default;
 
-  // The job's GUID, "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}".
+  // The job's GUID, "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" in upper case; ""
+  // for an empty handle. No database access; never fails.
   const std::string& id() const noexcept { return id_; }
 
-  // Adds a file: an http(s) URL and an absolute local path whose directory
-  // exists and is writable. For UPLOAD / UPLOAD_REPLY jobs local_path is the
-  // file to send: it must be an existing readable regular file
-  // (ERROR_FILE_NOT_FOUND, E_INVALIDARG), and the job holds one file only
-  // (BG_E_TOO_MANY_FILES for a second one). The file is fetched to a temp file in that
-  // directory and appears at local_path only when complete() succeeds.
-  // Errors: E_INVALIDARG (malformed URL or path, a path twice in one call),
-  // XFERQ_E_UNSUPPORTED_SCHEME (not http/https), ERROR_PATH_NOT_FOUND (no
-  // such directory), ERROR_FILE_EXISTS (path used by another active job or
-  // this one), E_ACCESSDENIED (directory not writable),
-  // BG_E_TOO_MANY_FILES_IN_JOB (more than 200), BG_E_STRING_TOO_LONG (URL over
-  // 2,200 characters), DO_E_INVALID_STATE (final job). On TRANSFERRED the job
-  // goes back to SUSPENDED, since it no longer has all its files.
+  // ---- Files ----------------------------------------------------------------
+  // add_file() and add_files() check, in this order:
+  // - the arguments: E_INVALIDARG for an empty list, a malformed or non-UTF-8
+  //   URL, or a local path that is not absolute, contains "." / "..", or names a
+  //   directory; XFERQ_E_UNSUPPORTED_SCHEME for a scheme other than http/https
+  //   (unless QueueOptions::allow_other_schemes); BG_E_STRING_TOO_LONG for a URL
+  //   over 2,200 bytes; ERROR_PATH_NOT_FOUND if the path's directory is missing,
+  //   E_ACCESSDENIED if it is not writable. UPLOAD / UPLOAD_REPLY jobs instead
+  //   need local_path to be the file to send: ERROR_FILE_NOT_FOUND if nothing is
+  //   there, E_INVALIDARG if it is not a regular file, E_ACCESSDENIED if it is
+  //   unreadable; BG_E_TOO_MANY_FILES for more than one file;
+  // - in the transaction: DO_E_INVALID_STATE on final jobs; BG_E_TOO_MANY_FILES
+  //   if an upload job has its file already; BG_E_TOO_MANY_FILES_IN_JOB past 200
+  //   files; for downloads, E_INVALIDARG for a path twice in the call and
+  //   ERROR_FILE_EXISTS for a path that this job or another job not yet final
+  //   already targets.
+  // Valid in every non-final state. A TRANSFERRED job goes back to SUSPENDED (it
+  // no longer has all its files); in any other state the job stays where it is.
+
+  // Adds one file: add_files() with a single FileSpec. Downloads fetch
+  // remote_url to a temp file beside local_path, which appears only when
+  // complete() succeeds; uploads send the file at local_path to remote_url.
   std::error_code add_file(std::string_view remote_url, std::string_view local_path);
 
-  // Adds several files atomically: all of them or, on any error, none.
+  // Adds the files atomically (all of them or, on any error, none), wakes the
+  // worker and fires modified. One transaction, after argument checks that
+  // stat() the paths. Errors and state rules: above.
   std::error_code add_files(const std::vector<FileSpec>& files);
 
-  // The files, in the order they were added, with their progress.
+  // The files in the order they were added, with their committed progress
+  // (see FileInfo). One read.
   Result<std::vector<FileInfo>> files() const;
 
-  // Pauses the job (SUSPENDED); a running transfer stops, its bytes are kept
-  // for resume. No-op on SUSPENDED, ERROR and TRANSFERRED.
+  // ---- State ----------------------------------------------------------------
+
+  // Pauses the job: QUEUED, CONNECTING, TRANSFERRING and TRANSIENT_ERROR become
+  // SUSPENDED; a no-op (S_OK) on SUSPENDED, ERROR and TRANSFERRED. The worker
+  // then stops a running transfer; the bytes it committed are kept for resume().
+  // DO_E_INVALID_STATE on final jobs.
   std::error_code suspend();
 
-  // Makes the job runnable (QUEUED) from SUSPENDED, ERROR or TRANSIENT_ERROR
-  // (retrying at once). BG_E_EMPTY if it has no files. No-op while it runs.
+  // Makes the job runnable: SUSPENDED, ERROR and TRANSIENT_ERROR become QUEUED
+  // (no waiting for the retry delay) and the worker is woken; a no-op on QUEUED,
+  // CONNECTING, TRANSFERRING and TRANSFERRED. BG_E_EMPTY (nothing changes) if
+  // the job has no files; DO_E_INVALID_STATE on final jobs.
   std::error_code resume();
 
-  // Throws the job away, irreversibly: in one transaction the job becomes
-  // CANCELLED and the deletion of its temp files is recorded; the files are
-  // deleted before cancel() returns and any transfer of the job stops.
+  // ---- Ending a job ---------------------------------------------------------
+  // cancel(): one transaction makes the job CANCELLED and records the deletion
+  // of its temp files in the outbox; the files are deleted before cancel()
+  // returns (with QueueOptions::defer_cancel_deletes, by a queue thread within
+  // milliseconds). A deletion that fails does not fail cancel(): it stays in the
+  // outbox and is retried when the queue file is next opened or a worker
+  // starts on it. The worker stops the job's transfer by itself (this
+  // process's at once, another process's within its poll_interval); cancel()
+  // does not wait for it. For an upload with an open session the same
+  // transaction records a Cancel-Session, which the worker sends (so the server
+  // deletes the partial upload) and retries every cancel_session_retry_interval
+  // until the server confirms or refuses it, or cancel_session_retry_budget
+  // (24 h) is spent. After TRANSFERRED an upload owes the server nothing; an
+  // upload-reply job's reply temp file is deleted.
+  //
+  // complete(): downloads may be completed in any non-final state, even
+  // mid-transfer (the transfer is stopped): finished files are kept, the others
+  // dropped. UPLOAD / UPLOAD_REPLY jobs only in TRANSFERRED (DO_E_INVALID_STATE
+  // otherwise); the upload's own file is never touched, an upload-reply job's
+  // reply is renamed to its reply file name. If a rename or a deletion fails,
+  // complete() returns that error (E_ACCESSDENIED, ERROR_PATH_NOT_FOUND,
+  // ERROR_DISK_FULL, ...), leaves *status unset, and the job returns to the state
+  // it was in, with the files renamed so far at their final paths; a retry skips
+  // them. A job that was CONNECTING / TRANSFERRING then stays in that state with
+  // its transfer stopped until the worker restarts, or suspend() and resume().
+
+  // Throws the job away, irreversibly, in any non-final state: CANCELLED, temp
+  // files deleted (see above), its transfer stopped. Fires modified.
   // DO_E_INVALID_STATE if the job is already CANCELLED or ACKNOWLEDGED.
-  // An upload with an open session also gets, in the same transaction, a
-  // Cancel-Session for the server (so it deletes the partial upload), sent
-  // by the worker and retried until confirmed or 24 hours have passed.
   std::error_code cancel();
 
-  // Accepts what arrived: the job becomes ACKNOWLEDGED and every finished file
-  // is renamed (atomically) to its final path before complete() returns;
-  // unfinished temp files are deleted. *status says whether every file was
-  // finished (S_OK) or only some (BG_S_PARTIAL_COMPLETE). If a rename fails,
-  // returns its error and the job stays in its state with the renamed files
-  // in place, so complete() can be retried. DO_E_INVALID_STATE on final jobs.
-  // UPLOAD / UPLOAD_REPLY jobs: valid in TRANSFERRED only (DO_E_INVALID_STATE
-  // otherwise); an upload-reply job's reply is renamed to its reply file name.
+  // Accepts what arrived: the job becomes ACKNOWLEDGED, each finished file is
+  // renamed atomically (mode 0644) to its final path and the other temp files
+  // are deleted before it returns. *status: all_files (S_OK) or partial
+  // (BG_S_PARTIAL_COMPLETE). DO_E_INVALID_STATE on final jobs; see above.
   std::error_code complete(CompleteStatus* status = nullptr);
 
-  // Snapshot getters.
+  // ---- Snapshot getters: one read each; they work on final jobs too ---------
+
+  // Everything below at once, consistent: state, progress, times, properties
+  // and, in ERROR / TRANSIENT_ERROR, the last error.
   Result<JobInfo> info() const;
+  // The job's state. The worker, another thread or another process may change
+  // it right after the read.
   Result<JobState> state() const;
+  // Bytes and files done as last committed: a running download commits every
+  // QueueOptions::progress_interval, an upload after each server Ack.
+  // bytes_total is kSizeUnknown until every file's size is known.
   Result<JobProgress> progress() const;
+  // Creation, last modification (any call, state change or progress commit),
+  // and when the job last reached TRANSFERRED.
   Result<JobTimes> times() const;
-  // The last error; BG_E_ERROR_INFORMATION_UNAVAILABLE unless the job is in
-  // ERROR or TRANSIENT_ERROR.
+  // The last error while the job is in ERROR or TRANSIENT_ERROR;
+  // BG_E_ERROR_INFORMATION_UNAVAILABLE in every other state.
   Result<JobErrorInfo> error() const;
+  // Failed transfer attempts so far (each one that sent the job to
+  // TRANSIENT_ERROR or ERROR; not the no-progress expiry). Never reset.
   Result<uint32_t> error_count() const;
 
-  // Properties. Setters are valid in every non-final state and return
-  // DO_E_INVALID_STATE on final jobs.
+  // ---- Properties -----------------------------------------------------------
+  // Getters read the job's snapshot. Setters check their argument first, are
+  // valid in every non-final state (DO_E_INVALID_STATE on final jobs), change no
+  // state, and fire modified; one transaction each.
+
+  // Default NORMAL. The worker starts QUEUED jobs by priority (FOREGROUND
+  // first), then in the order they were queued.
   Result<JobPriority> priority() const;
-  std::error_code set_priority(JobPriority priority);  // E_NOTIMPL if out of range
+  // E_NOTIMPL for a value outside JobPriority. Wakes the worker; a running
+  // transfer is not preempted.
+  std::error_code set_priority(JobPriority priority);
+  // The name given at creation or by set_display_name(); not unique.
   Result<std::string> display_name() const;
-  std::error_code set_display_name(std::string_view name);  // ≤256 chars
+  // 1 to 256 characters of UTF-8: E_INVALIDARG if empty or not UTF-8,
+  // BG_E_STRING_TOO_LONG if longer.
+  std::error_code set_display_name(std::string_view name);
+  // Free text; "" by default.
   Result<std::string> description() const;
-  std::error_code set_description(std::string_view text);  // ≤1,024 chars
+  // Up to 1,024 characters of UTF-8 ("" allowed): E_INVALIDARG if not UTF-8,
+  // BG_E_STRING_TOO_LONG if longer.
+  std::error_code set_description(std::string_view text);
   // Seconds to wait in TRANSIENT_ERROR before retrying. Default 600; values
   // under the queue's floor (BITS: 5 s) are raised to it.
   Result<std::chrono::seconds> minimum_retry_delay() const;
+  // E_INVALIDARG if negative; raised to QueueOptions::minimum_retry_delay_floor.
+  // Counts from the next failed attempt (a job already waiting keeps its time).
   std::error_code set_minimum_retry_delay(std::chrono::seconds delay);
   // Seconds without progress after a transient error before the job goes to
   // ERROR. Default 1,209,600 (14 days); 0 makes every error fatal.
   Result<std::chrono::seconds> no_progress_timeout() const;
+  // E_INVALIDARG if negative. Progress restarts the clock; a transient error
+  // whose retry would come after the timeout runs out is fatal at once.
   std::error_code set_no_progress_timeout(std::chrono::seconds timeout);
 
-  // Upload-reply jobs only: where complete() puts the server's reply (an
-  // absolute path whose directory exists and is writable). The reply is
-  // downloaded to a temp file beside it and renamed there by complete().
-  // Default: the upload file's path + ".reply". Set it before resume().
-  // E_NOTIMPL on other job types, E_INVALIDARG / ERROR_PATH_NOT_FOUND /
-  // E_ACCESSDENIED for a bad path, DO_E_INVALID_STATE on final jobs.
+  // Upload-reply jobs: where complete() puts the reply (absolute path, writable
+  // directory; default: the upload file's path + ".reply"). Set it before
+  // resume(): the reply's temp file goes beside the name in effect when it is
+  // fetched. E_NOTIMPL on other types; E_INVALIDARG / ERROR_PATH_NOT_FOUND /
+  // E_ACCESSDENIED for a bad path.
   std::error_code set_reply_file_name(std::string_view path);
   // The reply file name in effect ("" until the job has its file and no name
-  // was set). E_NOTIMPL on other job types.
+  // was set). E_NOTIMPL on other job types. Two reads.
   Result<std::string> reply_file_name() const;
 
+  // Same job id; no database access. Two empty handles are equal, and so are
+  // handles on different queues that hold the same id.
   friend bool operator==(const Job& a, const Job& b) { return a.id_ == b.id_; }
 
  private:
   friend class detail::QueueCore;
   Job(std::shared_ptr<detail::QueueCore> core, std::string id)
       : core_(std::move(core)), id_(std::move(id)) {}
+  // Keeps the queue's core alive for as long as the handle lives.
   std::shared_ptr<detail::QueueCore> core_;
   std::string id_;
 };

@@ -10,8 +10,11 @@ namespace xferq {
 // SQLite's PRAGMA synchronous. NORMAL (the default) keeps every committed
 // transaction across a crash of the application; FULL also across a power cut,
 // at the cost of an fsync per commit.
+// Thread safety: a plain value; no synchronization needed.
 enum class Synchronous { normal, full };
 
+// Thread safety: a plain value type; not synchronized. Queue::open() copies it:
+// changing it afterwards does not affect an open queue.
 struct QueueOptions {
   // Start the worker thread on open. A process that only inspects or controls
   // a queue served by another process (e.g. the `xferq` command) sets false.
@@ -20,8 +23,9 @@ struct QueueOptions {
   // Transfers running at once (one per job; a job's files go one after another).
   int max_concurrent_transfers = 4;
 
-  // How often a running transfer commits its byte count (after fdatasync of
-  // the bytes it claims). Smaller loses less on a crash and costs more writes.
+  // How often a running download commits its byte count (after fdatasync of
+  // the bytes it claims; an upload commits after each Ack). Smaller loses less
+  // on a crash or a suspend and costs more writes.
   std::chrono::milliseconds progress_interval{500};
 
   // How often the worker looks for changes made by other processes
@@ -44,11 +48,14 @@ struct QueueOptions {
   bool defer_cancel_deletes = false;
 
   // BITS raises a minimum retry delay below 5 s to 5 s. Tests and embedders
-  // that need faster retries may lower this floor.
+  // that need faster retries may lower this floor. Applied by
+  // Job::set_minimum_retry_delay() and again when a failed attempt is scheduled
+  // for retry.
   std::chrono::seconds minimum_retry_delay_floor{5};
 
-  // A transfer that receives no byte for this long is abandoned as a
-  // transient error (a stalled server), and retried.
+  // A request (download, upload packet, Cancel-Session) that moves less than
+  // one byte a second for this long fails with XFERQ_E_TRANSPORT, a transient
+  // error (a stalled server), and is retried. Connecting has a fixed 30 s limit.
   std::chrono::seconds stall_timeout{60};
 
   // Housekeeping (the worker runs it at start and every housekeeping_interval;
@@ -56,13 +63,14 @@ struct QueueOptions {
   // a job not final and not modified for job_inactivity_timeout is cancelled
   // (BITS's JobInactivityTimeout, 90 days), files deleted as by cancel();
   std::chrono::seconds job_inactivity_timeout{90LL * 24 * 3600};
-  // the rows of CANCELLED / ACKNOWLEDGED jobs are purged once they are older
-  // than final_job_retention (until then get_job() finds them and every call
-  // answers DO_E_INVALID_STATE).
+  // the rows of CANCELLED / ACKNOWLEDGED jobs are purged once their last change
+  // is older than final_job_retention and their file operations are done (until
+  // then get_job() finds them, getters answer and every other call answers
+  // DO_E_INVALID_STATE).
   std::chrono::seconds final_job_retention{30LL * 24 * 3600};
   std::chrono::seconds housekeeping_interval{3600};
 
-  // Uploads (BITS upload protocol): bytes per Fragment packet.
+  // Uploads (BITS upload protocol): bytes per Fragment packet (at least 1).
   int64_t upload_fragment_bytes = 1024 * 1024;
   // A cancelled upload's Cancel-Session (so the server deletes its partial
   // file) is retried this often while the server fails or is unreachable...
@@ -72,11 +80,14 @@ struct QueueOptions {
 
   // TLS peer and host verification. Turn off only for tests.
   bool verify_tls = true;
-  // Allow URLs (and redirects) to schemes other than http and https.
+  // Allow URLs (in add_file() and in redirects) with schemes other than http
+  // and https; otherwise XFERQ_E_UNSUPPORTED_SCHEME.
   bool allow_other_schemes = false;
-  // Most redirects followed per request.
+  // Most redirects followed per download (and reply) request; past it the job
+  // fails with XFERQ_E_TOO_MANY_REDIRECTS (fatal).
   int max_redirects = 10;
-  // libcurl receive buffer (CURLOPT_BUFFERSIZE): the 16 KiB default is slow.
+  // Downloads' libcurl receive buffer (CURLOPT_BUFFERSIZE): the 16 KiB default
+  // is slow.
   long receive_buffer_bytes = 512 * 1024;
   // Sent as User-Agent.
   std::string user_agent = "xferq/0.1";

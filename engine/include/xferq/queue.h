@@ -1,11 +1,31 @@
 // xferq/queue.h — a persistent queue of transfer jobs in one SQLite file.
 //
 // A Queue opens (or creates) the database, applies pending migrations and
-// recovers from a crash (finishes recorded file operations, puts interrupted
-// transfers back in the queue), and runs the worker thread that carries out
-// transfers. Several processes may open the same file; one worker at a time
-// transfers (the others wait their turn), and every process sees every
-// change. A Queue is safe to use from several threads without outside locking.
+// finishes the file operations a crashed process had recorded (the deletions
+// of cancel(), the renames of complete()). Its worker thread carries out the
+// transfers. When the worker starts it takes the queue file's worker lock
+// ("<path>-worker.lock"; while another process's worker, or another Queue on
+// the same file, holds it, it waits) and then puts the jobs a dead worker left
+// CONNECTING / TRANSFERRING back to QUEUED. Several processes may open the same
+// file; every process sees every change (docs/architecture.md).
+//
+// Lifetime: a Queue and every Job handle it hands out share one internal core
+// (the database connection, the options, the callbacks): each Job holds a
+// shared pointer to it. A live Job keeps the core alive after the Queue is
+// destroyed, and its calls keep working against the database, but the worker
+// stopped with the Queue: nothing transfers in this process until a Queue is
+// opened again. The last owner to go closes the database (and, with
+// QueueOptions::defer_cancel_deletes, first waits for the pending deletions).
+//
+// Stopping: stop_worker() and ~Queue() block until the worker thread has
+// exited. The thread finishes what it is doing (a callback, a housekeeping
+// pass, a database call waiting up to busy_timeout), waits for its in-flight
+// fdatasyncs, fdatasyncs and commits the byte count of every running transfer
+// and releases those jobs back to QUEUED (their bytes resume next time, with
+// Range); Cancel-Session requests in flight are abandoned and stay in the
+// outbox for the next worker. Neither may be called from a callback: on the
+// worker thread it would join itself, std::thread::join throws
+// std::system_error there, and the process ends in std::terminate.
 #ifndef XFERQ_QUEUE_H_
 #define XFERQ_QUEUE_H_
 
@@ -24,53 +44,75 @@
 
 namespace xferq {
 
+// Thread safety: safe to call from any thread concurrently, without outside
+// locking; only the destructor must not race with other calls on the same
+// object. Calls in one process take turns on one SQLite connection.
 class Queue {
  public:
-  // Opens or creates the queue at `path` (its directory must exist).
-  // Errors: XFERQ_E_DATABASE_CORRUPT (not a queue file or damaged — the file is
-  // left untouched), XFERQ_E_SCHEMA_TOO_NEW, XFERQ_E_BUSY, XFERQ_E_DATABASE.
+  // Opens or creates the queue at `path` (its directory must exist), finishes
+  // the file operations a crash left, and starts the worker unless
+  // options.start_worker is false. Blocks on that work and on other processes'
+  // locks (up to options.busy_timeout), never on the worker lock. Errors:
+  // E_INVALIDARG (empty path, not a regular file), ERROR_PATH_NOT_FOUND,
+  // E_ACCESSDENIED, XFERQ_E_DATABASE_CORRUPT (not an xferq queue, or damaged;
+  // the file is left untouched), XFERQ_E_SCHEMA_TOO_NEW, XFERQ_E_BUSY,
+  // XFERQ_E_DATABASE.
   static Result<std::unique_ptr<Queue>> open(const std::string& path,
                                              const QueueOptions& options = {});
 
-  // Stops the worker (transfers stop; their bytes are kept for next time).
+  // Stops the worker as stop_worker() does (see "Stopping" above) and lets go
+  // of the core; live Job handles keep it. Must not run in a callback.
   ~Queue();
+  // Not copyable: own it through the unique_ptr that open() returns.
   Queue(const Queue&) = delete;
   Queue& operator=(const Queue&) = delete;
 
-  // Creates a job, SUSPENDED, with a new GUID: a download (the default), an
-  // UPLOAD or an UPLOAD_REPLY job (BITS upload protocol; one file each).
-  // E_NOTIMPL for a type outside the enumeration.
-  // E_INVALIDARG for an empty name, BG_E_STRING_TOO_LONG over 256 characters.
+  // Creates a job, SUSPENDED, with a new random GUID: a download (the default),
+  // an UPLOAD or an UPLOAD_REPLY job (BITS upload protocol; one file each). One
+  // transaction; no callback. E_INVALIDARG for an empty or non-UTF-8 name,
+  // BG_E_STRING_TOO_LONG over 256 characters, E_NOTIMPL for an unknown type.
   Result<Job> create_job(std::string_view display_name, JobType type = JobType::download);
 
-  // Finds a job by GUID (braces and case optional). Final jobs stay findable
-  // until purged. BG_E_NOT_FOUND otherwise.
+  // A handle on the job whose GUID is `id` (braces and case optional). Final
+  // jobs are found until housekeeping purges them. BG_E_NOT_FOUND if `id` is
+  // not a GUID or names no job. One read.
   Result<Job> get_job(std::string_view id);
 
-  // Jobs in creation order: active ones (not CANCELLED / ACKNOWLEDGED), or
-  // all of them with include_final.
+  // Handles on the jobs in creation order: the active ones (not CANCELLED /
+  // ACKNOWLEDGED), or all of them with include_final. One read.
   Result<std::vector<Job>> jobs(bool include_final = false);
-  // The same as snapshots, in one read.
+  // Snapshots of the same jobs as jobs() returns, taken in one read.
   Result<std::vector<JobInfo>> job_infos(bool include_final = false);
 
   // What housekeep() did.
+  // Thread safety: a plain value type; not synchronized.
   struct HousekeepingReport {
     size_t jobs_expired = 0;  // inactive jobs cancelled
     size_t jobs_purged = 0;   // final jobs' rows deleted
   };
-  // Cancels inactive jobs and purges old final ones (see QueueOptions). The
-  // worker does this by itself; call it from processes without a worker.
+  // Cancels every job neither final nor modified for job_inactivity_timeout (as
+  // Job::cancel() does, modified callbacks on this thread), then purges the final
+  // jobs older than final_job_retention whose file operations are done. The
+  // worker does this at start and hourly; call it where no worker runs.
   Result<HousekeepingReport> housekeep();
 
-  // Registers the callbacks (replacing earlier ones).
+  // Registers the callbacks, replacing earlier ones, for the events from now on
+  // (an invocation already running finishes with the old set). Safe from any
+  // thread, a callback included. Not persisted. See callbacks.h.
   void set_callbacks(JobCallbacks callbacks);
 
-  // Starts / stops the worker thread (open() starts it unless
-  // options.start_worker is false). Idempotent.
+  // Starts the worker thread unless it runs (open() does unless
+  // options.start_worker is false) and returns at once. The thread waits for the
+  // worker lock while another worker holds it. Failures are not reported: if the
+  // lock file cannot be opened, the thread exits without transferring anything.
   void start_worker();
+  // Stops the worker thread and blocks until it has exited (see "Stopping"
+  // above); a no-op if none runs, or if another thread's stop_worker() took it
+  // first (that call does the waiting). Must not be called from a callback.
+  // start_worker() may start it again.
   void stop_worker();
 
-  // The database file's path.
+  // The database file's path, as given to open(). No database access.
   const std::string& path() const noexcept;
 
  private:

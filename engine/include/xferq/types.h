@@ -2,7 +2,8 @@
 //
 // Numeric values are BITS's (BG_JOB_STATE, BG_JOB_PRIORITY, BG_JOB_TYPE,
 // BG_ERROR_CONTEXT) and are what the database stores, so a query in the sqlite3
-// shell and a call through the API agree.
+// shell and a call through the API agree. Every type here is a plain value and
+// every function pure: safe to use from any thread, nothing synchronized.
 #ifndef XFERQ_TYPES_H_
 #define XFERQ_TYPES_H_
 
@@ -14,6 +15,8 @@
 
 namespace xferq {
 
+// A job's state; docs/bits-behaviour.md has what moves a job between them.
+// Thread safety: a plain value; no synchronization needed.
 enum class JobState : int {
   queued = 0,           // runnable, waiting for the worker
   connecting = 1,       // the worker is contacting the server
@@ -26,10 +29,20 @@ enum class JobState : int {
   cancelled = 8,        // final: cancel() deleted the temp files
 };
 
+// Scheduling order: the worker starts QUEUED jobs with the lowest value first
+// (FOREGROUND), then in queue order. NORMAL is the default.
+// Thread safety: a plain value; no synchronization needed.
 enum class JobPriority : int { foreground = 0, high = 1, normal = 2, low = 3 };
 
+// What a job does; fixed at creation. Upload jobs hold one file each.
+// Thread safety: a plain value; no synchronization needed.
 enum class JobType : int { download = 0, upload = 1, upload_reply = 2 };
 
+// Where an error happened. xferq reports LOCAL_FILE (temp, target or upload
+// file), REMOTE_FILE (HTTP status, unusable response, most network failures),
+// GENERAL_TRANSPORT (DNS, connect, TLS, the no-progress timeout) and
+// REMOTE_APPLICATION (an upload server's application, BITS-Error-Context 0x7).
+// Thread safety: a plain value; no synchronization needed.
 enum class ErrorContext : int {
   none = 0,
   unknown = 1,
@@ -41,12 +54,15 @@ enum class ErrorContext : int {
   remote_application = 7,
 };
 
-// BITS's upper-case names ("QUEUED", "TRANSIENT_ERROR", "FOREGROUND", ...).
+// BITS's upper-case names ("QUEUED", "TRANSIENT_ERROR", "FOREGROUND",
+// "UPLOAD_REPLY", "LOCAL_FILE", ...); "UNKNOWN" for a value outside the
+// enumeration. The views point at static strings.
 std::string_view to_string(JobState s) noexcept;
 std::string_view to_string(JobPriority p) noexcept;
 std::string_view to_string(JobType t) noexcept;
 std::string_view to_string(ErrorContext c) noexcept;
-// Parse those names (case-insensitive). False if unknown.
+// Parse those names, case-insensitively (parse_state also takes bitsadmin's
+// "CANCELED"). False, *out untouched, if the name is unknown.
 bool parse_state(std::string_view name, JobState* out) noexcept;
 bool parse_priority(std::string_view name, JobPriority* out) noexcept;
 
@@ -58,9 +74,12 @@ constexpr bool is_final(JobState s) noexcept {
 // A size not known yet (the server has not said it). BG_SIZE_UNKNOWN.
 constexpr int64_t kSizeUnknown = -1;
 
+// Job times are wall-clock times, stored with microsecond precision.
 using Clock = std::chrono::system_clock;
 using TimePoint = Clock::time_point;
 
+// A job's progress (BG_JOB_PROGRESS), as last committed.
+// Thread safety: a plain value type; not synchronized.
 struct JobProgress {
   int64_t bytes_total = kSizeUnknown;  // kSizeUnknown until every file's size is known
   int64_t bytes_transferred = 0;
@@ -68,28 +87,36 @@ struct JobProgress {
   uint32_t files_transferred = 0;
 };
 
+// A job's times (BG_JOB_TIMES).
+// Thread safety: a plain value type; not synchronized.
 struct JobTimes {
   TimePoint creation;
   TimePoint modification;  // bumped by every change: calls, state changes, progress
   std::optional<TimePoint> transfer_completion;  // set when the job reaches TRANSFERRED
 };
 
-// One file to add: where it comes from and the absolute local path it ends at.
+// One file to add: where it comes from and the absolute local path it ends at
+// (for uploads: the URL it goes to and the local file it comes from).
+// Thread safety: a plain value type; not synchronized.
 struct FileSpec {
   std::string remote_url;
   std::string local_path;
 };
 
+// One file of a job, as Job::files() reports it.
+// Thread safety: a plain value type; not synchronized.
 struct FileInfo {
   std::string remote_url;
   std::string local_path;
-  std::string temp_path;  // where the bytes are while the job runs ("" until created)
+  std::string temp_path;  // where the bytes are (or were) while the job runs; "" until recorded
   int64_t bytes_total = kSizeUnknown;
   int64_t bytes_transferred = 0;
   bool completed = false;  // every byte is on disk
 };
 
-// The last error of a job in ERROR or TRANSIENT_ERROR.
+// The last error of a job in ERROR or TRANSIENT_ERROR. For uploads the hresult
+// may be one the server sent (BITS-Error-Code), e.g. BG_E_TOO_LARGE.
+// Thread safety: a plain value type; not synchronized.
 struct JobErrorInfo {
   uint32_t hresult = 0;        // e.g. 0x80190194 (BG_E_HTTP_ERROR_404)
   ErrorContext context = ErrorContext::none;
@@ -98,12 +125,15 @@ struct JobErrorInfo {
 };
 
 // What complete() did.
+// Thread safety: a plain value; no synchronization needed.
 enum class CompleteStatus {
   all_files = 0,  // S_OK: every file was renamed to its final name
   partial = 1,    // BG_S_PARTIAL_COMPLETE: only the finished files were kept
 };
 
-// A consistent snapshot of a job (one read).
+// A consistent snapshot of a job (one read), from Job::info() or
+// Queue::job_infos(). The initializers below are a new job's defaults.
+// Thread safety: a plain value type; not synchronized.
 struct JobInfo {
   std::string id;
   JobType type = JobType::download;
@@ -111,7 +141,7 @@ struct JobInfo {
   JobPriority priority = JobPriority::normal;
   std::string display_name;
   std::string description;
-  std::string owner;
+  std::string owner;  // always "": xferq has no owners
   JobProgress progress;
   JobTimes times;
   uint32_t error_count = 0;

@@ -1,12 +1,19 @@
 // file_ops.h — the filesystem effects of xferq, and nothing else.
 //
+// Every call that creates, writes, renames, deletes, flushes, locks or
+// inspects a file on behalf of the engine lives in engine/src/fs/: this file
+// (paths: names, deletions, renames, reads of an upload's source, inspection),
+// temp_file.h (the bytes of one temp file) and lock_file.h (the worker lock).
+//
 // Temp files are created exclusively (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600) in
 // the target's directory, so the final rename is atomic and never crosses a
 // filesystem; a symlink planted at a temp path is never followed. Every effect
 // is idempotent, because the outbox may apply an operation twice (a crash
-// after the effect and before the row is removed).
-#ifndef XFERQ_FILE_OPS_H_
-#define XFERQ_FILE_OPS_H_
+// after the effect and before the row is removed) — see docs/architecture.md.
+//
+// Thread safety: free functions without shared state; safe from any thread.
+#ifndef XFERQ_FS_FILE_OPS_H_
+#define XFERQ_FS_FILE_OPS_H_
 
 #include <cstdint>
 #include <string>
@@ -19,12 +26,6 @@ namespace xferq::detail {
 // The temp path of file `idx` of a job: hidden, in the target's directory,
 // named after the job so that it is never shared.
 std::string temp_path_for(const std::string& local_path, const std::string& job_id, int64_t idx);
-
-// A new, empty temp file; fails (ERROR_FILE_EXISTS) if anything is at the path.
-Result<int> create_temp_file(const std::string& path);
-// An existing temp file, to continue writing; fails if missing or not a
-// regular file. *size receives its size.
-Result<int> open_temp_file(const std::string& path, int64_t* size);
 
 // Removes a file. Success if it is already gone.
 std::error_code delete_file(const std::string& path);
@@ -39,13 +40,23 @@ std::error_code rename_into_place(const std::string& temp_path, const std::strin
 // al. from errno; BG_E_VALIDATION_FAILED if the file became shorter.
 std::error_code read_range(const std::string& path, int64_t offset, int64_t length, std::string* out);
 
-// Flushes a file's data (fdatasync) so a committed byte count never exceeds
-// what the disk holds.
-std::error_code flush_file(int fd);
+// What is at a path (following symlinks, as open() would).
+struct PathInfo {
+  bool exists = false;
+  bool regular = false;    // a regular file
+  bool directory = false;
+  int64_t size = 0;        // regular files only
+};
+PathInfo inspect_path(const std::string& path);
+
+// Whether the calling process may read the file (R_OK) or create files in the
+// directory (W_OK | X_OK).
+bool can_read(const std::string& path);
+bool can_create_in(const std::string& dir);
 
 // errno -> the HRESULT-valued error the API reports for it.
 std::error_code errno_error(int err);
 
 }  // namespace xferq::detail
 
-#endif  // XFERQ_FILE_OPS_H_
+#endif  // XFERQ_FS_FILE_OPS_H_

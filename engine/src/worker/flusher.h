@@ -6,8 +6,11 @@
 // flusher runs the fdatasyncs on its own threads and hands the results back;
 // the worker, on its own thread, then commits — so every database decision
 // about a transfer is still taken where the transfer lives.
-#ifndef XFERQ_FLUSHER_H_
-#define XFERQ_FLUSHER_H_
+//
+// Thread safety: submit(), take_results() and drain() may be called from any
+// thread; results are delivered to the thread that takes them.
+#ifndef XFERQ_WORKER_FLUSHER_H_
+#define XFERQ_WORKER_FLUSHER_H_
 
 #include <condition_variable>
 #include <cstdint>
@@ -19,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "fs/temp_file.h"
+
 namespace xferq::detail {
 
 class Flusher {
@@ -26,7 +31,7 @@ class Flusher {
   struct Request {
     std::string job_id;
     uint64_t epoch = 0;   // which incarnation of the transfer's file this is
-    int fd = -1;          // owned by the flusher from submit() on (closed after)
+    TempFile file;        // a shared descriptor, closed by the flusher after
     int64_t bytes = 0;    // the count the flush makes durable
     bool finishing = false;
   };
@@ -67,4 +72,4 @@ class Flusher {
 
 }  // namespace xferq::detail
 
-#endif  // XFERQ_FLUSHER_H_
+#endif  // XFERQ_WORKER_FLUSHER_H_

@@ -1,10 +1,5 @@
 // flusher.cc — see flusher.h.
-#include "flusher.h"
-
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "file_ops.h"
+#include "worker/flusher.h"
 
 namespace xferq::detail {
 
@@ -50,10 +45,9 @@ void Flusher::run() {
     queue_.pop_front();
     ++busy_;
     lock.unlock();
-    Result out{r.job_id, r.epoch, r.bytes, r.finishing, flush_file(r.fd), false};
-    struct stat st {};
-    out.unlinked = ::fstat(r.fd, &st) == 0 && st.st_nlink == 0;
-    ::close(r.fd);
+    Result out{r.job_id, r.epoch, r.bytes, r.finishing, r.file.sync(), false};
+    out.unlinked = r.file.unlinked();
+    r.file.close();
     lock.lock();
     results_.push_back(std::move(out));
     --busy_;

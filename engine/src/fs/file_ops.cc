@@ -1,5 +1,5 @@
-// file_ops.cc — temp files, deletions and renames.
-#include "file_ops.h"
+// file_ops.cc — names, deletions, renames, reads and inspection of paths.
+#include "fs/file_ops.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -60,24 +60,6 @@ std::string temp_path_for(const std::string& local_path, const std::string& job_
   return dir_of(local_path) + "/." + base + ".xferq-" + hex + "-" + std::to_string(idx) + ".part";
 }
 
-Result<int> create_temp_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_error(errno);
-  return fd;
-}
-
-Result<int> open_temp_file(const std::string& path, int64_t* size) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return errno_error(errno);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
-    ::close(fd);
-    return make_error_code(Errc::file_exists);
-  }
-  *size = st.st_size;
-  return fd;
-}
-
 std::error_code delete_file(const std::string& path) {
   if (path.empty()) return {};
   if (::unlink(path.c_str()) == 0 || errno == ENOENT) return {};
@@ -124,9 +106,19 @@ std::error_code read_range(const std::string& path, int64_t offset, int64_t leng
   return {};
 }
 
-std::error_code flush_file(int fd) {
-  if (::fdatasync(fd) != 0) return errno_error(errno);
-  return {};
+PathInfo inspect_path(const std::string& path) {
+  PathInfo info;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return info;
+  info.exists = true;
+  info.regular = S_ISREG(st.st_mode);
+  info.directory = S_ISDIR(st.st_mode);
+  if (info.regular) info.size = st.st_size;
+  return info;
 }
+
+bool can_read(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
+
+bool can_create_in(const std::string& dir) { return ::access(dir.c_str(), W_OK | X_OK) == 0; }
 
 }  // namespace xferq::detail

@@ -1,0 +1,29 @@
+// job_events.cc — see job_events.h.
+#include "job_events.h"
+
+namespace xferq::detail {
+
+void JobEvents::set_callbacks(JobCallbacks callbacks) {
+  auto p = std::make_shared<const JobCallbacks>(std::move(callbacks));
+  std::lock_guard<std::mutex> lock(mu_);
+  callbacks_ = std::move(p);
+}
+
+std::shared_ptr<const JobCallbacks> JobEvents::current() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return callbacks_;
+}
+
+void JobEvents::transferred(const std::string& id) {
+  if (auto cb = current(); cb && cb->transferred) cb->transferred(id);
+}
+
+void JobEvents::error(const std::string& id, const JobErrorInfo& error) {
+  if (auto cb = current(); cb && cb->error) cb->error(id, error);
+}
+
+void JobEvents::modified(const std::string& id) {
+  if (auto cb = current(); cb && cb->modified) cb->modified(id);
+}
+
+}  // namespace xferq::detail

@@ -1,0 +1,60 @@
+// outbox.h — carrying out the outbox: the filesystem effects that Cancel and
+// Complete decided in their transactions (store.h, FileOp rows).
+//
+// An operation is applied idempotently and then retired (its row removed with
+// the store's next write), so a crash between the effect and the retirement
+// only repeats the effect. Operations left by a crash are applied on the next
+// open and when a worker starts (apply_pending()). With
+// QueueOptions::defer_cancel_deletes, cancel's deletions go to the janitor
+// thread instead of being done in the call (defer()).
+//
+// Thread safety: every method may be called from any thread.
+#ifndef XFERQ_OUTBOX_H_
+#define XFERQ_OUTBOX_H_
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <system_error>
+#include <thread>
+
+#include "storage/store.h"
+
+namespace xferq::detail {
+
+class Outbox {
+ public:
+  explicit Outbox(Store& store) : store_(store) {}
+  // Finishes the janitor's queue, then joins it.
+  ~Outbox();
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  // Carries out one operation. `by_caller`: the call that decided it is
+  // waiting (a failed Complete then puts the job back in its state, see
+  // docs/bits-behaviour.md); otherwise it is recovery, which never takes a
+  // committed decision back.
+  std::error_code apply(const FileOp& op, bool by_caller);
+  // Carries out every pending filesystem operation (recovery).
+  void apply_pending();
+  // Hands a delete_temps operation to the janitor thread (started on first use).
+  void defer(FileOp op);
+  // Stops the janitor after it finished its queue.
+  void stop();
+
+ private:
+  std::error_code delete_listed(const FileOp& op);
+  void janitor_loop();
+  void delete_batch(const std::vector<FileOp>& batch);
+
+  Store& store_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<FileOp> queue_;
+  bool stopping_ = false;
+  std::thread janitor_;
+};
+
+}  // namespace xferq::detail
+
+#endif  // XFERQ_OUTBOX_H_

@@ -1,0 +1,142 @@
+// sqlite_store.h — the SQLite backend of the storage seam (store.h).
+//
+// One SQLite connection per store, serialized by a mutex: every in-process
+// caller (API threads and the worker) takes turns in FIFO-ish order instead of
+// meeting SQLite's sleeping busy handler, which starves writers under
+// contention. Other processes are met by the busy timeout. Every write is one
+// short BEGIN IMMEDIATE transaction; statements are prepared once and cached.
+//
+// Its statements are spread over three files by the side of the engine they
+// serve: sqlite_store.cc (opening, migrations, plumbing), sqlite_jobs.cc (the
+// API's calls and housekeeping), sqlite_worker.cc (the worker and the outbox).
+// State numbers in the SQL come from the state-machine table (sqlite_sql.h).
+//
+// Thread safety: as Store — any thread; calls are serialized by mu_.
+#ifndef XFERQ_STORAGE_SQLITE_STORE_H_
+#define XFERQ_STORAGE_SQLITE_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "storage/store.h"
+
+namespace SQLite {
+class Database;
+class Statement;
+class Exception;
+}  // namespace SQLite
+
+namespace xferq::detail {
+
+class SqliteStore final : public Store {
+ public:
+  // Opens or creates the queue file at `path` and brings its schema up to
+  // date (schema/NNN_*.sql, by PRAGMA user_version).
+  static Result<std::unique_ptr<Store>> open(const std::string& path, const QueueOptions& options);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  // Jobs, for API calls (sqlite_jobs.cc).
+  std::error_code create_job(const std::string& id, std::string_view display_name, JobType type,
+                             int64_t now_us) override;
+  Result<JobInfo> job_info(const std::string& id) override;
+  Result<JobState> job_state(const std::string& id) override;
+  Result<JobType> job_type(const std::string& id) override;
+  Result<std::vector<FileInfo>> files(const std::string& id) override;
+  Result<std::vector<JobInfo>> job_infos(bool include_final) override;
+  Result<std::vector<std::string>> job_ids(bool include_final) override;
+  Result<std::optional<std::string>> reply_target(const std::string& id) override;
+  std::error_code add_files(const std::string& id, const std::vector<FileSpec>& files, int64_t max_files,
+                            int64_t now_us, Decision* decision) override;
+  std::error_code apply_call(const std::string& id, Call call, int64_t now_us, Decision* decision) override;
+  Result<FileOp> cancel(const std::string& id, int64_t now_us, bool with_paths) override;
+  Result<FileOp> complete(const std::string& id, int64_t now_us, Decision* decision, JobState* previous) override;
+  std::error_code complete_failed(const FileOp& op, JobState previous, const std::vector<int64_t>& renamed_idx,
+                                  int64_t now_us) override;
+  std::error_code set_property(const std::string& id, Property property, int64_t int_value,
+                               std::string_view text_value, int64_t now_us) override;
+  Result<std::vector<std::string>> inactive_jobs(int64_t before_us) override;
+  Result<int64_t> purge_final(int64_t before_us) override;
+
+  // The outbox (sqlite_worker.cc).
+  Result<std::vector<FileOp>> pending_ops() override;
+  Result<std::vector<FileRow>> job_files(const std::string& job_id) override;
+  Result<JobState> op_previous_state(const FileOp& op) override;
+  void retire_op(int64_t op_id) override;
+  void retire_ops(const std::vector<int64_t>& op_ids) override;
+  std::error_code flush_retired() override;
+  Result<std::vector<std::vector<std::string>>> temp_paths(const std::vector<std::string>& job_ids) override;
+  std::error_code note_op_failure(int64_t op_id, const std::string& why) override;
+
+  // The worker (sqlite_worker.cc).
+  Result<std::vector<Claim>> claim_next(int limit, const std::vector<std::string>& skip, int64_t now_us) override;
+  Result<std::optional<int64_t>> generation(const std::string& job_id) override;
+  Result<std::optional<FileRow>> next_file(const std::string& job_id) override;
+  Result<WriteOutcome> guard_temp_file(const Claim& claim, int64_t idx, const std::string& path,
+                                       const std::function<std::error_code()>& open_or_create) override;
+  Result<WriteOutcome> mark_connected(Claim* claim, int64_t now_us) override;
+  Result<WriteOutcome> commit_progress(const Claim& claim, const FileRow& file, int64_t now_us) override;
+  Result<FileFinish> finish_file(Claim* claim, const FileRow& file, int64_t now_us) override;
+  Result<WriteOutcome> fail(const Claim& claim, const TransferFailure& failure, int64_t now_us,
+                            JobState* state_after) override;
+  Result<WriteOutcome> release(const Claim& claim, int64_t now_us) override;
+  Result<int64_t> requeue_due(int64_t now_us, std::vector<std::string>* expired) override;
+  Result<std::optional<int64_t>> next_retry_us() override;
+  std::error_code recover_interrupted(int64_t now_us) override;
+  Result<UploadJob> upload_job(const std::string& job_id) override;
+  Result<WriteOutcome> set_upload_session(const Claim& claim, int64_t idx, const std::string& session_id,
+                                          int64_t size, int64_t now_us) override;
+  Result<WriteOutcome> set_reply_url(const Claim& claim, const std::string& url, int64_t now_us) override;
+  Result<std::vector<FileOp>> pending_cancel_sessions() override;
+  Result<int64_t> change_counter() override;
+
+ private:
+  SqliteStore(std::unique_ptr<SQLite::Database> db, const QueueOptions& options);
+
+  // A cached statement, reset and ready to bind. `sql` is the cache key: it
+  // must outlive the store (a literal, or a static string).
+  SQLite::Statement& prepare(const char* sql);
+  // One BEGIN IMMEDIATE transaction around `body`; its error (or an
+  // exception) rolls back and is the answer. Retired outbox rows go with it.
+  std::error_code write_txn(const std::function<std::error_code()>& body);
+  // A read under the store's mutex; SQLite errors become error codes.
+  template <typename T>
+  Result<T> read(const std::function<T()>& body) {
+    std::lock_guard<std::mutex> lock(mu_);
+    try {
+      return body();
+    } catch (const SQLite::Exception& e) {
+      return to_error(e);
+    }
+  }
+  // A write transaction that answers a value: `body` updates it from `initial`
+  // and returns an error (rolled back, the error is the answer) or {}.
+  template <typename T>
+  Result<T> write_value(T initial, const std::function<std::error_code(T&)>& body) {
+    T value = std::move(initial);
+    if (std::error_code ec = write_txn([&] { return body(value); })) return ec;
+    return value;
+  }
+  static std::error_code to_error(const SQLite::Exception& e);
+  int64_t last_insert_id();
+  std::error_code flush_retired_locked();
+  std::error_code state_error_locked(const std::string& id);  // not_found or invalid_state
+  std::optional<JobState> state_locked(const std::string& id);
+  FileFacts facts_locked(const std::string& id);
+  bool is_retired_locked(int64_t op_id) const;
+
+  std::mutex mu_;
+  std::unique_ptr<SQLite::Database> db_;
+  std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache_;
+  std::vector<int64_t> retired_ops_;
+  QueueOptions options_;
+};
+
+}  // namespace xferq::detail
+
+#endif  // XFERQ_STORAGE_SQLITE_STORE_H_

@@ -1,0 +1,522 @@
+// sqlite_worker.cc — the SQLite backend's statements for the worker and the
+// outbox: claims, generation-checked progress and outcomes, retries due,
+// recovery, upload sessions, and the outbox's rows.
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <algorithm>
+
+#include "storage/sqlite_sql.h"
+#include "storage/sqlite_store.h"
+#include "xferq/error.h"
+
+namespace xferq::detail {
+
+using sqlite::bind_text_or_null;
+using sqlite::column_text;
+using sqlite::kind_sql;
+using sqlite::read_file_row;
+using sqlite::state_in;
+
+namespace {
+constexpr int64_t kUs = 1000000;
+}  // namespace
+
+// ---- The outbox -----------------------------------------------------------------
+
+Result<std::vector<FileOp>> SqliteStore::pending_ops() {
+  // Cancel-Session rows are the worker's (network), not the filesystem's.
+  static const std::string sql = "SELECT id, job_id, kind FROM file_ops WHERE kind IN (" +
+                                 kind_sql(OpKind::delete_temps) + ", " + kind_sql(OpKind::finalize) +
+                                 ") ORDER BY id";
+  return read<std::vector<FileOp>>([&] {
+    auto& s = prepare(sql.c_str());
+    std::vector<FileOp> out;
+    while (s.executeStep()) {
+      const int64_t id = s.getColumn(0).getInt64();
+      if (!is_retired_locked(id))
+        out.push_back(FileOp{id, s.getColumn(1).getString(), static_cast<OpKind>(s.getColumn(2).getInt()), std::nullopt});
+    }
+    return out;
+  });
+}
+
+Result<std::vector<FileRow>> SqliteStore::job_files(const std::string& job_id) {
+  return read<std::vector<FileRow>>([&] {
+    auto& s = prepare("SELECT " XFERQ_FILE_COLUMNS "FROM files WHERE job_id = ? ORDER BY idx");
+    s.bind(1, job_id);
+    std::vector<FileRow> out;
+    while (s.executeStep()) out.push_back(read_file_row(s));
+    return out;
+  });
+}
+
+Result<JobState> SqliteStore::op_previous_state(const FileOp& op) {
+  // A finalize row without a previous state (written before it was recorded)
+  // came from TRANSFERRED, the only state Complete then accepted.
+  return read<JobState>([&] {
+    auto& s = prepare("SELECT previous_state FROM file_ops WHERE id = ?");
+    s.bind(1, op.id);
+    JobState st = JobState::transferred;
+    if (s.executeStep() && !s.isColumnNull(0)) st = static_cast<JobState>(s.getColumn(0).getInt());
+    s.reset();
+    return st;
+  });
+}
+
+void SqliteStore::retire_op(int64_t op_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  retired_ops_.push_back(op_id);
+}
+
+void SqliteStore::retire_ops(const std::vector<int64_t>& op_ids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  retired_ops_.insert(retired_ops_.end(), op_ids.begin(), op_ids.end());
+}
+
+Result<std::vector<std::vector<std::string>>> SqliteStore::temp_paths(const std::vector<std::string>& job_ids) {
+  return read<std::vector<std::vector<std::string>>>([&] {
+    auto& s = prepare("SELECT temp_path FROM files WHERE job_id = ? AND temp_path IS NOT NULL");
+    std::vector<std::vector<std::string>> out;
+    for (const std::string& id : job_ids) {
+      s.reset();
+      s.bind(1, id);
+      out.emplace_back();
+      while (s.executeStep()) out.back().push_back(s.getColumn(0).getString());
+    }
+    return out;
+  });
+}
+
+bool SqliteStore::is_retired_locked(int64_t op_id) const {
+  return std::find(retired_ops_.begin(), retired_ops_.end(), op_id) != retired_ops_.end();
+}
+
+std::error_code SqliteStore::flush_retired_locked() {
+  if (retired_ops_.empty()) return {};
+  // Cleared here; write_txn restores the list if the transaction rolls back.
+  // Outbox ids are handed out in order, so retired ones mostly form runs:
+  // one DELETE per run of consecutive ids.
+  std::sort(retired_ops_.begin(), retired_ops_.end());
+  auto& del = prepare("DELETE FROM file_ops WHERE id BETWEEN ? AND ?");
+  for (size_t i = 0; i < retired_ops_.size();) {
+    size_t j = i;
+    while (j + 1 < retired_ops_.size() && retired_ops_[j + 1] <= retired_ops_[j] + 1) ++j;
+    del.reset();
+    del.bind(1, retired_ops_[i]);
+    del.bind(2, retired_ops_[j]);
+    del.exec();
+    i = j + 1;
+  }
+  retired_ops_.clear();
+  return {};
+}
+
+std::error_code SqliteStore::flush_retired() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (retired_ops_.empty()) return {};
+  }
+  return write_txn([] { return std::error_code(); });
+}
+
+std::error_code SqliteStore::note_op_failure(int64_t op_id, const std::string& why) {
+  return write_txn([&]() -> std::error_code {
+    auto& s = prepare(
+        "UPDATE file_ops SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1");
+    s.bind(1, op_id);
+    s.bind(2, why);
+    s.exec();
+    return {};
+  });
+}
+
+// ---- The worker -------------------------------------------------------------------
+
+Result<std::vector<Claim>> SqliteStore::claim_next(int limit, const std::vector<std::string>& skip,
+                                             int64_t now_us) {
+  std::vector<Claim> out;
+  const WorkerTransition start = worker_transition(WorkerEvent::start);
+  static const std::string any_sql = "SELECT EXISTS (SELECT 1 FROM jobs WHERE " + state_in(start.from) + ")";
+  static const std::string pick_sql =
+      "SELECT id FROM jobs WHERE " + state_in(start.from) + " ORDER BY priority, queued_seq LIMIT ?";
+  static const std::string claim_sql =
+      "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?2 "
+      "WHERE id = ?1 AND " + state_in(start.from) + " RETURNING generation, type";
+  // Most wake-ups find nothing queued: answer those with a read.
+  auto any = read<bool>([&] {
+    auto& q = prepare(any_sql.c_str());
+    q.executeStep();
+    const bool found = q.getColumn(0).getInt() != 0;
+    q.reset();
+    return found;
+  });
+  if (!any) return any.error();
+  if (!*any) return out;
+  std::error_code ec = write_txn([&]() -> std::error_code {
+    out.clear();
+    auto& pick = prepare(pick_sql.c_str());
+    pick.bind(1, limit + static_cast<int>(skip.size()));
+    std::vector<std::string> ids;
+    while (pick.executeStep()) {
+      std::string id = pick.getColumn(0).getString();
+      bool held = false;
+      for (const auto& s : skip) held = held || s == id;
+      if (!held && static_cast<int>(ids.size()) < limit) ids.push_back(std::move(id));
+    }
+    pick.reset();
+    auto& up = prepare(claim_sql.c_str());
+    for (const auto& id : ids) {
+      up.reset();
+      up.bind(1, id);
+      up.bind(2, now_us);
+      up.bind(3, static_cast<int>(start.to));
+      if (up.executeStep())
+        out.push_back(Claim{id, up.getColumn(0).getInt64(), static_cast<JobType>(up.getColumn(1).getInt())});
+      up.reset();
+    }
+    return {};
+  });
+  if (ec) return ec;
+  return out;
+}
+
+Result<std::optional<int64_t>> SqliteStore::generation(const std::string& job_id) {
+  return read<std::optional<int64_t>>([&]() -> std::optional<int64_t> {
+    auto& s = prepare("SELECT generation FROM jobs WHERE id = ?");
+    s.bind(1, job_id);
+    if (!s.executeStep()) return std::nullopt;
+    const int64_t g = s.getColumn(0).getInt64();
+    s.reset();
+    return g;
+  });
+}
+
+Result<std::optional<FileRow>> SqliteStore::next_file(const std::string& job_id) {
+  return read<std::optional<FileRow>>([&]() -> std::optional<FileRow> {
+    auto& s = prepare("SELECT " XFERQ_FILE_COLUMNS
+                      "FROM files WHERE job_id = ? AND completed = 0 ORDER BY idx LIMIT 1");
+    s.bind(1, job_id);
+    if (!s.executeStep()) return std::nullopt;
+    FileRow f = read_file_row(s);
+    s.reset();
+    return f;
+  });
+}
+
+Result<WriteOutcome> SqliteStore::guard_temp_file(const Claim& claim, int64_t idx, const std::string& path,
+                                            const std::function<std::error_code()>& open_or_create) {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
+    auto& s = prepare(
+        "UPDATE files SET temp_path = ?4 WHERE job_id = ?1 AND idx = ?3 "
+        "AND (SELECT generation FROM jobs WHERE id = ?1) = ?2");
+    s.bind(1, claim.job_id);
+    s.bind(2, claim.generation);
+    s.bind(3, idx);
+    s.bind(4, path);
+    if (s.exec() != 1) return {};  // the job moved on: create nothing
+    if (std::error_code ec = open_or_create()) return ec;
+    outcome = WriteOutcome::applied;
+    return {};
+  });
+}
+
+Result<WriteOutcome> SqliteStore::mark_connected(Claim* claim, int64_t now_us) {
+  const WorkerTransition connected = worker_transition(WorkerEvent::connected);
+  static const std::string sql =
+      "UPDATE jobs SET state = ?4, generation = generation + 1, modified_us = ?3 "
+      "WHERE id = ?1 AND generation = ?2 AND " + state_in(connected.from) + " RETURNING generation";
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
+    auto& s = prepare(sql.c_str());
+    s.bind(1, claim->job_id);
+    s.bind(2, claim->generation);
+    s.bind(3, now_us);
+    s.bind(4, static_cast<int>(connected.to));
+    if (s.executeStep()) {
+      claim->generation = s.getColumn(0).getInt64();
+      outcome = WriteOutcome::applied;
+    }
+    s.reset();
+    return {};
+  });
+}
+
+Result<WriteOutcome> SqliteStore::commit_progress(const Claim& claim, const FileRow& file, int64_t now_us) {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
+    auto& s = prepare(
+        "UPDATE files SET bytes_transferred = ?4, bytes_total = ?5, etag = ?6, last_modified = ?7 "
+        "WHERE job_id = ?1 AND idx = ?3 AND (SELECT generation FROM jobs WHERE id = ?1) = ?2");
+    s.bind(1, claim.job_id);
+    s.bind(2, claim.generation);
+    s.bind(3, file.idx);
+    s.bind(4, file.bytes_transferred);
+    s.bind(5, file.bytes_total);
+    bind_text_or_null(s, 6, file.etag);
+    bind_text_or_null(s, 7, file.last_modified);
+    if (s.exec() == 0) return {};
+    // Progress resets the no-progress clock.
+    auto& j = prepare("UPDATE jobs SET modified_us = ?2, no_progress_since_us = NULL WHERE id = ?1");
+    j.bind(1, claim.job_id);
+    j.bind(2, now_us);
+    j.exec();
+    outcome = WriteOutcome::applied;
+    return {};
+  });
+}
+
+Result<FileFinish> SqliteStore::finish_file(Claim* claim, const FileRow& file, int64_t now_us) {
+  const WorkerTransition done = worker_transition(WorkerEvent::all_files_done);
+  static const std::string done_sql =
+      "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?2, "
+      "transferred_us = ?2, no_progress_since_us = NULL, upload_session_id = NULL "
+      "WHERE id = ?1 AND " + state_in(done.from) + " RETURNING generation";
+  return write_value<FileFinish>(FileFinish::stale, [&](FileFinish& outcome) -> std::error_code {
+    auto& s = prepare(
+        "UPDATE files SET completed = 1, bytes_transferred = ?4, bytes_total = ?4, etag = ?5, "
+        "last_modified = ?6 WHERE job_id = ?1 AND idx = ?3 "
+        "AND (SELECT generation FROM jobs WHERE id = ?1) = ?2");
+    s.bind(1, claim->job_id);
+    s.bind(2, claim->generation);
+    s.bind(3, file.idx);
+    s.bind(4, file.bytes_transferred);
+    bind_text_or_null(s, 5, file.etag);
+    bind_text_or_null(s, 6, file.last_modified);
+    if (file.idx >= 0) {
+      if (s.exec() == 0) return {};
+    } else {
+      // No file to finish (all were done before): only the generation counts.
+      auto& g = prepare("SELECT 1 FROM jobs WHERE id = ? AND generation = ?");
+      g.bind(1, claim->job_id);
+      g.bind(2, claim->generation);
+      const bool current = g.executeStep();
+      g.reset();
+      if (!current) return {};
+    }
+    const FileFacts facts = facts_locked(claim->job_id);
+    if (facts.files_completed < facts.files_total) {
+      auto& j = prepare("UPDATE jobs SET modified_us = ?2, no_progress_since_us = NULL WHERE id = ?1");
+      j.bind(1, claim->job_id);
+      j.bind(2, now_us);
+      j.exec();
+      outcome = FileFinish::more_files;
+      return {};
+    }
+    auto& j = prepare(done_sql.c_str());
+    j.bind(1, claim->job_id);
+    j.bind(2, now_us);
+    j.bind(3, static_cast<int>(done.to));
+    if (!j.executeStep()) return {};  // not running: the claim's view is stale
+    claim->generation = j.getColumn(0).getInt64();
+    j.reset();
+    outcome = FileFinish::job_transferred;
+    return {};
+  });
+}
+
+Result<WriteOutcome> SqliteStore::fail(const Claim& claim, const TransferFailure& failure, int64_t now_us,
+                                 JobState* state_after) {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
+    auto& q = prepare(
+        "SELECT state, retry_delay_s, no_progress_timeout_s, no_progress_since_us FROM jobs "
+        "WHERE id = ? AND generation = ?");
+    q.bind(1, claim.job_id);
+    q.bind(2, claim.generation);
+    if (!q.executeStep()) return {};
+    const auto current = static_cast<JobState>(q.getColumn(0).getInt());
+    const int64_t delay_us = std::max<int64_t>(q.getColumn(1).getInt64(),
+                                               options_.minimum_retry_delay_floor.count()) * kUs;
+    const int64_t timeout_us = q.getColumn(2).getInt64() * kUs;
+    const int64_t since = q.isColumnNull(3) ? now_us : q.getColumn(3).getInt64();
+    q.reset();
+    // A transient error stays transient only if a retry can come before the
+    // no-progress timeout runs out (0 = every error is fatal).
+    const bool fatal = !failure.transient || timeout_us == 0 || (now_us + delay_us) - since > timeout_us;
+    auto next = on_worker_event(current, fatal ? WorkerEvent::fatal_error : WorkerEvent::transient_error);
+    if (!next) return {};
+    auto& up = prepare(
+        "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?4, "
+        "error_hresult = ?5, error_context = ?6, error_description = ?7, error_file = ?8, "
+        "error_count = error_count + 1, retry_at_us = ?9, no_progress_since_us = ?10 "
+        "WHERE id = ?1 AND generation = ?2");
+    up.bind(1, claim.job_id);
+    up.bind(2, claim.generation);
+    up.bind(3, static_cast<int>(*next));
+    up.bind(4, now_us);
+    up.bind(5, static_cast<int64_t>(failure.hresult));
+    up.bind(6, static_cast<int>(failure.context));
+    up.bind(7, failure.description);
+    if (failure.file_index)
+      up.bind(8, *failure.file_index);
+    else
+      up.bind(8);
+    up.bind(9, now_us + delay_us);
+    up.bind(10, since);
+    up.exec();
+    *state_after = *next;
+    outcome = WriteOutcome::applied;
+    return {};
+  });
+}
+
+Result<WriteOutcome> SqliteStore::release(const Claim& claim, int64_t now_us) {
+  const WorkerTransition interrupted = worker_transition(WorkerEvent::interrupted);
+  static const std::string sql =
+      "UPDATE jobs SET state = ?4, generation = generation + 1, modified_us = ?3 "
+      "WHERE id = ?1 AND generation = ?2 AND " + state_in(interrupted.from);
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
+    auto& s = prepare(sql.c_str());
+    s.bind(1, claim.job_id);
+    s.bind(2, claim.generation);
+    s.bind(3, now_us);
+    s.bind(4, static_cast<int>(interrupted.to));
+    outcome = s.exec() == 1 ? WriteOutcome::applied : WriteOutcome::stale;
+    return {};
+  });
+}
+
+Result<int64_t> SqliteStore::requeue_due(int64_t now_us, std::vector<std::string>* expired) {
+  const WorkerTransition retry = worker_transition(WorkerEvent::retry_due);
+  const WorkerTransition expiry = worker_transition(WorkerEvent::no_progress_expired);
+  static const std::string due_sql =
+      "SELECT EXISTS (SELECT 1 FROM jobs WHERE " + state_in(retry.from) + " AND retry_at_us <= ?1) "
+      "OR EXISTS (SELECT 1 FROM jobs WHERE " + state_in(expiry.from) +
+      " AND no_progress_since_us + no_progress_timeout_s * 1000000 <= ?1)";
+  static const std::string expire_sql =
+      "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?1, "
+      "error_hresult = ?2, error_context = ?4, "
+      "error_description = 'no progress within the no-progress timeout' "
+      "WHERE " + state_in(expiry.from) + " AND no_progress_since_us + no_progress_timeout_s * 1000000 <= ?1 "
+      "RETURNING id";
+  static const std::string requeue_sql =
+      "UPDATE jobs SET state = ?2, generation = generation + 1, modified_us = ?1, queued_seq = ?1 "
+      "WHERE " + state_in(retry.from) + " AND retry_at_us <= ?1";
+  expired->clear();
+  // Most wake-ups find nothing due: answer those with a read, no write lock.
+  auto due = read<bool>([&] {
+    auto& q = prepare(due_sql.c_str());
+    q.bind(1, now_us);
+    q.executeStep();
+    const bool any = q.getColumn(0).getInt() != 0;
+    q.reset();
+    return any;
+  });
+  if (!due) return due.error();
+  if (!*due) return int64_t{0};
+  return write_value<int64_t>(0, [&](int64_t& requeued) -> std::error_code {
+    expired->clear();
+    auto& x = prepare(expire_sql.c_str());
+    x.bind(1, now_us);
+    x.bind(2, static_cast<int64_t>(Errc::download_no_progress));
+    x.bind(3, static_cast<int>(expiry.to));
+    x.bind(4, static_cast<int>(ErrorContext::general_transport));
+    while (x.executeStep()) expired->push_back(x.getColumn(0).getString());
+    x.reset();
+    auto& s = prepare(requeue_sql.c_str());
+    s.bind(1, now_us);
+    s.bind(2, static_cast<int>(retry.to));
+    requeued = s.exec();
+    return {};
+  });
+}
+
+Result<std::optional<int64_t>> SqliteStore::next_retry_us() {
+  static const std::string sql =
+      "SELECT min(retry_at_us) FROM jobs WHERE " + state_in(worker_transition(WorkerEvent::retry_due).from);
+  return read<std::optional<int64_t>>([&]() -> std::optional<int64_t> {
+    auto& s = prepare(sql.c_str());
+    std::optional<int64_t> at;
+    if (s.executeStep() && !s.isColumnNull(0)) at = s.getColumn(0).getInt64();
+    s.reset();
+    return at;
+  });
+}
+
+std::error_code SqliteStore::recover_interrupted(int64_t now_us) {
+  const WorkerTransition interrupted = worker_transition(WorkerEvent::interrupted);
+  static const std::string sql = "UPDATE jobs SET state = ?2, generation = generation + 1, modified_us = ?1 WHERE " +
+                                 state_in(interrupted.from);
+  return write_txn([&]() -> std::error_code {
+    auto& s = prepare(sql.c_str());
+    s.bind(1, now_us);
+    s.bind(2, static_cast<int>(interrupted.to));
+    s.exec();
+    return {};
+  });
+}
+
+// ---- Uploads ------------------------------------------------------------------------
+
+Result<UploadJob> SqliteStore::upload_job(const std::string& job_id) {
+  auto r = read<std::optional<UploadJob>>([&]() -> std::optional<UploadJob> {
+    auto& s = prepare(
+        "SELECT j.upload_session_id, j.reply_url, "
+        "coalesce(j.reply_file_name, f.local_path || '.reply', '') FROM jobs j "
+        "LEFT JOIN files f ON f.job_id = j.id AND f.idx = 0 WHERE j.id = ?");
+    s.bind(1, job_id);
+    if (!s.executeStep()) return std::nullopt;
+    UploadJob u{column_text(s, 0), column_text(s, 1), column_text(s, 2)};
+    s.reset();
+    return u;
+  });
+  if (!r) return r.error();
+  if (!*r) return make_error_code(Errc::not_found);
+  return **r;
+}
+
+Result<WriteOutcome> SqliteStore::set_upload_session(const Claim& claim, int64_t idx, const std::string& session_id,
+                                               int64_t size, int64_t now_us) {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
+    auto& j = prepare(
+        "UPDATE jobs SET upload_session_id = ?3, reply_url = NULL, modified_us = ?4 "
+        "WHERE id = ?1 AND generation = ?2");
+    j.bind(1, claim.job_id);
+    j.bind(2, claim.generation);
+    bind_text_or_null(j, 3, session_id);
+    j.bind(4, now_us);
+    if (j.exec() == 0) return {};
+    // A new session starts at byte 0: nothing of it is acknowledged yet.
+    auto& f = prepare(
+        "UPDATE files SET bytes_transferred = 0, bytes_total = ?3 WHERE job_id = ?1 AND idx = ?2");
+    f.bind(1, claim.job_id);
+    f.bind(2, idx);
+    f.bind(3, size);
+    f.exec();
+    outcome = WriteOutcome::applied;
+    return {};
+  });
+}
+
+Result<WriteOutcome> SqliteStore::set_reply_url(const Claim& claim, const std::string& url, int64_t now_us) {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
+    auto& j = prepare(
+        "UPDATE jobs SET reply_url = ?3, modified_us = ?4 WHERE id = ?1 AND generation = ?2");
+    j.bind(1, claim.job_id);
+    j.bind(2, claim.generation);
+    bind_text_or_null(j, 3, url);
+    j.bind(4, now_us);
+    if (j.exec() == 1) outcome = WriteOutcome::applied;
+    return {};
+  });
+}
+
+Result<std::vector<FileOp>> SqliteStore::pending_cancel_sessions() {
+  return read<std::vector<FileOp>>([&] {
+    auto& s = prepare(
+        "SELECT id, job_id, coalesce(url, ''), coalesce(session_id, ''), created_us, attempts "
+        "FROM file_ops WHERE kind = ?1 ORDER BY id");
+    s.bind(1, static_cast<int>(OpKind::cancel_session));
+    std::vector<FileOp> out;
+    while (s.executeStep()) {
+      const int64_t id = s.getColumn(0).getInt64();
+      if (is_retired_locked(id)) continue;
+      FileOp op{id, s.getColumn(1).getString(), OpKind::cancel_session, std::nullopt};
+      op.url = s.getColumn(2).getString();
+      op.session_id = s.getColumn(3).getString();
+      op.created_us = s.getColumn(4).getInt64();
+      op.attempts = s.getColumn(5).getInt64();
+      out.push_back(std::move(op));
+    }
+    return out;
+  });
+}
+
+}  // namespace xferq::detail

@@ -1,0 +1,236 @@
+// store.h — the storage seam: everything the engine asks of its queue.
+//
+// The engine (the API's calls in queue_core.cc, the outbox, the worker) talks
+// to the queue only through this interface, by meaning — create a job, cancel
+// it, claim the next runnable one, commit progress, read the outbox — never by
+// SQL. A backend implements it in its own files under storage/: today SQLite
+// (sqlite_store.h); Store::open() picks the backend from the path. SQL lives
+// only in a backend's files and in schema/.
+//
+// The contract every backend keeps (docs/architecture.md, "Invariants"):
+// - each call that writes is one transaction, and a refused call changes
+//   nothing;
+// - state changes follow the state-machine table (state_machine.h) and bump
+//   the job's generation;
+// - every worker write is conditional on the claim's generation: a write from
+//   a stale view changes nothing and answers WriteOutcome::stale, so a
+//   decision made by an API call is never overwritten;
+// - Cancel and Complete enqueue their filesystem effects (FileOp rows, the
+//   outbox) in the same transaction as the state change.
+//
+// Thread safety: a Store is safe to call from any thread; calls are serialized
+// by the backend. Other processes may use the same queue at the same time.
+#ifndef XFERQ_STORAGE_STORE_H_
+#define XFERQ_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "state_machine.h"
+#include "xferq/options.h"
+#include "xferq/result.h"
+#include "xferq/types.h"
+
+namespace xferq::detail {
+
+// delete_temps (cancel), finalize (complete): filesystem effects, applied by
+// the Outbox. cancel_session: a network effect (Cancel-Session for a cancelled
+// upload), carried out by the worker only — see pending_cancel_sessions().
+enum class OpKind : int { delete_temps = 1, finalize = 2, cancel_session = 3 };
+
+// One row of the outbox.
+struct FileOp {
+  FileOp() = default;
+  FileOp(int64_t id_, std::string job, OpKind k, std::optional<std::vector<std::string>> paths)
+      : id(id_), job_id(std::move(job)), kind(k), temp_paths(std::move(paths)) {}
+  int64_t id = 0;
+  std::string job_id;
+  OpKind kind = OpKind::delete_temps;
+  // Filled by cancel(): the temp files to delete, read in its transaction
+  // (saves a second trip to the database on the hot path).
+  std::optional<std::vector<std::string>> temp_paths;
+  // Filled by cancel() and complete(): the job's generation after the call.
+  int64_t job_generation = 0;
+  // cancel_session only: where to send it, which session, and its history.
+  std::string url;
+  std::string session_id;
+  int64_t created_us = 0;
+  int64_t attempts = 0;
+};
+
+// What the worker needs to run an upload job besides its file row.
+struct UploadJob {
+  std::string session_id;   // "" : no session yet (Create-Session first)
+  std::string reply_url;    // upload-reply: BITS-Reply-URL once the last fragment was acknowledged
+  std::string reply_target; // upload-reply: where complete() puts the reply
+};
+
+// A file row as the worker and the outbox need it.
+struct FileRow {
+  int64_t idx = 0;
+  std::string remote_url;
+  std::string local_path;
+  std::string temp_path;  // "" if none recorded
+  int64_t bytes_total = kSizeUnknown;
+  int64_t bytes_transferred = 0;
+  std::string etag;
+  std::string last_modified;
+  bool completed = false;
+};
+
+// A job the worker has taken from the queue, at the generation it saw.
+struct Claim {
+  std::string job_id;
+  int64_t generation = 0;
+  JobType type = JobType::download;
+};
+
+// What a worker write did.
+enum class WriteOutcome { applied, stale };
+
+// What finishing a file led to.
+enum class FileFinish { more_files, job_transferred, stale };
+
+// An error the worker reports.
+struct TransferFailure {
+  uint32_t hresult = 0;
+  ErrorContext context = ErrorContext::unknown;
+  std::string description;
+  std::optional<int64_t> file_index;
+  bool transient = true;
+};
+
+// Properties settable in any non-final state.
+enum class Property { priority, display_name, description, retry_delay_s, no_progress_timeout_s, reply_file_name };
+
+class Store {
+ public:
+  // Opens (creating and migrating if needed) the queue at `path` with the
+  // backend the path names. XFERQ_E_DATABASE_CORRUPT for a damaged file or
+  // another application's database, XFERQ_E_SCHEMA_TOO_NEW for a newer one.
+  static Result<std::unique_ptr<Store>> open(const std::string& path, const QueueOptions& options);
+  virtual ~Store() = default;
+
+  // ---- Jobs, for API calls -------------------------------------------------
+  // A new job in the table's initial state.
+  virtual std::error_code create_job(const std::string& id, std::string_view display_name, JobType type,
+                                     int64_t now_us) = 0;
+  // Snapshots; BG_E_NOT_FOUND if the job does not exist.
+  virtual Result<JobInfo> job_info(const std::string& id) = 0;
+  virtual Result<JobState> job_state(const std::string& id) = 0;
+  virtual Result<JobType> job_type(const std::string& id) = 0;
+  virtual Result<std::vector<FileInfo>> files(const std::string& id) = 0;
+  // Every job (final ones if asked), in creation order.
+  virtual Result<std::vector<JobInfo>> job_infos(bool include_final) = 0;
+  virtual Result<std::vector<std::string>> job_ids(bool include_final) = 0;
+  // Upload-reply jobs: where complete() puts the reply (the reply file name,
+  // or the upload file's path + ".reply"); nullopt for other jobs.
+  virtual Result<std::optional<std::string>> reply_target(const std::string& id) = 0;
+
+  // Adds files after checking the state (decide(add_file)), the file limits,
+  // and that no active job targets the same local paths.
+  virtual std::error_code add_files(const std::string& id, const std::vector<FileSpec>& files,
+                                    int64_t max_files, int64_t now_us, Decision* decision) = 0;
+  // suspend / resume: decide by the table and apply.
+  virtual std::error_code apply_call(const std::string& id, Call call, int64_t now_us, Decision* decision) = 0;
+  // Cancel's transaction: CANCELLED, generation+1, one outbox row (plus a
+  // cancel-session row for an upload with an open session). Returns the
+  // delete-temps op, with the job's temp paths read in the same transaction
+  // if asked. DO_E_INVALID_STATE / BG_E_NOT_FOUND change nothing.
+  virtual Result<FileOp> cancel(const std::string& id, int64_t now_us, bool with_paths) = 0;
+  // Complete's transaction: ACKNOWLEDGED, generation+1, one outbox row.
+  // *previous receives the state the job was in.
+  virtual Result<FileOp> complete(const std::string& id, int64_t now_us, Decision* decision,
+                                  JobState* previous) = 0;
+  // Complete could not rename every file: the job returns to `previous`; files
+  // already renamed are marked so that a retry skips them.
+  virtual std::error_code complete_failed(const FileOp& op, JobState previous,
+                                          const std::vector<int64_t>& renamed_idx, int64_t now_us) = 0;
+  virtual std::error_code set_property(const std::string& id, Property property, int64_t int_value,
+                                       std::string_view text_value, int64_t now_us) = 0;
+
+  // Jobs not final whose last change is older than `before_us`.
+  virtual Result<std::vector<std::string>> inactive_jobs(int64_t before_us) = 0;
+  // Deletes final jobs (and their file rows) last changed before `before_us`
+  // that have no pending file operation. Returns how many.
+  virtual Result<int64_t> purge_final(int64_t before_us) = 0;
+
+  // ---- The outbox ----------------------------------------------------------
+  // Pending filesystem operations (delete_temps, finalize), oldest first.
+  virtual Result<std::vector<FileOp>> pending_ops() = 0;
+  virtual Result<std::vector<FileRow>> job_files(const std::string& job_id) = 0;
+  // The state a finalize op's job was in before Complete.
+  virtual Result<JobState> op_previous_state(const FileOp& op) = 0;
+  // The op is done: its row is removed with the next write (or flush_retired()).
+  virtual void retire_op(int64_t op_id) = 0;
+  virtual void retire_ops(const std::vector<int64_t>& op_ids) = 0;
+  virtual std::error_code flush_retired() = 0;
+  // The recorded temp paths of each job, in one read.
+  virtual Result<std::vector<std::vector<std::string>>> temp_paths(const std::vector<std::string>& job_ids) = 0;
+  // The op failed this time: counted and explained in its row; it stays.
+  virtual std::error_code note_op_failure(int64_t op_id, const std::string& why) = 0;
+
+  // ---- The worker ----------------------------------------------------------
+  // worker_transition(start) for up to `limit` jobs by priority, then queue
+  // order, skipping `skip` (jobs the worker still holds).
+  virtual Result<std::vector<Claim>> claim_next(int limit, const std::vector<std::string>& skip,
+                                                int64_t now_us) = 0;
+  // The job's current generation, or nullopt if the job is gone.
+  virtual Result<std::optional<int64_t>> generation(const std::string& job_id) = 0;
+  // The first file not yet completed, or nullopt if all are.
+  virtual Result<std::optional<FileRow>> next_file(const std::string& job_id) = 0;
+  // Records the file's temp path and runs `open_or_create` (which opens or
+  // creates that file) inside one write transaction that first checks the
+  // claim's generation. A cancel or complete from any process therefore
+  // either commits before (stale: nothing is created) or after (its deletion
+  // finds the recorded file). If open_or_create fails, nothing is recorded.
+  virtual Result<WriteOutcome> guard_temp_file(const Claim& claim, int64_t idx, const std::string& path,
+                                               const std::function<std::error_code()>& open_or_create) = 0;
+  // worker_transition(connected); updates claim->generation.
+  virtual Result<WriteOutcome> mark_connected(Claim* claim, int64_t now_us) = 0;
+  // Bytes durable on disk, the size and validators the server gave.
+  virtual Result<WriteOutcome> commit_progress(const Claim& claim, const FileRow& file, int64_t now_us) = 0;
+  // The file's bytes are all on disk (and fsynced); idx -1: no file, only the
+  // job. If it was the last, worker_transition(all_files_done)
+  // (claim->generation updated).
+  virtual Result<FileFinish> finish_file(Claim* claim, const FileRow& file, int64_t now_us) = 0;
+  // A failed attempt: transient_error (retry later) or fatal_error, and fatal
+  // when the no-progress timeout would pass first. *state_after says which.
+  virtual Result<WriteOutcome> fail(const Claim& claim, const TransferFailure& failure, int64_t now_us,
+                                    JobState* state_after) = 0;
+  // worker_transition(interrupted): the worker let go of a running job.
+  virtual Result<WriteOutcome> release(const Claim& claim, int64_t now_us) = 0;
+  // worker_transition(retry_due) for jobs whose delay passed and
+  // worker_transition(no_progress_expired) for those past their no-progress
+  // timeout (their ids in *expired). Returns how many went back to the queue.
+  virtual Result<int64_t> requeue_due(int64_t now_us, std::vector<std::string>* expired) = 0;
+  // When the next retry is due, if any job waits for one.
+  virtual Result<std::optional<int64_t>> next_retry_us() = 0;
+  // After a crash: worker_transition(interrupted) for every job left running.
+  virtual std::error_code recover_interrupted(int64_t now_us) = 0;
+
+  // ---- Uploads (the worker) -------------------------------------------------
+  virtual Result<UploadJob> upload_job(const std::string& job_id) = 0;
+  // A new session (Create-Session acknowledged): stores its id and restarts
+  // the acknowledged count at 0 of `size` bytes; "" forgets the session
+  // (BG_E_SESSION_NOT_FOUND). Conditional on the claim's generation.
+  virtual Result<WriteOutcome> set_upload_session(const Claim& claim, int64_t idx, const std::string& session_id,
+                                                  int64_t size, int64_t now_us) = 0;
+  // BITS-Reply-URL of an upload-reply job whose last fragment was acknowledged.
+  virtual Result<WriteOutcome> set_reply_url(const Claim& claim, const std::string& url, int64_t now_us) = 0;
+  // Pending Cancel-Session operations (oldest first).
+  virtual Result<std::vector<FileOp>> pending_cancel_sessions() = 0;
+
+  // A number that changes whenever another connection (or process) commits;
+  // the worker polls it to notice calls made elsewhere.
+  virtual Result<int64_t> change_counter() = 0;
+};
+
+}  // namespace xferq::detail
+
+#endif  // XFERQ_STORAGE_STORE_H_

@@ -1,0 +1,60 @@
+// bits_packets.cc — see bits_packets.h.
+#include "worker/bits_packets.h"
+
+#include <cstdlib>
+
+namespace xferq::detail {
+
+void make_bits_packet(CurlRequest& request, const std::string& packet_type, const std::string& session_id,
+                      const std::string& body) {
+  request.add_header("BITS-Packet-Type: " + packet_type);
+  if (packet_type == "Create-Session")
+    request.add_header(std::string("BITS-Supported-Protocols: ") + kBitsUploadProtocol);
+  else
+    request.add_header("BITS-Session-Id: " + session_id);
+  request.bits_post(body);
+}
+
+uint32_t ack_error_code(const CurlRequest& request) {
+  const std::string code = request.header("bits-error-code");
+  return parse_hresult(code.empty() ? request.header("bits-error") : code);
+}
+
+uint32_t parse_hresult(const std::string& v) {
+  if (v.empty()) return 0;
+  char* end = nullptr;
+  const unsigned long long x = std::strtoull(v.c_str(), &end, 16);
+  return end && *end == '\0' ? static_cast<uint32_t>(x) : 0;
+}
+
+bool parse_received(const std::string& v, int64_t* next) {
+  if (v.empty()) return false;
+  const auto dash = v.find('-');
+  char* end = nullptr;
+  if (dash == std::string::npos) {
+    const long long x = std::strtoll(v.c_str(), &end, 10);
+    if (!end || *end != '\0' || x < 0) return false;
+    *next = x;
+    return true;
+  }
+  const long long last = std::strtoll(v.c_str() + dash + 1, &end, 10);
+  if (!end || *end != '\0' || last < 0) return false;
+  *next = last + 1;
+  return true;
+}
+
+std::string resolve_url(const std::string& base, const std::string& ref) {
+  CURLU* u = curl_url();
+  std::string out = ref;
+  char* s = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, base.c_str(), 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_URL, ref.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK) {
+    out = s;
+    curl_free(s);
+  }
+  curl_url_cleanup(u);
+  return out;
+}
+
+}  // namespace xferq::detail

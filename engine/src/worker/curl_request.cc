@@ -1,0 +1,177 @@
+// curl_request.cc — see curl_request.h.
+#include "worker/curl_request.h"
+
+#include <cctype>
+
+#include "worker/transfer_driver.h"
+#include "xferq/error.h"
+
+namespace xferq::detail {
+namespace {
+
+std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
+  while (e > b && (s[e - 1] == '\r' || s[e - 1] == '\n' || s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+void curl_init_once() {
+  static const bool done = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
+  (void)done;
+}
+
+CurlRequest::CurlRequest(const QueueOptions& opt, TransferDriver* owner) : owner_(owner) {
+  easy_ = curl_easy_init();
+  curl_easy_setopt(easy_, CURLOPT_PRIVATE, this);
+  curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, error_);
+  curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
+  if (!opt.allow_other_schemes) {
+    curl_easy_setopt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy_, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  }
+  curl_easy_setopt(easy_, CURLOPT_USERAGENT, opt.user_agent.c_str());
+  curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(easy_, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(easy_, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opt.stall_timeout.count()));
+  curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYPEER, opt.verify_tls ? 1L : 0L);
+  curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYHOST, opt.verify_tls ? 2L : 0L);
+  curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, on_header_line);
+  curl_easy_setopt(easy_, CURLOPT_HEADERDATA, this);
+  curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, on_body_bytes);
+  curl_easy_setopt(easy_, CURLOPT_WRITEDATA, this);
+}
+
+CurlRequest::~CurlRequest() {
+  curl_easy_cleanup(easy_);
+  curl_slist_free_all(headers_);
+}
+
+CurlRequest* CurlRequest::of(CURL* easy) {
+  CurlRequest* r = nullptr;
+  curl_easy_getinfo(easy, CURLINFO_PRIVATE, &r);
+  return r;
+}
+
+void CurlRequest::set_url(const std::string& url) { curl_easy_setopt(easy_, CURLOPT_URL, url.c_str()); }
+
+void CurlRequest::add_header(const std::string& line) {
+  headers_ = curl_slist_append(headers_, line.c_str());
+  curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, headers_);
+}
+
+void CurlRequest::follow_redirects(int max_redirects) {
+  curl_easy_setopt(easy_, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(easy_, CURLOPT_MAXREDIRS, static_cast<long>(max_redirects));
+}
+
+void CurlRequest::set_receive_buffer(long bytes) { curl_easy_setopt(easy_, CURLOPT_BUFFERSIZE, bytes); }
+
+void CurlRequest::set_range_from(int64_t offset) {
+  const std::string range = std::to_string(offset) + "-";
+  curl_easy_setopt(easy_, CURLOPT_RANGE, range.c_str());  // copied by libcurl
+}
+
+void CurlRequest::bits_post(const std::string& body) {
+  curl_easy_setopt(easy_, CURLOPT_POST, 1L);
+  curl_easy_setopt(easy_, CURLOPT_CUSTOMREQUEST, "BITS_POST");
+  curl_easy_setopt(easy_, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  // No 100-continue round trip per fragment, no form content type.
+  add_header("Expect:");
+  add_header("Content-Type:");
+}
+
+long CurlRequest::status() const {
+  long status = 0;
+  curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status);
+  return status;
+}
+
+std::string CurlRequest::header(std::string_view lower_name) const {
+  auto it = response_headers_.find(lower_name);
+  return it == response_headers_.end() ? std::string() : it->second;
+}
+
+bool CurlRequest::has_header(std::string_view lower_name) const {
+  return response_headers_.find(lower_name) != response_headers_.end();
+}
+
+std::string CurlRequest::error_text(CURLcode code) const {
+  return error_[0] ? std::string(error_) : std::string(curl_easy_strerror(code));
+}
+
+size_t CurlRequest::on_header_line(char* data, size_t size, size_t nmemb, void* user) {
+  auto* r = static_cast<CurlRequest*>(user);
+  const size_t n = size * nmemb;
+  const std::string_view line(data, n);
+  if (line.rfind("HTTP/", 0) == 0) {
+    r->response_headers_.clear();  // a new response (a redirect, or 100 Continue)
+    return n;
+  }
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return n;
+  // The first of a repeated header wins (a lying server cannot override it).
+  r->response_headers_.emplace(lower(line.substr(0, colon)), trim(line.substr(colon + 1)));
+  return n;
+}
+
+size_t CurlRequest::on_body_bytes(char* data, size_t size, size_t nmemb, void* user) {
+  auto* r = static_cast<CurlRequest*>(user);
+  return r->owner_->on_body(*r, data, size * nmemb);
+}
+
+bool transient_status(long s, Direction direction) {
+  if (s >= 500) return s != 501 && s != 505;
+  if (s >= 400) return s == 408 || s == 409 || (s == 429 && direction == Direction::download);
+  if (s >= 300) return !(s <= 305 || s == 307);
+  return true;
+}
+
+TransferFailure curl_failure(CURLcode code, const CurlRequest& request, const std::string& url) {
+  TransferFailure f;
+  f.description = request.error_text(code) + " (" + url + ")";
+  auto set = [&f](Errc e, ErrorContext context, bool transient) {
+    f.hresult = static_cast<uint32_t>(e);
+    f.context = context;
+    f.transient = transient;
+  };
+  switch (code) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      set(Errc::unsupported_scheme, ErrorContext::remote_file, false);
+      break;
+    case CURLE_TOO_MANY_REDIRECTS:
+      set(Errc::too_many_redirects, ErrorContext::remote_file, false);
+      break;
+    case CURLE_URL_MALFORMAT:
+      set(Errc::invalid_arg, ErrorContext::remote_file, false);
+      break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+      set(Errc::tls, ErrorContext::general_transport, false);
+      break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+      set(Errc::transport, ErrorContext::general_transport, true);
+      break;
+    default:
+      set(Errc::transport, ErrorContext::remote_file, true);
+      break;
+  }
+  return f;
+}
+
+}  // namespace xferq::detail

@@ -1,0 +1,88 @@
+// curl_request.h — the libcurl plumbing every driver shares: one HTTP request
+// with the options all of the worker's requests carry, its response headers
+// parsed, its body handed to the driver that owns it, and what a failed
+// request means (which errors are transient).
+//
+// Thread safety: a CurlRequest belongs to the worker thread. Its callbacks
+// run on that thread too, inside curl_multi_perform().
+#ifndef XFERQ_WORKER_CURL_REQUEST_H_
+#define XFERQ_WORKER_CURL_REQUEST_H_
+
+#include <curl/curl.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "storage/store.h"
+#include "xferq/options.h"
+
+namespace xferq::detail {
+
+class TransferDriver;
+
+class CurlRequest {
+ public:
+  // A new easy handle with the common options: error buffer, no signals,
+  // http/https only (redirects too) unless allowed otherwise, User-Agent,
+  // connect timeout, stall detection, TLS verification. Its body goes to
+  // owner->on_body() (the driver decides what it means).
+  CurlRequest(const QueueOptions& options, TransferDriver* owner);
+  // The loop must have removed the handle from its multi handle first.
+  ~CurlRequest();
+  CurlRequest(const CurlRequest&) = delete;
+  CurlRequest& operator=(const CurlRequest&) = delete;
+
+  CURL* easy() const { return easy_; }
+  TransferDriver* owner() const { return owner_; }
+  // The request this easy handle belongs to (CURLOPT_PRIVATE).
+  static CurlRequest* of(CURL* easy);
+
+  void set_url(const std::string& url);
+  void add_header(const std::string& line);  // "Name: value"; "Name:" removes a default header
+  void follow_redirects(int max_redirects);
+  void set_receive_buffer(long bytes);
+  // Bytes from `offset` on (an HTTP Range request).
+  void set_range_from(int64_t offset);
+  // A BITS_POST with this body ([MC-BUP]; the body must outlive the request).
+  void bits_post(const std::string& body);
+
+  // The current response (the last one, after redirects).
+  long status() const;
+  // The value of a response header of the current response ("" if absent);
+  // `lower_name` in lower case.
+  std::string header(std::string_view lower_name) const;
+  bool has_header(std::string_view lower_name) const;
+  // libcurl's words for a failure (its error buffer, else the code's text).
+  std::string error_text(CURLcode code) const;
+
+ private:
+  static size_t on_header_line(char* data, size_t size, size_t nmemb, void* user);
+  static size_t on_body_bytes(char* data, size_t size, size_t nmemb, void* user);
+
+  TransferDriver* owner_;
+  CURL* easy_ = nullptr;
+  curl_slist* headers_ = nullptr;
+  char error_[CURL_ERROR_SIZE] = {};
+  std::map<std::string, std::string, std::less<>> response_headers_;
+};
+
+// The direction of a transfer, for the rules that differ.
+enum class Direction { download, upload };
+
+// Whether an HTTP status ends an attempt with a transient error (retried
+// later) rather than a fatal one: 5xx but 501/505; 408/409 (and for downloads
+// 429); 3xx left unfollowed but 300-305/307.
+bool transient_status(long status, Direction direction);
+
+// What a libcurl failure means for the job: its HRESULT, context and whether
+// it is transient (connection problems) or fatal (bad scheme, TLS, URL).
+TransferFailure curl_failure(CURLcode code, const CurlRequest& request, const std::string& url);
+
+// Initializes libcurl once per process.
+void curl_init_once();
+
+}  // namespace xferq::detail
+
+#endif  // XFERQ_WORKER_CURL_REQUEST_H_

@@ -1,0 +1,303 @@
+// download_driver.cc — see download_driver.h.
+#include "worker/download_driver.h"
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+
+#include "clock.h"
+#include "crash_points.h"
+#include "fs/file_ops.h"
+#include "job_events.h"
+#include "xferq/error.h"
+
+namespace xferq::detail {
+namespace {
+
+// Epochs identify one incarnation of a transfer's temp file across all
+// transfers, so that a flush result for an earlier one is never applied.
+std::atomic<uint64_t> g_epoch{0};
+uint64_t next_epoch() { return ++g_epoch; }
+
+// Start writeback of what arrived every this many bytes, so that the
+// fdatasync before a progress commit finds little left to do and does not
+// stall the receive loop.
+constexpr int64_t kWritebackChunk = 8 * 1024 * 1024;
+
+// A file is fetched from zero at most this many times in one attempt.
+constexpr int kMaxRestarts = 3;
+
+// "bytes FIRST-LAST/TOTAL" (TOTAL may be '*').
+bool parse_content_range(const std::string& v, int64_t* first, int64_t* total) {
+  long long a = 0, b = 0;
+  char tail[32] = {};
+  if (std::sscanf(v.c_str(), "bytes %lld-%lld/%31s", &a, &b, tail) != 3) return false;
+  *first = a;
+  *total = tail[0] == '*' ? kSizeUnknown : std::strtoll(tail, nullptr, 10);
+  return true;
+}
+
+}  // namespace
+
+DownloadDriver::DownloadDriver(TransferLoop& loop, Claim claim, std::optional<FileRow> first)
+    : JobDriver(loop, std::move(claim)) {
+  has_file_ = first.has_value();
+  if (first) file_ = std::move(*first);
+}
+
+void DownloadDriver::start() {
+  if (!has_file_) {
+    finish_file();  // nothing left to fetch (every file done): TRANSFERRED
+    return;
+  }
+  start_file();
+}
+
+void DownloadDriver::release_io() {
+  if (request_) loop_.remove_request(*request_);
+  request_.reset();
+  out_.close();
+}
+
+void DownloadDriver::keep_progress() {
+  if (!out_.is_open() || finishing_ || file_.bytes_transferred <= committed_) return;
+  // Keep what arrived: it resumes the next attempt.
+  if (out_.sync()) return;
+  auto w = loop_.store().commit_progress(claim_, file_, now_us());
+  if (w && *w == WriteOutcome::applied) committed_ = file_.bytes_transferred;
+}
+
+void DownloadDriver::start_file() {
+  const std::string path =
+      file_.temp_path.empty() ? temp_path_for(file_.local_path, claim_.job_id, file_.idx) : file_.temp_path;
+  out_ = open_temp_guarded(path, "temporary file");
+  if (!out_.is_open()) return;
+  file_.temp_path = path;
+  // Trust the smaller of what the database claims and what the disk holds.
+  const int64_t offset = std::min(out_.size_at_open(), file_.bytes_transferred);
+  if (out_.size_at_open() != offset) {
+    if (auto ec = out_.truncate(offset)) return fail_local(ec, "cannot truncate the temporary file");
+  }
+  file_.bytes_transferred = offset;
+  committed_ = offset;
+  writeback_from_ = offset;
+  epoch_ = next_epoch();
+  flushing_ = false;
+  finishing_ = false;
+  if (offset > 0 && offset == file_.bytes_total) {
+    finish();  // every byte is already on disk (the final commit was lost): no request
+    return;
+  }
+  if (offset == 0) {
+    file_.etag.clear();
+    file_.last_modified.clear();
+  }
+  request_ = std::make_unique<CurlRequest>(loop_.options(), this);
+  CurlRequest& r = *request_;
+  requested_from_ = offset;
+  checked_ = false;
+  pending_ = Pending::none;
+  r.set_url(file_.remote_url);
+  r.follow_redirects(loop_.options().max_redirects);
+  r.set_receive_buffer(loop_.options().receive_buffer_bytes);
+  // Byte offsets must mean what they say: no content coding.
+  r.add_header("Accept-Encoding: identity");
+  if (offset > 0) {
+    r.set_range_from(offset);
+    const std::string& validator = !file_.etag.empty() ? file_.etag : file_.last_modified;
+    if (!validator.empty()) r.add_header("If-Range: " + validator);
+  }
+  loop_.add_request(r);
+}
+
+bool DownloadDriver::check_response() {
+  checked_ = true;
+  const long status = request_->status();
+  const std::string etag = request_->header("etag");
+  const std::string last_modified = request_->header("last-modified");
+  if (status == 206) {
+    const std::string range = request_->header("content-range");
+    int64_t first = -1, total = kSizeUnknown;
+    if (!parse_content_range(range, &first, &total) || first != requested_from_) {
+      pending_ = Pending::restart;
+      pending_reason_ = "206 with Content-Range '" + range + "' for a request from byte " +
+                        std::to_string(requested_from_);
+      return false;
+    }
+    // A server that answers 206 although the entity changed (ignoring
+    // If-Range) must not get its bytes spliced onto the old ones.
+    const bool etag_changed = !file_.etag.empty() && !etag.empty() && etag != file_.etag;
+    const bool date_changed = file_.etag.empty() && !file_.last_modified.empty() && !last_modified.empty() &&
+                              last_modified != file_.last_modified;
+    if (etag_changed || date_changed) {
+      pending_ = Pending::restart;
+      pending_reason_ = "the file changed on the server (validators differ)";
+      return false;
+    }
+    file_.bytes_total = total;
+  } else if (status == 200) {
+    if (requested_from_ > 0 || file_.bytes_transferred > 0) {
+      // The whole entity (Range ignored, or If-Range saw a change): start over
+      // from zero. The loop commits the zero count before the old bytes go, so
+      // the database never claims more than the disk holds.
+      pending_ = Pending::restart;
+      pending_reason_ = "the server sent the whole file to a Range request";
+      return false;
+    }
+    const std::string length = request_->header("content-length");
+    file_.bytes_total = length.empty() ? kSizeUnknown : std::strtoll(length.c_str(), nullptr, 10);
+  } else {
+    pending_ = Pending::http_error;
+    pending_status_ = status;
+    return false;
+  }
+  file_.etag = etag;
+  file_.last_modified = last_modified;
+  connect_due_ = !connected_;
+  return true;
+}
+
+size_t DownloadDriver::on_body(CurlRequest&, const char* data, size_t n) {
+  if (!checked_ && !check_response()) return 0;
+  // A cancel (or suspend...) may arrive while libcurl keeps delivering data
+  // from one curl_multi_perform(): stop within one buffer, not after it.
+  if (superseded()) {
+    pending_ = Pending::stale;
+    return 0;
+  }
+  if (std::error_code ec = out_.write_at(data, n, file_.bytes_transferred)) {
+    pending_ = Pending::local_error;
+    pending_error_ = ec;
+    return 0;
+  }
+  file_.bytes_transferred += static_cast<int64_t>(n);
+  if (file_.bytes_transferred - writeback_from_ >= kWritebackChunk) {
+    out_.start_writeback(writeback_from_, file_.bytes_transferred - writeback_from_);
+    writeback_from_ = file_.bytes_transferred;
+  }
+  return n;
+}
+
+void DownloadDriver::on_turn() {
+  if (end_ != DriverEnd::running || finishing_) return;
+  if (connect_due_) {
+    connect_due_ = false;
+    if (!commit_connected(false)) return;
+  }
+  if (!out_.is_open() || flushing_ || file_.bytes_transferred == committed_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_commit_ < loop_.options().progress_interval) return;
+  auto shared = out_.share();
+  if (!shared) return;
+  last_commit_ = now;
+  flushing_ = true;
+  loop_.flush(Flusher::Request{claim_.job_id, epoch_, std::move(*shared), file_.bytes_transferred, false});
+}
+
+void DownloadDriver::done(CurlRequest&, CURLcode code) {
+  if (code == CURLE_OK && !checked_) check_response();  // an empty body
+  if (connect_due_ && pending_ == Pending::none) {
+    connect_due_ = false;
+    if (!commit_connected(false)) return;
+  }
+  if (pending_ != Pending::none) return act_on_pending();
+  if (code != CURLE_OK) return fail(curl_failure(code, *request_, file_.remote_url));
+  if (file_.bytes_total >= 0 && file_.bytes_transferred != file_.bytes_total) {
+    TransferFailure f;
+    f.hresult = static_cast<uint32_t>(Errc::validation_failed);
+    f.context = ErrorContext::remote_file;
+    f.description = "the server sent " + std::to_string(file_.bytes_transferred) + " bytes but announced " +
+                    std::to_string(file_.bytes_total);
+    f.transient = true;
+    return fail(std::move(f));
+  }
+  finish();
+}
+
+void DownloadDriver::act_on_pending() {
+  switch (pending_) {
+    case Pending::stale:
+      return drop();
+    case Pending::restart:
+      return restart_from_zero(pending_reason_);
+    case Pending::http_error: {
+      const long s = pending_status_;
+      if (s == 416 && requested_from_ > 0) return restart_from_zero("the server refused the range (416)");
+      TransferFailure f;
+      f.hresult = to_hresult(http_error(static_cast<int>(s)));
+      f.context = ErrorContext::remote_file;
+      f.description = "the server answered HTTP " + std::to_string(s) + " for " + file_.remote_url;
+      f.transient = transient_status(s, Direction::download);
+      return fail(std::move(f));
+    }
+    case Pending::local_error:
+      return fail_local(pending_error_, "cannot write the temporary file: " + pending_error_.message());
+    case Pending::none:
+      return;
+  }
+}
+
+void DownloadDriver::finish() {
+  if (request_) loop_.remove_request(*request_);
+  request_.reset();
+  if (!out_.is_open()) return finish_flushed();
+  // The final flush goes to the flusher; finish_flushed() continues when it
+  // is done, and the event loop serves the other transfers meanwhile.
+  finishing_ = true;
+  loop_.flush(Flusher::Request{claim_.job_id, epoch_, std::move(out_), file_.bytes_transferred, true});
+}
+
+void DownloadDriver::finish_flushed() {
+  if (!finish_file()) return;
+  restarts_ = 0;
+  start_file();
+}
+
+void DownloadDriver::on_flushed(const Flusher::Result& r) {
+  if (r.epoch != epoch_ || end_ != DriverEnd::running) return;  // an earlier incarnation's result
+  if (!r.finishing) {
+    flushing_ = false;
+    if (r.error) return;
+    // The bytes up to r.bytes are durable: the count may claim them.
+    FileRow row = file_;
+    row.bytes_transferred = r.bytes;
+    auto w = loop_.store().commit_progress(claim_, row, now_us());
+    if (!w) return;
+    if (*w == WriteOutcome::stale) return drop();
+    committed_ = std::max(committed_, r.bytes);
+    crash_point("worker.after_progress_commit");
+    loop_.events().modified(claim_.job_id);
+    return;
+  }
+  finishing_ = false;
+  if (r.error) return fail_local(r.error, "cannot flush the temporary file");
+  // Someone deleted the temp file (or its directory) behind our back: the
+  // bytes have no name. Fetch the file again rather than claim it.
+  if (r.unlinked) return restart_from_zero("the temporary file was deleted while it was written");
+  finish_flushed();
+}
+
+void DownloadDriver::restart_from_zero(const std::string& why) {
+  if (++restarts_ > kMaxRestarts) {
+    TransferFailure f;
+    f.hresult = static_cast<uint32_t>(Errc::validation_failed);
+    f.context = ErrorContext::remote_file;
+    f.description = "gave up restarting from zero: " + why;
+    f.transient = true;
+    return fail(std::move(f));
+  }
+  if (request_) loop_.remove_request(*request_);
+  request_.reset();
+  // First make the database claim zero bytes, then drop the old bytes
+  // (start_file truncates to the smaller count).
+  FileRow zero = file_;
+  zero.bytes_transferred = 0;
+  zero.etag.clear();
+  zero.last_modified.clear();
+  if (!applied(loop_.store().commit_progress(claim_, zero, now_us()))) return;
+  out_.close();
+  file_ = zero;
+  start_file();  // reopens the temp file and truncates it to zero
+}
+
+}  // namespace xferq::detail

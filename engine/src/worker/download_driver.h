@@ -1,0 +1,71 @@
+// download_driver.h — the HTTP download of a job's files, one after another.
+//
+// For each file: open (or create) its temp file under the generation guard,
+// trust the smaller of what the database claims and what the disk holds,
+// request the rest with Range + If-Range, check the response before its first
+// byte is written (a 206 must start where we asked and carry the same
+// validators; a 200 to a Range request means the server sent the whole
+// entity: start over from zero rather than splice two versions), write the
+// bytes, and hand them to the flusher before the count that claims them is
+// committed. The last flush of a file finishes it.
+//
+// Thread safety: worker thread only.
+#ifndef XFERQ_WORKER_DOWNLOAD_DRIVER_H_
+#define XFERQ_WORKER_DOWNLOAD_DRIVER_H_
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "fs/temp_file.h"
+#include "worker/curl_request.h"
+#include "worker/job_driver.h"
+
+namespace xferq::detail {
+
+class DownloadDriver final : public JobDriver {
+ public:
+  DownloadDriver(TransferLoop& loop, Claim claim, std::optional<FileRow> first);
+
+  void start() override;
+  size_t on_body(CurlRequest& request, const char* data, size_t n) override;
+  void done(CurlRequest& request, CURLcode result) override;
+  void on_turn() override;
+  void on_flushed(const Flusher::Result& result) override;
+
+ private:
+  // What a callback saw that the loop must act on.
+  enum class Pending { none, stale, restart, http_error, local_error };
+
+  void release_io() override;
+  void keep_progress() override;
+  void start_file();
+  // The response's status and headers, before its first body byte: true to
+  // write, false with pending_ set. Records only; never touches the database.
+  bool check_response();
+  void act_on_pending();
+  void finish();
+  void finish_flushed();
+  void restart_from_zero(const std::string& why);
+
+  std::unique_ptr<CurlRequest> request_;
+  TempFile out_;
+  int64_t requested_from_ = 0;
+  std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::now();
+  int restarts_ = 0;
+  bool checked_ = false;          // the current response's headers were examined
+  bool connect_due_ = false;      // a good response arrived: commit TRANSFERRING
+  Pending pending_ = Pending::none;
+  std::string pending_reason_;
+  long pending_status_ = 0;
+  std::error_code pending_error_;
+  uint64_t epoch_ = 0;            // new for every opened file or restart: stale flush results are ignored
+  bool flushing_ = false;         // a progress flush is with the flusher
+  bool finishing_ = false;        // the final flush is with the flusher; the request is gone
+  int64_t writeback_from_ = 0;    // bytes before this offset were handed to writeback
+};
+
+}  // namespace xferq::detail
+
+#endif  // XFERQ_WORKER_DOWNLOAD_DRIVER_H_

@@ -1,0 +1,153 @@
+// job_driver.cc — see job_driver.h.
+#include "worker/job_driver.h"
+
+#include "clock.h"
+#include "crash_points.h"
+#include "fs/file_ops.h"
+#include "job_events.h"
+#include "worker/download_driver.h"
+#include "worker/upload_driver.h"
+#include "xferq/error.h"
+
+namespace xferq::detail {
+
+JobDriver::JobDriver(TransferLoop& loop, Claim claim) : loop_(loop), claim_(std::move(claim)) {}
+
+std::unique_ptr<JobDriver> make_job_driver(TransferLoop& loop, Claim claim, std::optional<FileRow> first) {
+  if (claim.type == JobType::download) return std::make_unique<DownloadDriver>(loop, std::move(claim), std::move(first));
+  return std::make_unique<UploadDriver>(loop, std::move(claim), std::move(first));
+}
+
+void JobDriver::stop(bool shutting_down) {
+  if (shutting_down && end_ == DriverEnd::running) {
+    keep_progress();
+    release_io();
+    loop_.store().release(claim_, now_us());
+  } else {
+    release_io();
+  }
+  if (end_ == DriverEnd::running) end_ = DriverEnd::dropped;
+}
+
+bool JobDriver::superseded() { return loop_.superseded(claim_.job_id, claim_.generation, &seen_change_); }
+
+bool JobDriver::applied(const Result<WriteOutcome>& outcome) {
+  if (outcome && *outcome == WriteOutcome::applied) return true;
+  drop();
+  return false;
+}
+
+bool JobDriver::commit_connected(bool notify) {
+  if (connected_) return true;
+  if (!applied(loop_.store().mark_connected(&claim_, now_us()))) return false;
+  connected_ = true;
+  if (notify) loop_.events().modified(claim_.job_id);
+  return true;
+}
+
+void JobDriver::fail(TransferFailure failure) {
+  keep_progress();
+  release_io();
+  if (!failure.file_index && has_file_ && file_.idx >= 0) failure.file_index = file_.idx;
+  JobState after = JobState::transient_error;
+  auto w = loop_.store().fail(claim_, failure, now_us(), &after);
+  end_ = DriverEnd::failed;
+  if (!w || *w != WriteOutcome::applied) return;
+  loop_.events().modified(claim_.job_id);
+  if (after == JobState::error) {
+    JobErrorInfo e{failure.hresult, failure.context, failure.description,
+                   failure.file_index ? std::optional<uint32_t>(static_cast<uint32_t>(*failure.file_index))
+                                      : std::nullopt};
+    loop_.events().error(claim_.job_id, e);
+  }
+}
+
+void JobDriver::fail_local(const std::error_code& ec, const std::string& what) {
+  TransferFailure f;
+  f.hresult = to_hresult(ec);
+  f.context = ErrorContext::local_file;
+  f.description = what;
+  f.transient = false;
+  fail(std::move(f));
+}
+
+void JobDriver::drop() {
+  release_io();
+  end_ = DriverEnd::dropped;
+}
+
+void JobDriver::give_back() {
+  loop_.store().release(claim_, now_us());
+  drop();
+}
+
+void JobDriver::job_transferred() {
+  release_io();
+  end_ = DriverEnd::transferred;
+  loop_.events().modified(claim_.job_id);
+  loop_.events().transferred(claim_.job_id);
+}
+
+bool JobDriver::finish_file() {
+  FileRow row = file_;
+  if (!has_file_) row.idx = -1;  // no file to finish: only the job
+  if (has_file_ && row.bytes_total < 0) row.bytes_total = row.bytes_transferred;
+  if (has_file_) crash_point("worker.before_file_finish");
+  auto r = loop_.store().finish_file(&claim_, row, now_us());
+  if (!r || *r == FileFinish::stale) {
+    drop();
+    return false;
+  }
+  if (*r == FileFinish::job_transferred) {
+    job_transferred();
+    return false;
+  }
+  auto next = loop_.store().next_file(claim_.job_id);
+  if (!next || !*next) {
+    drop();
+    return false;
+  }
+  file_ = **next;
+  loop_.events().modified(claim_.job_id);
+  return true;
+}
+
+TempFile JobDriver::open_temp_guarded(const std::string& path, const char* what) {
+  Store& store = loop_.store();
+  if (file_.temp_path.empty()) {
+    auto recorded = store.guard_temp_file(claim_, file_.idx, path, [] { return std::error_code(); });
+    if (!recorded) {
+      give_back();
+      return {};
+    }
+    if (*recorded == WriteOutcome::stale) {
+      drop();
+      return {};
+    }
+    crash_point("worker.after_temp_record");
+  }
+  TempFile file;
+  std::error_code open_error;
+  auto w = store.guard_temp_file(claim_, file_.idx, path, [&]() -> std::error_code {
+    auto opened = TempFile::open_or_create(path);
+    if (!opened) return open_error = opened.error();
+    file = std::move(*opened);
+    if (file.created()) crash_point("worker.after_temp_create");
+    return {};
+  });
+  if (w && *w == WriteOutcome::applied) return file;
+  file.close();  // stale, or the transaction failed after the open: the file stays ours
+  if (w || !open_error) {
+    // The job moved on, or the database failed (e.g. locked past the busy
+    // timeout): let go; a failed database sends the job back to the queue.
+    if (!w)
+      give_back();
+    else
+      drop();
+    return {};
+  }
+  fail_local(open_error, std::string("cannot open the ") + what + " " + path + ": " + open_error.message());
+  return {};
+}
+
+}  // namespace xferq::detail

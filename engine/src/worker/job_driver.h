@@ -1,0 +1,79 @@
+// job_driver.h — what the drivers of a job's transfer share (downloads and
+// uploads): the claim, the current file row, and the job-level outcomes —
+// connected, failed, dropped, transferred — each one generation-checked
+// write through the store, followed by the application's callbacks.
+//
+// Thread safety: worker thread only, like every driver.
+#ifndef XFERQ_WORKER_JOB_DRIVER_H_
+#define XFERQ_WORKER_JOB_DRIVER_H_
+
+#include <memory>
+#include <string>
+
+#include "fs/temp_file.h"
+#include "storage/store.h"
+#include "worker/transfer_driver.h"
+
+namespace xferq::detail {
+
+class JobDriver : public TransferDriver {
+ public:
+  JobDriver(TransferLoop& loop, Claim claim);
+
+  const std::string& job_id() const { return claim_.job_id; }
+  const Claim& claim() const { return claim_; }
+  void stop(bool shutting_down) override;
+
+ protected:
+  // Closes the driver's requests and files (no database access).
+  virtual void release_io() = 0;
+  // Before a failure or a shutdown is recorded: make durable and commit what
+  // arrived since the last commit, so the next attempt resumes from it.
+  virtual void keep_progress() {}
+
+  // Has a call made this transfer stale? Callback-safe (no database).
+  bool superseded();
+  // Did a worker write go through? If not, the job moved on (or the database
+  // failed): the driver lets go and answers false.
+  bool applied(const Result<WriteOutcome>& outcome);
+  // The first response arrived: CONNECTING -> TRANSFERRING, once.
+  bool commit_connected(bool notify);
+  // Ends the attempt: TRANSIENT_ERROR or ERROR, by the failure and the
+  // job's no-progress timeout; the error callback for a fatal one.
+  void fail(TransferFailure failure);
+  void fail_local(const std::error_code& ec, const std::string& what);
+  // The job moved on: whoever moved it owns its files now. Stop and let go.
+  void drop();
+  // The database failed: give the job back to the queue and let go.
+  void give_back();
+  // The job's last file is finished: TRANSFERRED and its callbacks.
+  void job_transferred();
+  // The file is finished (bytes flushed). Moves to the next file (returns
+  // it in file_), ends with job_transferred(), or drops a stale job.
+  // Returns true if there is a next file to start.
+  bool finish_file();
+  // Opens, or creates, the temp file at `path` for the current file:
+  // 1. the path is recorded (committed) first, so that every file that may
+  //    exist has a row that owns it — also after a crash in step 2;
+  // 2. the file is opened or created inside a transaction that checks the
+  //    job's generation: a cancel commits either before (nothing is created)
+  //    or after (its deletion finds the file).
+  // Returns a closed TempFile after dropping or failing the transfer.
+  TempFile open_temp_guarded(const std::string& path, const char* what);
+
+  TransferLoop& loop_;
+  Claim claim_;
+  FileRow file_;
+  bool has_file_ = false;
+  bool connected_ = false;   // the job is TRANSFERRING
+  int64_t committed_ = 0;    // file_.bytes_transferred as last committed
+  uint64_t seen_change_ = 0; // the loop's change counter when last looked at
+};
+
+// A driver for the claimed job, by its type (download, upload, upload-reply),
+// starting with `first` (nullopt: every file is done already).
+std::unique_ptr<JobDriver> make_job_driver(TransferLoop& loop, Claim claim, std::optional<FileRow> first);
+
+}  // namespace xferq::detail
+
+#endif  // XFERQ_WORKER_JOB_DRIVER_H_

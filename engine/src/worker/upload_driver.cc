@@ -1,0 +1,276 @@
+// upload_driver.cc — see upload_driver.h.
+#include "worker/upload_driver.h"
+
+#include <algorithm>
+
+#include "clock.h"
+#include "fs/file_ops.h"
+#include "job_events.h"
+#include "worker/bits_packets.h"
+#include "xferq/error.h"
+
+namespace xferq::detail {
+namespace {
+
+constexpr int kMaxSessionRestarts = 3;
+constexpr int kMaxResyncs = 5;
+
+std::string base_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+}  // namespace
+
+UploadDriver::UploadDriver(TransferLoop& loop, Claim claim, std::optional<FileRow> file)
+    : JobDriver(loop, std::move(claim)) {
+  has_file_ = file.has_value();
+  if (file) file_ = std::move(*file);
+}
+
+void UploadDriver::release_io() {
+  if (request_) loop_.remove_request(*request_);
+  request_.reset();
+  reply_.close();
+}
+
+void UploadDriver::fail_remote(Errc code, ErrorContext context, const std::string& what, bool transient) {
+  TransferFailure f;
+  f.hresult = static_cast<uint32_t>(code);
+  f.context = context;
+  f.description = what;
+  f.transient = transient;
+  fail(std::move(f));
+}
+
+void UploadDriver::start() {
+  if (!has_file_) return finish();
+  auto up = loop_.store().upload_job(claim_.job_id);
+  if (!up) return give_back();
+  up_ = *up;
+  const PathInfo source = inspect_path(file_.local_path);
+  if (!source.regular)
+    return fail_remote(Errc::file_not_found, ErrorContext::local_file,
+                       "cannot read the file to upload " + file_.local_path, false);
+  if (!up_.session_id.empty() && file_.bytes_total >= 0 && file_.bytes_total != source.size) {
+    // The server holds bytes of another version of the file (BITS:
+    // BG_E_LOCAL_FILE_CHANGED, fatal). Splicing would upload neither version.
+    return fail_remote(Errc::validation_failed, ErrorContext::local_file,
+                       "the file to upload changed during the upload: " + file_.local_path, false);
+  }
+  file_.bytes_total = source.size;
+  committed_ = file_.bytes_transferred;
+  next_request();
+}
+
+void UploadDriver::next_request() {
+  const int64_t size = file_.bytes_total;
+  const int64_t acked = file_.bytes_transferred;
+  if (up_.session_id.empty()) return send(Step::create_session);
+  if (acked < size) {
+    fragment_first_ = acked;
+    return send(Step::fragment);
+  }
+  if (claim_.type == JobType::upload_reply && size > 0) {
+    if (up_.reply_url.empty()) {
+      // Everything is acknowledged but the Ack with the reply URL was lost
+      // (a restart in between): send the last byte again; the server ignores
+      // the overlap and acknowledges with the URL.
+      fragment_first_ = size - 1;
+      return send(Step::fragment);
+    }
+    return start_reply();
+  }
+  send(Step::close_session);
+}
+
+void UploadDriver::start_reply() {
+  const std::string path =
+      file_.temp_path.empty() ? temp_path_for(up_.reply_target, claim_.job_id, file_.idx) : file_.temp_path;
+  // The same guarded creation as a download's temp file.
+  reply_ = open_temp_guarded(path, "reply's temporary file");
+  if (!reply_.is_open()) return;
+  file_.temp_path = path;
+  // The reply is small and not resumed: every attempt fetches it whole.
+  if (auto ec = reply_.truncate(0)) return fail_local(ec, "cannot truncate the reply's temporary file");
+  reply_bytes_ = 0;
+  send(Step::reply);
+}
+
+void UploadDriver::send(Step step) {
+  if (request_) loop_.remove_request(*request_);
+  request_ = std::make_unique<CurlRequest>(loop_.options(), this);
+  CurlRequest& r = *request_;
+  step_ = step;
+  stale_ = false;
+  reply_error_.clear();
+  body_.clear();
+  if (step == Step::reply) {
+    // An ordinary download from BITS-Reply-URL.
+    r.set_url(up_.reply_url);
+    r.follow_redirects(loop_.options().max_redirects);
+    r.add_header("Accept-Encoding: identity");
+    return loop_.add_request(r);
+  }
+  r.set_url(file_.remote_url);
+  switch (step) {
+    case Step::create_session:
+      make_bits_packet(r, "Create-Session", "", body_);
+      break;
+    case Step::fragment: {
+      // The fragment's bytes, read now: the file is the application's and is
+      // opened only for as long as a read takes.
+      const int64_t len = std::min<int64_t>(std::max<int64_t>(loop_.options().upload_fragment_bytes, 1),
+                                            file_.bytes_total - fragment_first_);
+      if (std::error_code ec = read_range(file_.local_path, fragment_first_, len, &body_)) {
+        const bool shorter = ec == make_error_code(Errc::validation_failed);
+        return fail_local(ec, "cannot read the file to upload " + file_.local_path +
+                                  (shorter ? std::string(" (it became shorter)") : ": " + ec.message()));
+      }
+      make_bits_packet(r, "Fragment", up_.session_id, body_);
+      const int64_t last = fragment_first_ + static_cast<int64_t>(body_.size()) - 1;
+      r.add_header("Content-Range: bytes " + std::to_string(fragment_first_) + "-" + std::to_string(last) + "/" +
+                   std::to_string(file_.bytes_total));
+      if (fragment_first_ == 0) r.add_header("Content-Name: " + base_name(file_.local_path));
+      break;
+    }
+    case Step::close_session:
+      make_bits_packet(r, "Close-Session", up_.session_id, body_);
+      break;
+    case Step::reply:
+      break;
+  }
+  loop_.add_request(r);
+}
+
+size_t UploadDriver::on_body(CurlRequest& r, const char* data, size_t n) {
+  // Ack bodies carry nothing the client needs; so does an error page.
+  if (step_ != Step::reply || r.status() != 200) return n;
+  if (superseded()) {
+    stale_ = true;
+    return 0;
+  }
+  if (std::error_code ec = reply_.write_at(data, n, reply_bytes_)) {
+    reply_error_ = ec;
+    return 0;
+  }
+  reply_bytes_ += static_cast<int64_t>(n);
+  return n;
+}
+
+void UploadDriver::done(CurlRequest& r, CURLcode code) {
+  if (stale_) return drop();
+  if (reply_error_) return fail_local(reply_error_, "cannot write the reply's temporary file: " + reply_error_.message());
+  if (code != CURLE_OK) return fail(curl_failure(code, r, file_.remote_url));
+  const long status = r.status();
+  const bool ok = status == 200 || status == 201;
+  if (ok && !commit_connected(true)) return;
+  switch (step_) {
+    case Step::create_session:
+      return ok ? on_create_session_ack(r) : refused(r, "Create-Session");
+    case Step::fragment:
+      return on_fragment_ack(r);
+    case Step::reply:
+      return on_reply(r);
+    case Step::close_session:
+      return ok ? finish() : refused(r, "Close-Session");
+  }
+}
+
+void UploadDriver::on_create_session_ack(CurlRequest& r) {
+  const std::string session = r.header("bits-session-id");
+  if (session.empty() || session.size() > 100)
+    return fail_remote(Errc::validation_failed, ErrorContext::remote_file,
+                       "the server's Create-Session Ack has no usable BITS-Session-Id", false);
+  if (!applied(loop_.store().set_upload_session(claim_, file_.idx, session, file_.bytes_total, now_us()))) return;
+  up_.session_id = session;
+  up_.reply_url.clear();
+  file_.bytes_transferred = 0;
+  committed_ = 0;
+  next_request();
+}
+
+void UploadDriver::on_fragment_ack(CurlRequest& r) {
+  const long status = r.status();
+  if (status != 200 && status != 416) return refused(r, "Fragment");
+  const std::string received = r.header("bits-received-content-range");
+  int64_t next = 0;
+  if (!parse_received(received, &next) || next > file_.bytes_total) {
+    if (status == 416) return refused(r, "Fragment");
+    return fail_remote(Errc::validation_failed, ErrorContext::remote_file,
+                       "the server's Fragment Ack has no usable BITS-Received-Content-Range ('" + received + "')",
+                       true);
+  }
+  if (status == 416 && ++resyncs_ > kMaxResyncs) {
+    TransferFailure f;
+    f.hresult = to_hresult(http_error(416));
+    f.context = ErrorContext::remote_file;
+    f.description = "client and server stay out of sync (416)";
+    return fail(std::move(f));
+  }
+  if (status == 200) resyncs_ = 0;
+  const std::string reply_url = r.header("bits-reply-url");
+  if (claim_.type == JobType::upload_reply && next == file_.bytes_total && !reply_url.empty()) {
+    // Committed before the count, so a restart that finds every byte
+    // acknowledged also finds where the reply is.
+    const std::string url = resolve_url(file_.remote_url, reply_url);
+    if (!applied(loop_.store().set_reply_url(claim_, url, now_us()))) return;
+    up_.reply_url = url;
+  }
+  if (next != committed_) {
+    file_.bytes_transferred = next;
+    if (!applied(loop_.store().commit_progress(claim_, file_, now_us()))) return;
+    committed_ = next;
+    loop_.events().modified(claim_.job_id);
+  }
+  if (status == 200 && next == file_.bytes_total && claim_.type == JobType::upload_reply && up_.reply_url.empty())
+    return fail_remote(Errc::validation_failed, ErrorContext::remote_application,
+                       "the server acknowledged the last fragment without a BITS-Reply-URL", false);
+  next_request();
+}
+
+void UploadDriver::on_reply(CurlRequest& r) {
+  const long status = r.status();
+  if (status != 200) {
+    TransferFailure f;
+    f.hresult = to_hresult(http_error(static_cast<int>(status)));
+    f.context = ErrorContext::remote_file;
+    f.description = "the server answered HTTP " + std::to_string(status) + " for the reply " + up_.reply_url;
+    f.transient = transient_status(status, Direction::upload);
+    return fail(std::move(f));
+  }
+  if (auto ec = reply_.sync()) return fail_local(ec, "cannot flush the reply");
+  reply_.close();
+  send(Step::close_session);
+}
+
+void UploadDriver::refused(const CurlRequest& r, const std::string& packet) {
+  const long status = r.status();
+  const uint32_t code = ack_error_code(r);
+  if (code == kSessionNotFound) {
+    if (step_ == Step::close_session && file_.bytes_transferred == file_.bytes_total) {
+      // The server has every byte and no session: it closed it already (our
+      // Close-Session's Ack was lost before a restart). Nothing is missing.
+      return finish();
+    }
+    if (++session_restarts_ <= kMaxSessionRestarts) {
+      // [MC-BUP]: the session expired on the server; start a new one from 0.
+      up_.session_id.clear();
+      return send(Step::create_session);
+    }
+  }
+  TransferFailure f;
+  f.hresult = code ? code : to_hresult(http_error(static_cast<int>(status)));
+  f.context = parse_hresult(r.header("bits-error-context")) == static_cast<uint32_t>(ErrorContext::remote_application)
+                  ? ErrorContext::remote_application
+                  : ErrorContext::remote_file;
+  const std::string raw = r.header("bits-error-code").empty() ? r.header("bits-error") : r.header("bits-error-code");
+  f.description = "the server answered HTTP " + std::to_string(status) + " to " + packet + " for " +
+                  file_.remote_url + (code ? " (BITS-Error-Code " + raw + ")" : std::string());
+  f.transient = transient_status(status, Direction::upload);
+  fail(std::move(f));
+}
+
+void UploadDriver::finish() {
+  release_io();
+  if (finish_file()) drop();  // an upload has one file: there is never a next one
+}
+
+}  // namespace xferq::detail

@@ -1,0 +1,271 @@
+// worker.cc — the transfer loop; see worker.h.
+#include "worker/worker.h"
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include "clock.h"
+#include "job_events.h"
+#include "outbox.h"
+#include "worker/curl_request.h"
+
+namespace xferq::detail {
+
+Worker::Worker(WorkerContext context) : ctx_(std::move(context)), lock_(ctx_.lock_path) { curl_init_once(); }
+
+Worker::~Worker() { stop(); }
+
+void Worker::start() {
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::stop() {
+  stopping_ = true;
+  wake();
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::wake() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (multi_) curl_multi_wakeup(multi_);
+}
+
+void Worker::job_changed(const std::string& job_id, int64_t generation, bool may_run) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, added] = changed_.emplace(job_id, generation);
+  if (!added) it->second = std::max(it->second, generation);
+  changes_may_run_ = changes_may_run_ || may_run;
+  change_seq_.fetch_add(1, std::memory_order_release);
+  if (multi_) curl_multi_wakeup(multi_);
+}
+
+bool Worker::superseded(const std::string& job_id, int64_t generation, uint64_t* seen) {
+  const uint64_t seq = change_seq_.load(std::memory_order_acquire);
+  if (seq == *seen) return false;  // the common case: one load
+  *seen = seq;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = changed_.find(job_id);
+  // Generations only grow: a call that committed a later one than the
+  // transfer's claim has moved the job on. An unknown one waits for the loop.
+  return it != changed_.end() && it->second > generation;
+}
+
+void Worker::add_request(CurlRequest& request) { curl_multi_add_handle(multi_, request.easy()); }
+
+void Worker::remove_request(CurlRequest& request) { curl_multi_remove_handle(multi_, request.easy()); }
+
+void Worker::flush(Flusher::Request request) { flusher_->submit(std::move(request)); }
+
+bool Worker::acquire_lock() {
+  while (!stopping_) {
+    if (lock_.try_acquire()) return true;
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_.load(); });
+  }
+  return false;
+}
+
+void Worker::run() {
+  if (acquire_lock()) {
+    // We are the only worker: whatever is CONNECTING / TRANSFERRING was left
+    // by one that died. Put it back in the queue; the bytes on disk resume.
+    ctx_.store.recover_interrupted(now_us());
+    ctx_.outbox.apply_pending();
+    CURLM* multi = curl_multi_init();
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(ctx_.options.max_concurrent_transfers * 2));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      multi_ = multi;
+    }
+    flusher_ = std::make_unique<Flusher>(2, [this] { wake(); });
+    loop();
+    shutdown();
+    flusher_.reset();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      multi_ = nullptr;
+    }
+    curl_multi_cleanup(multi);
+  }
+  lock_.release();
+}
+
+void Worker::loop() {
+  auto counter = ctx_.store.change_counter();
+  last_counter_ = counter ? *counter : 0;
+  next_counter_check_ = Steady::now();
+  next_housekeeping_ = Steady::now();
+  while (!stopping_) {
+    bool may_run = false;
+    if (take_changes(&may_run)) {
+      if (may_run) dirty_ = true;
+      cancels_.note_change();  // a cancel may have left a Cancel-Session to send
+    }
+    cancels_.run_due();
+    run_timers();
+    if (dirty_ && static_cast<int>(jobs_.size()) < ctx_.options.max_concurrent_transfers) schedule();
+    perform();
+    dispatch_flush_results(false);
+    for (auto& kv : jobs_) kv.second->on_turn();
+    reap();
+    ctx_.store.flush_retired();
+    sleep();
+  }
+}
+
+bool Worker::take_changes(bool* may_run) {
+  std::map<std::string, int64_t> changed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    changed.swap(changed_);
+    std::swap(*may_run, changes_may_run_);
+  }
+  bool external = false;
+  if (Steady::now() >= next_counter_check_) {
+    next_counter_check_ = Steady::now() + ctx_.options.poll_interval;
+    auto v = ctx_.store.change_counter();
+    if (v && *v != last_counter_) {
+      last_counter_ = *v;
+      external = true;
+    }
+  }
+  if (changed.empty() && !external) return false;
+  // Retry timers need no second look: only this worker creates
+  // TRANSIENT_ERROR jobs, and a failure resets the timer when it does.
+  reconcile(changed, external);
+  *may_run = *may_run || external;
+  return true;
+}
+
+void Worker::reconcile(const std::map<std::string, int64_t>& changed, bool everything) {
+  for (auto& [id, driver] : jobs_) {
+    if (driver->end() != DriverEnd::running) continue;
+    auto it = changed.find(id);
+    if (it == changed.end() && !everything) continue;
+    bool stale = false;
+    if (it != changed.end() && it->second != kGenerationUnknown && !everything) {
+      stale = it->second > driver->claim().generation;
+    } else {
+      auto g = ctx_.store.generation(id);
+      if (!g) continue;  // the database failed; look again next time
+      stale = !*g || **g != driver->claim().generation;
+    }
+    // The job moved on (cancelled, suspended, completed...): whoever moved
+    // it owns its files now. Stop writing and let go.
+    if (stale) driver->stop(false);
+  }
+}
+
+void Worker::run_timers() {
+  if (Steady::now() >= next_housekeeping_) {
+    next_housekeeping_ = Steady::now() + ctx_.options.housekeeping_interval;
+    if (ctx_.housekeep) ctx_.housekeep();
+  }
+  const int64_t now = now_us();
+  if (next_retry_us_ == 0 || now >= next_retry_us_) requeue_due();
+}
+
+void Worker::requeue_due() {
+  const int64_t now = now_us();
+  std::vector<std::string> expired;
+  auto requeued = ctx_.store.requeue_due(now, &expired);
+  for (const auto& id : expired) {
+    auto info = ctx_.store.job_info(id);
+    if (info && info->error) ctx_.events.error(id, *info->error);
+  }
+  auto next = ctx_.store.next_retry_us();
+  next_retry_us_ = next && *next ? **next : now + 3600 * 1000000LL;
+  if (!requeued || *requeued > 0) dirty_ = true;
+}
+
+void Worker::schedule() {
+  dirty_ = false;
+  const int free = ctx_.options.max_concurrent_transfers - static_cast<int>(jobs_.size());
+  if (free <= 0) return;
+  std::vector<std::string> held;
+  for (const auto& kv : jobs_) held.push_back(kv.first);
+  auto claims = ctx_.store.claim_next(free, held, now_us());
+  if (!claims) {
+    dirty_ = true;
+    return;
+  }
+  for (Claim& c : *claims) {
+    ctx_.events.modified(c.job_id);
+    start_job(std::move(c));
+  }
+}
+
+void Worker::start_job(Claim claim) {
+  auto next = ctx_.store.next_file(claim.job_id);
+  if (!next) {
+    ctx_.store.release(claim, now_us());
+    return;
+  }
+  const std::string id = claim.job_id;
+  auto driver = make_job_driver(*this, std::move(claim), *next);
+  JobDriver& ref = *driver;
+  jobs_[id] = std::move(driver);
+  ref.start();
+}
+
+void Worker::perform() {
+  int running = 0;
+  curl_multi_perform(multi_, &running);
+  int queued = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    CurlRequest* request = CurlRequest::of(msg->easy_handle);
+    // The driver may remove and destroy the request: touch neither after.
+    if (request) request->owner()->done(*request, msg->data.result);
+  }
+}
+
+void Worker::dispatch_flush_results(bool shutting_down) {
+  for (const Flusher::Result& r : flusher_->take_results()) {
+    // Shutting down: keep what was made durable, but finish no file (the
+    // next worker finds its bytes on disk and finishes it without a request).
+    if (shutting_down && r.finishing) continue;
+    auto it = jobs_.find(r.job_id);
+    if (it != jobs_.end()) it->second->on_flushed(r);
+  }
+}
+
+void Worker::reap() {
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    const DriverEnd end = it->second->end();
+    if (end == DriverEnd::running) {
+      ++it;
+      continue;
+    }
+    if (end == DriverEnd::failed) next_retry_us_ = 0;  // a new TRANSIENT_ERROR job may be due sooner
+    dirty_ = true;
+    it = jobs_.erase(it);
+  }
+  cancels_.reap();
+}
+
+void Worker::sleep() {
+  // Until a socket is ready, a call wakes us, or a timer is due.
+  const auto& opt = ctx_.options;
+  int64_t timeout_ms = opt.poll_interval.count();
+  if (!jobs_.empty()) timeout_ms = std::min<int64_t>(timeout_ms, opt.progress_interval.count());
+  const int64_t until_retry_ms = (next_retry_us_ - now_us()) / 1000;
+  timeout_ms = std::max<int64_t>(0, std::min(timeout_ms, until_retry_ms));
+  if (dirty_ && static_cast<int>(jobs_.size()) < opt.max_concurrent_transfers) timeout_ms = 0;
+  curl_multi_poll(multi_, nullptr, 0, static_cast<int>(timeout_ms), nullptr);
+}
+
+void Worker::shutdown() {
+  // Let the flusher finish and keep what it made durable; then each driver
+  // commits the rest and gives its job back to the queue.
+  flusher_->drain();
+  dispatch_flush_results(true);
+  for (auto& kv : jobs_) kv.second->stop(true);
+  jobs_.clear();
+  cancels_.stop_all();
+}
+
+}  // namespace xferq::detail

@@ -1,0 +1,131 @@
+// worker.h — the worker's loop: the thread that schedules transfers and runs
+// them on one libcurl multi handle (one event loop, no thread per transfer).
+//
+// The loop schedules; drivers speak protocols (transfer_driver.h). Each turn
+// it takes the changes calls reported (job_changed) and, every poll_interval,
+// looks for commits of other processes (Store::change_counter()); drops the
+// transfers those changes made stale; sends the Cancel-Sessions the outbox
+// holds; runs housekeeping and requeues jobs whose retry delay passed; claims
+// runnable jobs by priority into free slots; lets libcurl move bytes; routes
+// finished requests and flush results to their drivers; then sleeps until a
+// socket, a call or a timer needs it.
+//
+// Only one worker per queue file transfers at a time: it holds the worker
+// lock (fs/lock_file.h); a second one waits for it. The rules it keeps are in
+// docs/architecture.md ("Invariants"): every write is conditional on the
+// job's generation; a temp path is recorded before the file is created, and
+// created inside a generation-checked transaction; bytes are fdatasync'ed
+// before the count that claims them is committed. The worker never deletes
+// or renames files: deletions and renames are the outbox's (outbox.h).
+//
+// Thread safety: start(), stop() and job_changed() may be called from any
+// thread but the worker's own (stop() joins it). Everything else runs on the
+// worker thread.
+#ifndef XFERQ_WORKER_WORKER_H_
+#define XFERQ_WORKER_WORKER_H_
+
+#include <curl/curl.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "fs/lock_file.h"
+#include "worker/cancel_session_driver.h"
+#include "worker/flusher.h"
+#include "worker/job_driver.h"
+#include "worker/transfer_driver.h"
+
+namespace xferq::detail {
+
+class JobEvents;
+class Outbox;
+
+// What the worker needs from the queue that runs it.
+struct WorkerContext {
+  Store& store;
+  const QueueOptions& options;
+  std::string lock_path;           // "<queue>-worker.lock"
+  JobEvents& events;
+  Outbox& outbox;                  // recovery at start
+  std::function<void()> housekeep; // expiry and purge, every housekeeping_interval
+};
+
+class Worker final : public TransferLoop {
+ public:
+  // What a call's change did to the job's generation, for job_changed().
+  static constexpr int64_t kGenerationUnknown = 0;    // look it up
+  static constexpr int64_t kGenerationKept = -1;      // the call changed no state
+
+  explicit Worker(WorkerContext context);
+  ~Worker() override;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();
+  // Stops the loop and joins the thread: running transfers commit what is
+  // durable and go back to QUEUED. Must not be called from the worker thread.
+  void stop();
+  // A call changed this job and committed `generation` (or a kGeneration*
+  // value). `may_run`: the change may make a job runnable (resume, add_file,
+  // priority), so look for work too; a cancel, suspend or complete only has
+  // to stop the job if it is running. Wakes the loop at once.
+  void job_changed(const std::string& job_id, int64_t generation, bool may_run);
+
+  // TransferLoop, for the drivers (worker thread).
+  Store& store() override { return ctx_.store; }
+  const QueueOptions& options() const override { return ctx_.options; }
+  JobEvents& events() override { return ctx_.events; }
+  void add_request(CurlRequest& request) override;
+  void remove_request(CurlRequest& request) override;
+  bool superseded(const std::string& job_id, int64_t generation, uint64_t* seen) override;
+  void flush(Flusher::Request request) override;
+
+ private:
+  using Steady = std::chrono::steady_clock;
+
+  void run();
+  bool acquire_lock();
+  void loop();
+  bool take_changes(bool* may_run);
+  void reconcile(const std::map<std::string, int64_t>& changed, bool everything);
+  void run_timers();
+  void requeue_due();
+  void schedule();
+  void start_job(Claim claim);
+  void perform();
+  void dispatch_flush_results(bool shutting_down);
+  void reap();
+  void sleep();
+  void shutdown();
+  void wake();
+
+  WorkerContext ctx_;
+  LockFile lock_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> change_seq_{0};  // bumped by job_changed
+  std::mutex mu_;  // guards changed_, changes_may_run_, multi_ (for wake-ups), the lock wait
+  std::condition_variable cv_;
+  std::map<std::string, int64_t> changed_;  // job id -> highest generation reported
+  bool changes_may_run_ = false;
+  CURLM* multi_ = nullptr;
+  bool dirty_ = true;              // worth looking for runnable jobs
+  int64_t next_retry_us_ = 0;      // when a retry is due; 0: look it up
+  int64_t last_counter_ = 0;       // Store::change_counter() when last polled
+  Steady::time_point next_counter_check_{};
+  Steady::time_point next_housekeeping_{};
+  std::map<std::string, std::unique_ptr<JobDriver>> jobs_;
+  CancelSessions cancels_{*this};
+  std::unique_ptr<Flusher> flusher_;  // exists while the worker runs
+};
+
+}  // namespace xferq::detail
+
+#endif  // XFERQ_WORKER_WORKER_H_
