@@ -1,5 +1,5 @@
 // state_machine_test.cc — the reference's oracle (tests/data/transitions.csv,
-// a copy of shared/reference/transitions.csv) checked twice: against the pure
+// the BITS reference table, explained in docs/bits-behaviour.md) checked twice: against the pure
 // table, and end to end against a real queue whose jobs are driven into each
 // state by real transfers from the fixture server.
 #include <fstream>
@@ -90,6 +90,43 @@ TEST(StateTable, EngineDefinedCells) {
   EXPECT_FALSE(detail::on_worker_event(JobState::cancelled, detail::WorkerEvent::all_files_done));
   EXPECT_FALSE(detail::on_worker_event(JobState::suspended, detail::WorkerEvent::connected));
   EXPECT_EQ(detail::on_worker_event(JobState::transient_error, detail::WorkerEvent::retry_due), JobState::queued);
+}
+
+// The table's other entry points, which the store builds its SQL from.
+TEST(StateTable, MasksAndTargetsComeFromTheTable) {
+  using detail::Call;
+  using detail::state_bit;
+  using detail::WorkerEvent;
+  const uint32_t finals = state_bit(JobState::acknowledged) | state_bit(JobState::cancelled);
+  EXPECT_EQ(detail::final_states(), finals);
+  for (Call c : {Call::suspend, Call::resume, Call::cancel, Call::complete, Call::set_property, Call::add_file})
+    EXPECT_EQ(detail::allowed_from(c), 0x1FFu & ~finals) << static_cast<int>(c);
+  EXPECT_EQ(detail::call_target(Call::cancel), JobState::cancelled);
+  EXPECT_EQ(detail::call_target(Call::complete), JobState::acknowledged);
+  EXPECT_EQ(detail::initial_state(), JobState::suspended);
+  const auto start = detail::worker_transition(WorkerEvent::start);
+  EXPECT_EQ(start.from, state_bit(JobState::queued));
+  EXPECT_EQ(start.to, JobState::connecting);
+  const auto retry = detail::worker_transition(WorkerEvent::retry_due);
+  EXPECT_EQ(retry.from, state_bit(JobState::transient_error));
+  EXPECT_EQ(retry.to, JobState::queued);
+  const auto expiry = detail::worker_transition(WorkerEvent::no_progress_expired);
+  EXPECT_EQ(expiry.from, state_bit(JobState::transient_error));
+  EXPECT_EQ(expiry.to, JobState::error);
+  const auto interrupted = detail::worker_transition(WorkerEvent::interrupted);
+  EXPECT_EQ(interrupted.from, state_bit(JobState::connecting) | state_bit(JobState::transferring));
+  EXPECT_EQ(interrupted.to, JobState::queued);
+  // on_worker_event agrees with worker_transition for every state and event.
+  for (int e = 0; e <= static_cast<int>(WorkerEvent::interrupted); ++e) {
+    const auto t = detail::worker_transition(static_cast<WorkerEvent>(e));
+    for (int s = 0; s < 9; ++s) {
+      const auto next = detail::on_worker_event(static_cast<JobState>(s), static_cast<WorkerEvent>(e));
+      EXPECT_EQ(next.has_value(), (t.from & (1u << s)) != 0);
+      if (next) {
+        EXPECT_EQ(*next, t.to);
+      }
+    }
+  }
 }
 
 // ---- End to end ---------------------------------------------------------------

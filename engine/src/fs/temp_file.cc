@@ -35,7 +35,10 @@ Result<TempFile> TempFile::create(const std::string& path) {
 }
 
 Result<TempFile> TempFile::open_existing(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO planted at the path must not block the worker (it
+  // fails with ENXIO without a reader, and is refused below with one). It
+  // changes nothing for a regular file.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return errno_error(errno);
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {

@@ -136,6 +136,15 @@ bool transient_status(long s, Direction direction) {
   return true;
 }
 
+TransferFailure http_failure(long status, const std::string& what, Direction direction) {
+  TransferFailure f;
+  f.hresult = to_hresult(http_error(static_cast<int>(status)));
+  f.context = ErrorContext::remote_file;
+  f.description = "the server answered HTTP " + std::to_string(status) + " " + what;
+  f.transient = transient_status(status, direction);
+  return f;
+}
+
 TransferFailure curl_failure(CURLcode code, const CurlRequest& request, const std::string& url) {
   TransferFailure f;
   f.description = request.error_text(code) + " (" + url + ")";

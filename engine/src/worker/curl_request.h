@@ -76,6 +76,11 @@ enum class Direction { download, upload };
 // 429); 3xx left unfollowed but 300-305/307.
 bool transient_status(long status, Direction direction);
 
+// An HTTP status that ended an attempt: BG_E_HTTP_ERROR_nnn in the remote
+// file's context, "the server answered HTTP nnn <what>", transient by
+// transient_status().
+TransferFailure http_failure(long status, const std::string& what, Direction direction);
+
 // What a libcurl failure means for the job: its HRESULT, context and whether
 // it is transient (connection problems) or fatal (bad scheme, TLS, URL).
 TransferFailure curl_failure(CURLcode code, const CurlRequest& request, const std::string& url);

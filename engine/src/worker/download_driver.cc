@@ -40,10 +40,7 @@ bool parse_content_range(const std::string& v, int64_t* first, int64_t* total) {
 }  // namespace
 
 DownloadDriver::DownloadDriver(TransferLoop& loop, Claim claim, std::optional<FileRow> first)
-    : JobDriver(loop, std::move(claim)) {
-  has_file_ = first.has_value();
-  if (first) file_ = std::move(*first);
-}
+    : JobDriver(loop, std::move(claim), std::move(first)) {}
 
 void DownloadDriver::start() {
   if (!has_file_) {
@@ -53,30 +50,20 @@ void DownloadDriver::start() {
   start_file();
 }
 
-void DownloadDriver::release_io() {
-  if (request_) loop_.remove_request(*request_);
-  request_.reset();
-  out_.close();
-}
-
 void DownloadDriver::keep_progress() {
-  if (!out_.is_open() || finishing_ || file_.bytes_transferred <= committed_) return;
+  if (!temp_.is_open() || finishing_ || file_.bytes_transferred <= committed_) return;
   // Keep what arrived: it resumes the next attempt.
-  if (out_.sync()) return;
+  if (temp_.sync()) return;
   auto w = loop_.store().commit_progress(claim_, file_, now_us());
   if (w && *w == WriteOutcome::applied) committed_ = file_.bytes_transferred;
 }
 
 void DownloadDriver::start_file() {
-  const std::string path =
-      file_.temp_path.empty() ? temp_path_for(file_.local_path, claim_.job_id, file_.idx) : file_.temp_path;
-  out_ = open_temp_guarded(path, "temporary file");
-  if (!out_.is_open()) return;
-  file_.temp_path = path;
+  if (!open_temp_beside(file_.local_path, "temporary file")) return;
   // Trust the smaller of what the database claims and what the disk holds.
-  const int64_t offset = std::min(out_.size_at_open(), file_.bytes_transferred);
-  if (out_.size_at_open() != offset) {
-    if (auto ec = out_.truncate(offset)) return fail_local(ec, "cannot truncate the temporary file");
+  const int64_t offset = std::min(temp_.size_at_open(), file_.bytes_transferred);
+  if (temp_.size_at_open() != offset) {
+    if (auto ec = temp_.truncate(offset)) return fail_local(ec, "cannot truncate the temporary file");
   }
   file_.bytes_transferred = offset;
   committed_ = offset;
@@ -165,14 +152,14 @@ size_t DownloadDriver::on_body(CurlRequest&, const char* data, size_t n) {
     pending_ = Pending::stale;
     return 0;
   }
-  if (std::error_code ec = out_.write_at(data, n, file_.bytes_transferred)) {
+  if (std::error_code ec = temp_.write_at(data, n, file_.bytes_transferred)) {
     pending_ = Pending::local_error;
     pending_error_ = ec;
     return 0;
   }
   file_.bytes_transferred += static_cast<int64_t>(n);
   if (file_.bytes_transferred - writeback_from_ >= kWritebackChunk) {
-    out_.start_writeback(writeback_from_, file_.bytes_transferred - writeback_from_);
+    temp_.start_writeback(writeback_from_, file_.bytes_transferred - writeback_from_);
     writeback_from_ = file_.bytes_transferred;
   }
   return n;
@@ -184,10 +171,10 @@ void DownloadDriver::on_turn() {
     connect_due_ = false;
     if (!commit_connected(false)) return;
   }
-  if (!out_.is_open() || flushing_ || file_.bytes_transferred == committed_) return;
+  if (!temp_.is_open() || flushing_ || file_.bytes_transferred == committed_) return;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_commit_ < loop_.options().progress_interval) return;
-  auto shared = out_.share();
+  auto shared = temp_.share();
   if (!shared) return;
   last_commit_ = now;
   flushing_ = true;
@@ -203,13 +190,10 @@ void DownloadDriver::done(CurlRequest&, CURLcode code) {
   if (pending_ != Pending::none) return act_on_pending();
   if (code != CURLE_OK) return fail(curl_failure(code, *request_, file_.remote_url));
   if (file_.bytes_total >= 0 && file_.bytes_transferred != file_.bytes_total) {
-    TransferFailure f;
-    f.hresult = static_cast<uint32_t>(Errc::validation_failed);
-    f.context = ErrorContext::remote_file;
-    f.description = "the server sent " + std::to_string(file_.bytes_transferred) + " bytes but announced " +
-                    std::to_string(file_.bytes_total);
-    f.transient = true;
-    return fail(std::move(f));
+    return fail(Errc::validation_failed, ErrorContext::remote_file,
+                "the server sent " + std::to_string(file_.bytes_transferred) + " bytes but announced " +
+                    std::to_string(file_.bytes_total),
+                true);
   }
   finish();
 }
@@ -223,12 +207,7 @@ void DownloadDriver::act_on_pending() {
     case Pending::http_error: {
       const long s = pending_status_;
       if (s == 416 && requested_from_ > 0) return restart_from_zero("the server refused the range (416)");
-      TransferFailure f;
-      f.hresult = to_hresult(http_error(static_cast<int>(s)));
-      f.context = ErrorContext::remote_file;
-      f.description = "the server answered HTTP " + std::to_string(s) + " for " + file_.remote_url;
-      f.transient = transient_status(s, Direction::download);
-      return fail(std::move(f));
+      return fail(http_failure(s, "for " + file_.remote_url, Direction::download));
     }
     case Pending::local_error:
       return fail_local(pending_error_, "cannot write the temporary file: " + pending_error_.message());
@@ -238,13 +217,12 @@ void DownloadDriver::act_on_pending() {
 }
 
 void DownloadDriver::finish() {
-  if (request_) loop_.remove_request(*request_);
-  request_.reset();
-  if (!out_.is_open()) return finish_flushed();
+  end_request();
+  if (!temp_.is_open()) return finish_flushed();
   // The final flush goes to the flusher; finish_flushed() continues when it
   // is done, and the event loop serves the other transfers meanwhile.
   finishing_ = true;
-  loop_.flush(Flusher::Request{claim_.job_id, epoch_, std::move(out_), file_.bytes_transferred, true});
+  loop_.flush(Flusher::Request{claim_.job_id, epoch_, std::move(temp_), file_.bytes_transferred, true});
 }
 
 void DownloadDriver::finish_flushed() {
@@ -279,15 +257,9 @@ void DownloadDriver::on_flushed(const Flusher::Result& r) {
 
 void DownloadDriver::restart_from_zero(const std::string& why) {
   if (++restarts_ > kMaxRestarts) {
-    TransferFailure f;
-    f.hresult = static_cast<uint32_t>(Errc::validation_failed);
-    f.context = ErrorContext::remote_file;
-    f.description = "gave up restarting from zero: " + why;
-    f.transient = true;
-    return fail(std::move(f));
+    return fail(Errc::validation_failed, ErrorContext::remote_file, "gave up restarting from zero: " + why, true);
   }
-  if (request_) loop_.remove_request(*request_);
-  request_.reset();
+  end_request();
   // First make the database claim zero bytes, then drop the old bytes
   // (start_file truncates to the smaller count).
   FileRow zero = file_;
@@ -295,7 +267,7 @@ void DownloadDriver::restart_from_zero(const std::string& why) {
   zero.etag.clear();
   zero.last_modified.clear();
   if (!applied(loop_.store().commit_progress(claim_, zero, now_us()))) return;
-  out_.close();
+  temp_.close();
   file_ = zero;
   start_file();  // reopens the temp file and truncates it to zero
 }

@@ -38,7 +38,6 @@ class DownloadDriver final : public JobDriver {
   // What a callback saw that the loop must act on.
   enum class Pending { none, stale, restart, http_error, local_error };
 
-  void release_io() override;
   void keep_progress() override;
   void start_file();
   // The response's status and headers, before its first body byte: true to
@@ -49,8 +48,6 @@ class DownloadDriver final : public JobDriver {
   void finish_flushed();
   void restart_from_zero(const std::string& why);
 
-  std::unique_ptr<CurlRequest> request_;
-  TempFile out_;
   int64_t requested_from_ = 0;
   std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::now();
   int restarts_ = 0;

@@ -11,7 +11,20 @@
 
 namespace xferq::detail {
 
-JobDriver::JobDriver(TransferLoop& loop, Claim claim) : loop_(loop), claim_(std::move(claim)) {}
+JobDriver::JobDriver(TransferLoop& loop, Claim claim, std::optional<FileRow> first)
+    : loop_(loop), claim_(std::move(claim)), has_file_(first.has_value()) {
+  if (first) file_ = std::move(*first);
+}
+
+void JobDriver::end_request() {
+  if (request_) loop_.remove_request(*request_);
+  request_.reset();
+}
+
+void JobDriver::release_io() {
+  end_request();
+  temp_.close();
+}
 
 std::unique_ptr<JobDriver> make_job_driver(TransferLoop& loop, Claim claim, std::optional<FileRow> first) {
   if (claim.type == JobType::download) return std::make_unique<DownloadDriver>(loop, std::move(claim), std::move(first));
@@ -62,13 +75,17 @@ void JobDriver::fail(TransferFailure failure) {
   }
 }
 
-void JobDriver::fail_local(const std::error_code& ec, const std::string& what) {
+void JobDriver::fail(uint32_t hresult, ErrorContext context, std::string description, bool transient) {
   TransferFailure f;
-  f.hresult = to_hresult(ec);
-  f.context = ErrorContext::local_file;
-  f.description = what;
-  f.transient = false;
+  f.hresult = hresult;
+  f.context = context;
+  f.description = std::move(description);
+  f.transient = transient;
   fail(std::move(f));
+}
+
+void JobDriver::fail_local(const std::error_code& ec, const std::string& what) {
+  fail(to_hresult(ec), ErrorContext::local_file, what, false);
 }
 
 void JobDriver::drop() {
@@ -109,6 +126,15 @@ bool JobDriver::finish_file() {
   }
   file_ = **next;
   loop_.events().modified(claim_.job_id);
+  return true;
+}
+
+bool JobDriver::open_temp_beside(const std::string& target, const char* what) {
+  const std::string path =
+      file_.temp_path.empty() ? temp_path_for(target, claim_.job_id, file_.idx) : file_.temp_path;
+  temp_ = open_temp_guarded(path, what);
+  if (!temp_.is_open()) return false;
+  file_.temp_path = path;
   return true;
 }
 

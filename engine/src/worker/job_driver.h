@@ -8,25 +8,31 @@
 #define XFERQ_WORKER_JOB_DRIVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "fs/temp_file.h"
 #include "storage/store.h"
+#include "worker/curl_request.h"
 #include "worker/transfer_driver.h"
+#include "xferq/error.h"
 
 namespace xferq::detail {
 
 class JobDriver : public TransferDriver {
  public:
-  JobDriver(TransferLoop& loop, Claim claim);
+  // `first`: the job's first file not yet done (nullopt: every file is).
+  JobDriver(TransferLoop& loop, Claim claim, std::optional<FileRow> first);
 
   const std::string& job_id() const { return claim_.job_id; }
   const Claim& claim() const { return claim_; }
   void stop(bool shutting_down) override;
 
  protected:
-  // Closes the driver's requests and files (no database access).
-  virtual void release_io() = 0;
+  // Ends the request in flight, if any (no database access).
+  void end_request();
+  // Ends the request and closes the temp file (no database access).
+  void release_io();
   // Before a failure or a shutdown is recorded: make durable and commit what
   // arrived since the last commit, so the next attempt resumes from it.
   virtual void keep_progress() {}
@@ -41,6 +47,10 @@ class JobDriver : public TransferDriver {
   // Ends the attempt: TRANSIENT_ERROR or ERROR, by the failure and the
   // job's no-progress timeout; the error callback for a fatal one.
   void fail(TransferFailure failure);
+  void fail(uint32_t hresult, ErrorContext context, std::string description, bool transient);
+  void fail(Errc code, ErrorContext context, std::string description, bool transient) {
+    fail(static_cast<uint32_t>(code), context, std::move(description), transient);
+  }
   void fail_local(const std::error_code& ec, const std::string& what);
   // The job moved on: whoever moved it owns its files now. Stop and let go.
   void drop();
@@ -60,10 +70,16 @@ class JobDriver : public TransferDriver {
   //    or after (its deletion finds the file).
   // Returns a closed TempFile after dropping or failing the transfer.
   TempFile open_temp_guarded(const std::string& path, const char* what);
+  // Opens temp_ for the current file, whose final path is `target`, at the
+  // recorded temp path or a new one beside `target`. False after dropping or
+  // failing the transfer.
+  bool open_temp_beside(const std::string& target, const char* what);
 
   TransferLoop& loop_;
   Claim claim_;
   FileRow file_;
+  std::unique_ptr<CurlRequest> request_;  // the request in flight
+  TempFile temp_;            // the temp file being written (a download's, an upload's reply)
   bool has_file_ = false;
   bool connected_ = false;   // the job is TRANSFERRING
   int64_t committed_ = 0;    // file_.bytes_transferred as last committed

@@ -20,25 +20,7 @@ std::string base_name(const std::string& path) { return path.substr(path.rfind('
 }  // namespace
 
 UploadDriver::UploadDriver(TransferLoop& loop, Claim claim, std::optional<FileRow> file)
-    : JobDriver(loop, std::move(claim)) {
-  has_file_ = file.has_value();
-  if (file) file_ = std::move(*file);
-}
-
-void UploadDriver::release_io() {
-  if (request_) loop_.remove_request(*request_);
-  request_.reset();
-  reply_.close();
-}
-
-void UploadDriver::fail_remote(Errc code, ErrorContext context, const std::string& what, bool transient) {
-  TransferFailure f;
-  f.hresult = static_cast<uint32_t>(code);
-  f.context = context;
-  f.description = what;
-  f.transient = transient;
-  fail(std::move(f));
-}
+    : JobDriver(loop, std::move(claim), std::move(file)) {}
 
 void UploadDriver::start() {
   if (!has_file_) return finish();
@@ -47,12 +29,12 @@ void UploadDriver::start() {
   up_ = *up;
   const PathInfo source = inspect_path(file_.local_path);
   if (!source.regular)
-    return fail_remote(Errc::file_not_found, ErrorContext::local_file,
+    return fail(Errc::file_not_found, ErrorContext::local_file,
                        "cannot read the file to upload " + file_.local_path, false);
   if (!up_.session_id.empty() && file_.bytes_total >= 0 && file_.bytes_total != source.size) {
     // The server holds bytes of another version of the file (BITS:
     // BG_E_LOCAL_FILE_CHANGED, fatal). Splicing would upload neither version.
-    return fail_remote(Errc::validation_failed, ErrorContext::local_file,
+    return fail(Errc::validation_failed, ErrorContext::local_file,
                        "the file to upload changed during the upload: " + file_.local_path, false);
   }
   file_.bytes_total = source.size;
@@ -82,20 +64,16 @@ void UploadDriver::next_request() {
 }
 
 void UploadDriver::start_reply() {
-  const std::string path =
-      file_.temp_path.empty() ? temp_path_for(up_.reply_target, claim_.job_id, file_.idx) : file_.temp_path;
-  // The same guarded creation as a download's temp file.
-  reply_ = open_temp_guarded(path, "reply's temporary file");
-  if (!reply_.is_open()) return;
-  file_.temp_path = path;
+  // The same guarded creation as a download's temp file, beside the reply's name.
+  if (!open_temp_beside(up_.reply_target, "reply's temporary file")) return;
   // The reply is small and not resumed: every attempt fetches it whole.
-  if (auto ec = reply_.truncate(0)) return fail_local(ec, "cannot truncate the reply's temporary file");
+  if (auto ec = temp_.truncate(0)) return fail_local(ec, "cannot truncate the reply's temporary file");
   reply_bytes_ = 0;
   send(Step::reply);
 }
 
 void UploadDriver::send(Step step) {
-  if (request_) loop_.remove_request(*request_);
+  end_request();
   request_ = std::make_unique<CurlRequest>(loop_.options(), this);
   CurlRequest& r = *request_;
   step_ = step;
@@ -147,7 +125,7 @@ size_t UploadDriver::on_body(CurlRequest& r, const char* data, size_t n) {
     stale_ = true;
     return 0;
   }
-  if (std::error_code ec = reply_.write_at(data, n, reply_bytes_)) {
+  if (std::error_code ec = temp_.write_at(data, n, reply_bytes_)) {
     reply_error_ = ec;
     return 0;
   }
@@ -177,7 +155,7 @@ void UploadDriver::done(CurlRequest& r, CURLcode code) {
 void UploadDriver::on_create_session_ack(CurlRequest& r) {
   const std::string session = r.header("bits-session-id");
   if (session.empty() || session.size() > 100)
-    return fail_remote(Errc::validation_failed, ErrorContext::remote_file,
+    return fail(Errc::validation_failed, ErrorContext::remote_file,
                        "the server's Create-Session Ack has no usable BITS-Session-Id", false);
   if (!applied(loop_.store().set_upload_session(claim_, file_.idx, session, file_.bytes_total, now_us()))) return;
   up_.session_id = session;
@@ -194,16 +172,13 @@ void UploadDriver::on_fragment_ack(CurlRequest& r) {
   int64_t next = 0;
   if (!parse_received(received, &next) || next > file_.bytes_total) {
     if (status == 416) return refused(r, "Fragment");
-    return fail_remote(Errc::validation_failed, ErrorContext::remote_file,
+    return fail(Errc::validation_failed, ErrorContext::remote_file,
                        "the server's Fragment Ack has no usable BITS-Received-Content-Range ('" + received + "')",
                        true);
   }
   if (status == 416 && ++resyncs_ > kMaxResyncs) {
-    TransferFailure f;
-    f.hresult = to_hresult(http_error(416));
-    f.context = ErrorContext::remote_file;
-    f.description = "client and server stay out of sync (416)";
-    return fail(std::move(f));
+    return fail(to_hresult(http_error(416)), ErrorContext::remote_file, "client and server stay out of sync (416)",
+                true);
   }
   if (status == 200) resyncs_ = 0;
   const std::string reply_url = r.header("bits-reply-url");
@@ -221,7 +196,7 @@ void UploadDriver::on_fragment_ack(CurlRequest& r) {
     loop_.events().modified(claim_.job_id);
   }
   if (status == 200 && next == file_.bytes_total && claim_.type == JobType::upload_reply && up_.reply_url.empty())
-    return fail_remote(Errc::validation_failed, ErrorContext::remote_application,
+    return fail(Errc::validation_failed, ErrorContext::remote_application,
                        "the server acknowledged the last fragment without a BITS-Reply-URL", false);
   next_request();
 }
@@ -229,15 +204,10 @@ void UploadDriver::on_fragment_ack(CurlRequest& r) {
 void UploadDriver::on_reply(CurlRequest& r) {
   const long status = r.status();
   if (status != 200) {
-    TransferFailure f;
-    f.hresult = to_hresult(http_error(static_cast<int>(status)));
-    f.context = ErrorContext::remote_file;
-    f.description = "the server answered HTTP " + std::to_string(status) + " for the reply " + up_.reply_url;
-    f.transient = transient_status(status, Direction::upload);
-    return fail(std::move(f));
+    return fail(http_failure(status, "for the reply " + up_.reply_url, Direction::upload));
   }
-  if (auto ec = reply_.sync()) return fail_local(ec, "cannot flush the reply");
-  reply_.close();
+  if (auto ec = temp_.sync()) return fail_local(ec, "cannot flush the reply");
+  temp_.close();
   send(Step::close_session);
 }
 

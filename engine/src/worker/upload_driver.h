@@ -35,7 +35,6 @@ class UploadDriver final : public JobDriver {
  private:
   enum class Step { create_session, fragment, reply, close_session };
 
-  void release_io() override;
   void next_request();
   void send(Step step);
   void start_reply();
@@ -44,16 +43,13 @@ class UploadDriver final : public JobDriver {
   void on_reply(CurlRequest& r);
   // A refused packet: its BITS error (or HTTP status) becomes the job's.
   void refused(const CurlRequest& r, const std::string& packet);
-  void fail_remote(Errc code, ErrorContext context, const std::string& what, bool transient);
   // Ends the job as transferred (every byte acknowledged, the session closed).
   void finish();
 
   UploadJob up_;
-  std::unique_ptr<CurlRequest> request_;
   Step step_ = Step::create_session;
   std::string body_;              // the fragment in flight
   int64_t fragment_first_ = 0;
-  TempFile reply_;
   int64_t reply_bytes_ = 0;
   bool stale_ = false;            // a callback saw the job move on
   std::error_code reply_error_;   // a callback could not write the reply
