@@ -2,6 +2,8 @@
 #include "worker/curl_request.h"
 
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 
 #include "worker/transfer_driver.h"
 #include "xferq/error.h"
@@ -117,16 +119,33 @@ size_t CurlRequest::on_header_line(char* data, size_t size, size_t nmemb, void* 
     r->response_headers_.clear();  // a new response (a redirect, or 100 Continue)
     return n;
   }
-  const auto colon = line.find(':');
-  if (colon == std::string_view::npos || colon == 0) return n;
+  std::string name, value;
   // The first of a repeated header wins (a lying server cannot override it).
-  r->response_headers_.emplace(lower(line.substr(0, colon)), trim(line.substr(colon + 1)));
+  if (parse_header_line(line, &name, &value)) r->response_headers_.emplace(std::move(name), std::move(value));
   return n;
 }
 
 size_t CurlRequest::on_body_bytes(char* data, size_t size, size_t nmemb, void* user) {
   auto* r = static_cast<CurlRequest*>(user);
   return r->owner_->on_body(*r, data, size * nmemb);
+}
+
+bool parse_header_line(std::string_view line, std::string* lower_name, std::string* value) {
+  if (line.rfind("HTTP/", 0) == 0) return false;
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  *lower_name = lower(line.substr(0, colon));
+  *value = trim(line.substr(colon + 1));
+  return true;
+}
+
+bool parse_content_range(const std::string& v, int64_t* first, int64_t* total) {
+  long long a = 0, b = 0;
+  char tail[32] = {};
+  if (std::sscanf(v.c_str(), "bytes %lld-%lld/%31s", &a, &b, tail) != 3) return false;
+  *first = a;
+  *total = tail[0] == '*' ? kSizeUnknown : std::strtoll(tail, nullptr, 10);
+  return true;
 }
 
 bool transient_status(long s, Direction direction) {

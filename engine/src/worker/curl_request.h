@@ -76,6 +76,14 @@ enum class Direction { download, upload };
 // 429); 3xx left unfollowed but 300-305/307.
 bool transient_status(long status, Direction direction);
 
+// One response header line ("Name: value\r\n"): the name in lower case and
+// the value trimmed. False for a status line or a line without a name.
+bool parse_header_line(std::string_view line, std::string* lower_name, std::string* value);
+
+// Content-Range "bytes FIRST-LAST/TOTAL" (TOTAL may be '*': kSizeUnknown).
+// False if malformed.
+bool parse_content_range(const std::string& value, int64_t* first, int64_t* total);
+
 // An HTTP status that ended an attempt: BG_E_HTTP_ERROR_nnn in the remote
 // file's context, "the server answered HTTP nnn <what>", transient by
 // transient_status().

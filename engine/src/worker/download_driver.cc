@@ -27,16 +27,6 @@ constexpr int64_t kWritebackChunk = 8 * 1024 * 1024;
 // A file is fetched from zero at most this many times in one attempt.
 constexpr int kMaxRestarts = 3;
 
-// "bytes FIRST-LAST/TOTAL" (TOTAL may be '*').
-bool parse_content_range(const std::string& v, int64_t* first, int64_t* total) {
-  long long a = 0, b = 0;
-  char tail[32] = {};
-  if (std::sscanf(v.c_str(), "bytes %lld-%lld/%31s", &a, &b, tail) != 3) return false;
-  *first = a;
-  *total = tail[0] == '*' ? kSizeUnknown : std::strtoll(tail, nullptr, 10);
-  return true;
-}
-
 }  // namespace
 
 DownloadDriver::DownloadDriver(TransferLoop& loop, Claim claim, std::optional<FileRow> first)
