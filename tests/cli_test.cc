@@ -119,6 +119,26 @@ TEST_F(CliTest, UploadReplyJobFromTheShell) {
   EXPECT_NE(run({"setreplyfilename", "plain", "r.txt"}, dir_.path()).status, 0);
 }
 
+// `run --until-idle` on a damaged queue ends at once with the error and a
+// non-zero status (it used to print nothing and never end).
+TEST_F(CliTest, RunOnADamagedQueueFailsInsteadOfHanging) {
+  make_damaged_queue(db(), dir_.path());
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    QueueOptions o;
+    o.start_worker = false;
+    ASSERT_TRUE(Queue::open(db(), o).ok()) << "the damage must leave the queue openable";
+  }
+  CliRun r = run({"run", "--until-idle"}, "", std::chrono::milliseconds(20000));
+  ASSERT_NE(r.status, -1) << "xferq run --until-idle hung on a damaged queue";
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("XFERQ_E_DATABASE_CORRUPT"), std::string::npos) << r.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  CliRun list = run({"list"});
+  EXPECT_NE(list.status, 0);
+  EXPECT_NE(list.err.find("XFERQ_E_DATABASE_CORRUPT"), std::string::npos) << list.err;
+}
+
 TEST_F(CliTest, CancelTwiceIsInvalidState) {
   const std::string id = create("twice");
   CliRun first = run({"cancel", id});

@@ -2,6 +2,9 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sys/stat.h>
 
+#include <condition_variable>
+#include <mutex>
+
 #include "test_util.h"
 
 namespace xferq::testing {
@@ -178,6 +181,38 @@ TEST(BadDatabase, DamagedQueueGivesCorruptErrorsNotCrashes) {
   auto job = (*q)->get_job(id);
   EXPECT_FALSE(job.ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the worker meet the damage
+}
+
+// A worker that meets a damaged queue stops and says why (it used to spin,
+// claiming in a loop with a zero timeout, and report nothing).
+TEST(BadDatabase, WorkerStopsOnADamagedQueueAndReportsIt) {
+  ScratchDir dir;
+  const std::string path = dir / "q.db";
+  make_damaged_queue(path, dir.path());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::error_code> stopped;
+  auto q = Queue::open(path, test_options(false));
+  ASSERT_TRUE(q.ok()) << "the damage must leave the queue openable: " << q.error().message();
+  JobCallbacks cb;
+  cb.worker_stopped = [&](std::error_code ec) {
+    std::lock_guard<std::mutex> lock(mu);
+    stopped.push_back(ec);
+    cv.notify_all();
+  };
+  (*q)->set_callbacks(cb);
+  EXPECT_FALSE((*q)->worker_error());
+  (*q)->start_worker();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return !stopped.empty(); }))
+        << "the worker never reported the damage";
+    ASSERT_EQ(stopped.size(), 1u);
+    EXPECT_EQ(stopped[0], make_error_code(Errc::database_corrupt)) << stopped[0].message();
+  }
+  EXPECT_EQ((*q)->worker_error(), make_error_code(Errc::database_corrupt));
+  (*q)->stop_worker();
+  EXPECT_FALSE((*q)->worker_error()) << "stop_worker() forgets the failure";
 }
 
 TEST(BadDatabase, DirectoryAsPathIsRefused) {

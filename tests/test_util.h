@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include "http_fixture.h"
 #include "xferq/xferq.h"
 
@@ -107,6 +109,13 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+inline void write_file(const std::string& path, const std::string& data);
+
+// A queue file of `jobs` QUEUED jobs (no worker ran) whose pages after the
+// first are overwritten with garbage: it still opens, but reading or
+// claiming jobs meets the damage. Returns the id of the last job.
+std::string make_damaged_queue(const std::string& path, const std::string& dir, int jobs = 300);
+
 inline void write_file(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << data;
@@ -118,6 +127,41 @@ inline Resource body_resource(std::string body, size_t bytes_per_sec = 0) {
   r.etag = "\"v1\"";
   r.bytes_per_sec = bytes_per_sec;
   return r;
+}
+
+inline std::string make_damaged_queue(const std::string& path, const std::string& dir, int jobs) {
+  std::string id;
+  QueueOptions o;
+  o.start_worker = false;
+  auto checkpoint = [&] {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  };
+  {
+    auto q = Queue::open(path, o);  // the schema: every root page comes first
+    EXPECT_TRUE(q.ok());
+  }
+  checkpoint();
+  const size_t schema_bytes = read_file(path).size();
+  {
+    auto q = Queue::open(path, o);
+    EXPECT_TRUE(q.ok());
+    if (!q) return id;
+    for (int i = 0; i < jobs; ++i) {
+      auto j = (*q)->create_job("job " + std::to_string(i) + std::string(200, 'x'));
+      EXPECT_FALSE(j->add_file("http://127.0.0.1:1/f", dir + "/f" + std::to_string(i)));
+      EXPECT_FALSE(j->resume());
+      id = j->id();
+    }
+  }
+  checkpoint();
+  // Overwrite the pages the jobs added (the schema's stay intact, so the
+  // queue still opens; its tables' roots now point at garbage).
+  std::string bytes = read_file(path);
+  EXPECT_GT(bytes.size(), schema_bytes + 16384);
+  for (size_t i = schema_bytes; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 7919) & 0xFF);
+  write_file(path, bytes);
+  return id;
 }
 
 }  // namespace xferq::testing

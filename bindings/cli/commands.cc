@@ -443,8 +443,11 @@ int cmd_run(const Globals& g, bool until_idle) {
     install_signal_handlers();
     auto q = open_queue(g, true);
     auto busy = [&]() -> bool {
+      // The worker stopped because the queue failed under it: say why, exit non-zero.
+      if (auto ec = q->worker_error()) fail(ec, "the worker stopped: " + ec.message());
       auto infos = q->job_infos(false);
-      if (!infos) return true;  // transient (e.g. busy): keep serving
+      if (!infos && infos.error() == make_error_code(Errc::busy)) return true;  // passing: keep serving
+      if (!infos) fail(infos.error());
       for (const JobInfo& i : *infos) {
         switch (i.state) {
           case JobState::queued:
@@ -459,7 +462,11 @@ int cmd_run(const Globals& g, bool until_idle) {
       return false;
     };
     while (g_signal.load() == 0) {
-      if (until_idle && !busy()) break;
+      if (!until_idle) {
+        if (auto ec = q->worker_error()) fail(ec, "the worker stopped: " + ec.message());
+      } else if (!busy()) {
+        break;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     q->stop_worker();

@@ -22,6 +22,10 @@ void JobEvents::error(const std::string& id, const JobErrorInfo& error) {
   if (auto cb = current(); cb && cb->error) cb->error(id, error);
 }
 
+void JobEvents::worker_stopped(std::error_code error) {
+  if (auto cb = current(); cb && cb->worker_stopped) cb->worker_stopped(error);
+}
+
 void JobEvents::modified(const std::string& id) {
   if (auto cb = current(); cb && cb->modified) cb->modified(id);
 }

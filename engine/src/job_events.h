@@ -25,6 +25,7 @@ class JobEvents {
   void transferred(const std::string& id);
   void error(const std::string& id, const JobErrorInfo& error);
   void modified(const std::string& id);
+  void worker_stopped(std::error_code error);
 
  private:
   std::shared_ptr<const JobCallbacks> current();

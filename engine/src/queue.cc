@@ -28,6 +28,7 @@ Result<Queue::HousekeepingReport> Queue::housekeep() { return core_->housekeep()
 void Queue::set_callbacks(JobCallbacks callbacks) { core_->set_callbacks(std::move(callbacks)); }
 void Queue::start_worker() { core_->start_worker(); }
 void Queue::stop_worker() { core_->stop_worker(); }
+std::error_code Queue::worker_error() const { return core_->worker_error(); }
 const std::string& Queue::path() const noexcept { return core_->path(); }
 
 }  // namespace xferq

@@ -156,6 +156,11 @@ void QueueCore::start_worker() {
   worker_->start();
 }
 
+std::error_code QueueCore::worker_error() {
+  std::lock_guard<std::mutex> lock(worker_mu_);
+  return worker_ ? worker_->failure() : std::error_code();
+}
+
 void QueueCore::stop_worker() {
   std::unique_ptr<Worker> worker;
   {

@@ -59,6 +59,8 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   // Starts the worker thread (no-op if running); stop_worker() joins it.
   void start_worker();
   void stop_worker();
+  // Why the running worker stopped by itself ({} if it did not).
+  std::error_code worker_error();
 
  private:
   QueueCore(std::string path, const QueueOptions& options, std::unique_ptr<Store> store);

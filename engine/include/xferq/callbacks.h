@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <system_error>
 
 #include "xferq/types.h"
 
@@ -47,6 +48,10 @@ struct JobCallbacks {
   // retry's TRANSIENT_ERROR -> QUEUED, the no-progress expiry (error only), the
   // worker handing running jobs back to QUEUED.
   std::function<void(const std::string& job_id)> modified;
+  // The worker stopped because the queue failed under it (the error that
+  // Queue::worker_error() then reports); nothing transfers in this process
+  // until start_worker() is called again. Worker thread, once, as it exits.
+  std::function<void(std::error_code error)> worker_stopped;
 };
 
 }  // namespace xferq

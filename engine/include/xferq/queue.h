@@ -111,6 +111,12 @@ class Queue {
   // first (that call does the waiting). Must not be called from a callback.
   // start_worker() may start it again.
   void stop_worker();
+  // Why the worker stopped by itself: the queue failed under it (e.g.
+  // XFERQ_E_DATABASE_CORRUPT, XFERQ_E_DATABASE, XFERQ_E_DISK_FULL,
+  // E_ACCESSDENIED, or the lock file could not be opened). {} while it runs,
+  // when none was started, or after a stop_worker(). A busy database
+  // (XFERQ_E_BUSY) never stops it: it retries. No database access.
+  std::error_code worker_error() const;
 
   // The database file's path, as given to open(). No database access.
   const std::string& path() const noexcept;

@@ -5,12 +5,16 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
+
+#include "fs/file_ops.h"
+
 namespace xferq::detail {
 
-bool LockFile::try_acquire() {
+Result<bool> LockFile::try_acquire() {
   if (held_) return true;
   if (fd_ < 0) fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd_ < 0) return false;
+  if (fd_ < 0) return errno_error(errno);
   held_ = ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
   return held_;
 }

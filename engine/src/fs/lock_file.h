@@ -10,6 +10,8 @@
 
 #include <string>
 
+#include "xferq/result.h"
+
 namespace xferq::detail {
 
 class LockFile {
@@ -19,9 +21,10 @@ class LockFile {
   LockFile(const LockFile&) = delete;
   LockFile& operator=(const LockFile&) = delete;
 
-  // One attempt to take the lock without waiting; true if it is ours now
-  // (also if it already was).
-  bool try_acquire();
+  // One attempt to take the lock without waiting: true if it is ours now
+  // (also if it already was), false if another holder has it, an error if
+  // the lock file cannot be opened or created.
+  Result<bool> try_acquire();
   void release();
 
  private:

@@ -51,7 +51,10 @@ void CancelSessions::scan() {
   last_scan_ = now;
   next_scan_ = now + opt.cancel_session_retry_interval;
   auto ops = loop_.store().pending_cancel_sessions();
-  if (!ops) return;
+  if (!ops) {
+    loop_.store_failed(ops.error());
+    return;
+  }
   const int64_t budget_us =
       std::chrono::duration_cast<std::chrono::microseconds>(opt.cancel_session_retry_budget).count();
   for (FileOp& op : *ops) {

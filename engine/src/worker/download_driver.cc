@@ -230,8 +230,8 @@ void DownloadDriver::on_flushed(const Flusher::Result& r) {
     FileRow row = file_;
     row.bytes_transferred = r.bytes;
     auto w = loop_.store().commit_progress(claim_, row, now_us());
-    if (!w) return;
-    if (*w == WriteOutcome::stale) return drop();
+    if (!w && loop_.store_failed(w.error())) return;  // busy: the next flush commits it
+    if (!w || *w == WriteOutcome::stale) return drop();
     committed_ = std::max(committed_, r.bytes);
     crash_point("worker.after_progress_commit");
     loop_.events().modified(claim_.job_id);

@@ -46,6 +46,10 @@ bool JobDriver::superseded() { return loop_.superseded(claim_.job_id, claim_.gen
 
 bool JobDriver::applied(const Result<WriteOutcome>& outcome) {
   if (outcome && *outcome == WriteOutcome::applied) return true;
+  if (!outcome && loop_.store_failed(outcome.error())) {
+    give_back();  // busy: the job goes back to the queue (if the store lets it)
+    return false;
+  }
   drop();
   return false;
 }
@@ -65,6 +69,7 @@ void JobDriver::fail(TransferFailure failure) {
   JobState after = JobState::transient_error;
   auto w = loop_.store().fail(claim_, failure, now_us(), &after);
   end_ = DriverEnd::failed;
+  if (!w) loop_.store_failed(w.error());
   if (!w || *w != WriteOutcome::applied) return;
   loop_.events().modified(claim_.job_id);
   if (after == JobState::error) {
@@ -111,7 +116,8 @@ bool JobDriver::finish_file() {
   if (has_file_ && row.bytes_total < 0) row.bytes_total = row.bytes_transferred;
   if (has_file_) crash_point("worker.before_file_finish");
   auto r = loop_.store().finish_file(&claim_, row, now_us());
-  if (!r || *r == FileFinish::stale) {
+  if (!r) return applied(r.error());
+  if (*r == FileFinish::stale) {
     drop();
     return false;
   }
@@ -120,7 +126,8 @@ bool JobDriver::finish_file() {
     return false;
   }
   auto next = loop_.store().next_file(claim_.job_id);
-  if (!next || !*next) {
+  if (!next) return applied(next.error());
+  if (!*next) {
     drop();
     return false;
   }
@@ -143,7 +150,7 @@ TempFile JobDriver::open_temp_guarded(const std::string& path, const char* what)
   if (file_.temp_path.empty()) {
     auto recorded = store.guard_temp_file(claim_, file_.idx, path, [] { return std::error_code(); });
     if (!recorded) {
-      give_back();
+      applied(recorded.error());
       return {};
     }
     if (*recorded == WriteOutcome::stale) {
@@ -167,7 +174,7 @@ TempFile JobDriver::open_temp_guarded(const std::string& path, const char* what)
     // The job moved on, or the database failed (e.g. locked past the busy
     // timeout): let go; a failed database sends the job back to the queue.
     if (!w)
-      give_back();
+      applied(w.error());
     else
       drop();
     return {};

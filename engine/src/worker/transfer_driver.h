@@ -50,6 +50,10 @@ class TransferLoop {
   virtual bool superseded(const std::string& job_id, int64_t generation, uint64_t* seen) = 0;
   // Hands an fdatasync to the flusher; the result comes back via on_flushed().
   virtual void flush(Flusher::Request request) = 0;
+  // A store call failed. XFERQ_E_BUSY is passing (the loop retries later);
+  // any other error stops the worker, which reports it (worker_stopped).
+  // Returns true if the error is passing.
+  virtual bool store_failed(std::error_code error) = 0;
 };
 
 // How a driver ended, for the loop's scheduling.

@@ -25,7 +25,10 @@ UploadDriver::UploadDriver(TransferLoop& loop, Claim claim, std::optional<FileRo
 void UploadDriver::start() {
   if (!has_file_) return finish();
   auto up = loop_.store().upload_job(claim_.job_id);
-  if (!up) return give_back();
+  if (!up) {
+    applied(up.error());
+    return;
+  }
   up_ = *up;
   const PathInfo source = inspect_path(file_.local_path);
   if (!source.regular)

@@ -59,9 +59,29 @@ void Worker::remove_request(CurlRequest& request) { curl_multi_remove_handle(mul
 
 void Worker::flush(Flusher::Request request) { flusher_->submit(std::move(request)); }
 
+bool Worker::store_failed(std::error_code error) {
+  if (error == make_error_code(Errc::busy)) return true;  // another process holds the lock: later
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!failure_) failure_ = error;
+  }
+  stopping_ = true;
+  return false;
+}
+
+std::error_code Worker::failure() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failure_;
+}
+
 bool Worker::acquire_lock() {
   while (!stopping_) {
-    if (lock_.try_acquire()) return true;
+    auto held = lock_.try_acquire();
+    if (!held) {
+      store_failed(held.error());  // nothing can run without the lock: report it
+      return false;
+    }
+    if (*held) return true;
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_.load(); });
   }
@@ -72,8 +92,7 @@ void Worker::run() {
   if (acquire_lock()) {
     // We are the only worker: whatever is CONNECTING / TRANSFERRING was left
     // by one that died. Put it back in the queue; the bytes on disk resume.
-    ctx_.store.recover_interrupted(now_us());
-    ctx_.outbox.apply_pending();
+    if (ok(ctx_.store.recover_interrupted(now_us()))) ctx_.outbox.apply_pending();
     CURLM* multi = curl_multi_init();
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(ctx_.options.max_concurrent_transfers * 2));
     {
@@ -91,6 +110,7 @@ void Worker::run() {
     curl_multi_cleanup(multi);
   }
   lock_.release();
+  if (std::error_code error = failure()) ctx_.events.worker_stopped(error);
 }
 
 void Worker::loop() {
@@ -106,12 +126,14 @@ void Worker::loop() {
     }
     cancels_.run_due();
     run_timers();
-    if (dirty_ && static_cast<int>(jobs_.size()) < ctx_.options.max_concurrent_transfers) schedule();
+    if (dirty_ && static_cast<int>(jobs_.size()) < ctx_.options.max_concurrent_transfers &&
+        Steady::now() >= claim_not_before_)
+      schedule();
     perform();
     dispatch_flush_results(false);
     for (auto& kv : jobs_) kv.second->on_turn();
     reap();
-    ctx_.store.flush_retired();
+    ok(ctx_.store.flush_retired());
     sleep();
   }
 }
@@ -127,7 +149,8 @@ bool Worker::take_changes(bool* may_run) {
   if (Steady::now() >= next_counter_check_) {
     next_counter_check_ = Steady::now() + ctx_.options.poll_interval;
     auto v = ctx_.store.change_counter();
-    if (v && *v != last_counter_) {
+    if (!ok(v)) return false;
+    if (*v != last_counter_) {
       last_counter_ = *v;
       external = true;
     }
@@ -150,7 +173,7 @@ void Worker::reconcile(const std::map<std::string, int64_t>& changed, bool every
       stale = it->second > driver->claim().generation;
     } else {
       auto g = ctx_.store.generation(id);
-      if (!g) continue;  // the database failed; look again next time
+      if (!ok(g)) continue;  // busy: look again next time
       stale = !*g || **g != driver->claim().generation;
     }
     // The job moved on (cancelled, suspended, completed...): whoever moved
@@ -172,13 +195,15 @@ void Worker::requeue_due() {
   const int64_t now = now_us();
   std::vector<std::string> expired;
   auto requeued = ctx_.store.requeue_due(now, &expired);
+  if (!ok(requeued)) return;
   for (const auto& id : expired) {
     auto info = ctx_.store.job_info(id);
     if (info && info->error) ctx_.events.error(id, *info->error);
   }
   auto next = ctx_.store.next_retry_us();
-  next_retry_us_ = next && *next ? **next : now + 3600 * 1000000LL;
-  if (!requeued || *requeued > 0) dirty_ = true;
+  if (!ok(next)) return;
+  next_retry_us_ = *next ? **next : now + 3600 * 1000000LL;
+  if (*requeued > 0) dirty_ = true;
 }
 
 void Worker::schedule() {
@@ -189,7 +214,11 @@ void Worker::schedule() {
   for (const auto& kv : jobs_) held.push_back(kv.first);
   auto claims = ctx_.store.claim_next(free, held, now_us());
   if (!claims) {
-    dirty_ = true;
+    // Busy: try again after a poll interval, not in a tight loop.
+    if (ok(claims)) {
+      dirty_ = true;
+      claim_not_before_ = Steady::now() + ctx_.options.poll_interval;
+    }
     return;
   }
   for (Claim& c : *claims) {
@@ -201,7 +230,7 @@ void Worker::schedule() {
 void Worker::start_job(Claim claim) {
   auto next = ctx_.store.next_file(claim.job_id);
   if (!next) {
-    ctx_.store.release(claim, now_us());
+    if (ok(next)) ctx_.store.release(claim, now_us());
     return;
   }
   const std::string id = claim.job_id;
@@ -254,7 +283,10 @@ void Worker::sleep() {
   if (!jobs_.empty()) timeout_ms = std::min<int64_t>(timeout_ms, opt.progress_interval.count());
   const int64_t until_retry_ms = (next_retry_us_ - now_us()) / 1000;
   timeout_ms = std::max<int64_t>(0, std::min(timeout_ms, until_retry_ms));
-  if (dirty_ && static_cast<int>(jobs_.size()) < opt.max_concurrent_transfers) timeout_ms = 0;
+  if (dirty_ && static_cast<int>(jobs_.size()) < opt.max_concurrent_transfers) {
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(claim_not_before_ - Steady::now());
+    timeout_ms = std::min<int64_t>(timeout_ms, std::max<int64_t>(0, wait.count()));
+  }
   curl_multi_poll(multi_, nullptr, 0, static_cast<int>(timeout_ms), nullptr);
 }
 

@@ -41,6 +41,7 @@
 #include "worker/flusher.h"
 #include "worker/job_driver.h"
 #include "worker/transfer_driver.h"
+#include "xferq/error.h"
 
 namespace xferq::detail {
 
@@ -86,6 +87,10 @@ class Worker final : public TransferLoop {
   void remove_request(CurlRequest& request) override;
   bool superseded(const std::string& job_id, int64_t generation, uint64_t* seen) override;
   void flush(Flusher::Request request) override;
+  bool store_failed(std::error_code error) override;
+
+  // The error that stopped the worker by itself, or {}. Any thread.
+  std::error_code failure();
 
  private:
   using Steady = std::chrono::steady_clock;
@@ -105,6 +110,13 @@ class Worker final : public TransferLoop {
   void sleep();
   void shutdown();
   void wake();
+  // Checks a store call's result: false (and the worker stopping) on a
+  // failure that is not passing.
+  template <typename T>
+  bool ok(const Result<T>& r) {
+    return r.ok() || store_failed(r.error());
+  }
+  bool ok(std::error_code ec) { return !ec || store_failed(ec); }
 
   WorkerContext ctx_;
   LockFile lock_;
@@ -116,7 +128,9 @@ class Worker final : public TransferLoop {
   std::map<std::string, int64_t> changed_;  // job id -> highest generation reported
   bool changes_may_run_ = false;
   CURLM* multi_ = nullptr;
+  std::error_code failure_;        // guarded by mu_: why the worker stopped by itself
   bool dirty_ = true;              // worth looking for runnable jobs
+  Steady::time_point claim_not_before_{};  // after a busy claim, wait a poll interval
   int64_t next_retry_us_ = 0;      // when a retry is due; 0: look it up
   int64_t last_counter_ = 0;       // Store::change_counter() when last polled
   Steady::time_point next_counter_check_{};
