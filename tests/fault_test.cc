@@ -227,6 +227,52 @@ TEST_F(Faults, CompleteWithTargetDirectoryGoneKeepsTheJob) {
   EXPECT_TRUE(exists(sub + "/k.bin"));
 }
 
+// Complete takes effect or fails without one: with the second file's target
+// blocked by a directory, nothing is renamed, the error names the local file
+// problem, the temp files stay private, and a later Cancel leaves no final
+// file behind (it used to leave the first one in place).
+TEST_F(Faults, CompleteBlockedHalfWayRenamesNothingAndCancelLeavesNoFinalFile) {
+  server_.set("/a", body_resource(make_body(1000, 21)));
+  server_.set("/b", body_resource(make_body(1000, 22)));
+  auto job = queue_->create_job("two files");
+  ASSERT_FALSE(job->add_files({{server_.url("/a"), dir_ / "a.bin"}, {server_.url("/b"), dir_ / "b.bin"}}));
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_state(*job, JobState::transferred));
+  ASSERT_EQ(::mkdir((dir_ / "b.bin").c_str(), 0700), 0);  // in the second file's way
+  auto ec = job->complete();
+  ASSERT_TRUE(ec);
+  EXPECT_EQ(ec, make_error_code(Errc::file_exists)) << hresult_name(to_hresult(ec));
+  EXPECT_EQ(*job->state(), JobState::transferred);
+  EXPECT_FALSE(exists(dir_ / "a.bin")) << "a final file of a Complete that failed";
+  for (const auto& f : *job->files()) {
+    struct stat st {};
+    ASSERT_EQ(::stat(f.temp_path.c_str(), &st), 0) << f.temp_path;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << "a temp file made public before its rename";
+  }
+  ASSERT_FALSE(job->cancel());
+  EXPECT_FALSE(exists(dir_ / "a.bin"));
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+}
+
+TEST_F(Faults, CompleteSucceedsOnceTheWayIsClear) {
+  server_.set("/c", body_resource(make_body(1000, 23)));
+  auto job = queue_->create_job("retry");
+  ASSERT_FALSE(job->add_file(server_.url("/c"), dir_ / "c.bin"));
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_state(*job, JobState::transferred));
+  ASSERT_EQ(::mkfifo((dir_ / "c.bin").c_str(), 0600), 0);  // a FIFO appeared at the target
+  EXPECT_EQ(job->complete(), make_error_code(Errc::file_exists));
+  struct stat st {};
+  ASSERT_EQ(::lstat((dir_ / "c.bin").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
+  ASSERT_EQ(::unlink((dir_ / "c.bin").c_str()), 0);
+  EXPECT_FALSE(job->complete());
+  EXPECT_EQ(*job->state(), JobState::acknowledged);
+  ASSERT_EQ(::stat((dir_ / "c.bin").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+}
+
 TEST(LockedDatabase, CallsWaitThenFailWithBusyAndChangeNothing) {
   ScratchDir dir;
   auto o = test_options(false);

@@ -102,14 +102,14 @@ TEST(LockFileTest, OneHolderAtATimeAndReleasedOnClose) {
   ScratchDir dir;
   const std::string p = dir / "q.db-worker.lock";
   LockFile first(p), second(p);
-  ASSERT_TRUE(first.try_acquire());
-  EXPECT_TRUE(first.try_acquire()) << "taking it again is a no-op";
-  EXPECT_FALSE(second.try_acquire());
+  ASSERT_TRUE(*first.try_acquire());
+  EXPECT_TRUE(*first.try_acquire()) << "taking it again is a no-op";
+  EXPECT_FALSE(*second.try_acquire());
   struct stat st {};
   ASSERT_EQ(::stat(p.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   first.release();
-  EXPECT_TRUE(second.try_acquire());
+  EXPECT_TRUE(*second.try_acquire());
 }
 
 TEST(FileOpsTest, InspectPathSeesWhatOpenWouldSee) {

@@ -215,6 +215,25 @@ TEST(BadDatabase, WorkerStopsOnADamagedQueueAndReportsIt) {
   EXPECT_FALSE((*q)->worker_error()) << "stop_worker() forgets the failure";
 }
 
+// A local path naming something that is not a regular file is refused: it
+// would be replaced by the download at Complete.
+TEST(BadArguments, LocalPathThatIsNotARegularFileIsRefused) {
+  ScratchDir dir;
+  auto q = open_queue(dir / "q.db", test_options(false));
+  auto job = q->create_job("odd targets");
+  const std::string fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(job->add_file("http://127.0.0.1:1/f", fifo), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(job->add_file("http://127.0.0.1:1/f", "/dev/null"), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(job->add_file("http://127.0.0.1:1/f", dir.path()), make_error_code(Errc::invalid_arg));
+  const std::string link = dir / "to-fifo";
+  ASSERT_EQ(::symlink(fifo.c_str(), link.c_str()), 0);
+  EXPECT_EQ(job->add_file("http://127.0.0.1:1/f", link), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(job->files()->size(), 0u);
+  { std::ofstream(dir / "plain") << "old"; }
+  EXPECT_FALSE(job->add_file("http://127.0.0.1:1/f", dir / "plain")) << "a regular file may be replaced";
+}
+
 TEST(BadDatabase, DirectoryAsPathIsRefused) {
   ScratchDir dir;
   auto q = Queue::open(dir.path(), test_options(false));

@@ -27,27 +27,64 @@ std::error_code Outbox::delete_listed(const FileOp& op) {
 std::error_code Outbox::apply(const FileOp& op, bool by_caller) {
   // Cancel's fast path: the paths came with its transaction.
   if (op.temp_paths) return delete_listed(op);
+  if (op.kind == OpKind::finalize && !by_caller) {
+    // Recovery takes the operation first, so that the Complete that made it
+    // (still running, in this process or another) no longer takes it back.
+    auto taken = store_.take_op_for_recovery(op.id);
+    if (!taken) return taken.error();
+    if (!*taken) return {};  // that Complete failed its checks and withdrew it
+  }
   auto files = store_.job_files(op.job_id);
   if (!files) return files.error();
+  if (op.kind == OpKind::delete_temps) return delete_temps(op, *files);
   // Upload-reply jobs: the only temp file is the reply's, and it goes to the
   // reply file name (the upload file itself is never touched).
-  std::optional<std::string> reply_target;
-  if (op.kind == OpKind::finalize) {
-    auto r = store_.reply_target(op.job_id);
-    if (!r) return r.error();
-    reply_target = *r;
+  auto reply_target = store_.reply_target(op.job_id);
+  if (!reply_target) return reply_target.error();
+  auto final_path = [&](const FileRow& f) { return *reply_target ? **reply_target : f.local_path; };
+  if (by_caller) {
+    // Complete either takes effect or fails without one (docs/bits-behaviour.md):
+    // every rename is checked before the first is made. A failed check puts
+    // the job back in its state with nothing renamed; Complete may be retried.
+    for (const FileRow& f : *files) {
+      if (!f.completed || f.temp_path.empty()) continue;
+      std::error_code ec = check_rename(f.temp_path, final_path(f));
+      if (!ec) continue;
+      auto previous = store_.op_previous_state(op);
+      auto withdrawn = store_.complete_failed(op, previous ? *previous : JobState::transferred, now_us());
+      if (!withdrawn) return withdrawn.error();
+      if (*withdrawn) return ec;
+      break;  // recovery has taken the operation: the decision stands, carry it out
+    }
   }
+  return finalize(op, *files, final_path, by_caller);
+}
+
+std::error_code Outbox::delete_temps(const FileOp& op, const std::vector<FileRow>& files) {
   std::error_code first_error;
-  std::vector<int64_t> renamed;
-  for (const FileRow& f : *files) {
+  for (const FileRow& f : files) {
+    std::error_code ec = delete_file(f.temp_path);
+    if (ec && !first_error) first_error = ec;
+  }
+  if (!first_error) {
+    store_.retire_op(op.id);
+    return {};
+  }
+  store_.note_op_failure(op.id, first_error.message());
+  return first_error;
+}
+
+std::error_code Outbox::finalize(const FileOp& op, const std::vector<FileRow>& files,
+                                 const std::function<std::string(const FileRow&)>& final_path, bool by_caller) {
+  // Finished files go to their final paths; the temp files of unfinished
+  // ones (partial completion) are deleted.
+  std::error_code first_error;
+  for (const FileRow& f : files) {
     std::error_code ec;
-    if (op.kind == OpKind::finalize && f.completed) {
-      if (f.temp_path.empty()) continue;  // renamed by an earlier, partly failed Complete
-      ec = rename_into_place(f.temp_path, reply_target ? *reply_target : f.local_path);
-      if (!ec) {
-        renamed.push_back(f.idx);
-        crash_point("complete.between_renames");
-      }
+    if (f.completed) {
+      if (f.temp_path.empty()) continue;  // renamed by an earlier Complete
+      ec = rename_into_place(f.temp_path, final_path(f));
+      if (!ec) crash_point("complete.between_renames");
     } else {
       ec = delete_file(f.temp_path);
     }
@@ -57,24 +94,15 @@ std::error_code Outbox::apply(const FileOp& op, bool by_caller) {
     store_.retire_op(op.id);
     return {};
   }
-  if (op.kind == OpKind::finalize && !by_caller) {
-    // Recovery: the job is ACKNOWLEDGED and stays so. A temp file that is gone
-    // was renamed before the crash (or lost): nothing more can be done. Other
-    // failures stay in the outbox and are retried on the next open.
-    if (first_error == make_error_code(Errc::path_not_found)) {
-      store_.retire_op(op.id);
-      return {};
-    }
-    store_.note_op_failure(op.id, first_error.message());
-    return first_error;
+  // A temp file that is gone during recovery was renamed before the crash
+  // (or lost): nothing more can be done.
+  if (!by_caller && first_error == make_error_code(Errc::path_not_found)) {
+    store_.retire_op(op.id);
+    return {};
   }
-  if (op.kind == OpKind::finalize) {
-    // BITS: the job stays where it was, renamed files stay available, and
-    // Complete can be retried.
-    auto previous = store_.op_previous_state(op);
-    store_.complete_failed(op, previous ? *previous : JobState::transferred, renamed, now_us());
-    return first_error;
-  }
+  // The checks passed but an effect failed (a race with another process, an
+  // I/O error): the job stays ACKNOWLEDGED, as the committed decision says,
+  // and the operation stays in the outbox, retried on the next open.
   store_.note_op_failure(op.id, first_error.message());
   return first_error;
 }

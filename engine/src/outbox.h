@@ -14,6 +14,9 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <string>
+#include <vector>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -31,9 +34,11 @@ class Outbox {
   Outbox& operator=(const Outbox&) = delete;
 
   // Carries out one operation. `by_caller`: the call that decided it is
-  // waiting (a failed Complete then puts the job back in its state, see
-  // docs/bits-behaviour.md); otherwise it is recovery, which never takes a
-  // committed decision back.
+  // waiting: Complete's renames are all checked first, and a failed check
+  // withdraws the operation and puts the job back in its state with nothing
+  // renamed (docs/bits-behaviour.md). Otherwise it is recovery, which first
+  // takes the operation (Store::take_op_for_recovery) so that the Complete
+  // that made it can no longer withdraw it, and never takes a decision back.
   std::error_code apply(const FileOp& op, bool by_caller);
   // Carries out every pending filesystem operation (recovery).
   void apply_pending();
@@ -44,6 +49,9 @@ class Outbox {
 
  private:
   std::error_code delete_listed(const FileOp& op);
+  std::error_code delete_temps(const FileOp& op, const std::vector<FileRow>& files);
+  std::error_code finalize(const FileOp& op, const std::vector<FileRow>& files,
+                           const std::function<std::string(const FileRow&)>& final_path, bool by_caller);
   void janitor_loop();
   void delete_batch(const std::vector<FileOp>& batch);
 

@@ -104,7 +104,10 @@ bool is_plain_absolute_path(std::string_view path) {
 std::error_code check_local_path(std::string_view path) {
   if (!is_plain_absolute_path(path)) return make_error_code(Errc::invalid_arg);
   const std::string p(path);
-  if (inspect_path(p).directory) return make_error_code(Errc::invalid_arg);
+  // Nothing but a regular file (or nothing) may be replaced: not a
+  // directory, FIFO, device or socket.
+  const PathInfo target = inspect_path(p);
+  if (target.exists && !target.regular) return make_error_code(Errc::invalid_arg);
   const std::string dir = p.substr(0, p.rfind('/')).empty() ? "/" : p.substr(0, p.rfind('/'));
   if (!inspect_path(dir).directory) return make_error_code(Errc::path_not_found);
   if (!can_create_in(dir)) return make_error_code(Errc::access_denied);

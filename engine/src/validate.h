@@ -18,8 +18,9 @@ bool is_valid_utf8(std::string_view s);
 // An absolute http(s) URL with a host. `allow_other_schemes` lifts the scheme rule.
 std::error_code check_remote_url(std::string_view url, bool allow_other_schemes);
 
-// An absolute path without "." / ".." components, not a directory, whose
-// parent directory exists and is writable.
+// An absolute path without "." / ".." components, naming a regular file or
+// nothing (never a directory, FIFO, device or socket), whose parent
+// directory exists and is writable.
 std::error_code check_local_path(std::string_view path);
 
 // The file of an upload job: an absolute path (same form rules) to an

@@ -42,8 +42,11 @@ std::error_code errno_error(int err) {
       return make_error_code(Errc::access_denied);
     case ENOENT:
       return make_error_code(Errc::path_not_found);
+    case ENOTDIR:  // a path component is not a directory
+      return make_error_code(Errc::path_not_found);
     case EEXIST:
-    case ELOOP:  // O_NOFOLLOW met a symlink: something else sits at our path
+    case EISDIR:  // a directory sits where a file should go
+    case ELOOP:   // O_NOFOLLOW met a symlink: something else sits at our path
       return make_error_code(Errc::file_exists);
     default:
       return make_error_code(Errc::invalid_arg);
@@ -66,20 +69,43 @@ std::error_code delete_file(const std::string& path) {
   return errno_error(errno);
 }
 
+std::error_code check_rename(const std::string& temp_path, const std::string& final_path) {
+  struct stat st {};
+  if (::lstat(temp_path.c_str(), &st) != 0) return errno_error(errno);
+  if (!S_ISREG(st.st_mode)) return make_error_code(Errc::file_exists);
+  const std::string dir = dir_of(final_path);
+  if (::stat(dir.c_str(), &st) != 0) return errno_error(errno);
+  if (!S_ISDIR(st.st_mode)) return make_error_code(Errc::path_not_found);
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) return make_error_code(Errc::access_denied);
+  if (::stat(final_path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return make_error_code(Errc::file_exists);
+  return {};
+}
+
 std::error_code rename_into_place(const std::string& temp_path, const std::string& final_path) {
-  // The temp file was private while partial; the final file is an ordinary
-  // one (0644, like a file the user saved). lchmod-free: never follows links.
+  struct stat st {};
+  if (::stat(final_path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return make_error_code(Errc::file_exists);
+  // Held across the rename: the descriptor follows the inode to its new name,
+  // so the mode changes only once the file is in place.
   const int fd = ::open(temp_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (::rename(temp_path.c_str(), final_path.c_str()) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (err == ENOENT && ::lstat(temp_path.c_str(), &st) != 0 && ::stat(final_path.c_str(), &st) == 0) {
+      // Done before (a crash may have come before the mode change).
+      const int final_fd = ::open(final_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (final_fd >= 0) {
+        ::fchmod(final_fd, 0644);
+        ::close(final_fd);
+      }
+      return {};
+    }
+    return errno_error(err);
+  }
+  // The temp file was private while partial; the final file is an ordinary
+  // one (0644, like a file the user saved).
   if (fd >= 0) {
     ::fchmod(fd, 0644);
     ::close(fd);
-  }
-  if (::rename(temp_path.c_str(), final_path.c_str()) != 0) {
-    const int err = errno;
-    struct stat st {};
-    if (err == ENOENT && ::lstat(temp_path.c_str(), &st) != 0 && ::stat(final_path.c_str(), &st) == 0)
-      return {};  // done before
-    return errno_error(err);
   }
   sync_dir(dir_of(final_path));
   return {};

@@ -30,8 +30,16 @@ std::string temp_path_for(const std::string& local_path, const std::string& job_
 // Removes a file. Success if it is already gone.
 std::error_code delete_file(const std::string& path);
 
-// Moves a finished temp file to its final path atomically (replacing what is
-// there) and makes the rename durable. Success if the temp file is gone and
+// Whether a finished temp file can be renamed to `final_path`: the temp file
+// is a regular file, the final path's directory exists and is writable, and
+// nothing but a regular file (or nothing) is at the final path.
+// ERROR_PATH_NOT_FOUND, E_ACCESSDENIED, or ERROR_FILE_EXISTS (a directory,
+// FIFO, device or socket is in the way: it is never replaced).
+std::error_code check_rename(const std::string& temp_path, const std::string& final_path);
+
+// Moves a finished temp file to its final path atomically (replacing a
+// regular file that is there, never anything else), makes it 0644 once it is
+// in place, and makes the rename durable. Success if the temp file is gone and
 // the final file exists (the rename happened before).
 std::error_code rename_into_place(const std::string& temp_path, const std::string& final_path);
 

@@ -254,28 +254,21 @@ Result<FileOp> SqliteStore::complete(const std::string& id, int64_t now_us, Deci
   });
 }
 
-std::error_code SqliteStore::complete_failed(const FileOp& op, JobState previous,
-                                             const std::vector<int64_t>& renamed_idx, int64_t now_us) {
+Result<bool> SqliteStore::complete_failed(const FileOp& op, JobState previous, int64_t now_us) {
   static const std::string sql =
       "UPDATE jobs SET state = ?2, generation = generation + 1, modified_us = ?3 WHERE id = ?1 AND state = " +
       state_sql(call_target(Call::complete));
-  return write_txn([&]() -> std::error_code {
+  return write_value<bool>(false, [&](bool& withdrawn) -> std::error_code {
+    // Only a row no recovery has taken (attempts = 0) may be withdrawn.
+    auto& del = prepare("DELETE FROM file_ops WHERE id = ? AND attempts = 0");
+    del.bind(1, op.id);
+    if (del.exec() == 0) return {};
     auto& up = prepare(sql.c_str());
     up.bind(1, op.job_id);
     up.bind(2, static_cast<int>(previous));
     up.bind(3, now_us);
     up.exec();
-    // A renamed file is at its final path: no temp file any more, still completed.
-    auto& mark = prepare("UPDATE files SET temp_path = NULL WHERE job_id = ? AND idx = ?");
-    for (int64_t idx : renamed_idx) {
-      mark.reset();
-      mark.bind(1, op.job_id);
-      mark.bind(2, idx);
-      mark.exec();
-    }
-    auto& del = prepare("DELETE FROM file_ops WHERE id = ?");
-    del.bind(1, op.id);
-    del.exec();
+    withdrawn = true;
     return {};
   });
 }

@@ -56,8 +56,7 @@ class SqliteStore final : public Store {
   std::error_code apply_call(const std::string& id, Call call, int64_t now_us, Decision* decision) override;
   Result<FileOp> cancel(const std::string& id, int64_t now_us, bool with_paths) override;
   Result<FileOp> complete(const std::string& id, int64_t now_us, Decision* decision, JobState* previous) override;
-  std::error_code complete_failed(const FileOp& op, JobState previous, const std::vector<int64_t>& renamed_idx,
-                                  int64_t now_us) override;
+  Result<bool> complete_failed(const FileOp& op, JobState previous, int64_t now_us) override;
   std::error_code set_property(const std::string& id, Property property, int64_t int_value,
                                std::string_view text_value, int64_t now_us) override;
   Result<std::vector<std::string>> inactive_jobs(int64_t before_us) override;
@@ -72,6 +71,7 @@ class SqliteStore final : public Store {
   std::error_code flush_retired() override;
   Result<std::vector<std::vector<std::string>>> temp_paths(const std::vector<std::string>& job_ids) override;
   std::error_code note_op_failure(int64_t op_id, const std::string& why) override;
+  Result<bool> take_op_for_recovery(int64_t op_id) override;
 
   // The worker (sqlite_worker.cc).
   Result<std::vector<Claim>> claim_next(int limit, const std::vector<std::string>& skip, int64_t now_us) override;

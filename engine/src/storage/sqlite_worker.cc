@@ -119,6 +119,15 @@ std::error_code SqliteStore::flush_retired() {
   return write_txn([] { return std::error_code(); });
 }
 
+Result<bool> SqliteStore::take_op_for_recovery(int64_t op_id) {
+  return write_value<bool>(false, [&](bool& taken) -> std::error_code {
+    auto& s = prepare("UPDATE file_ops SET attempts = attempts + 1 WHERE id = ?");
+    s.bind(1, op_id);
+    taken = s.exec() == 1;
+    return {};
+  });
+}
+
 std::error_code SqliteStore::note_op_failure(int64_t op_id, const std::string& why) {
   return write_txn([&]() -> std::error_code {
     auto& s = prepare(

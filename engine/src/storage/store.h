@@ -147,10 +147,11 @@ class Store {
   // *previous receives the state the job was in.
   virtual Result<FileOp> complete(const std::string& id, int64_t now_us, Decision* decision,
                                   JobState* previous) = 0;
-  // Complete could not rename every file: the job returns to `previous`; files
-  // already renamed are marked so that a retry skips them.
-  virtual std::error_code complete_failed(const FileOp& op, JobState previous,
-                                          const std::vector<int64_t>& renamed_idx, int64_t now_us) = 0;
+  // Complete's checks failed before any rename: withdraws its outbox row and
+  // returns the job to `previous` — unless recovery took the row first
+  // (take_op_for_recovery), in which case nothing changes and the answer is
+  // false: the decision stands and must be carried out.
+  virtual Result<bool> complete_failed(const FileOp& op, JobState previous, int64_t now_us) = 0;
   virtual std::error_code set_property(const std::string& id, Property property, int64_t int_value,
                                        std::string_view text_value, int64_t now_us) = 0;
 
@@ -172,6 +173,10 @@ class Store {
   virtual std::error_code flush_retired() = 0;
   // The recorded temp paths of each job, in one read.
   virtual Result<std::vector<std::vector<std::string>>> temp_paths(const std::vector<std::string>& job_ids) = 0;
+  // Recovery is about to carry out this finalize op: marks it taken (so the
+  // Complete that made it can no longer withdraw it). False if the row is
+  // gone (that Complete withdrew it, or it is done).
+  virtual Result<bool> take_op_for_recovery(int64_t op_id) = 0;
   // The op failed this time: counted and explained in its row; it stays.
   virtual std::error_code note_op_failure(int64_t op_id, const std::string& why) = 0;
 
