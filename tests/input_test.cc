@@ -234,6 +234,44 @@ TEST(BadArguments, LocalPathThatIsNotARegularFileIsRefused) {
   EXPECT_FALSE(job->add_file("http://127.0.0.1:1/f", dir / "plain")) << "a regular file may be replaced";
 }
 
+// Found by fuzzing the queue file: a state or a time no xferq writes reaches
+// neither the state machine's table nor the clock arithmetic.
+TEST(BadDatabase, OutOfRangeStateAndTimesAreReportedAsDamage) {
+  ScratchDir dir;
+  const std::string path = dir / "q.db";
+  std::string id;
+  {
+    auto q = open_queue(path, test_options(false));
+    auto j = q->create_job("tampered");
+    ASSERT_FALSE(j->add_file("http://127.0.0.1:1/f", dir / "f"));
+    id = j->id();
+  }
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("PRAGMA ignore_check_constraints = ON");  // as a damaged page would
+    db.exec("UPDATE jobs SET state = 99, created_us = 9223372036854775807, modified_us = -9223372036854775807");
+  }
+  auto q = open_queue(path, test_options(false));
+  auto job = q->get_job(id);
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.error(), make_error_code(Errc::database_corrupt));
+  auto infos = q->job_infos(true);
+  ASSERT_FALSE(infos.ok());
+  EXPECT_EQ(infos.error(), make_error_code(Errc::database_corrupt));
+  auto handles = q->jobs(true);
+  ASSERT_TRUE(handles.ok());
+  ASSERT_EQ(handles->size(), 1u);
+  EXPECT_EQ((*handles)[0].resume(), make_error_code(Errc::database_corrupt));
+  EXPECT_EQ((*handles)[0].complete(), make_error_code(Errc::database_corrupt));
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE jobs SET state = 3");  // the times stay extreme
+  }
+  auto info = (*handles)[0].info();
+  ASSERT_TRUE(info.ok()) << info.error().message();
+  EXPECT_GT(info->times.creation.time_since_epoch().count(), 0);
+}
+
 TEST(BadDatabase, DirectoryAsPathIsRefused) {
   ScratchDir dir;
   auto q = Queue::open(dir.path(), test_options(false));

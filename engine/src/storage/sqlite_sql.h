@@ -28,6 +28,10 @@ std::string state_sql(JobState s);
 std::string kind_sql(OpKind kind);
 
 std::string column_text(SQLite::Statement& s, int i);
+// A job state read from column i. A value the table does not know means a
+// damaged file: it throws SQLITE_CORRUPT (XFERQ_E_DATABASE_CORRUPT), never
+// reaches the state machine.
+JobState column_state(SQLite::Statement& s, int i);
 void bind_text_or_null(SQLite::Statement& s, int i, const std::string& v);
 
 // Columns of a job snapshot, with its files aggregated; read by read_job_info.

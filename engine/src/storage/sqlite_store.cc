@@ -7,6 +7,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "fs/file_ops.h"
 #include "storage/sqlite_sql.h"
@@ -28,7 +29,12 @@ namespace {
 // rewrites) another application's database.
 constexpr int kApplicationId = 0x58465251;
 
-TimePoint from_us(int64_t us) { return TimePoint(std::chrono::microseconds(us)); }
+// A stored time; values a damaged file may hold are clamped to what a
+// TimePoint (nanoseconds since 1970 in 64 bits) can express.
+TimePoint from_us(int64_t us) {
+  constexpr int64_t kLimit = std::numeric_limits<int64_t>::max() / 1000;
+  return TimePoint(std::chrono::microseconds(std::clamp(us, -kLimit, kLimit)));
+}
 
 }  // namespace
 
@@ -59,6 +65,12 @@ std::string state_sql(JobState s) { return std::to_string(static_cast<int>(s)); 
 
 std::string kind_sql(OpKind kind) { return std::to_string(static_cast<int>(kind)); }
 
+JobState column_state(SQLite::Statement& s, int i) {
+  const int v = s.getColumn(i).getInt();
+  if (v < 0 || v > static_cast<int>(JobState::cancelled)) throw SQLite::Exception("job state out of range", SQLITE_CORRUPT);
+  return static_cast<JobState>(v);
+}
+
 std::string column_text(SQLite::Statement& s, int i) {
   return s.isColumnNull(i) ? std::string() : s.getColumn(i).getString();
 }
@@ -74,7 +86,7 @@ JobInfo read_job_info(SQLite::Statement& s) {
   JobInfo j;
   j.id = s.getColumn(0).getString();
   j.type = static_cast<JobType>(s.getColumn(1).getInt());
-  j.state = static_cast<JobState>(s.getColumn(2).getInt());
+  j.state = column_state(s, 2);
   j.priority = static_cast<JobPriority>(s.getColumn(3).getInt());
   j.display_name = s.getColumn(4).getString();
   j.description = s.getColumn(5).getString();
@@ -197,6 +209,10 @@ SQLite::Statement& SqliteStore::prepare(const char* sql) {
   return *it->second;
 }
 
+void SqliteStore::reset_all_locked() {
+  for (auto& kv : cache_) kv.second->tryReset();
+}
+
 int64_t SqliteStore::last_insert_id() { return db_->getLastInsertRowid(); }
 
 std::error_code SqliteStore::write_txn(const std::function<std::error_code()>& body) {
@@ -206,6 +222,7 @@ std::error_code SqliteStore::write_txn(const std::function<std::error_code()>& b
   // back, they must stay retired (in memory) for the next one.
   const std::vector<int64_t> retired = retired_ops_;
   auto rollback = [&] {
+    reset_all_locked();
     if (open) sqlite3_exec(db_->getHandle(), "ROLLBACK", nullptr, nullptr, nullptr);
     retired_ops_ = retired;
   };
@@ -232,7 +249,7 @@ std::optional<JobState> SqliteStore::state_locked(const std::string& id) {
   auto& s = prepare("SELECT state FROM jobs WHERE id = ?");
   s.bind(1, id);
   if (!s.executeStep()) return std::nullopt;
-  const auto state = static_cast<JobState>(s.getColumn(0).getInt());
+  const auto state = sqlite::column_state(s, 0);
   s.reset();
   return state;
 }

@@ -111,6 +111,7 @@ class SqliteStore final : public Store {
     try {
       return body();
     } catch (const SQLite::Exception& e) {
+      reset_all_locked();  // a statement left mid-step would hold its read snapshot
       return to_error(e);
     }
   }
@@ -123,6 +124,7 @@ class SqliteStore final : public Store {
     return value;
   }
   static std::error_code to_error(const SQLite::Exception& e);
+  void reset_all_locked();
   int64_t last_insert_id();
   std::error_code flush_retired_locked();
   std::error_code state_error_locked(const std::string& id);  // not_found or invalid_state

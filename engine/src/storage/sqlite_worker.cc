@@ -57,7 +57,7 @@ Result<JobState> SqliteStore::op_previous_state(const FileOp& op) {
     auto& s = prepare("SELECT previous_state FROM file_ops WHERE id = ?");
     s.bind(1, op.id);
     JobState st = JobState::transferred;
-    if (s.executeStep() && !s.isColumnNull(0)) st = static_cast<JobState>(s.getColumn(0).getInt());
+    if (s.executeStep() && !s.isColumnNull(0)) st = sqlite::column_state(s, 0);
     s.reset();
     return st;
   });
@@ -330,7 +330,7 @@ Result<WriteOutcome> SqliteStore::fail(const Claim& claim, const TransferFailure
     q.bind(1, claim.job_id);
     q.bind(2, claim.generation);
     if (!q.executeStep()) return {};
-    const auto current = static_cast<JobState>(q.getColumn(0).getInt());
+    const auto current = sqlite::column_state(q, 0);
     const int64_t delay_us = std::max<int64_t>(q.getColumn(1).getInt64(),
                                                options_.minimum_retry_delay_floor.count()) * kUs;
     const int64_t timeout_us = q.getColumn(2).getInt64() * kUs;

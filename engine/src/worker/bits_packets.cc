@@ -1,6 +1,9 @@
 // bits_packets.cc — see bits_packets.h.
 #include "worker/bits_packets.h"
 
+#include <cctype>
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 
 namespace xferq::detail {
@@ -28,17 +31,20 @@ uint32_t parse_hresult(const std::string& v) {
 }
 
 bool parse_received(const std::string& v, int64_t* next) {
-  if (v.empty()) return false;
+  if (v.empty() || !std::isdigit(static_cast<unsigned char>(v[0]))) return false;
   const auto dash = v.find('-');
   char* end = nullptr;
   if (dash == std::string::npos) {
+    errno = 0;
     const long long x = std::strtoll(v.c_str(), &end, 10);
-    if (!end || *end != '\0' || x < 0) return false;
+    if (!end || *end != '\0' || x < 0 || errno == ERANGE) return false;
     *next = x;
     return true;
   }
+  errno = 0;
   const long long last = std::strtoll(v.c_str() + dash + 1, &end, 10);
-  if (!end || *end != '\0' || last < 0) return false;
+  // last + 1 must not overflow: a lying server's huge value is malformed.
+  if (!end || *end != '\0' || last < 0 || errno == ERANGE || last == LLONG_MAX) return false;
   *next = last + 1;
   return true;
 }
