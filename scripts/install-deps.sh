@@ -11,7 +11,7 @@ packages=(
   libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
-  curl python3 python3-pytest
+  curl python3 python3-pytest openssl
   "$@"
 )
 

@@ -139,6 +139,37 @@ TEST_F(CliTest, RunOnADamagedQueueFailsInsteadOfHanging) {
   EXPECT_NE(list.err.find("XFERQ_E_DATABASE_CORRUPT"), std::string::npos) << list.err;
 }
 
+// A mistyped --db with a read-only command reports it and creates nothing.
+TEST_F(CliTest, ReadOnlyCommandsNeverCreateAQueue) {
+  const std::string missing = dir_ / "typo/dir/queue.db";
+  for (const std::vector<std::string> args : {std::vector<std::string>{"list"}, {"getstate", "x"}, {"info", "x"}}) {
+    std::vector<std::string> full = {"--db", missing};
+    full.insert(full.end(), args.begin(), args.end());
+    const pid_t pid = spawn(XFERQ_CLI_PATH, full, dir_ / "ro.out", dir_ / "ro.err");
+    EXPECT_NE(wait_exit(pid, std::chrono::seconds(30)), 0) << args[0];
+    EXPECT_NE(read_file(dir_ / "ro.err").find("no queue at"), std::string::npos) << read_file(dir_ / "ro.err");
+  }
+  EXPECT_FALSE(exists(dir_ / "typo"));
+}
+
+// Credentials are never printed; control characters in a path reach the
+// terminal escaped.
+TEST_F(CliTest, OutputShowsNoCredentialsAndNoRawControlCharacters) {
+  const std::string id = create("shown");
+  const std::string url = "http://bob:hunter2@127.0.0.1:" + std::to_string(server_.port()) + "/f";
+  CliRun add = run({"addfile", id, url, dir_ / "evil\nname\x1b[2J"});
+  ASSERT_EQ(add.status, 0) << add.err;
+  EXPECT_EQ(add.out.find("hunter2"), std::string::npos) << add.out;
+  EXPECT_EQ(add.out.find('\x1b'), std::string::npos) << add.out;
+  CliRun info = run({"info", id, "--verbose"});
+  ASSERT_EQ(info.status, 0) << info.err;
+  EXPECT_EQ(info.out.find("hunter2"), std::string::npos) << info.out;
+  EXPECT_EQ(info.out.find('\x1b'), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("evil\\x0aname\\x1b[2J"), std::string::npos) << info.out;
+  CliRun json = run({"--json", "info", id});
+  EXPECT_EQ(json.out.find("hunter2"), std::string::npos) << json.out;
+}
+
 TEST_F(CliTest, CancelTwiceIsInvalidState) {
   const std::string id = create("twice");
   CliRun first = run({"cancel", id});
@@ -150,6 +181,7 @@ TEST_F(CliTest, CancelTwiceIsInvalidState) {
 }
 
 TEST_F(CliTest, UnknownJobIsNotFound) {
+  create("another");  // the queue exists; read-only commands never create it
   CliRun r = run({"getstate", "{00000000-0000-0000-0000-000000000000}"});
   EXPECT_EQ(r.status, 3);
   EXPECT_EQ(r.err.rfind("xferq: BG_E_NOT_FOUND", 0), 0u) << r.err;

@@ -63,7 +63,9 @@ class MultiProcessTest : public ::testing::Test {
 // suspend | resume) sequences of CLI commands on the same queue file.
 TEST_F(MultiProcessTest, EightProcessesShareOneQueueWithoutLosingJobsOrReportingBusy) {
   constexpr int kProcs = 8, kJobs = 25;
-  // A queue that exists before the rush (as it would in real use).
+  // A queue that exists before the rush (as it would in real use); read-only
+  // commands such as `list` never create one.
+  ASSERT_TRUE(open_queue(db(), test_options(false)));
   ASSERT_EQ(cli({"list"}).status, 0);
   // A URL nothing serves: no worker runs, so it is never fetched.
   const std::string url = "http://127.0.0.1:9/never.bin";

@@ -52,7 +52,15 @@ struct Globals {
 
 // Resolves the database path (--db, XFERQ_DB, XDG_DATA_HOME, HOME) and makes
 // its directory.
-std::string resolve_db_path(const std::string& flag);
+// `flag`, $XFERQ_DB, or the default under XDG_DATA_HOME / HOME, made
+// absolute. `create_dirs`: create its directory if missing (only commands
+// that may create the queue do).
+std::string resolve_db_path(const std::string& flag, bool create_dirs);
+
+// Text from the queue made safe for a terminal: control characters (C0, DEL,
+// C1) shown as \xNN, so a name, path or server-supplied message can neither
+// forge a line nor send an escape sequence.
+std::string shown(const std::string& text);
 
 }  // namespace xferq::cli
 

@@ -46,11 +46,17 @@ struct Fail {
   throw Fail{{kExitBadArgument, describe(make_error_code(Errc::invalid_arg), text)}};
 }
 
-std::unique_ptr<Queue> open_queue(const Globals& g, bool worker) {
+// `create`: the command may create the queue (create, transfer, run); the
+// others read or steer an existing one and never make a file or directory.
+std::unique_ptr<Queue> open_queue(const Globals& g, bool worker, bool create = false) {
   QueueOptions o;
   o.start_worker = worker;
-  auto q = Queue::open(resolve_db_path(g.db), o);
-  if (!q) fail(q.error(), "cannot open the queue " + resolve_db_path(g.db) + ": " + q.error().message());
+  o.create_if_missing = create;
+  const std::string path = resolve_db_path(g.db, create);
+  auto q = Queue::open(path, o);
+  if (!q && q.error() == make_error_code(Errc::file_not_found))
+    fail(q.error(), "no queue at " + shown(path) + " (xferq create makes one)");
+  if (!q) fail(q.error(), "cannot open the queue " + shown(path) + ": " + q.error().message());
   return std::move(*q);
 }
 
@@ -136,7 +142,7 @@ int guarded(F&& f) {
 
 int cmd_create(const Globals& g, const std::string& name, JobType type) {
   return guarded([&] {
-    auto q = open_queue(g, false);
+    auto q = open_queue(g, false, true);
     Job job = get(q->create_job(name, type));
     std::cout << job.id() << "\n";
     return kExitOk;
@@ -149,7 +155,10 @@ int cmd_addfile(const Globals& g, const std::string& jobref, const std::string& 
     Job job = find_job(*q, jobref);
     const std::string abs = absolute_path(path);
     check(job.add_file(url, abs), job, "add a file to");
-    std::cout << "Added " << url << " -> " << abs << " to job " << job.id() << ".\n";
+    // The URL as the queue shows it: credentials in it are never printed.
+    auto files = get(job.files());
+    std::cout << "Added " << shown(files.empty() ? url : files.back().remote_url) << " -> "
+              << shown(files.empty() ? abs : files.back().local_path) << " to job " << job.id() << ".\n";
     return kExitOk;
   });
 }
@@ -184,7 +193,7 @@ namespace {
 // One line per job and a count, as `list` prints them.
 void print_job_lines(const std::vector<JobInfo>& infos) {
   for (const JobInfo& i : infos) {
-    std::cout << i.id << " '" << i.display_name << "' " << to_string(i.state) << " "
+    std::cout << i.id << " '" << shown(i.display_name) << "' " << to_string(i.state) << " "
               << i.progress.files_transferred << " / " << i.progress.files_total << " "
               << i.progress.bytes_transferred << " / " << size_text(i.progress.bytes_total) << "\n";
   }
@@ -221,7 +230,7 @@ int cmd_info(const Globals& g, const std::string& jobref, bool verbose) {
       return kExitOk;
     }
     JobInfo i = get(job.info());
-    std::cout << "GUID: " << i.id << " DISPLAY: '" << i.display_name << "'\n"
+    std::cout << "GUID: " << i.id << " DISPLAY: '" << shown(i.display_name) << "'\n"
               << "TYPE: " << to_string(i.type) << " STATE: " << to_string(i.state)
               << " OWNER: " << i.owner << "\n"
               << "PRIORITY: " << to_string(i.priority) << " FILES: " << i.progress.files_transferred << " / "
@@ -235,16 +244,17 @@ int cmd_info(const Globals& g, const std::string& jobref, bool verbose) {
               << "ERROR COUNT: " << i.error_count << "\n";
     if (i.error)
       std::cout << "ERROR: " << hresult_hex(i.error->hresult) << " " << hresult_name(i.error->hresult)
-                << " CONTEXT: " << to_string(i.error->context) << " - " << i.error->description << "\n";
+                << " CONTEXT: " << to_string(i.error->context) << " - " << shown(i.error->description) << "\n";
     if (verbose) {
-      std::cout << "DESCRIPTION: " << i.description << "\n"
+      std::cout << "DESCRIPTION: " << shown(i.description) << "\n"
                 << "MINIMUM RETRY DELAY: " << i.minimum_retry_delay.count() << "\n"
                 << "NO PROGRESS TIMEOUT: " << i.no_progress_timeout.count() << "\n";
       auto files = get(job.files());
       std::cout << "FILES:\n";
       for (const FileInfo& f : files)
         std::cout << "  " << f.bytes_transferred << " / " << size_text(f.bytes_total) << " "
-                  << (f.completed ? "COMPLETED" : "WORKING") << " " << f.remote_url << " -> " << f.local_path
+                  << (f.completed ? "COMPLETED" : "WORKING") << " " << shown(f.remote_url) << " -> "
+                  << shown(f.local_path)
                   << "\n";
     }
     return kExitOk;
@@ -296,12 +306,12 @@ int cmd_geterror(const Globals& g, const std::string& jobref) {
     } else {
       std::cout << "ERROR CODE: " << hresult_hex(e->hresult) << " - " << hresult_name(e->hresult) << "\n"
                 << "ERROR CONTEXT: " << to_string(e->context) << "\n"
-                << "DESCRIPTION: " << e->description << "\n";
+                << "DESCRIPTION: " << shown(e->description) << "\n";
       if (e->file_index) {
         auto files = job.files();
         if (files && *e->file_index < files->size())
-          std::cout << "FILE: " << (*files)[*e->file_index].remote_url << " -> "
-                    << (*files)[*e->file_index].local_path << "\n";
+          std::cout << "FILE: " << shown((*files)[*e->file_index].remote_url) << " -> "
+                    << shown((*files)[*e->file_index].local_path) << "\n";
       }
     }
     return kExitOk;
@@ -326,7 +336,7 @@ int cmd_setdisplayname(const Globals& g, const std::string& jobref, const std::s
     auto q = open_queue(g, false);
     Job job = find_job(*q, jobref);
     check(job.set_display_name(name), job, "rename");
-    std::cout << "Display name set to '" << name << "'.\n";
+    std::cout << "Display name set to '" << shown(name) << "'.\n";
     return kExitOk;
   });
 }
@@ -347,7 +357,7 @@ int cmd_setreplyfilename(const Globals& g, const std::string& jobref, const std:
     Job job = find_job(*q, jobref);
     const std::string abs = absolute_path(path);
     check(job.set_reply_file_name(abs), job, "set the reply file name of");
-    std::cout << "Reply file name set to " << abs << ".\n";
+    std::cout << "Reply file name set to " << shown(abs) << ".\n";
     return kExitOk;
   });
 }
@@ -441,7 +451,7 @@ int cmd_reset(const Globals& g) {
 int cmd_run(const Globals& g, bool until_idle) {
   return guarded([&] {
     install_signal_handlers();
-    auto q = open_queue(g, true);
+    auto q = open_queue(g, true, true);
     auto busy = [&]() -> bool {
       // The worker stopped because the queue failed under it: say why, exit non-zero.
       if (auto ec = q->worker_error()) fail(ec, "the worker stopped: " + ec.message());
@@ -577,7 +587,7 @@ int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const 
     for (size_t k = 0; k < pairs.size(); k += 2) specs.push_back({pairs[k], absolute_path(pairs[k + 1])});
 
     install_signal_handlers();
-    auto q = open_queue(g, true);
+    auto q = open_queue(g, true, true);
     Job job = get(q->create_job(name.empty() ? std::string("xferq transfer") : name));
     auto abandon = [&](const Failure& f) {
       job.cancel();

@@ -49,7 +49,7 @@ int report(const std::error_code& ec, const std::string& text) {
   return report(Failure{exit_status_for(ec), describe(ec, text)});
 }
 
-std::string resolve_db_path(const std::string& flag) {
+std::string resolve_db_path(const std::string& flag, bool create_dirs) {
   namespace fs = std::filesystem;
   std::string path = flag;
   if (path.empty()) {
@@ -67,7 +67,7 @@ std::string resolve_db_path(const std::string& flag) {
   fs::path abs = fs::absolute(fs::path(path), ec);
   if (!ec) {
     path = abs.lexically_normal().string();
-    if (abs.has_parent_path()) fs::create_directories(abs.parent_path(), ec);
+    if (create_dirs && abs.has_parent_path()) fs::create_directories(abs.parent_path(), ec);
   }
   return path;
 }

@@ -84,4 +84,23 @@ nlohmann::json job_json(const JobInfo& info, const std::vector<FileInfo>* files)
   return j;
 }
 
+std::string shown(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const bool c1 = c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xA0;
+    if (c < 0x20 || c == 0x7F || c1) {
+      const unsigned char v = c1 ? static_cast<unsigned char>(text[++i]) : c;
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[v >> 4];
+      out += kHex[v & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace xferq::cli

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <string>
 
+#ifdef XFERQ_CRASH_POINTS
+
 namespace xferq::detail {
 namespace {
 
@@ -33,6 +35,8 @@ Target* parse() {
 
 }  // namespace
 
+bool crash_points_compiled() { return true; }
+
 void crash_point(const char* name) {
   static Target* const target = parse();
   if (!target || target->name != name) return;
@@ -41,3 +45,11 @@ void crash_point(const char* name) {
 }
 
 }  // namespace xferq::detail
+
+#else
+
+namespace xferq::detail {
+bool crash_points_compiled() { return false; }
+}  // namespace xferq::detail
+
+#endif  // XFERQ_CRASH_POINTS

@@ -9,7 +9,15 @@
 
 namespace xferq::detail {
 
+#ifdef XFERQ_CRASH_POINTS
 void crash_point(const char* name);
+#else
+// Compiled out (the default outside test builds): XFERQ_CRASH_AT does nothing.
+inline void crash_point(const char*) {}
+#endif
+
+// Whether this build has crash points (the crash harness skips without them).
+bool crash_points_compiled();
 
 }  // namespace xferq::detail
 

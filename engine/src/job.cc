@@ -86,7 +86,7 @@ Result<std::string> Job::description() const { return field_of<std::string>(*thi
 
 std::error_code Job::set_description(std::string_view text) {
   if (!core_) return no_job();
-  if (auto ec = detail::check_text(text, detail::kMaxDescription, true)) return ec;
+  if (auto ec = detail::check_text(text, detail::kMaxDescription, true, true)) return ec;
   return core_->set_property(id_, Property::description, 0, text);
 }
 

@@ -4,6 +4,7 @@
 
 #include "clock.h"
 #include "crash_points.h"
+#include "fs/file_ops.h"
 #include "validate.h"
 #include "worker/worker.h"
 
@@ -62,13 +63,20 @@ std::error_code QueueCore::add_files(const std::string& id, const std::vector<Fi
   // One file per upload job (checked again in the transaction, which also
   // counts the files already there).
   if (upload && files.size() > 1) return make_error_code(Errc::too_many_files);
-  for (const FileSpec& f : files) {
+  std::vector<FileSpec> checked = files;
+  for (FileSpec& f : checked) {
     if (auto ec = check_remote_url(f.remote_url, options_.allow_other_schemes)) return ec;
     // An upload reads local_path: it must be there now.
     if (auto ec = upload ? check_upload_source(f.local_path) : check_local_path(f.local_path)) return ec;
+    if (upload) continue;
+    // Two spellings of one target (a symlinked directory) must compare equal,
+    // or two jobs could each finish into the same file.
+    auto canonical = canonical_target(f.local_path);
+    if (!canonical) return canonical.error();
+    f.local_path = std::move(*canonical);
   }
   Decision d;
-  if (auto ec = store_->add_files(id, files, kMaxFilesPerJob, now_us(), &d)) return ec;
+  if (auto ec = store_->add_files(id, checked, kMaxFilesPerJob, now_us(), &d)) return ec;
   wake_worker(id, d.state_changes ? d.generation : Worker::kGenerationKept, true);
   events_.modified(id);
   return {};

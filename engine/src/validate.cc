@@ -124,12 +124,38 @@ std::error_code check_upload_source(std::string_view path) {
   return {};
 }
 
-std::error_code check_text(std::string_view text, size_t max_chars, bool allow_empty) {
+std::error_code check_text(std::string_view text, size_t max_chars, bool allow_empty, bool multi_line) {
   if ((!allow_empty && text.empty()) || !is_valid_utf8(text)) return make_error_code(Errc::invalid_arg);
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const bool c0 = c < 0x20 || c == 0x7F;
+    const bool c1 = c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xA0;
+    if ((c0 && !(multi_line && (c == '\n' || c == '\t'))) || c1) return make_error_code(Errc::invalid_arg);
+  }
   size_t chars = 0;
   for (char c : text) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   if (chars > max_chars) return make_error_code(Errc::string_too_long);
   return {};
+}
+
+std::string redact_url(const std::string& url) {
+  CURLU* u = curl_url();
+  std::string out = url;
+  char* user = nullptr;
+  char* password = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
+    const bool has_user = curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK;
+    const bool has_password = curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK;
+    const auto sep = url.find("://");
+    const auto at = sep == std::string::npos ? std::string::npos : url.find('@', sep + 3);
+    const auto path = sep == std::string::npos ? std::string::npos : url.find_first_of("/?#", sep + 3);
+    if ((has_user || has_password) && at != std::string::npos && (path == std::string::npos || at < path))
+      out = url.substr(0, sep + 3) + "***" + url.substr(at);
+  }
+  curl_free(user);
+  curl_free(password);
+  curl_url_cleanup(u);
+  return out;
 }
 
 std::string canonical_guid(std::string_view text) {

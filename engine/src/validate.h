@@ -28,8 +28,16 @@ std::error_code check_local_path(std::string_view path);
 // E_INVALIDARG if it is not a regular file, E_ACCESSDENIED if unreadable.
 std::error_code check_upload_source(std::string_view path);
 
-// Display names and descriptions: UTF-8, within the limits.
-std::error_code check_text(std::string_view text, size_t max_chars, bool allow_empty);
+// Display names and descriptions: UTF-8, within the limits, without control
+// characters (C0, DEL, C1: a newline would forge a line of a listing, an
+// escape sequence would reach the terminal). `multi_line` admits tab and
+// line feed (descriptions).
+std::error_code check_text(std::string_view text, size_t max_chars, bool allow_empty, bool multi_line = false);
+
+// `url` with its user-info (user name and password) replaced by "***", for
+// everything that shows a URL: FileInfo, error descriptions, the CLI.
+// Unchanged if it has none (or does not parse).
+std::string redact_url(const std::string& url);
 
 // A GUID in canonical form "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" (upper
 // case), from that form, without braces, or lower case. "" if not a GUID.

@@ -3,6 +3,7 @@
 #define XFERQ_OPTIONS_H_
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace xferq {
@@ -57,6 +58,15 @@ struct QueueOptions {
   // one byte a second for this long fails with XFERQ_E_TRANSPORT, a transient
   // error (a stalled server), and is retried. Connecting has a fixed 30 s limit.
   std::chrono::seconds stall_timeout{60};
+  // ...and so is one slower than this many bytes per second over a whole
+  // stall_timeout (a slow drip that would hold a transfer slot forever).
+  // 1, the default, only catches a stall.
+  int64_t low_speed_bytes_per_sec = 1;
+
+  // Create the queue file if it does not exist (0600, as are its -wal and
+  // -shm). false: open() fails with ERROR_FILE_NOT_FOUND instead, for
+  // programs that only read or steer an existing queue.
+  bool create_if_missing = true;
 
   // Housekeeping (the worker runs it at start and every housekeeping_interval;
   // Queue::housekeep() runs it on demand):

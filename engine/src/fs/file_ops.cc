@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 #include "xferq/error.h"
 
@@ -130,6 +131,31 @@ std::error_code read_range(const std::string& path, int64_t offset, int64_t leng
   if (err) return errno_error(err);
   if (got != length) return make_error_code(Errc::validation_failed);
   return {};
+}
+
+std::error_code prepare_private_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+  if (fd < 0) return errno == ELOOP ? make_error_code(Errc::invalid_arg) : errno_error(errno);
+  struct stat st {};
+  std::error_code ec;
+  if (::fstat(fd, &st) != 0)
+    ec = errno_error(errno);
+  else if (!S_ISREG(st.st_mode))
+    ec = make_error_code(Errc::invalid_arg);
+  else if ((st.st_mode & 077) != 0 && st.st_uid == ::geteuid())
+    ::fchmod(fd, st.st_mode & 0700);
+  ::close(fd);
+  return ec;
+}
+
+Result<std::string> canonical_target(const std::string& path) {
+  const std::string dir = dir_of(path);
+  char* real = ::realpath(dir.c_str(), nullptr);
+  if (!real) return errno_error(errno);
+  std::string out(real);
+  std::free(real);
+  if (out != "/") out += "/";
+  return out + base_of(path);
 }
 
 PathInfo inspect_path(const std::string& path) {

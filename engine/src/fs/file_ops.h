@@ -62,6 +62,17 @@ PathInfo inspect_path(const std::string& path);
 bool can_read(const std::string& path);
 bool can_create_in(const std::string& dir);
 
+// The queue file, before SQLite opens it: created 0600 if missing (never
+// through a symlink), made 0600 if it is ours and open to others, so that its
+// -wal and -shm (which SQLite gives the main file's mode) are private too.
+// A path that exists but is not a regular file is E_INVALIDARG.
+std::error_code prepare_private_file(const std::string& path);
+
+// The path a download's file will have once complete: the canonical path of
+// its directory (symlinks resolved) and its name, so that two spellings of one
+// target compare equal. ERROR_PATH_NOT_FOUND if the directory is missing.
+Result<std::string> canonical_target(const std::string& path);
+
 // errno -> the HRESULT-valued error the API reports for it.
 std::error_code errno_error(int err);
 

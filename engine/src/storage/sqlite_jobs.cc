@@ -4,6 +4,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "storage/sqlite_sql.h"
+#include "validate.h"
 #include "storage/sqlite_store.h"
 #include "xferq/error.h"
 
@@ -96,7 +97,8 @@ Result<std::vector<FileInfo>> SqliteStore::files(const std::string& id) {
   }
   std::vector<FileInfo> out;
   for (const FileRow& r : *rows)
-    out.push_back(FileInfo{r.remote_url, r.local_path, r.temp_path, r.bytes_total, r.bytes_transferred, r.completed});
+    out.push_back(FileInfo{redact_url(r.remote_url), r.local_path, r.temp_path, r.bytes_total, r.bytes_transferred,
+                           r.completed});
   return out;
 }
 

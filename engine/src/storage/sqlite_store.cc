@@ -155,6 +155,8 @@ std::error_code SqliteStore::to_error(const SQLite::Exception& e) {
 Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const QueueOptions& options) {
   const PathInfo info = inspect_path(path);
   if (info.exists && !info.regular) return make_error_code(Errc::invalid_arg);
+  if (!info.exists && !options.create_if_missing) return make_error_code(Errc::file_not_found);
+  if (std::error_code ec = prepare_private_file(path)) return ec;
   std::unique_ptr<SQLite::Database> db;
   try {
     db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE |

@@ -1,6 +1,9 @@
 // curl_request.cc — see curl_request.h.
 #include "worker/curl_request.h"
 
+#include <strings.h>
+
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -42,7 +45,7 @@ CurlRequest::CurlRequest(const QueueOptions& opt, TransferDriver* owner) : owner
   }
   curl_easy_setopt(easy_, CURLOPT_USERAGENT, opt.user_agent.c_str());
   curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt(easy_, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(easy_, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(std::max<int64_t>(1, opt.low_speed_bytes_per_sec)));
   curl_easy_setopt(easy_, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opt.stall_timeout.count()));
   curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYPEER, opt.verify_tls ? 1L : 0L);
   curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYHOST, opt.verify_tls ? 2L : 0L);
@@ -63,7 +66,14 @@ CurlRequest* CurlRequest::of(CURL* easy) {
   return r;
 }
 
-void CurlRequest::set_url(const std::string& url) { curl_easy_setopt(easy_, CURLOPT_URL, url.c_str()); }
+void CurlRequest::set_url(const std::string& url) {
+  curl_easy_setopt(easy_, CURLOPT_URL, url.c_str());
+  // HTTPS is never silently downgraded: a request that starts on https may
+  // only be redirected to https (BITS refuses such redirects too). The
+  // refusal ends the attempt with XFERQ_E_UNSUPPORTED_SCHEME, a fatal error.
+  if (url.size() >= 6 && strncasecmp(url.c_str(), "https:", 6) == 0)
+    curl_easy_setopt(easy_, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+}
 
 void CurlRequest::add_header(const std::string& line) {
   headers_ = curl_slist_append(headers_, line.c_str());

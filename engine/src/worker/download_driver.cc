@@ -1,6 +1,8 @@
 // download_driver.cc — see download_driver.h.
 #include "worker/download_driver.h"
 
+#include <strings.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +11,7 @@
 #include "crash_points.h"
 #include "fs/file_ops.h"
 #include "job_events.h"
+#include "validate.h"
 #include "xferq/error.h"
 
 namespace xferq::detail {
@@ -87,11 +90,22 @@ void DownloadDriver::start_file() {
   loop_.add_request(r);
 }
 
+bool DownloadDriver::identity_coded() const {
+  // Byte offsets and sizes only mean the file's bytes without a content
+  // coding: a gzip body kept as the file would be the wrong file.
+  const std::string coding = request_->header("content-encoding");
+  return coding.empty() || strcasecmp(coding.c_str(), "identity") == 0;
+}
+
 bool DownloadDriver::check_response() {
   checked_ = true;
   const long status = request_->status();
   const std::string etag = request_->header("etag");
   const std::string last_modified = request_->header("last-modified");
+  if ((status == 200 || status == 206) && !identity_coded()) {
+    pending_ = Pending::content_coded;
+    return false;
+  }
   if (status == 206) {
     const std::string range = request_->header("content-range");
     int64_t first = -1, total = kSizeUnknown;
@@ -178,7 +192,7 @@ void DownloadDriver::done(CurlRequest&, CURLcode code) {
     if (!commit_connected(false)) return;
   }
   if (pending_ != Pending::none) return act_on_pending();
-  if (code != CURLE_OK) return fail(curl_failure(code, *request_, file_.remote_url));
+  if (code != CURLE_OK) return fail(curl_failure(code, *request_, redact_url(file_.remote_url)));
   if (file_.bytes_total >= 0 && file_.bytes_transferred != file_.bytes_total) {
     return fail(Errc::validation_failed, ErrorContext::remote_file,
                 "the server sent " + std::to_string(file_.bytes_transferred) + " bytes but announced " +
@@ -197,8 +211,14 @@ void DownloadDriver::act_on_pending() {
     case Pending::http_error: {
       const long s = pending_status_;
       if (s == 416 && requested_from_ > 0) return restart_from_zero("the server refused the range (416)");
-      return fail(http_failure(s, "for " + file_.remote_url, Direction::download));
+      return fail(http_failure(s, "for " + redact_url(file_.remote_url), Direction::download));
     }
+    case Pending::content_coded:
+      return fail(Errc::validation_failed, ErrorContext::remote_file,
+                  "the server sent a body with Content-Encoding '" + request_->header("content-encoding") +
+                      "' although xferq asked for identity: its bytes are not the file's (" +
+                      redact_url(file_.remote_url) + ")",
+                  false);
     case Pending::local_error:
       return fail_local(pending_error_, "cannot write the temporary file: " + pending_error_.message());
     case Pending::none:

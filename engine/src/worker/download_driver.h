@@ -36,13 +36,14 @@ class DownloadDriver final : public JobDriver {
 
  private:
   // What a callback saw that the loop must act on.
-  enum class Pending { none, stale, restart, http_error, local_error };
+  enum class Pending { none, stale, restart, http_error, content_coded, local_error };
 
   void keep_progress() override;
   void start_file();
   // The response's status and headers, before its first body byte: true to
   // write, false with pending_ set. Records only; never touches the database.
   bool check_response();
+  bool identity_coded() const;
   void act_on_pending();
   void finish();
   void finish_flushed();

@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "fs/file_ops.h"
 #include "job_events.h"
+#include "validate.h"
 #include "worker/bits_packets.h"
 #include "xferq/error.h"
 
@@ -139,7 +140,7 @@ size_t UploadDriver::on_body(CurlRequest& r, const char* data, size_t n) {
 void UploadDriver::done(CurlRequest& r, CURLcode code) {
   if (stale_) return drop();
   if (reply_error_) return fail_local(reply_error_, "cannot write the reply's temporary file: " + reply_error_.message());
-  if (code != CURLE_OK) return fail(curl_failure(code, r, file_.remote_url));
+  if (code != CURLE_OK) return fail(curl_failure(code, r, redact_url(file_.remote_url)));
   const long status = r.status();
   const bool ok = status == 200 || status == 201;
   if (ok && !commit_connected(true)) return;
@@ -236,7 +237,7 @@ void UploadDriver::refused(const CurlRequest& r, const std::string& packet) {
                   : ErrorContext::remote_file;
   const std::string raw = r.header("bits-error-code").empty() ? r.header("bits-error") : r.header("bits-error-code");
   f.description = "the server answered HTTP " + std::to_string(status) + " to " + packet + " for " +
-                  file_.remote_url + (code ? " (BITS-Error-Code " + raw + ")" : std::string());
+                  redact_url(file_.remote_url) + (code ? " (BITS-Error-Code " + raw + ")" : std::string());
   f.transient = transient_status(status, Direction::upload);
   fail(std::move(f));
 }

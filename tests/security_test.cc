@@ -1,0 +1,169 @@
+// security_test.cc — what an outside attack and a careless operator found
+// (the hardening issue), each against real servers: the queue file's mode,
+// credentials never shown, a content-coded body never kept as the file, no
+// silent HTTPS downgrade on redirect, control characters refused in names,
+// two spellings of one target refused, a slow drip treated as a stall.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <fstream>
+
+#include "child_process.h"
+#include "test_util.h"
+
+namespace xferq::testing {
+namespace {
+
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? (st.st_mode & 0777) : 0;
+}
+
+class Security : public ::testing::Test {
+ protected:
+  void open(QueueOptions o = test_options(true)) {
+    queue_.reset();
+    queue_ = open_queue(dir_ / "queue.db", o);
+    ASSERT_TRUE(queue_);
+  }
+  ScratchDir dir_;
+  FixtureServer server_;
+  std::unique_ptr<Queue> queue_;
+};
+
+TEST_F(Security, QueueFileAndItsWalAndShmArePrivate) {
+  const mode_t old = ::umask(022);
+  open();
+  auto job = queue_->create_job("private");
+  ASSERT_TRUE(job.ok());
+  ::umask(old);
+  EXPECT_EQ(mode_of(dir_ / "queue.db"), 0600u);
+  EXPECT_EQ(mode_of(dir_ / "queue.db-wal"), 0600u);
+  EXPECT_EQ(mode_of(dir_ / "queue.db-shm"), 0600u);
+  // A queue file an older version left world-readable is made private.
+  queue_.reset();
+  ASSERT_EQ(::chmod((dir_ / "queue.db").c_str(), 0644), 0);
+  open();
+  EXPECT_EQ(mode_of(dir_ / "queue.db"), 0600u);
+}
+
+TEST_F(Security, ReadOnlyOpenNeverCreatesAQueue) {
+  QueueOptions o = test_options(false);
+  o.create_if_missing = false;
+  auto q = Queue::open(dir_ / "missing.db", o);
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.error(), make_error_code(Errc::file_not_found));
+  EXPECT_FALSE(exists(dir_ / "missing.db"));
+}
+
+TEST_F(Security, CredentialsInAUrlAreNeverShown) {
+  open();
+  server_.set("/secret", body_resource(make_body(1000, 1)));
+  const std::string url = "http://alice:s3cr3t@127.0.0.1:" + std::to_string(server_.port()) + "/secret";
+  auto job = queue_->create_job("creds");
+  ASSERT_FALSE(job->add_file(url, dir_ / "s.bin"));
+  auto files = job->files();
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ((*files)[0].remote_url.find("s3cr3t"), std::string::npos) << (*files)[0].remote_url;
+  EXPECT_EQ((*files)[0].remote_url.find("alice"), std::string::npos) << (*files)[0].remote_url;
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_state(*job, JobState::transferred));  // the credentials are still used
+  ASSERT_FALSE(job->complete());
+  // An error description never carries them either.
+  const std::string gone = "http://alice:s3cr3t@127.0.0.1:" + std::to_string(server_.port()) + "/gone";
+  auto failing = queue_->create_job("creds 404");
+  ASSERT_FALSE(failing->add_file(gone, dir_ / "g.bin"));
+  ASSERT_FALSE(failing->resume());
+  ASSERT_TRUE(wait_state(*failing, JobState::error));
+  auto e = failing->error();
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->description.find("s3cr3t"), std::string::npos) << e->description;
+  EXPECT_NE(e->description.find("***@127.0.0.1"), std::string::npos) << e->description;
+}
+
+TEST_F(Security, ContentCodedBodyIsNeverKeptAsTheFile) {
+  open();
+  Resource r = body_resource(std::string("\x1f\x8b\x08\x00 not the file's bytes", 26));
+  r.extra_headers.push_back({"Content-Encoding", "gzip"});
+  server_.set("/gz", r);
+  auto job = queue_->create_job("gzip");
+  ASSERT_FALSE(job->add_file(server_.url("/gz"), dir_ / "gz.bin"));
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_state(*job, JobState::error)) << state_name(*job);
+  EXPECT_EQ(job->error()->hresult, static_cast<uint32_t>(Errc::validation_failed));
+  EXPECT_EQ(job->progress()->bytes_transferred, 0);
+  EXPECT_FALSE(exists(dir_ / "gz.bin"));
+}
+
+TEST_F(Security, ControlCharactersInNamesAreRefused) {
+  open(test_options(false));
+  EXPECT_EQ(queue_->create_job("two\nlines").error(), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(queue_->create_job("bell\x07").error(), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(queue_->create_job("csi\xc2\x9b" "31m").error(), make_error_code(Errc::invalid_arg));
+  auto job = queue_->create_job("plain name, caf\xc3\xa9");
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->set_display_name("esc\x1b[2J"), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(job->set_description("esc\x1b[2J"), make_error_code(Errc::invalid_arg));
+  EXPECT_FALSE(job->set_description("line one\nline two\twith a tab"));
+}
+
+TEST_F(Security, TwoSpellingsOfOneTargetAreOneTarget) {
+  open(test_options(false));
+  ASSERT_EQ(::mkdir((dir_ / "out").c_str(), 0700), 0);
+  ASSERT_EQ(::symlink((dir_ / "out").c_str(), (dir_ / "link").c_str()), 0);
+  auto a = queue_->create_job("a");
+  auto b = queue_->create_job("b");
+  ASSERT_FALSE(a->add_file("http://127.0.0.1:1/f", dir_ / "out/f"));
+  EXPECT_EQ(b->add_file("http://127.0.0.1:1/f", dir_ / "link/f"), make_error_code(Errc::file_exists));
+  EXPECT_EQ(b->files()->size(), 0u);
+}
+
+TEST_F(Security, ASlowDripBelowTheSpeedLimitIsAStall) {
+  QueueOptions o = test_options(true);
+  o.low_speed_bytes_per_sec = 1000;
+  o.stall_timeout = std::chrono::seconds(1);
+  open(o);
+  Resource r = body_resource(make_body(100000, 3));
+  r.bytes_per_sec = 20;  // would take hours
+  server_.set("/drip", r);
+  auto job = queue_->create_job("drip");
+  ASSERT_FALSE(job->add_file(server_.url("/drip"), dir_ / "drip.bin"));
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_state(*job, JobState::transient_error, std::chrono::seconds(15))) << state_name(*job);
+  EXPECT_EQ(job->error()->hresult, static_cast<uint32_t>(Errc::transport));
+}
+
+// An HTTPS server (Python's, with a certificate made for the test) that
+// redirects to plain http: the transfer must refuse, not follow.
+TEST_F(Security, HttpsIsNeverRedirectedToHttp) {
+  const std::string cert = dir_ / "cert.pem", key = dir_ / "key.pem", port_file = dir_ / "port";
+  const pid_t gen = spawn("/usr/bin/openssl",
+                          {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days",
+                           "1", "-subj", "/CN=127.0.0.1"},
+                          dir_ / "openssl.out", dir_ / "openssl.err");
+  ASSERT_EQ(wait_exit(gen, std::chrono::seconds(60)), 0) << read_file(dir_ / "openssl.err");
+  server_.set("/plain", body_resource(make_body(1000, 4)));
+  const pid_t https = spawn("/usr/bin/python3",
+                            {XFERQ_FIXTURE_DIR "/https_redirect_server.py", cert, key, port_file,
+                             server_.url("/plain")},
+                            dir_ / "https.out", dir_ / "https.err");
+  ASSERT_GT(https, 0);
+  ASSERT_TRUE(wait_for([&] { return exists(port_file); })) << read_file(dir_ / "https.err");
+  const std::string port = read_file(port_file);
+  QueueOptions o = test_options(true);
+  o.verify_tls = false;  // the certificate is the test's own
+  open(o);
+  auto job = queue_->create_job("downgrade");
+  ASSERT_FALSE(job->add_file("https://127.0.0.1:" + port + "/x", dir_ / "x.bin"));
+  ASSERT_FALSE(job->resume());
+  const bool errored = wait_state(*job, JobState::error);
+  ::kill(https, SIGTERM);
+  ::waitpid(https, nullptr, 0);
+  ASSERT_TRUE(errored) << state_name(*job);
+  EXPECT_EQ(job->error()->hresult, static_cast<uint32_t>(Errc::unsupported_scheme)) << job->error()->description;
+  EXPECT_TRUE(server_.requests_for("/plain").empty()) << "the plain-http URL was fetched";
+}
+
+}  // namespace
+}  // namespace xferq::testing
