@@ -320,6 +320,40 @@ TEST_F(CliTest, CancelFromAnotherProcessStopsTheTransfer) {
   EXPECT_EQ(wait_exit(worker, std::chrono::milliseconds(10000)), 0) << read_file(dir_ / "worker.err");
 }
 
+// A cancel committed in another process wakes the worker at once through its
+// socket: with a poll interval and a progress interval of a minute, only the
+// wake-up can stop the transfer within the second this test allows.
+TEST_F(CliTest, CancelFromAnotherProcessWakesTheWorkerAtOnce) {
+  server_.set("/slow.bin", body_resource(make_body(4 * 1024 * 1024, 9), 64 * 1024));
+  QueueOptions o = test_options(true);
+  o.poll_interval = std::chrono::milliseconds(60000);
+  o.progress_interval = std::chrono::milliseconds(60000);  // a progress commit would see the cancel too
+  auto q = open_queue(db(), o);
+  ASSERT_TRUE(q);
+  auto job = q->create_job("woken");
+  ASSERT_FALSE(job->add_file(server_.url("/slow.bin"), dir_ / "slow.bin"));
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_for([&] { return server_.body_bytes_sent("/slow.bin") > 0; }));
+  struct stat st {};
+  ASSERT_EQ(::lstat((db() + "-worker.sock").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  CliRun cancel = run({"cancel", job->id()});
+  ASSERT_EQ(cancel.status, 0) << cancel.err;
+  EXPECT_TRUE(wait_for(
+      [&] {
+        for (const auto& r : server_.requests_for("/slow.bin"))
+          if (!r.finished) return false;
+        return true;
+      },
+      std::chrono::milliseconds(1000)))
+      << "the worker did not stop the transfer: the wake-up did not arrive";
+  EXPECT_EQ(*job->state(), JobState::cancelled);
+  q.reset();
+  EXPECT_NE(::lstat((db() + "-worker.sock").c_str(), &st), 0) << "the socket outlived its worker";
+}
+
 TEST_F(CliTest, TransferInterruptedBySigintCancelsAndExits130) {
   server_.set("/int.bin", body_resource(make_body(4 * 1024 * 1024, 5), 64 * 1024));
   pid_t pid = start({"transfer", server_.url("/int.bin"), dir_ / "int.bin", "--name", "interrupted"}, "transfer");

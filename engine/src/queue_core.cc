@@ -5,6 +5,7 @@
 #include "clock.h"
 #include "crash_points.h"
 #include "fs/file_ops.h"
+#include "fs/wake_socket.h"
 #include "validate.h"
 #include "worker/worker.h"
 
@@ -151,15 +152,22 @@ Result<Queue::HousekeepingReport> QueueCore::housekeep() {
 }
 
 void QueueCore::wake_worker(const std::string& id, int64_t generation, bool may_run) {
-  std::lock_guard<std::mutex> lock(worker_mu_);
-  if (worker_) worker_->job_changed(id, generation, may_run);
+  {
+    std::lock_guard<std::mutex> lock(worker_mu_);
+    if (worker_) worker_->job_changed(id, generation, may_run);
+    if (worker_ && worker_->serving()) return;
+  }
+  // The queue is served by another process's worker (or none): tell it now
+  // rather than let it find the change at its next poll.
+  send_wake(wake_socket_path(path_), WakeMessage{id, generation, may_run});
 }
 
 void QueueCore::start_worker() {
   std::lock_guard<std::mutex> lock(worker_mu_);
   if (worker_) return;
   // `this` outlives the worker: the destructor stops the worker first.
-  WorkerContext context{*store_, options_, path_ + "-worker.lock", events_, outbox_, [this] { housekeep(); }};
+  WorkerContext context{*store_,  options_, path_ + "-worker.lock", wake_socket_path(path_),
+                        events_, outbox_,  [this] { housekeep(); }};
   worker_ = std::make_unique<Worker>(std::move(context));
   worker_->start();
 }

@@ -92,6 +92,10 @@ void Worker::run() {
   if (acquire_lock()) {
     // We are the only worker: whatever is CONNECTING / TRANSFERRING was left
     // by one that died. Put it back in the queue; the bytes on disk resume.
+    // Listen before recovering: a call another process commits from now on
+    // wakes us at once (the change-counter poll covers the rest).
+    wake_.listen(ctx_.wake_path);
+    serving_.store(true, std::memory_order_release);
     if (ok(ctx_.store.recover_interrupted(now_us()))) ctx_.outbox.apply_pending();
     CURLM* multi = curl_multi_init();
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(ctx_.options.max_concurrent_transfers * 2));
@@ -108,6 +112,8 @@ void Worker::run() {
       multi_ = nullptr;
     }
     curl_multi_cleanup(multi);
+    serving_.store(false, std::memory_order_release);
+    wake_.close();
   }
   lock_.release();
   if (std::error_code error = failure()) ctx_.events.worker_stopped(error);
@@ -139,6 +145,7 @@ void Worker::loop() {
 }
 
 bool Worker::take_changes(bool* may_run) {
+  wake_.drain([this](const WakeMessage& m) { job_changed(m.job_id, m.generation, m.may_run); });
   std::map<std::string, int64_t> changed;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -287,7 +294,9 @@ void Worker::sleep() {
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(claim_not_before_ - Steady::now());
     timeout_ms = std::min<int64_t>(timeout_ms, std::max<int64_t>(0, wait.count()));
   }
-  curl_multi_poll(multi_, nullptr, 0, static_cast<int>(timeout_ms), nullptr);
+  curl_waitfd wake{wake_.fd(), CURL_WAIT_POLLIN, 0};
+  curl_multi_poll(multi_, wake.fd >= 0 ? &wake : nullptr, wake.fd >= 0 ? 1 : 0, static_cast<int>(timeout_ms),
+                  nullptr);
 }
 
 void Worker::shutdown() {

@@ -37,6 +37,7 @@
 #include <thread>
 
 #include "fs/lock_file.h"
+#include "fs/wake_socket.h"
 #include "worker/cancel_session_driver.h"
 #include "worker/flusher.h"
 #include "worker/job_driver.h"
@@ -53,6 +54,7 @@ struct WorkerContext {
   Store& store;
   const QueueOptions& options;
   std::string lock_path;           // "<queue>-worker.lock"
+  std::string wake_path;           // "<queue>-worker.sock" (fs/wake_socket.h)
   JobEvents& events;
   Outbox& outbox;                  // recovery at start
   std::function<void()> housekeep; // expiry and purge, every housekeeping_interval
@@ -70,6 +72,8 @@ class Worker final : public TransferLoop {
   Worker& operator=(const Worker&) = delete;
 
   void start();
+  // True while this worker holds the queue's lock (and so serves it).
+  bool serving() const { return serving_.load(std::memory_order_acquire); }
   // Stops the loop and joins the thread: running transfers commit what is
   // durable and go back to QUEUED. Must not be called from the worker thread.
   void stop();
@@ -120,6 +124,8 @@ class Worker final : public TransferLoop {
 
   WorkerContext ctx_;
   LockFile lock_;
+  WakeListener wake_;                    // other processes' calls
+  std::atomic<bool> serving_{false};
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> change_seq_{0};  // bumped by job_changed
