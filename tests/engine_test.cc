@@ -231,6 +231,26 @@ TEST_F(Engine, ChangedContentIsNeverSpliced) {
   EXPECT_EQ(file_content_hash(dir_ / "doc.bin"), content_hash(v2));
 }
 
+// Retry-After longer than the job's own delay is obeyed: the retry comes
+// after the server's 2 s, not the job's 0 s.
+TEST_F(Engine, RetryAfterLongerThanTheJobsDelayIsObeyed) {
+  Resource down;
+  down.status = 503;
+  down.extra_headers = {{"Retry-After", "2"}};
+  server_.set("/later", down);
+  auto job = queue_->create_job("later");
+  ASSERT_FALSE(job->add_file(server_.url("/later"), dir_ / "later.bin"));
+  ASSERT_FALSE(job->set_minimum_retry_delay(std::chrono::seconds(0)));
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_state(*job, JobState::transient_error)) << state_name(*job);
+  const auto failed_at = std::chrono::steady_clock::now();
+  server_.set("/later", body_resource(make_body(1000, 12)));
+  ASSERT_TRUE(wait_state(*job, JobState::transferred, std::chrono::milliseconds(6000))) << state_name(*job);
+  const auto waited = std::chrono::steady_clock::now() - failed_at;
+  EXPECT_GE(waited, std::chrono::milliseconds(1500)) << "retried before the server's Retry-After";
+  EXPECT_EQ(server_.requests_for("/later").size(), 2u);
+}
+
 TEST_F(Engine, NotFoundIsFatalWithRemoteFileContext) {
   Resource r;
   r.status = 404;

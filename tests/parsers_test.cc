@@ -57,6 +57,20 @@ TEST(Parsers, BitsReceivedContentRange) {
   EXPECT_FALSE(parse_received("99999999999999999999", &next));
 }
 
+TEST(Parsers, RetryAfter) {
+  using detail::parse_retry_after;
+  const int64_t now = 1767225600;  // 2026-01-01T00:00:00Z
+  EXPECT_EQ(parse_retry_after("2", now), 2);
+  EXPECT_EQ(parse_retry_after("0", now), 0);
+  EXPECT_EQ(parse_retry_after("", now), std::nullopt);
+  EXPECT_EQ(parse_retry_after("soon", now), std::nullopt);
+  EXPECT_EQ(parse_retry_after("-3", now), std::nullopt);
+  EXPECT_EQ(parse_retry_after("999999", now), detail::kMaxRetryAfterSeconds);
+  EXPECT_EQ(parse_retry_after("99999999999999999999999", now), detail::kMaxRetryAfterSeconds);
+  EXPECT_EQ(parse_retry_after("Thu, 01 Jan 2026 00:00:30 GMT", now), 30);
+  EXPECT_EQ(parse_retry_after("Wed, 31 Dec 2025 23:00:00 GMT", now), 0);  // in the past
+}
+
 TEST(Parsers, BitsErrorCodes) {
   EXPECT_EQ(parse_hresult("0x8020001F"), 0x8020001Fu);
   EXPECT_EQ(parse_hresult("8020001F"), 0x8020001Fu);

@@ -331,8 +331,8 @@ Result<WriteOutcome> SqliteStore::fail(const Claim& claim, const TransferFailure
     q.bind(2, claim.generation);
     if (!q.executeStep()) return {};
     const auto current = sqlite::column_state(q, 0);
-    const int64_t delay_us = std::max<int64_t>(q.getColumn(1).getInt64(),
-                                               options_.minimum_retry_delay_floor.count()) * kUs;
+    const int64_t job_delay_s = std::max<int64_t>(q.getColumn(1).getInt64(), options_.minimum_retry_delay_floor.count());
+    const int64_t delay_us = std::max<int64_t>(job_delay_s, failure.retry_after_s.value_or(0)) * kUs;
     const int64_t timeout_us = q.getColumn(2).getInt64() * kUs;
     const int64_t since = q.isColumnNull(3) ? now_us : q.getColumn(3).getInt64();
     q.reset();

@@ -103,6 +103,9 @@ struct TransferFailure {
   std::string description;
   std::optional<int64_t> file_index;
   bool transient = true;
+  // The server's Retry-After (503, 429), in seconds from the failure: the
+  // retry waits for it when it is longer than the job's minimum retry delay.
+  std::optional<int64_t> retry_after_s;
 };
 
 // Properties settable in any non-final state.

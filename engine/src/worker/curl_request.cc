@@ -165,6 +165,20 @@ bool transient_status(long s, Direction direction) {
   return true;
 }
 
+std::optional<int64_t> parse_retry_after(const std::string& value, int64_t now_s) {
+  if (value.empty()) return std::nullopt;
+  int64_t seconds = 0;
+  if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (value.size() > 12) return kMaxRetryAfterSeconds;  // absurdly long: the cap
+    seconds = std::strtoll(value.c_str(), nullptr, 10);
+  } else {
+    const time_t at = curl_getdate(value.c_str(), nullptr);
+    if (at == -1) return std::nullopt;
+    seconds = std::max<int64_t>(0, static_cast<int64_t>(at) - now_s);
+  }
+  return std::min<int64_t>(seconds, kMaxRetryAfterSeconds);
+}
+
 TransferFailure http_failure(long status, const std::string& what, Direction direction) {
   TransferFailure f;
   f.hresult = to_hresult(http_error(static_cast<int>(status)));

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -88,6 +89,12 @@ bool parse_content_range(const std::string& value, int64_t* first, int64_t* tota
 // file's context, "the server answered HTTP nnn <what>", transient by
 // transient_status().
 TransferFailure http_failure(long status, const std::string& what, Direction direction);
+
+// Retry-After (RFC 9110: delay-seconds or an HTTP-date) as seconds from
+// `now_s` (a Unix time), capped at kMaxRetryAfterSeconds; nullopt if absent
+// or malformed. A date in the past is 0.
+inline constexpr int64_t kMaxRetryAfterSeconds = 3600;
+std::optional<int64_t> parse_retry_after(const std::string& value, int64_t now_s);
 
 // What a libcurl failure means for the job: its HRESULT, context and whether
 // it is transient (connection problems) or fatal (bad scheme, TLS, URL).

@@ -211,7 +211,9 @@ void DownloadDriver::act_on_pending() {
     case Pending::http_error: {
       const long s = pending_status_;
       if (s == 416 && requested_from_ > 0) return restart_from_zero("the server refused the range (416)");
-      return fail(http_failure(s, "for " + redact_url(file_.remote_url), Direction::download));
+      TransferFailure f = http_failure(s, "for " + redact_url(file_.remote_url), Direction::download);
+      if (s == 503 || s == 429) f.retry_after_s = parse_retry_after(request_->header("retry-after"), now_us() / 1000000);
+      return fail(std::move(f));
     }
     case Pending::content_coded:
       return fail(Errc::validation_failed, ErrorContext::remote_file,

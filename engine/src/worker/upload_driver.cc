@@ -239,6 +239,7 @@ void UploadDriver::refused(const CurlRequest& r, const std::string& packet) {
   f.description = "the server answered HTTP " + std::to_string(status) + " to " + packet + " for " +
                   redact_url(file_.remote_url) + (code ? " (BITS-Error-Code " + raw + ")" : std::string());
   f.transient = transient_status(status, Direction::upload);
+  if (status == 503 || status == 429) f.retry_after_s = parse_retry_after(r.header("retry-after"), now_us() / 1000000);
   fail(std::move(f));
 }
 
