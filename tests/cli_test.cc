@@ -170,6 +170,20 @@ TEST_F(CliTest, OutputShowsNoCredentialsAndNoRawControlCharacters) {
   EXPECT_EQ(json.out.find("hunter2"), std::string::npos) << json.out;
 }
 
+TEST_F(CliTest, CustomHeadersFromTheShellHideCredentials) {
+  const std::string id = create("hdr");
+  CliRun set = run({"setcustomheaders", id, "Authorization: Bearer t0ps3cret", "X-Trace: 42"});
+  ASSERT_EQ(set.status, 0) << set.err;
+  CliRun get = run({"getcustomheaders", id});
+  ASSERT_EQ(get.status, 0) << get.err;
+  EXPECT_EQ(get.out, "Authorization: (hidden)\nX-Trace: 42\n");
+  CliRun bad = run({"setcustomheaders", id, "Host: evil"});
+  EXPECT_EQ(bad.status, 5) << bad.err;
+  EXPECT_EQ(run({"getcustomheaders", id}).out, get.out) << "a refused call changed the headers";
+  EXPECT_EQ(run({"setcustomheaders", id}).status, 0);
+  EXPECT_EQ(run({"getcustomheaders", id}).out, "");
+}
+
 TEST_F(CliTest, CancelTwiceIsInvalidState) {
   const std::string id = create("twice");
   CliRun first = run({"cancel", id});

@@ -251,6 +251,43 @@ TEST_F(Engine, RetryAfterLongerThanTheJobsDelayIsObeyed) {
   EXPECT_EQ(server_.requests_for("/later").size(), 2u);
 }
 
+// Custom headers go with every request of the job, resumes included; the
+// headers xferq owns and malformed lines are refused and change nothing.
+TEST_F(Engine, CustomHeadersGoWithEveryRequest) {
+  const std::string body = make_body(2 * 1024 * 1024, 13);
+  server_.set("/h", body_resource(body, 1024 * 1024));
+  auto job = queue_->create_job("headers");
+  ASSERT_FALSE(job->add_file(server_.url("/h"), dir_ / "h.bin"));
+  ASSERT_FALSE(job->set_custom_headers({"X-Api-Key: k1", "Accept: application/octet-stream"}));
+  EXPECT_EQ(job->set_custom_headers({"Range: bytes=0-"}), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(job->set_custom_headers({"X-Split: a\r\nInjected: 1"}), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(job->set_custom_headers({"BITS-Packet-Type: Ping"}), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(job->set_custom_headers({"no colon"}), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(job->set_custom_headers({std::string("X-Nul: a\0b", 11)}), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(job->set_custom_headers(std::vector<std::string>(65, "X-A: b")), make_error_code(Errc::string_too_long));
+  ASSERT_EQ(*job->custom_headers(), (std::vector<std::string>{"X-Api-Key: k1", "Accept: application/octet-stream"}));
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_for([&] { return job->progress().ok() && job->progress()->bytes_transferred > 100000; }));
+  ASSERT_FALSE(job->suspend());
+  Resource fast = body_resource(body);
+  server_.set("/h", fast);
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_state(*job, JobState::transferred)) << state_name(*job);
+  auto reqs = server_.requests_for("/h");
+  ASSERT_GE(reqs.size(), 2u);
+  EXPECT_FALSE(reqs.back().range.empty()) << "the resume is a Range request";
+  for (const auto& r : reqs) {
+    int found = 0;
+    for (const auto& [name, value] : r.headers) {
+      if (name == "X-Api-Key" && value == "k1") ++found;
+      if (name == "Accept" && value == "application/octet-stream") ++found;
+    }
+    EXPECT_EQ(found, 2) << "a request without the job's headers";
+  }
+  ASSERT_FALSE(job->complete());
+  EXPECT_EQ(file_content_hash(dir_ / "h.bin"), content_hash(body));
+}
+
 TEST_F(Engine, NotFoundIsFatalWithRemoteFileContext) {
   Resource r;
   r.status = 404;

@@ -494,6 +494,36 @@ xferq_hr xferq_job_set_description(xferq_job* job, const char* text) {
   return guarded([&] { return hr_of(job->job.set_description(text)); });
 }
 
+xferq_hr xferq_job_custom_headers(const xferq_job* job, char* buf, size_t size, size_t* required) {
+  if (required) *required = 0;
+  return getter(job, required, [&](const Job& j, size_t* req) -> xferq_hr {
+    auto r = j.custom_headers();
+    if (!r) return hr_of(r.error());
+    std::string joined;
+    for (const auto& h : *r) joined += (joined.empty() ? "" : "\n") + h;
+    return copy_out(joined, buf, size, req);
+  });
+}
+
+xferq_hr xferq_job_set_custom_headers(xferq_job* job, const char* headers) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  if (headers == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    std::vector<std::string> lines;
+    std::string text(headers);
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      std::string line = text.substr(start, end - start);
+      if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF, as BITS writes them
+      if (!line.empty()) lines.push_back(std::move(line));
+      start = end + 1;
+    }
+    return hr_of(job->job.set_custom_headers(lines));
+  });
+}
+
 xferq_hr xferq_job_minimum_retry_delay(const xferq_job* job, uint32_t* seconds) {
   return getter(job, seconds, [](const Job& j, uint32_t* out) -> xferq_hr {
     auto r = j.minimum_retry_delay();

@@ -62,6 +62,10 @@ std::string resolve_db_path(const std::string& flag, bool create_dirs);
 // forge a line nor send an escape sequence.
 std::string shown(const std::string& text);
 
+// A custom header line as the CLI prints it: the values of Authorization,
+// Proxy-Authorization and Cookie replaced by "(hidden)".
+std::string hidden_secret(const std::string& header);
+
 }  // namespace xferq::cli
 
 #endif  // XFERQ_BINDINGS_CLI_CLI_H_

@@ -341,6 +341,26 @@ int cmd_setdisplayname(const Globals& g, const std::string& jobref, const std::s
   });
 }
 
+int cmd_setcustomheaders(const Globals& g, const std::string& jobref, const std::vector<std::string>& headers) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.set_custom_headers(headers), job, "set the custom headers of");
+    std::cout << (headers.empty() ? std::string("Custom headers removed.\n")
+                                  : std::to_string(headers.size()) + " custom header(s) set.\n");
+    return kExitOk;
+  });
+}
+
+int cmd_getcustomheaders(const Globals& g, const std::string& jobref) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    for (const std::string& h : get(job.custom_headers())) std::cout << shown(hidden_secret(h)) << "\n";
+    return kExitOk;
+  });
+}
+
 int cmd_setdescription(const Globals& g, const std::string& jobref, const std::string& text) {
   return guarded([&] {
     auto q = open_queue(g, false);

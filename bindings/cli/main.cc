@@ -142,6 +142,14 @@ int main(int argc, char** argv) {
   job_arg_cmd("setpriority", "PRIORITY", "FOREGROUND, HIGH, NORMAL or LOW", cmd_setpriority);
   job_arg_cmd("setdisplayname", "NAME", "rename a job", cmd_setdisplayname);
   job_arg_cmd("setdescription", "TEXT", "set a job's description", cmd_setdescription);
+  {
+    auto* s = app.add_subcommand("setcustomheaders",
+                                 "set a job's custom HTTP headers (\"Name: value\" each; none: remove them)");
+    s->add_option("JOB", job, "job GUID or unique display name")->required();
+    s->add_option("HEADER", pairs, "\"Name: value\"");
+    s->callback([&] { action = [&] { return cmd_setcustomheaders(g, job, pairs); }; });
+  }
+  job_cmd("getcustomheaders", "print a job's custom headers (credentials' values hidden)", cmd_getcustomheaders);
   job_arg_cmd("setreplyfilename", "PATH", "upload-reply jobs: where complete() puts the reply",
               cmd_setreplyfilename);
   job_arg_cmd("setminretrydelay", "SECONDS", "seconds to wait before retrying a transient error",

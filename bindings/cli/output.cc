@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include <cctype>
+
 #include "cli.h"
 
 namespace xferq::cli {
@@ -101,6 +103,16 @@ std::string shown(const std::string& text) {
     }
   }
   return out;
+}
+
+std::string hidden_secret(const std::string& header) {
+  const auto colon = header.find(':');
+  if (colon == std::string::npos) return header;
+  std::string name = header.substr(0, colon);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (name == "authorization" || name == "proxy-authorization" || name == "cookie")
+    return header.substr(0, colon) + ": (hidden)";
+  return header;
 }
 
 }  // namespace xferq::cli

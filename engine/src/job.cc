@@ -90,6 +90,21 @@ std::error_code Job::set_description(std::string_view text) {
   return core_->set_property(id_, Property::description, 0, text);
 }
 
+std::error_code Job::set_custom_headers(const std::vector<std::string>& headers) {
+  if (!core_) return no_job();
+  if (auto ec = detail::check_custom_headers(headers)) return ec;
+  std::string joined;
+  for (const auto& h : headers) joined += (joined.empty() ? "" : "\n") + h;
+  return core_->set_property(id_, Property::custom_headers, 0, joined);
+}
+
+Result<std::vector<std::string>> Job::custom_headers() const {
+  if (!core_) return no_job();
+  auto joined = core_->store().custom_headers(id_);
+  if (!joined) return joined.error();
+  return detail::split_lines(*joined);
+}
+
 Result<std::chrono::seconds> Job::minimum_retry_delay() const { return field_of<std::chrono::seconds>(*this, &JobInfo::minimum_retry_delay); }
 
 std::error_code Job::set_minimum_retry_delay(std::chrono::seconds delay) {

@@ -138,6 +138,51 @@ std::error_code check_text(std::string_view text, size_t max_chars, bool allow_e
   return {};
 }
 
+std::error_code check_custom_headers(const std::vector<std::string>& headers) {
+  static const char* const kOwned[] = {"range",          "if-range",          "accept-encoding", "content-range",
+                                       "content-length", "transfer-encoding", "host",            "expect",
+                                       "connection"};
+  if (headers.size() > kMaxCustomHeaders) return make_error_code(Errc::string_too_long);
+  size_t total = 0;
+  for (const std::string& h : headers) {
+    if (h.size() > kMaxCustomHeaderBytes) return make_error_code(Errc::string_too_long);
+    total += h.size() + 2;
+    if (h.find_first_of(std::string("\r\n\0", 3)) != std::string::npos || !is_valid_utf8(h))
+      return make_error_code(Errc::invalid_arg);
+    const auto colon = h.find(':');
+    if (colon == std::string::npos || colon == 0) return make_error_code(Errc::invalid_arg);
+    std::string name;
+    for (size_t i = 0; i < colon; ++i) {
+      const auto c = static_cast<unsigned char>(h[i]);
+      // RFC 9110 token characters only.
+      if (!std::isalnum(c) && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) == std::string_view::npos)
+        return make_error_code(Errc::invalid_arg);
+      name.push_back(static_cast<char>(std::tolower(c)));
+    }
+    for (const char* owned : kOwned)
+      if (name == owned) return make_error_code(Errc::invalid_arg);
+    if (name.rfind("bits-", 0) == 0) return make_error_code(Errc::invalid_arg);
+    for (size_t i = colon + 1; i < h.size(); ++i) {
+      const auto c = static_cast<unsigned char>(h[i]);
+      if ((c < 0x20 && c != '\t') || c == 0x7F) return make_error_code(Errc::invalid_arg);
+    }
+  }
+  if (total > kMaxCustomHeadersTotal) return make_error_code(Errc::string_too_long);
+  return {};
+}
+
+std::vector<std::string> split_lines(const std::string& joined) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < joined.size()) {
+    size_t end = joined.find('\n', start);
+    if (end == std::string::npos) end = joined.size();
+    out.push_back(joined.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 std::string redact_url(const std::string& url) {
   CURLU* u = curl_url();
   std::string out = url;

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace xferq::detail {
 
@@ -33,6 +34,15 @@ std::error_code check_upload_source(std::string_view path);
 // escape sequence would reach the terminal). `multi_line` admits tab and
 // line feed (descriptions).
 std::error_code check_text(std::string_view text, size_t max_chars, bool allow_empty, bool multi_line = false);
+
+// Custom request headers (Job::set_custom_headers): "Name: value" with a
+// token name, no CR/LF/NUL, none of the headers xferq owns, within the limits.
+constexpr size_t kMaxCustomHeaders = 64;
+constexpr size_t kMaxCustomHeaderBytes = 8 * 1024;
+constexpr size_t kMaxCustomHeadersTotal = 16 * 1024;
+std::error_code check_custom_headers(const std::vector<std::string>& headers);
+// Lines separated by '\n' ("" -> none).
+std::vector<std::string> split_lines(const std::string& joined);
 
 // `url` with its user-info (user name and password) replaced by "***", for
 // everything that shows a URL: FileInfo, error descriptions, the CLI.

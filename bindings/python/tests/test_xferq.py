@@ -204,3 +204,18 @@ def test_upload_jobs_hold_one_existing_file(queue, tmp_path):
     with pytest.raises(xferq.XferqError) as info:
         download.set_reply_file_name(str(tmp_path / "r.bin"))
     assert info.value.name == "E_NOTIMPL"
+
+
+def test_custom_headers(queue, tmp_path):
+    job = queue.create_job("headers")
+    assert job.custom_headers == []
+    job.custom_headers = ["X-Api-Key: k1", "Accept: application/octet-stream"]
+    assert job.custom_headers == ["X-Api-Key: k1", "Accept: application/octet-stream"]
+    with pytest.raises(xferq.XferqError) as e:
+        job.custom_headers = ["Range: bytes=0-"]  # xferq owns it
+    assert e.value.name == "E_INVALIDARG"
+    with pytest.raises(xferq.XferqError):
+        job.custom_headers = ["X-Bad: a\rb"]
+    assert job.custom_headers == ["X-Api-Key: k1", "Accept: application/octet-stream"]  # unchanged
+    job.custom_headers = []
+    assert job.custom_headers == []

@@ -240,6 +240,8 @@ _PROTOTYPES = {
     "xferq_job_set_display_name": (_hr, [_p, ctypes.c_char_p]),
     "xferq_job_description": (_hr, [_p, ctypes.c_char_p, _sz, ctypes.POINTER(_sz)]),
     "xferq_job_set_description": (_hr, [_p, ctypes.c_char_p]),
+    "xferq_job_custom_headers": (_hr, [_p, ctypes.c_char_p, _sz, ctypes.POINTER(_sz)]),
+    "xferq_job_set_custom_headers": (_hr, [_p, ctypes.c_char_p]),
     "xferq_job_minimum_retry_delay": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
     "xferq_job_set_minimum_retry_delay": (_hr, [_p, ctypes.c_uint32]),
     "xferq_job_no_progress_timeout": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
@@ -474,6 +476,16 @@ class Job:
     @description.setter
     def description(self, value: str) -> None:
         _check(_lib.xferq_job_set_description(self._h, _utf8(value)))
+
+    @property
+    def custom_headers(self) -> list:
+        """Extra HTTP request headers ("Name: value"), sent with every request of the job."""
+        text = _get_string(_lib.xferq_job_custom_headers, self._h)
+        return text.split("\n") if text else []
+
+    @custom_headers.setter
+    def custom_headers(self, headers) -> None:
+        _check(_lib.xferq_job_set_custom_headers(self._h, _utf8("\n".join(headers))))
 
     @property
     def minimum_retry_delay(self) -> int:

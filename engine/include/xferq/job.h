@@ -183,6 +183,18 @@ class Job {
   // Up to 1,024 characters of UTF-8 ("" allowed): E_INVALIDARG if not UTF-8,
   // BG_E_STRING_TOO_LONG if longer.
   std::error_code set_description(std::string_view text);
+  // Extra HTTP request headers, "Name: value" each, sent with every request
+  // of the job: downloads and their resumes, every BITS upload packet, the
+  // reply's GET (BITS's SetCustomHeaders). A running job uses them from its
+  // next start (suspend/resume applies them at once). Empty clears them.
+  // E_INVALIDARG for a malformed line, CR/LF/NUL anywhere, or a header xferq
+  // owns (Range, If-Range, Accept-Encoding, Content-Range, Content-Length,
+  // Transfer-Encoding, Host, Expect, Connection, BITS-*); BG_E_STRING_TOO_LONG
+  // past 64 headers, 8 KiB a header or 16 KiB in all. One transaction.
+  std::error_code set_custom_headers(const std::vector<std::string>& headers);
+  // The headers as set (values included: the application set them). The CLI
+  // hides the values of Authorization, Proxy-Authorization and Cookie.
+  Result<std::vector<std::string>> custom_headers() const;
   // Seconds to wait in TRANSIENT_ERROR before retrying. Default 600; values
   // under the queue's floor (BITS: 5 s) are raised to it.
   Result<std::chrono::seconds> minimum_retry_delay() const;

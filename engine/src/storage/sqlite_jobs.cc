@@ -284,13 +284,14 @@ std::error_code SqliteStore::set_property(const std::string& id, Property proper
       "UPDATE jobs SET retry_delay_s = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
       "UPDATE jobs SET no_progress_timeout_s = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
       "UPDATE jobs SET reply_file_name = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
+      "UPDATE jobs SET custom_headers = nullif(?3, ''), modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
   };
   return write_txn([&]() -> std::error_code {
     auto& s = prepare(kSql[static_cast<int>(property)]);
     s.bind(1, id);
     s.bind(2, static_cast<int64_t>(allowed_from(Call::set_property)));
     if (property == Property::display_name || property == Property::description ||
-        property == Property::reply_file_name)
+        property == Property::reply_file_name || property == Property::custom_headers)
       s.bind(3, std::string(text_value));
     else
       s.bind(3, int_value);
@@ -321,6 +322,20 @@ Result<int64_t> SqliteStore::purge_final(int64_t before_us) {
     purged = s.exec();
     return {};
   });
+}
+
+Result<std::string> SqliteStore::custom_headers(const std::string& id) {
+  auto r = read<std::optional<std::string>>([&]() -> std::optional<std::string> {
+    auto& s = prepare("SELECT coalesce(custom_headers, '') FROM jobs WHERE id = ?");
+    s.bind(1, id);
+    if (!s.executeStep()) return std::nullopt;
+    std::string h = s.getColumn(0).getString();
+    s.reset();
+    return h;
+  });
+  if (!r) return r.error();
+  if (!*r) return make_error_code(Errc::not_found);
+  return **r;
 }
 
 Result<JobType> SqliteStore::job_type(const std::string& id) {

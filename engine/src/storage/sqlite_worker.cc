@@ -7,6 +7,7 @@
 
 #include "storage/sqlite_sql.h"
 #include "storage/sqlite_store.h"
+#include "validate.h"
 #include "xferq/error.h"
 
 namespace xferq::detail {
@@ -150,7 +151,7 @@ Result<std::vector<Claim>> SqliteStore::claim_next(int limit, const std::vector<
       "SELECT id FROM jobs WHERE " + state_in(start.from) + " ORDER BY priority, queued_seq LIMIT ?";
   static const std::string claim_sql =
       "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?2 "
-      "WHERE id = ?1 AND " + state_in(start.from) + " RETURNING generation, type";
+      "WHERE id = ?1 AND " + state_in(start.from) + " RETURNING generation, type, coalesce(custom_headers, '')";
   // Most wake-ups find nothing queued: answer those with a read.
   auto any = read<bool>([&] {
     auto& q = prepare(any_sql.c_str());
@@ -180,7 +181,8 @@ Result<std::vector<Claim>> SqliteStore::claim_next(int limit, const std::vector<
       up.bind(2, now_us);
       up.bind(3, static_cast<int>(start.to));
       if (up.executeStep())
-        out.push_back(Claim{id, up.getColumn(0).getInt64(), static_cast<JobType>(up.getColumn(1).getInt())});
+        out.push_back(Claim{id, up.getColumn(0).getInt64(), static_cast<JobType>(up.getColumn(1).getInt()),
+                            split_lines(up.getColumn(2).getString())});
       up.reset();
     }
     return {};

@@ -88,6 +88,7 @@ struct Claim {
   std::string job_id;
   int64_t generation = 0;
   JobType type = JobType::download;
+  std::vector<std::string> custom_headers;  // sent with every request of this run
 };
 
 // What a worker write did.
@@ -109,7 +110,15 @@ struct TransferFailure {
 };
 
 // Properties settable in any non-final state.
-enum class Property { priority, display_name, description, retry_delay_s, no_progress_timeout_s, reply_file_name };
+enum class Property {
+  priority,
+  display_name,
+  description,
+  retry_delay_s,
+  no_progress_timeout_s,
+  reply_file_name,
+  custom_headers,  // "Name: value" lines, '\n'-separated; "" clears
+};
 
 class Store {
  public:
@@ -131,6 +140,8 @@ class Store {
   // Every job (final ones if asked), in creation order.
   virtual Result<std::vector<JobInfo>> job_infos(bool include_final) = 0;
   virtual Result<std::vector<std::string>> job_ids(bool include_final) = 0;
+  // The job's custom headers, '\n'-separated ("" if none).
+  virtual Result<std::string> custom_headers(const std::string& id) = 0;
   // Upload-reply jobs: where complete() puts the reply (the reply file name,
   // or the upload file's path + ".reply"); nullopt for other jobs.
   virtual Result<std::optional<std::string>> reply_target(const std::string& id) = 0;

@@ -82,6 +82,7 @@ void DownloadDriver::start_file() {
   r.set_receive_buffer(loop_.options().receive_buffer_bytes);
   // Byte offsets must mean what they say: no content coding.
   r.add_header("Accept-Encoding: identity");
+  for (const std::string& h : claim_.custom_headers) r.add_header(h);
   if (offset > 0) {
     r.set_range_from(offset);
     const std::string& validator = !file_.etag.empty() ? file_.etag : file_.last_modified;

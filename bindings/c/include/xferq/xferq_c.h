@@ -330,6 +330,14 @@ XFERQ_C_API xferq_hr xferq_job_description(const xferq_job* job, char* buf, size
                                            size_t* required);
 XFERQ_C_API xferq_hr xferq_job_set_description(xferq_job* job, const char* text);
 
+/* Custom HTTP request headers, sent with every request of the job (BITS's
+ * SetCustomHeaders): "Name: value" lines separated by CRLF or LF; "" clears
+ * them. XFERQ_E_INVALIDARG for a malformed line, NUL/CR inside a line, or a
+ * header xferq owns (Range, Accept-Encoding, Host, BITS-*, ...). The getter
+ * gives them LF-separated. */
+XFERQ_C_API xferq_hr xferq_job_custom_headers(const xferq_job* job, char* buf, size_t size, size_t* required);
+XFERQ_C_API xferq_hr xferq_job_set_custom_headers(xferq_job* job, const char* headers);
+
 /* Seconds to wait in TRANSIENT_ERROR before retrying (default 600; raised to
  * the queue's floor). */
 XFERQ_C_API xferq_hr xferq_job_minimum_retry_delay(const xferq_job* job, uint32_t* seconds);
