@@ -125,6 +125,17 @@ TEST(FileOpsTest, InspectPathSeesWhatOpenWouldSee) {
   EXPECT_FALSE(detail::inspect_path("/dev/null").regular);
 }
 
+// Found by fuzzing the queue file: a recorded temp path naming a FIFO made
+// recovery block forever in open(). It is refused at once and never moved.
+TEST(FileOpsTest, RenameIntoPlaceRefusesAFifoWithoutBlocking) {
+  ScratchDir dir;
+  const std::string fifo = dir / ".f.part", fin = dir / "f";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(detail::rename_into_place(fifo, fin), make_error_code(Errc::file_exists));
+  EXPECT_FALSE(exists(fin));
+  EXPECT_EQ(detail::check_rename(fifo, fin), make_error_code(Errc::file_exists));
+}
+
 TEST(FileOpsTest, RenameIntoPlaceIsIdempotent) {
   ScratchDir dir;
   const std::string tmp = dir / ".t.part", fin = dir / "t";

@@ -5,6 +5,7 @@
 
 #include "test_util.h"
 #include "worker/bits_packets.h"
+#include "validate.h"
 #include "worker/curl_request.h"
 
 namespace xferq::testing {
@@ -39,6 +40,29 @@ TEST(Parsers, ContentRange) {
   EXPECT_FALSE(parse_content_range("bytes */1000", &first, &total));
   EXPECT_FALSE(parse_content_range("", &first, &total));
   EXPECT_FALSE(parse_content_range("items 0-9/10", &first, &total));
+  // Found by fuzzing: a lying server's ranges were taken.
+  EXPECT_FALSE(parse_content_range("bytes 0-9/abc", &first, &total));
+  EXPECT_FALSE(parse_content_range("bytes 0-9/-5", &first, &total));
+  EXPECT_FALSE(parse_content_range("bytes 9-0/10", &first, &total));
+  EXPECT_FALSE(parse_content_range("bytes 0-9/9", &first, &total));
+  EXPECT_FALSE(parse_content_range("bytes0-9/10", &first, &total));
+  EXPECT_FALSE(parse_content_range("bytes -1-9/10", &first, &total));
+  EXPECT_FALSE(parse_content_range("bytes 0-99999999999999999999/*", &first, &total));
+}
+
+TEST(Parsers, CredentialsAreRedactedInEveryFormLibcurlReads) {
+  using detail::redact_url;
+  EXPECT_EQ(redact_url("http://127.0.0.1/a"), "http://127.0.0.1/a");
+  EXPECT_EQ(redact_url("http://u:p@127.0.0.1/a").find("p@"), std::string::npos);
+  for (const char* url : {"http://user:secret@example.com/a", "http:/user:secret@example.com/a://b",
+                          "https:///user:secret@host/", "http://user:secret@host", "http://:secret@host/"}) {
+    const std::string shown = redact_url(url);
+    EXPECT_EQ(shown.find("secret"), std::string::npos) << url << " -> " << shown;
+  }
+  // The check refuses what only libcurl's lenient reading would accept.
+  EXPECT_EQ(detail::check_remote_url("http:/user:secret@example.com/a://b", false), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(detail::check_remote_url("https:///user@host/", false), make_error_code(Errc::invalid_arg));
+  EXPECT_FALSE(detail::check_remote_url("https://user@host/", false));
 }
 
 TEST(Parsers, BitsReceivedContentRange) {

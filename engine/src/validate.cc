@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 
 #include "fs/file_ops.h"
 #include "xferq/error.h"
@@ -64,7 +65,10 @@ std::error_code check_remote_url(std::string_view url, bool allow_other_schemes)
     char* host = nullptr;
     const bool has_scheme = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK;
     const auto sep = s.find("://");
-    if (!has_scheme || sep == std::string::npos) {
+    // "://" must follow the scheme itself: libcurl also reads "http:/host"
+    // and "http:///host", whose user-info and host the checks below (and the
+    // redaction of credentials) would otherwise misread.
+    if (!has_scheme || sep == std::string::npos || sep != std::strlen(scheme)) {
       ec = make_error_code(Errc::invalid_arg);
     } else if (!allow_other_schemes && std::string_view(scheme) != "http" &&
                std::string_view(scheme) != "https") {
@@ -184,19 +188,25 @@ std::vector<std::string> split_lines(const std::string& joined) {
 }
 
 std::string redact_url(const std::string& url) {
+  // libcurl decides what the user-info is (it also reads "scheme:/user@host"
+  // forms), so libcurl rewrites it: the URL shown is libcurl's, with "***"
+  // for the user-info. A URL libcurl cannot parse is shown as "(unparsable
+  // URL)" if it holds an '@' (it might hide credentials), else as given.
   CURLU* u = curl_url();
-  std::string out = url;
+  std::string out = url.find('@') == std::string::npos ? url : "(unparsable URL)";
   char* user = nullptr;
   char* password = nullptr;
+  char* full = nullptr;
   if (curl_url_set(u, CURLUPART_URL, url.c_str(), CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
     const bool has_user = curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK;
     const bool has_password = curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK;
-    const auto sep = url.find("://");
-    const auto at = sep == std::string::npos ? std::string::npos : url.find('@', sep + 3);
-    const auto path = sep == std::string::npos ? std::string::npos : url.find_first_of("/?#", sep + 3);
-    if ((has_user || has_password) && at != std::string::npos && (path == std::string::npos || at < path))
-      out = url.substr(0, sep + 3) + "***" + url.substr(at);
+    if (has_user || has_password) {
+      curl_url_set(u, CURLUPART_PASSWORD, nullptr, 0);
+      curl_url_set(u, CURLUPART_USER, "***", 0);
+    }
+    if (curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK) out = has_user || has_password ? full : url;
   }
+  curl_free(full);
   curl_free(user);
   curl_free(password);
   curl_url_cleanup(u);

@@ -86,14 +86,19 @@ std::error_code rename_into_place(const std::string& temp_path, const std::strin
   struct stat st {};
   if (::stat(final_path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return make_error_code(Errc::file_exists);
   // Held across the rename: the descriptor follows the inode to its new name,
-  // so the mode changes only once the file is in place.
-  const int fd = ::open(temp_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  // so the mode changes only once the file is in place. O_NONBLOCK: a FIFO
+  // planted at the temp path must not block (it is refused just below).
+  const int fd = ::open(temp_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    ::close(fd);
+    return make_error_code(Errc::file_exists);  // not our temp file: never moved into place
+  }
   if (::rename(temp_path.c_str(), final_path.c_str()) != 0) {
     const int err = errno;
     if (fd >= 0) ::close(fd);
     if (err == ENOENT && ::lstat(temp_path.c_str(), &st) != 0 && ::stat(final_path.c_str(), &st) == 0) {
       // Done before (a crash may have come before the mode change).
-      const int final_fd = ::open(final_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      const int final_fd = ::open(final_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
       if (final_fd >= 0) {
         ::fchmod(final_fd, 0644);
         ::close(final_fd);

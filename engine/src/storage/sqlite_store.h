@@ -24,10 +24,11 @@
 
 #include "storage/store.h"
 
+#include <SQLiteCpp/Exception.h>  // caught in read(), defined here
+
 namespace SQLite {
 class Database;
 class Statement;
-class Exception;
 }  // namespace SQLite
 
 namespace xferq::detail {

@@ -149,12 +149,35 @@ bool parse_header_line(std::string_view line, std::string* lower_name, std::stri
   return true;
 }
 
-bool parse_content_range(const std::string& v, int64_t* first, int64_t* total) {
-  long long a = 0, b = 0;
-  char tail[32] = {};
-  if (std::sscanf(v.c_str(), "bytes %lld-%lld/%31s", &a, &b, tail) != 3) return false;
+namespace {
+// Digits only, no sign, no overflow.
+bool parse_count(std::string_view s, int64_t* out) {
+  if (s.empty() || s.size() > 18) return false;
+  int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *out = v;
+  return true;
+}
+}  // namespace
+
+bool parse_content_range(const std::string& value, int64_t* first, int64_t* total) {
+  // "bytes FIRST-LAST/TOTAL" or "bytes FIRST-LAST/*" (RFC 9110 14.4), with
+  // FIRST <= LAST < TOTAL: anything else is a lying server.
+  std::string_view v(value);
+  if (v.rfind("bytes ", 0) != 0) return false;
+  v.remove_prefix(6);
+  const auto dash = v.find('-'), slash = v.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return false;
+  int64_t a = 0, b = 0, t = kSizeUnknown;
+  if (!parse_count(v.substr(0, dash), &a) || !parse_count(v.substr(dash + 1, slash - dash - 1), &b) || b < a)
+    return false;
+  const std::string_view tail = v.substr(slash + 1);
+  if (tail != "*" && (!parse_count(tail, &t) || t <= b)) return false;
   *first = a;
-  *total = tail[0] == '*' ? kSizeUnknown : std::strtoll(tail, nullptr, 10);
+  *total = t;
   return true;
 }
 
