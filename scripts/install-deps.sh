@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package xferq needs to build and test, plus any
 # packages named as arguments (bench/install-bench-deps.sh names its own).
+# clang, libclang-rt-14-dev (libFuzzer and Clang's sanitizer runtimes) and
+# llvm (llvm-symbolizer) are for the fuzz preset (scripts/run-fuzz.sh).
 # Idempotent: apt-get runs only when a package is missing. Run as root (or
 # with sudo available). Services in the packages are not started.
 set -euo pipefail
@@ -12,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
   curl python3 python3-pytest openssl
+  clang libclang-rt-14-dev llvm
   "$@"
 )
 

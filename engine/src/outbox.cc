@@ -10,9 +10,9 @@ namespace xferq::detail {
 
 Outbox::~Outbox() { stop(); }
 
-std::error_code Outbox::delete_listed(const FileOp& op) {
+std::error_code Outbox::delete_paths(const FileOp& op, const std::vector<std::string>& paths) {
   std::error_code first_error;
-  for (const std::string& p : *op.temp_paths) {
+  for (const std::string& p : paths) {
     std::error_code ec = delete_file(p);
     if (ec && !first_error) first_error = ec;
   }
@@ -26,7 +26,7 @@ std::error_code Outbox::delete_listed(const FileOp& op) {
 
 std::error_code Outbox::apply(const FileOp& op, bool by_caller) {
   // Cancel's fast path: the paths came with its transaction.
-  if (op.temp_paths) return delete_listed(op);
+  if (op.temp_paths) return delete_paths(op, *op.temp_paths);
   if (op.kind == OpKind::finalize && !by_caller) {
     // Recovery takes the operation first, so that the Complete that made it
     // (still running, in this process or another) no longer takes it back.
@@ -36,7 +36,11 @@ std::error_code Outbox::apply(const FileOp& op, bool by_caller) {
   }
   auto files = store_.job_files(op.job_id);
   if (!files) return files.error();
-  if (op.kind == OpKind::delete_temps) return delete_temps(op, *files);
+  if (op.kind == OpKind::delete_temps) {
+    std::vector<std::string> paths;
+    for (const FileRow& f : *files) paths.push_back(f.temp_path);
+    return delete_paths(op, paths);
+  }
   // Upload-reply jobs: the only temp file is the reply's, and it goes to the
   // reply file name (the upload file itself is never touched).
   auto reply_target = store_.reply_target(op.job_id);
@@ -58,20 +62,6 @@ std::error_code Outbox::apply(const FileOp& op, bool by_caller) {
     }
   }
   return finalize(op, *files, final_path, by_caller);
-}
-
-std::error_code Outbox::delete_temps(const FileOp& op, const std::vector<FileRow>& files) {
-  std::error_code first_error;
-  for (const FileRow& f : files) {
-    std::error_code ec = delete_file(f.temp_path);
-    if (ec && !first_error) first_error = ec;
-  }
-  if (!first_error) {
-    store_.retire_op(op.id);
-    return {};
-  }
-  store_.note_op_failure(op.id, first_error.message());
-  return first_error;
 }
 
 std::error_code Outbox::finalize(const FileOp& op, const std::vector<FileRow>& files,

@@ -48,8 +48,8 @@ class Outbox {
   void stop();
 
  private:
-  std::error_code delete_listed(const FileOp& op);
-  std::error_code delete_temps(const FileOp& op, const std::vector<FileRow>& files);
+  // Deletes the paths; the op is retired if all are gone, else its failure noted.
+  std::error_code delete_paths(const FileOp& op, const std::vector<std::string>& paths);
   std::error_code finalize(const FileOp& op, const std::vector<FileRow>& files,
                            const std::function<std::string(const FileRow&)>& final_path, bool by_caller);
   void janitor_loop();

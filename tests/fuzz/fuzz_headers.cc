@@ -1,16 +1,18 @@
 // fuzz_headers.cc — libFuzzer target: the parsing of response headers a
 // server controls. The input is a header block, one header per line:
 //   parse_header_line  every line (as libcurl hands it over, "\r\n" kept);
-//   parse_content_range, parse_hresult, parse_received
+//   parse_content_range, parse_hresult, parse_retry_after, parse_received
 //                      every header's value (the whole line if it is none);
 //   resolve_url        every value against the previous one (the base).
 // Properties checked: what a parsed header line must look like, and that a
-// BITS-Received-Content-Range that parses names a byte >= 0; parse_hresult
+// BITS-Received-Content-Range that parses names a byte >= 0; a Retry-After
+// that parses is a delay within [0, kMaxRetryAfterSeconds]; parse_hresult
 // reads back any HRESULT written in hex.
 #include <cctype>
 #include <cinttypes>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -58,6 +60,13 @@ void check_value(const std::string& base, const std::string& v) {
   }
 
   (void)xd::parse_hresult(v);
+
+  // Retry-After: nothing, or a delay within [0, the cap] (a date in the past is 0).
+  for (int64_t now_s : {int64_t{0}, int64_t{1700000000}, int64_t{4102444800}}) {
+    const std::optional<int64_t> after = xd::parse_retry_after(v, now_s);
+    if (after) FUZZ_CHECK(*after >= 0 && *after <= xd::kMaxRetryAfterSeconds);
+    if (v.empty()) FUZZ_CHECK(!after);
+  }
 
   int64_t next = -7;
   if (xd::parse_received(v, &next)) FUZZ_CHECK(next >= 0);

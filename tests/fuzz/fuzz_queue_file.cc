@@ -14,21 +14,26 @@
 //                      2  truncate at offset u24 LE, then edits as in 0;
 //   byte 0 & 0x80:     also call the writing API (suspend, resume, priority,
 //                      description, cancel / complete) on every job.
-// The damaged file is opened with Queue::open (start_worker = false); then
+// The run directory also holds a FIFO (out/e.bin.pipe) a damaged path may
+// name. The damaged file is opened with Queue::open (start_worker = false); then
 // job_infos(true/false), jobs(true), get_job + info() + files() on each job,
 // housekeep(). Every call must return — an error or a value — never crash,
-// throw out of the API or hang (run with -timeout). The files (db, -wal,
+// throw out of the API or hang (a watchdog aborts an input that runs over
+// 5 s; see start_watchdog). The files (db, -wal,
 // -shm, -journal, anything recovery renamed) are removed after each input.
 //
 // Safety: damaged rows name arbitrary paths, and recovery / cancel / complete
 // delete and rename them. While an input runs, unlink(), rename() and
 // fchmod() are interposed: outside this process's sandbox directory they fail
 // with EACCES (the engine sees an ordinary error) instead of touching the
-// machine. The sandbox is /tmp/xferq-fuzz-queue-NN (a fixed place, so that
-// the seed's bytes are the same in every process), removed at exit.
+// machine. The sandbox is /dev/shm/xferq-fuzz-queue-NN (/tmp/... without
+// /dev/shm): a fixed place, so that the seed's bytes are the same in every
+// process; removed at exit.
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -36,6 +41,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +50,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fuzz_util.h"
@@ -111,10 +118,14 @@ int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
 
 void remove_tree(const std::string& dir) { nftw(dir.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
+// The run directory, empty but for the target directory and a planted FIFO
+// (out/e.bin.pipe, as long as out/e.bin.part, a temp path of the seed): a
+// path that names it must not block the engine (O_NONBLOCK).
 void fresh_run_dir() {
   remove_tree(g_run);
   ::mkdir(g_run.c_str(), 0700);
   ::mkdir((g_run + "/out").c_str(), 0700);
+  ::mkfifo((g_run + "/out/e.bin.pipe").c_str(), 0600);
 }
 
 xferq::QueueOptions fuzz_options() {
@@ -125,18 +136,18 @@ xferq::QueueOptions fuzz_options() {
 }
 
 [[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "fuzz_queue_file: seed: %s\n", what.c_str());
+  std::fprintf(stderr, "fuzz_queue_file: %s\n", what.c_str());
   std::abort();
 }
 
 template <typename T>
 T must(xferq::Result<T> r, const char* what) {
-  if (!r) die(std::string(what) + ": " + r.error().message());
+  if (!r) die(std::string("seed: ") + what + ": " + r.error().message());
   return std::move(*r);
 }
 
 void must(std::error_code ec, const char* what) {
-  if (ec) die(std::string(what) + ": " + ec.message());
+  if (ec) die(std::string("seed: ") + what + ": " + ec.message());
 }
 
 // The rows a live queue would have; best effort (a schema change that breaks
@@ -275,58 +286,113 @@ void write_file(const std::string& path, const std::vector<unsigned char>& bytes
   ::close(fd);
 }
 
+// XFERQ_FUZZ_VERBOSE=1: what each call answered (to see what an input reaches).
+const bool g_verbose = std::getenv("XFERQ_FUZZ_VERBOSE") != nullptr;
+
+template <typename R>
+void say(const char* call, const R& r) {
+  if (g_verbose) std::fprintf(stderr, "  %s: %s\n", call, r ? "ok" : r.error().message().c_str());
+}
+void say(const char* call, std::error_code ec) {
+  if (g_verbose) std::fprintf(stderr, "  %s: %s\n", call, ec ? ec.message().c_str() : "ok");
+}
+
 void exercise(bool writes) {
   auto opened = xferq::Queue::open(g_db, fuzz_options());
+  say("Queue::open", opened);
   if (!opened) return;
   std::unique_ptr<xferq::Queue> q = std::move(*opened);
 
-  if (auto infos = q->job_infos(true)) {
+  auto infos = q->job_infos(true);
+  say("job_infos(true)", infos);
+  if (infos) {
     for (const xferq::JobInfo& info : *infos) {
       (void)xferq::to_string(info.state);
       (void)xferq::to_string(info.type);
       (void)xferq::to_string(info.priority);
       if (info.error) (void)xferq::to_string(info.error->context);
-      if (auto job = q->get_job(info.id)) {
-        (void)job->info();
-        (void)job->files();
+      auto job = q->get_job(info.id);
+      say("get_job", job);
+      if (job) {
+        say("info", job->info());
+        say("files", job->files());
       }
     }
   }
-  (void)q->job_infos(false);
+  say("job_infos(false)", q->job_infos(false));
 
-  if (auto jobs = q->jobs(true)) {
+  auto jobs = q->jobs(true);
+  say("jobs(true)", jobs);
+  if (jobs) {
     size_t i = 0;
     for (xferq::Job& listed : *jobs) {
       auto job = q->get_job(listed.id());
       xferq::Job& j = job ? *job : listed;
-      (void)j.info();
-      (void)j.files();
-      (void)j.error();
-      (void)j.reply_file_name();
+      say("info", j.info());
+      say("files", j.files());
+      say("error", j.error());
+      say("reply_file_name", j.reply_file_name());
       if (writes) {
-        (void)j.suspend();
-        (void)j.set_priority(xferq::JobPriority::low);
-        (void)j.set_description("fuzzed");
-        (void)j.resume();
+        say("suspend", j.suspend());
+        say("set_priority", j.set_priority(xferq::JobPriority::low));
+        say("set_description", j.set_description("fuzzed"));
+        say("resume", j.resume());
         if (i++ % 2)
-          (void)j.cancel();
+          say("cancel", j.cancel());
         else
-          (void)j.complete();
+          say("complete", j.complete());
       }
     }
   }
-  (void)q->housekeep();
+  say("housekeep", q->housekeep());
+}
+
+// The watchdog: an input still running after kInputLimit is a hang. It
+// aborts (libFuzzer saves the input as a crash) rather than waiting for
+// -timeout, because libFuzzer's own timer is SIGALRM, which interrupts a
+// blocking open() with EINTR and so hides exactly the hangs looked for here
+// (an open() of a FIFO without O_NONBLOCK blocks forever outside libFuzzer).
+constexpr auto kInputLimit = std::chrono::seconds(5);
+std::atomic<int64_t> g_input_started_ms{0};  // 0: no input running
+pthread_t g_input_thread;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void start_watchdog() {
+  std::thread([] {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const int64_t started = g_input_started_ms.load();
+      if (started != 0 && now_ms() - started > std::chrono::milliseconds(kInputLimit).count()) {
+        std::fprintf(stderr, "fuzz property failed: the input still runs after %lld s (a call blocks)\n",
+                     static_cast<long long>(kInputLimit.count()));
+        // SIGABRT to the input's thread: the report shows where it blocks.
+        pthread_kill(g_input_thread, SIGABRT);
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        std::abort();
+      }
+    }
+  }).detach();
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   // A fixed place, not $TMPDIR: the seed's bytes (its paths) are then the same
-  // in every process, so a reproducer replays anywhere. The first free slot
-  // (by lock, so a crashed run's leftover is reused) is normally 00.
+  // in every process, so a reproducer replays anywhere. /dev/shm (tmpfs: no
+  // disk under SQLite's and the outbox's syncs) where there is one, else /tmp.
+  // The first free slot (by lock, so a crashed run's leftover is reused) is
+  // normally 00.
+  struct stat shm {};
+  const char* base = ::stat("/dev/shm", &shm) == 0 && S_ISDIR(shm.st_mode) && ::access("/dev/shm", W_OK) == 0
+                         ? "/dev/shm"
+                         : "/tmp";
   for (int slot = 0; slot < 100 && g_root.empty(); ++slot) {
     char name[64];
-    std::snprintf(name, sizeof name, "/tmp/xferq-fuzz-queue-%02d", slot);
+    std::snprintf(name, sizeof name, "%s/xferq-fuzz-queue-%02d", base, slot);
     const int fd = ::open((std::string(name) + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) continue;
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -335,7 +401,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     }
     g_root = name;  // the lock is held until the process exits
   }
-  if (g_root.empty()) die("no free /tmp/xferq-fuzz-queue-NN slot");
+  if (g_root.empty()) die(std::string("no free ") + base + "/xferq-fuzz-queue-NN slot");
   remove_tree(g_root);
   if (::mkdir(g_root.c_str(), 0700) != 0) die("mkdir " + g_root);
   g_run = g_root + "/run";
@@ -344,14 +410,18 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g_guard = true;
   make_seed();
   g_guard = false;
+  start_watchdog();
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   g_guard = true;
+  g_input_thread = pthread_self();
+  g_input_started_ms = now_ms();
   write_file(g_db, damaged(data, size));
   exercise(data[0] & 0x80);
+  g_input_started_ms = 0;
   fresh_run_dir();
   g_guard = false;
   return 0;
