@@ -21,7 +21,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || ((secs < 1)); then
   echo "usage: $0 [SECONDS_PER_TARGET]" >&2
   exit 2
 fi
-targets=(fuzz_queue_file fuzz_headers fuzz_validate)  # the slowest first
+targets=(fuzz_queue_file fuzz_headers fuzz_validate fuzz_fileset)  # the slowest first
 jobs="${XFERQ_FUZZ_JOBS:-$(nproc)}"
 
 ./scripts/install-deps.sh  # clang, libclang-rt-14-dev (libFuzzer), llvm (llvm-symbolizer) among them

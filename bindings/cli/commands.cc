@@ -1,5 +1,6 @@
 // commands.cc — what each `xferq` subcommand does.
 #include "commands.h"
+#include "fileset.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -167,18 +168,12 @@ int cmd_addfileset(const Globals& g, const std::string& jobref, const std::strin
   return guarded([&] {
     std::ifstream in(listfile);
     if (!in) fail(make_error_code(Errc::file_not_found), "cannot read " + listfile);
+    std::vector<FilesetEntry> entries;
+    int bad_line = 0;
+    if (!parse_fileset(in, &entries, &bad_line))
+      fail_arg(shown(listfile) + ":" + std::to_string(bad_line) + ": expected \"URL PATH\"");
     std::vector<FileSpec> specs;
-    std::string line;
-    int lineno = 0;
-    while (std::getline(in, line)) {
-      ++lineno;
-      std::istringstream ls(line);
-      std::string url, path, extra;
-      if (!(ls >> url) || url[0] == '#') continue;
-      if (!(ls >> path) || (ls >> extra))
-        fail_arg(listfile + ":" + std::to_string(lineno) + ": expected \"URL PATH\"");
-      specs.push_back({url, absolute_path(path)});
-    }
+    for (const FilesetEntry& e : entries) specs.push_back({e.url, absolute_path(e.path)});
     if (specs.empty()) fail_arg(listfile + " lists no files");
     auto q = open_queue(g, false);
     Job job = find_job(*q, jobref);
