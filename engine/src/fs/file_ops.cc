@@ -139,7 +139,12 @@ std::error_code read_range(const std::string& path, int64_t offset, int64_t leng
 }
 
 std::error_code prepare_private_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+  if (fd < 0 && (errno == EACCES || errno == EROFS)) {
+    // A queue this process may only read (another user's, a read-only
+    // mount): nothing to create or tighten; SQLite opens it read-only.
+    fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  }
   if (fd < 0) return errno == ELOOP ? make_error_code(Errc::invalid_arg) : errno_error(errno);
   struct stat st {};
   std::error_code ec;

@@ -65,7 +65,8 @@ bool can_create_in(const std::string& dir);
 // The queue file, before SQLite opens it: created 0600 if missing (never
 // through a symlink), made 0600 if it is ours and open to others, so that its
 // -wal and -shm (which SQLite gives the main file's mode) are private too.
-// A path that exists but is not a regular file is E_INVALIDARG.
+// A path that exists but is not a regular file is E_INVALIDARG. A file this
+// process may only read is left as it is.
 std::error_code prepare_private_file(const std::string& path);
 
 // The path a download's file will have once complete: the canonical path of
