@@ -184,6 +184,16 @@ TEST_F(CliTest, CustomHeadersFromTheShellHideCredentials) {
   EXPECT_EQ(run({"getcustomheaders", id}).out, "");
 }
 
+TEST_F(CliTest, SecurityFlagsFromTheShell) {
+  const std::string id = create("flags");
+  EXPECT_EQ(run({"getsecurityflags", id}).out, "0x00000000\n");
+  ASSERT_EQ(run({"setsecurityflags", id, "0x0A00"}).status, 0);
+  EXPECT_EQ(run({"getsecurityflags", id}).out, "0x00000A00\n");
+  EXPECT_EQ(run({"setsecurityflags", id, "0x0001"}).status, 5);
+  EXPECT_EQ(run({"setsecurityflags", id, "lots"}).status, 5);
+  EXPECT_EQ(run({"getsecurityflags", id}).out, "0x00000A00\n");
+}
+
 TEST_F(CliTest, CancelTwiceIsInvalidState) {
   const std::string id = create("twice");
   CliRun first = run({"cancel", id});

@@ -288,6 +288,45 @@ TEST_F(Engine, CustomHeadersGoWithEveryRequest) {
   EXPECT_EQ(file_content_hash(dir_ / "h.bin"), content_hash(body));
 }
 
+// BITS's redirect policy: allow silently (default), allow and report the
+// final URL, or disallow (a redirect is a fatal error, the target untouched).
+TEST_F(Engine, RedirectPolicyFromTheSecurityFlags) {
+  const std::string body = make_body(5000, 14);
+  server_.set("/target", body_resource(body));
+  Resource moved;
+  moved.status = 302;
+  moved.location = server_.url("/target");
+  server_.set("/moved", moved);
+  auto job = queue_->create_job("redirects");
+  EXPECT_EQ(job->set_security_flags(0x0001), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(job->set_security_flags(0x0300), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(*job->security_flags(), kRedirectPolicyAllowSilent);
+
+  ASSERT_FALSE(job->add_file(server_.url("/moved"), dir_ / "silent.bin"));
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_state(*job, JobState::transferred)) << state_name(*job);
+  EXPECT_EQ((*job->files())[0].final_url, "") << "reported without ALLOW_REPORT";
+  ASSERT_FALSE(job->complete());
+
+  auto report = queue_->create_job("report");
+  ASSERT_FALSE(report->set_security_flags(kRedirectPolicyAllowReport));
+  ASSERT_FALSE(report->add_file(server_.url("/moved"), dir_ / "report.bin"));
+  ASSERT_FALSE(report->resume());
+  ASSERT_TRUE(wait_state(*report, JobState::transferred)) << state_name(*report);
+  EXPECT_EQ((*report->files())[0].final_url, server_.url("/target"));
+  ASSERT_FALSE(report->complete());
+  EXPECT_EQ(read_file(dir_ / "report.bin"), body);
+
+  const size_t target_hits = server_.requests_for("/target").size();
+  auto refuse = queue_->create_job("disallow");
+  ASSERT_FALSE(refuse->set_security_flags(kRedirectPolicyDisallow));
+  ASSERT_FALSE(refuse->add_file(server_.url("/moved"), dir_ / "refused.bin"));
+  ASSERT_FALSE(refuse->resume());
+  ASSERT_TRUE(wait_state(*refuse, JobState::error)) << state_name(*refuse);
+  EXPECT_EQ(refuse->error()->hresult, 0x8019012Eu);  // BG_E_HTTP_ERROR_302
+  EXPECT_EQ(server_.requests_for("/target").size(), target_hits) << "the redirect was followed";
+}
+
 TEST_F(Engine, NotFoundIsFatalWithRemoteFileContext) {
   Resource r;
   r.status = 404;

@@ -158,11 +158,20 @@ TEST_F(Security, HttpsIsNeverRedirectedToHttp) {
   ASSERT_FALSE(job->add_file("https://127.0.0.1:" + port + "/x", dir_ / "x.bin"));
   ASSERT_FALSE(job->resume());
   const bool errored = wait_state(*job, JobState::error);
+  // BITS's ALLOW_HTTPS_TO_HTTP flag lets a job follow it.
+  auto allowed = queue_->create_job("allowed downgrade");
+  ASSERT_FALSE(allowed->set_security_flags(kRedirectAllowHttpsToHttp | kRedirectPolicyAllowReport));
+  ASSERT_FALSE(allowed->add_file("https://127.0.0.1:" + port + "/y", dir_ / "y.bin"));
+  const bool before = server_.requests_for("/plain").empty();
+  ASSERT_FALSE(allowed->resume());
+  const bool followed = wait_state(*allowed, JobState::transferred);
   ::kill(https, SIGTERM);
   ::waitpid(https, nullptr, 0);
+  EXPECT_TRUE(before) << "the plain-http URL was fetched by the refusing job";
+  EXPECT_TRUE(followed) << state_name(*allowed);
+  if (followed) EXPECT_EQ((*allowed->files())[0].final_url, server_.url("/plain"));
   ASSERT_TRUE(errored) << state_name(*job);
   EXPECT_EQ(job->error()->hresult, static_cast<uint32_t>(Errc::unsupported_scheme)) << job->error()->description;
-  EXPECT_TRUE(server_.requests_for("/plain").empty()) << "the plain-http URL was fetched";
 }
 
 }  // namespace

@@ -524,6 +524,20 @@ xferq_hr xferq_job_set_custom_headers(xferq_job* job, const char* headers) {
   });
 }
 
+xferq_hr xferq_job_security_flags(const xferq_job* job, uint32_t* flags) {
+  return getter(job, flags, [](const Job& j, uint32_t* out) -> xferq_hr {
+    auto r = j.security_flags();
+    if (!r) return hr_of(r.error());
+    *out = *r;
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_set_security_flags(xferq_job* job, uint32_t flags) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] { return hr_of(job->job.set_security_flags(flags)); });
+}
+
 xferq_hr xferq_job_minimum_retry_delay(const xferq_job* job, uint32_t* seconds) {
   return getter(job, seconds, [](const Job& j, uint32_t* out) -> xferq_hr {
     auto r = j.minimum_retry_delay();

@@ -249,7 +249,7 @@ int cmd_info(const Globals& g, const std::string& jobref, bool verbose) {
       for (const FileInfo& f : files)
         std::cout << "  " << f.bytes_transferred << " / " << size_text(f.bytes_total) << " "
                   << (f.completed ? "COMPLETED" : "WORKING") << " " << shown(f.remote_url) << " -> "
-                  << shown(f.local_path)
+                  << shown(f.local_path) << (f.final_url.empty() ? std::string() : " (from " + shown(f.final_url) + ")")
                   << "\n";
     }
     return kExitOk;
@@ -352,6 +352,29 @@ int cmd_getcustomheaders(const Globals& g, const std::string& jobref) {
     auto q = open_queue(g, false);
     Job job = find_job(*q, jobref);
     for (const std::string& h : get(job.custom_headers())) std::cout << shown(hidden_secret(h)) << "\n";
+    return kExitOk;
+  });
+}
+
+int cmd_setsecurityflags(const Globals& g, const std::string& jobref, const std::string& text) {
+  return guarded([&] {
+    // bitsadmin /SetSecurityFlags takes the BITS value, decimal or 0x-hex.
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(text.c_str(), &end, 0);
+    if (text.empty() || !end || *end != '\0' || v > 0xFFFFFFFFul) fail_arg("security flags must be a number: " + shown(text));
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.set_security_flags(static_cast<uint32_t>(v)), job, "set the security flags of");
+    std::cout << "Security flags set to " << hresult_hex(static_cast<uint32_t>(v)) << ".\n";
+    return kExitOk;
+  });
+}
+
+int cmd_getsecurityflags(const Globals& g, const std::string& jobref) {
+  return guarded([&] {
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    std::cout << hresult_hex(get(job.security_flags())) << "\n";
     return kExitOk;
   });
 }

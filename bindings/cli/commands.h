@@ -25,6 +25,8 @@ int cmd_setdisplayname(const Globals& g, const std::string& job, const std::stri
 int cmd_setdescription(const Globals& g, const std::string& job, const std::string& text);
 int cmd_setcustomheaders(const Globals& g, const std::string& job, const std::vector<std::string>& headers);
 int cmd_getcustomheaders(const Globals& g, const std::string& job);
+int cmd_setsecurityflags(const Globals& g, const std::string& job, const std::string& flags);
+int cmd_getsecurityflags(const Globals& g, const std::string& job);
 int cmd_setminretrydelay(const Globals& g, const std::string& job, const std::string& seconds);
 int cmd_setnoprogresstimeout(const Globals& g, const std::string& job, const std::string& seconds);
 int cmd_suspend(const Globals& g, const std::string& job);

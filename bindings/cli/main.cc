@@ -149,6 +149,10 @@ int main(int argc, char** argv) {
     s->add_option("HEADER", pairs, "\"Name: value\"");
     s->callback([&] { action = [&] { return cmd_setcustomheaders(g, job, pairs); }; });
   }
+  job_arg_cmd("setsecurityflags", "FLAGS",
+              "BITS's redirect flags: 0x0000 allow, 0x0100 allow and report, 0x0200 disallow; | 0x0800 allow https->http",
+              cmd_setsecurityflags);
+  job_cmd("getsecurityflags", "print a job's security flags", cmd_getsecurityflags);
   job_cmd("getcustomheaders", "print a job's custom headers (credentials' values hidden)", cmd_getcustomheaders);
   job_arg_cmd("setreplyfilename", "PATH", "upload-reply jobs: where complete() puts the reply",
               cmd_setreplyfilename);

@@ -75,6 +75,7 @@ nlohmann::json job_json(const JobInfo& info, const std::vector<FileInfo>* files)
       nlohmann::json fj;
       fj["remote_url"] = f.remote_url;
       fj["local_path"] = f.local_path;
+      if (!f.final_url.empty()) fj["final_url"] = f.final_url;
       fj["temp_path"] = f.temp_path;
       fj["bytes_total"] = f.bytes_total == kSizeUnknown ? nlohmann::json(nullptr) : nlohmann::json(f.bytes_total);
       fj["bytes_transferred"] = f.bytes_transferred;

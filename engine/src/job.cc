@@ -105,6 +105,19 @@ Result<std::vector<std::string>> Job::custom_headers() const {
   return detail::split_lines(*joined);
 }
 
+std::error_code Job::set_security_flags(uint32_t flags) {
+  if (!core_) return no_job();
+  const uint32_t policy = flags & kRedirectPolicyMask;
+  if ((flags & ~(kRedirectPolicyMask | kRedirectAllowHttpsToHttp)) != 0 || policy > kRedirectPolicyDisallow)
+    return make_error_code(Errc::invalid_arg);
+  return core_->set_property(id_, Property::security_flags, flags, {});
+}
+
+Result<uint32_t> Job::security_flags() const {
+  if (!core_) return no_job();
+  return core_->store().security_flags(id_);
+}
+
 Result<std::chrono::seconds> Job::minimum_retry_delay() const { return field_of<std::chrono::seconds>(*this, &JobInfo::minimum_retry_delay); }
 
 std::error_code Job::set_minimum_retry_delay(std::chrono::seconds delay) {

@@ -219,3 +219,14 @@ def test_custom_headers(queue, tmp_path):
     assert job.custom_headers == ["X-Api-Key: k1", "Accept: application/octet-stream"]  # unchanged
     job.custom_headers = []
     assert job.custom_headers == []
+
+
+def test_security_flags(queue):
+    job = queue.create_job("flags")
+    assert job.security_flags == xferq.REDIRECT_POLICY_ALLOW_SILENT
+    job.security_flags = xferq.REDIRECT_POLICY_DISALLOW | xferq.REDIRECT_ALLOW_HTTPS_TO_HTTP
+    assert job.security_flags == 0x0A00
+    with pytest.raises(xferq.XferqError) as e:
+        job.security_flags = 0x0001  # certificate flags: not supported
+    assert e.value.name == "E_INVALIDARG"
+    assert job.security_flags == 0x0A00

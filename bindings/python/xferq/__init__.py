@@ -53,6 +53,12 @@ _E_INSUFFICIENT_BUFFER = 0x8007007A
 _JOB_ID_SIZE = 39
 
 
+# Job.security_flags values (BITS's BG_HTTP_REDIRECT_POLICY_*).
+REDIRECT_POLICY_ALLOW_SILENT = 0x0000
+REDIRECT_POLICY_ALLOW_REPORT = 0x0100
+REDIRECT_POLICY_DISALLOW = 0x0200
+REDIRECT_ALLOW_HTTPS_TO_HTTP = 0x0800
+
 class State(enum.IntEnum):
     """BG_JOB_STATE."""
     QUEUED = 0
@@ -242,6 +248,8 @@ _PROTOTYPES = {
     "xferq_job_set_description": (_hr, [_p, ctypes.c_char_p]),
     "xferq_job_custom_headers": (_hr, [_p, ctypes.c_char_p, _sz, ctypes.POINTER(_sz)]),
     "xferq_job_set_custom_headers": (_hr, [_p, ctypes.c_char_p]),
+    "xferq_job_security_flags": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
+    "xferq_job_set_security_flags": (_hr, [_p, ctypes.c_uint32]),
     "xferq_job_minimum_retry_delay": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
     "xferq_job_set_minimum_retry_delay": (_hr, [_p, ctypes.c_uint32]),
     "xferq_job_no_progress_timeout": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
@@ -486,6 +494,17 @@ class Job:
     @custom_headers.setter
     def custom_headers(self, headers) -> None:
         _check(_lib.xferq_job_set_custom_headers(self._h, _utf8("\n".join(headers))))
+
+    @property
+    def security_flags(self) -> int:
+        """BITS's redirect flags: REDIRECT_POLICY_* | REDIRECT_ALLOW_HTTPS_TO_HTTP."""
+        v = ctypes.c_uint32()
+        _check(_lib.xferq_job_security_flags(self._h, ctypes.byref(v)))
+        return v.value
+
+    @security_flags.setter
+    def security_flags(self, flags: int) -> None:
+        _check(_lib.xferq_job_set_security_flags(self._h, flags))
 
     @property
     def minimum_retry_delay(self) -> int:

@@ -195,6 +195,15 @@ class Job {
   // The headers as set (values included: the application set them). The CLI
   // hides the values of Authorization, Proxy-Authorization and Cookie.
   Result<std::vector<std::string>> custom_headers() const;
+  // BITS's security flags, the redirect ones (types.h): the redirect policy
+  // (kRedirectPolicyAllowSilent, the default; kRedirectPolicyAllowReport;
+  // kRedirectPolicyDisallow, under which a redirect ends the attempt with
+  // BG_E_HTTP_ERROR_3xx, fatal) and kRedirectAllowHttpsToHttp (https is
+  // otherwise never redirected to http). From the job's next start.
+  // E_INVALIDARG for another bit or policy value (certificate flags are not
+  // supported). One transaction.
+  std::error_code set_security_flags(uint32_t flags);
+  Result<uint32_t> security_flags() const;
   // Seconds to wait in TRANSIENT_ERROR before retrying. Default 600; values
   // under the queue's floor (BITS: 5 s) are raised to it.
   Result<std::chrono::seconds> minimum_retry_delay() const;

@@ -112,7 +112,17 @@ struct FileInfo {
   int64_t bytes_total = kSizeUnknown;
   int64_t bytes_transferred = 0;
   bool completed = false;  // every byte is on disk
+  // Under kRedirectPolicyAllowReport: the URL the last response came from,
+  // after redirects (credentials redacted); "" otherwise or before any.
+  std::string final_url;
 };
+
+// Job::set_security_flags values, as BITS defines them (BG_HTTP_REDIRECT_POLICY_*).
+inline constexpr uint32_t kRedirectPolicyAllowSilent = 0x0000;  // follow redirects (default)
+inline constexpr uint32_t kRedirectPolicyAllowReport = 0x0100;  // follow, and record FileInfo::final_url
+inline constexpr uint32_t kRedirectPolicyDisallow = 0x0200;     // a redirect is a fatal error
+inline constexpr uint32_t kRedirectPolicyMask = 0x0700;
+inline constexpr uint32_t kRedirectAllowHttpsToHttp = 0x0800;   // https may be redirected to http
 
 // The last error of a job in ERROR or TRANSIENT_ERROR. For uploads the hresult
 // may be one the server sent (BITS-Error-Code), e.g. BG_E_TOO_LARGE.

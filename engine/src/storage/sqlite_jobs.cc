@@ -98,7 +98,7 @@ Result<std::vector<FileInfo>> SqliteStore::files(const std::string& id) {
   std::vector<FileInfo> out;
   for (const FileRow& r : *rows)
     out.push_back(FileInfo{redact_url(r.remote_url), r.local_path, r.temp_path, r.bytes_total, r.bytes_transferred,
-                           r.completed});
+                           r.completed, redact_url(r.final_url)});
   return out;
 }
 
@@ -285,6 +285,7 @@ std::error_code SqliteStore::set_property(const std::string& id, Property proper
       "UPDATE jobs SET no_progress_timeout_s = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
       "UPDATE jobs SET reply_file_name = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
       "UPDATE jobs SET custom_headers = nullif(?3, ''), modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
+      "UPDATE jobs SET security_flags = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
   };
   return write_txn([&]() -> std::error_code {
     auto& s = prepare(kSql[static_cast<int>(property)]);
@@ -332,6 +333,20 @@ Result<std::string> SqliteStore::custom_headers(const std::string& id) {
     std::string h = s.getColumn(0).getString();
     s.reset();
     return h;
+  });
+  if (!r) return r.error();
+  if (!*r) return make_error_code(Errc::not_found);
+  return **r;
+}
+
+Result<uint32_t> SqliteStore::security_flags(const std::string& id) {
+  auto r = read<std::optional<uint32_t>>([&]() -> std::optional<uint32_t> {
+    auto& s = prepare("SELECT security_flags FROM jobs WHERE id = ?");
+    s.bind(1, id);
+    if (!s.executeStep()) return std::nullopt;
+    const auto v = static_cast<uint32_t>(s.getColumn(0).getInt64());
+    s.reset();
+    return v;
   });
   if (!r) return r.error();
   if (!*r) return make_error_code(Errc::not_found);

@@ -45,7 +45,7 @@ void bind_text_or_null(SQLite::Statement& s, int i, const std::string& v);
 JobInfo read_job_info(SQLite::Statement& s);
 
 #define XFERQ_FILE_COLUMNS \
-  "idx, remote_url, local_path, temp_path, bytes_total, bytes_transferred, etag, last_modified, completed "
+  "idx, remote_url, local_path, temp_path, bytes_total, bytes_transferred, etag, last_modified, completed, final_url "
 FileRow read_file_row(SQLite::Statement& s);
 
 }  // namespace xferq::detail::sqlite

@@ -124,6 +124,7 @@ FileRow read_file_row(SQLite::Statement& s) {
   f.etag = column_text(s, 6);
   f.last_modified = column_text(s, 7);
   f.completed = s.getColumn(8).getInt() != 0;
+  f.final_url = column_text(s, 9);
   return f;
 }
 

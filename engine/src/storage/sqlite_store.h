@@ -53,6 +53,8 @@ class SqliteStore final : public Store {
   Result<std::vector<std::string>> job_ids(bool include_final) override;
   Result<std::optional<std::string>> reply_target(const std::string& id) override;
   Result<std::string> custom_headers(const std::string& id) override;
+  Result<uint32_t> security_flags(const std::string& id) override;
+  Result<WriteOutcome> set_final_url(const Claim& claim, int64_t idx, const std::string& url) override;
   std::error_code add_files(const std::string& id, const std::vector<FileSpec>& files, int64_t max_files,
                             int64_t now_us, Decision* decision) override;
   std::error_code apply_call(const std::string& id, Call call, int64_t now_us, Decision* decision) override;

@@ -151,7 +151,7 @@ Result<std::vector<Claim>> SqliteStore::claim_next(int limit, const std::vector<
       "SELECT id FROM jobs WHERE " + state_in(start.from) + " ORDER BY priority, queued_seq LIMIT ?";
   static const std::string claim_sql =
       "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?2 "
-      "WHERE id = ?1 AND " + state_in(start.from) + " RETURNING generation, type, coalesce(custom_headers, '')";
+      "WHERE id = ?1 AND " + state_in(start.from) + " RETURNING generation, type, coalesce(custom_headers, ''), security_flags";
   // Most wake-ups find nothing queued: answer those with a read.
   auto any = read<bool>([&] {
     auto& q = prepare(any_sql.c_str());
@@ -182,7 +182,8 @@ Result<std::vector<Claim>> SqliteStore::claim_next(int limit, const std::vector<
       up.bind(3, static_cast<int>(start.to));
       if (up.executeStep())
         out.push_back(Claim{id, up.getColumn(0).getInt64(), static_cast<JobType>(up.getColumn(1).getInt()),
-                            split_lines(up.getColumn(2).getString())});
+                            split_lines(up.getColumn(2).getString()),
+                            static_cast<uint32_t>(up.getColumn(3).getInt64())});
       up.reset();
     }
     return {};
@@ -492,6 +493,20 @@ Result<WriteOutcome> SqliteStore::set_upload_session(const Claim& claim, int64_t
     f.bind(3, size);
     f.exec();
     outcome = WriteOutcome::applied;
+    return {};
+  });
+}
+
+Result<WriteOutcome> SqliteStore::set_final_url(const Claim& claim, int64_t idx, const std::string& url) {
+  return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
+    auto& s = prepare(
+        "UPDATE files SET final_url = ?4 WHERE job_id = ?1 AND idx = ?3 "
+        "AND (SELECT generation FROM jobs WHERE id = ?1) = ?2");
+    s.bind(1, claim.job_id);
+    s.bind(2, claim.generation);
+    s.bind(3, idx);
+    bind_text_or_null(s, 4, url);
+    if (s.exec() == 1) outcome = WriteOutcome::applied;
     return {};
   });
 }

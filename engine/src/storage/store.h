@@ -81,6 +81,7 @@ struct FileRow {
   std::string etag;
   std::string last_modified;
   bool completed = false;
+  std::string final_url;
 };
 
 // A job the worker has taken from the queue, at the generation it saw.
@@ -89,6 +90,7 @@ struct Claim {
   int64_t generation = 0;
   JobType type = JobType::download;
   std::vector<std::string> custom_headers;  // sent with every request of this run
+  uint32_t security_flags = 0;               // the redirect policy (types.h)
 };
 
 // What a worker write did.
@@ -118,6 +120,7 @@ enum class Property {
   no_progress_timeout_s,
   reply_file_name,
   custom_headers,  // "Name: value" lines, '\n'-separated; "" clears
+  security_flags,  // BITS's redirect flags (types.h)
 };
 
 class Store {
@@ -140,6 +143,10 @@ class Store {
   // Every job (final ones if asked), in creation order.
   virtual Result<std::vector<JobInfo>> job_infos(bool include_final) = 0;
   virtual Result<std::vector<std::string>> job_ids(bool include_final) = 0;
+  virtual Result<uint32_t> security_flags(const std::string& id) = 0;
+  // Records the URL a file's last response came from (redirect policy
+  // ALLOW_REPORT). Conditional on the claim's generation.
+  virtual Result<WriteOutcome> set_final_url(const Claim& claim, int64_t idx, const std::string& url) = 0;
   // The job's custom headers, '\n'-separated ("" if none).
   virtual Result<std::string> custom_headers(const std::string& id) = 0;
   // Upload-reply jobs: where complete() puts the reply (the reply file name,

@@ -71,8 +71,14 @@ void CurlRequest::set_url(const std::string& url) {
   // HTTPS is never silently downgraded: a request that starts on https may
   // only be redirected to https (BITS refuses such redirects too). The
   // refusal ends the attempt with XFERQ_E_UNSUPPORTED_SCHEME, a fatal error.
-  if (url.size() >= 6 && strncasecmp(url.c_str(), "https:", 6) == 0)
-    curl_easy_setopt(easy_, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+  https_ = url.size() >= 6 && strncasecmp(url.c_str(), "https:", 6) == 0;
+  if (https_) curl_easy_setopt(easy_, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+}
+
+std::string CurlRequest::effective_url() const {
+  char* url = nullptr;
+  curl_easy_getinfo(easy_, CURLINFO_EFFECTIVE_URL, &url);
+  return url ? std::string(url) : std::string();
 }
 
 void CurlRequest::add_header(const std::string& line) {
@@ -80,9 +86,13 @@ void CurlRequest::add_header(const std::string& line) {
   curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, headers_);
 }
 
-void CurlRequest::follow_redirects(int max_redirects) {
+void CurlRequest::follow_redirects(int max_redirects, uint32_t security_flags) {
+  if ((security_flags & kRedirectPolicyMask) == kRedirectPolicyDisallow) return;
   curl_easy_setopt(easy_, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(easy_, CURLOPT_MAXREDIRS, static_cast<long>(max_redirects));
+  // The job may allow https -> http (BITS's ALLOW_HTTPS_TO_HTTP); the queue's
+  // scheme rule (http/https only) still holds.
+  if (https_ && (security_flags & kRedirectAllowHttpsToHttp)) curl_easy_setopt(easy_, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 }
 
 void CurlRequest::set_receive_buffer(long bytes) { curl_easy_setopt(easy_, CURLOPT_BUFFERSIZE, bytes); }

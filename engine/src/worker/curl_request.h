@@ -42,7 +42,13 @@ class CurlRequest {
 
   void set_url(const std::string& url);
   void add_header(const std::string& line);  // "Name: value"; "Name:" removes a default header
-  void follow_redirects(int max_redirects);
+  // Follows up to `max_redirects` redirects under the job's security flags
+  // (types.h): none under kRedirectPolicyDisallow (a 3xx then ends the
+  // request as a response), and https may go to http only with
+  // kRedirectAllowHttpsToHttp.
+  void follow_redirects(int max_redirects, uint32_t security_flags = 0);
+  // The URL of the last response (after redirects).
+  std::string effective_url() const;
   void set_receive_buffer(long bytes);
   // Bytes from `offset` on (an HTTP Range request).
   void set_range_from(int64_t offset);
@@ -67,6 +73,7 @@ class CurlRequest {
   curl_slist* headers_ = nullptr;
   char error_[CURL_ERROR_SIZE] = {};
   std::map<std::string, std::string, std::less<>> response_headers_;
+  bool https_ = false;  // the request's URL is https
 };
 
 // The direction of a transfer, for the rules that differ.

@@ -78,7 +78,7 @@ void DownloadDriver::start_file() {
   checked_ = false;
   pending_ = Pending::none;
   r.set_url(file_.remote_url);
-  r.follow_redirects(loop_.options().max_redirects);
+  r.follow_redirects(loop_.options().max_redirects, claim_.security_flags);
   r.set_receive_buffer(loop_.options().receive_buffer_bytes);
   // Byte offsets must mean what they say: no content coding.
   r.add_header("Accept-Encoding: identity");
@@ -146,6 +146,8 @@ bool DownloadDriver::check_response() {
   file_.etag = etag;
   file_.last_modified = last_modified;
   connect_due_ = !connected_;
+  if ((claim_.security_flags & kRedirectPolicyMask) == kRedirectPolicyAllowReport)
+    final_url_due_ = request_->effective_url();
   return true;
 }
 
@@ -176,6 +178,7 @@ void DownloadDriver::on_turn() {
     connect_due_ = false;
     if (!commit_connected(false)) return;
   }
+  if (!commit_final_url()) return;
   if (!temp_.is_open() || flushing_ || file_.bytes_transferred == committed_) return;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_commit_ < loop_.options().progress_interval) return;
@@ -192,6 +195,7 @@ void DownloadDriver::done(CurlRequest&, CURLcode code) {
     connect_due_ = false;
     if (!commit_connected(false)) return;
   }
+  if (pending_ == Pending::none && !commit_final_url()) return;
   if (pending_ != Pending::none) return act_on_pending();
   if (code != CURLE_OK) return fail(curl_failure(code, *request_, redact_url(file_.remote_url)));
   if (file_.bytes_total >= 0 && file_.bytes_transferred != file_.bytes_total) {
@@ -203,6 +207,13 @@ void DownloadDriver::done(CurlRequest&, CURLcode code) {
   finish();
 }
 
+bool DownloadDriver::commit_final_url() {
+  if (final_url_due_.empty()) return true;
+  const std::string url = std::move(final_url_due_);
+  final_url_due_.clear();
+  return applied(loop_.store().set_final_url(claim_, file_.idx, url));
+}
+
 void DownloadDriver::act_on_pending() {
   switch (pending_) {
     case Pending::stale:
@@ -212,6 +223,13 @@ void DownloadDriver::act_on_pending() {
     case Pending::http_error: {
       const long s = pending_status_;
       if (s == 416 && requested_from_ > 0) return restart_from_zero("the server refused the range (416)");
+      if (s >= 300 && s < 400 && (claim_.security_flags & kRedirectPolicyMask) == kRedirectPolicyDisallow) {
+        TransferFailure f = http_failure(s, "for " + redact_url(file_.remote_url) +
+                                                " (a redirect, which the job's security flags disallow)",
+                                         Direction::download);
+        f.transient = false;
+        return fail(std::move(f));
+      }
       TransferFailure f = http_failure(s, "for " + redact_url(file_.remote_url), Direction::download);
       if (s == 503 || s == 429) f.retry_after_s = parse_retry_after(request_->header("retry-after"), now_us() / 1000000);
       return fail(std::move(f));

@@ -44,6 +44,8 @@ class DownloadDriver final : public JobDriver {
   // write, false with pending_ set. Records only; never touches the database.
   bool check_response();
   bool identity_coded() const;
+  // Commits the final URL recorded for ALLOW_REPORT; false if the job moved on.
+  bool commit_final_url();
   void act_on_pending();
   void finish();
   void finish_flushed();
@@ -58,6 +60,7 @@ class DownloadDriver final : public JobDriver {
   std::string pending_reason_;
   long pending_status_ = 0;
   std::error_code pending_error_;
+  std::string final_url_due_;     // ALLOW_REPORT: the response's URL, to commit
   uint64_t epoch_ = 0;            // new for every opened file or restart: stale flush results are ignored
   bool flushing_ = false;         // a progress flush is with the flusher
   bool finishing_ = false;        // the final flush is with the flusher; the request is gone

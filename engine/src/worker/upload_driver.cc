@@ -88,7 +88,7 @@ void UploadDriver::send(Step step) {
   if (step == Step::reply) {
     // An ordinary download from BITS-Reply-URL.
     r.set_url(up_.reply_url);
-    r.follow_redirects(loop_.options().max_redirects);
+    r.follow_redirects(loop_.options().max_redirects, claim_.security_flags);
     r.add_header("Accept-Encoding: identity");
     return loop_.add_request(r);
   }

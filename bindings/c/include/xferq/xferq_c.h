@@ -338,6 +338,17 @@ XFERQ_C_API xferq_hr xferq_job_set_description(xferq_job* job, const char* text)
 XFERQ_C_API xferq_hr xferq_job_custom_headers(const xferq_job* job, char* buf, size_t size, size_t* required);
 XFERQ_C_API xferq_hr xferq_job_set_custom_headers(xferq_job* job, const char* headers);
 
+/* BITS's security flags, the redirect ones: policy 0x0000 allow silently
+ * (default), 0x0100 allow and report the final URL, 0x0200 disallow (a
+ * redirect is a fatal error); 0x0800 allow https to be redirected to http.
+ * XFERQ_E_INVALIDARG for any other bit. */
+#define XFERQ_REDIRECT_POLICY_ALLOW_SILENT 0x0000u
+#define XFERQ_REDIRECT_POLICY_ALLOW_REPORT 0x0100u
+#define XFERQ_REDIRECT_POLICY_DISALLOW 0x0200u
+#define XFERQ_REDIRECT_ALLOW_HTTPS_TO_HTTP 0x0800u
+XFERQ_C_API xferq_hr xferq_job_security_flags(const xferq_job* job, uint32_t* flags);
+XFERQ_C_API xferq_hr xferq_job_set_security_flags(xferq_job* job, uint32_t flags);
+
 /* Seconds to wait in TRANSIENT_ERROR before retrying (default 600; raised to
  * the queue's floor). */
 XFERQ_C_API xferq_hr xferq_job_minimum_retry_delay(const xferq_job* job, uint32_t* seconds);
