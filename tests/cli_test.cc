@@ -184,6 +184,26 @@ TEST_F(CliTest, CustomHeadersFromTheShellHideCredentials) {
   EXPECT_EQ(run({"getcustomheaders", id}).out, "");
 }
 
+// A password read from standard input ("-") never shows in the process
+// list, and nothing prints it afterwards.
+TEST_F(CliTest, CredentialsFromStandardInputAreNeverShown) {
+  const std::string id = create("creds");
+  const pid_t pid = spawn("/bin/sh",
+                          {"-c", "printf 'Sup3rS3cret\\n' | \"$0\" --db \"$1\" setcredentials \"$2\" SERVER BASIC bob -",
+                           XFERQ_CLI_PATH, db(), id},
+                          dir_ / "cred.out", dir_ / "cred.err");
+  ASSERT_EQ(wait_exit(pid, std::chrono::seconds(30)), 0) << read_file(dir_ / "cred.err");
+  EXPECT_EQ(read_file(dir_ / "cred.out").find("Sup3rS3cret"), std::string::npos);
+  for (const std::vector<std::string> args :
+       {std::vector<std::string>{"info", id, "--verbose"}, {"--json", "info", id}, {"--json", "list"}}) {
+    CliRun r = run(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out.find("Sup3rS3cret"), std::string::npos) << r.out;
+  }
+  EXPECT_EQ(run({"setcredentials", id, "SERVER", "NTLM", "bob", "x"}).status, 5);
+  EXPECT_EQ(run({"removecredentials", id, "SERVER", "BASIC"}).status, 0);
+}
+
 TEST_F(CliTest, SecurityFlagsFromTheShell) {
   const std::string id = create("flags");
   EXPECT_EQ(run({"getsecurityflags", id}).out, "0x00000000\n");

@@ -4,6 +4,7 @@
 // silent HTTPS downgrade on redirect, control characters refused in names,
 // two spellings of one target refused, a slow drip treated as a stall.
 #include <signal.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -132,6 +133,53 @@ TEST_F(Security, ASlowDripBelowTheSpeedLimitIsAStall) {
   ASSERT_FALSE(job->resume());
   ASSERT_TRUE(wait_state(*job, JobState::transient_error, std::chrono::seconds(15))) << state_name(*job);
   EXPECT_EQ(job->error()->hresult, static_cast<uint32_t>(Errc::transport));
+}
+
+// Credentials go to the job's own origin, never to a redirect target on
+// another host or port, and are never shown.
+TEST_F(Security, CredentialsGoToTheOriginOnly) {
+  open();
+  FixtureServer other;
+  const std::string body = make_body(3000, 5);
+  other.set("/elsewhere", body_resource(body));
+  Resource moved;
+  moved.status = 302;
+  moved.location = other.url("/elsewhere");
+  server_.set("/moved", moved);
+  server_.set("/here", body_resource(body));
+  auto job = queue_->create_job("basic");
+  ASSERT_FALSE(job->add_files({{server_.url("/here"), dir_ / "here.bin"}, {server_.url("/moved"), dir_ / "there.bin"}}));
+  ASSERT_FALSE(job->set_credentials(AuthTarget::server, AuthScheme::basic, "alice", "pa55word"));
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_state(*job, JobState::transferred)) << state_name(*job);
+  auto header = [](const RequestRecord& r, const std::string& name) {
+    for (const auto& [n, v] : r.headers)
+      if (strcasecmp(n.c_str(), name.c_str()) == 0) return v;
+    return std::string();
+  };
+  ASSERT_FALSE(server_.requests_for("/here").empty());
+  EXPECT_EQ(header(server_.requests_for("/here").back(), "Authorization"), "Basic YWxpY2U6cGE1NXdvcmQ=");
+  ASSERT_FALSE(other.requests_for("/elsewhere").empty());
+  EXPECT_EQ(header(other.requests_for("/elsewhere").back(), "Authorization"), "") << "credentials forwarded";
+
+  auto bearer = queue_->create_job("bearer");
+  ASSERT_FALSE(bearer->add_file(server_.url("/here"), dir_ / "b.bin"));
+  ASSERT_FALSE(bearer->set_credentials(AuthTarget::server, AuthScheme::bearer, "", "t0ken"));
+  ASSERT_FALSE(bearer->resume());
+  ASSERT_TRUE(wait_state(*bearer, JobState::transferred)) << state_name(*bearer);
+  EXPECT_EQ(header(server_.requests_for("/here").back(), "Authorization"), "Bearer t0ken");
+
+  // Bad input: a clear error, nothing changed.
+  EXPECT_EQ(bearer->set_credentials(AuthTarget::server, AuthScheme::basic, "a:b", "x"), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(bearer->set_credentials(AuthTarget::server, AuthScheme::basic, "a", std::string("x\0y", 3)),
+            make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(bearer->set_credentials(AuthTarget::proxy, AuthScheme::digest, "a", ""), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(bearer->set_credentials(static_cast<AuthTarget>(7), AuthScheme::basic, "a", "b"),
+            make_error_code(Errc::invalid_arg));
+  ASSERT_FALSE(bearer->complete());
+  EXPECT_EQ(bearer->set_credentials(AuthTarget::server, AuthScheme::basic, "a", "b"),
+            make_error_code(Errc::invalid_state));
+  EXPECT_FALSE(job->remove_credentials(AuthTarget::server, AuthScheme::digest)) << "none there: success";
 }
 
 // An HTTPS server (Python's, with a certificate made for the test) that

@@ -524,6 +524,24 @@ xferq_hr xferq_job_set_custom_headers(xferq_job* job, const char* headers) {
   });
 }
 
+xferq_hr xferq_job_set_credentials(xferq_job* job, int32_t target, int32_t scheme, const char* user,
+                                   const char* password) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  if (password == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    return hr_of(job->job.set_credentials(static_cast<xferq::AuthTarget>(target), static_cast<xferq::AuthScheme>(scheme),
+                                          user ? user : "", password));
+  });
+}
+
+xferq_hr xferq_job_remove_credentials(xferq_job* job, int32_t target, int32_t scheme) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] {
+    return hr_of(
+        job->job.remove_credentials(static_cast<xferq::AuthTarget>(target), static_cast<xferq::AuthScheme>(scheme)));
+  });
+}
+
 xferq_hr xferq_job_security_flags(const xferq_job* job, uint32_t* flags) {
   return getter(job, flags, [](const Job& j, uint32_t* out) -> xferq_hr {
     auto r = j.security_flags();

@@ -370,6 +370,59 @@ int cmd_setsecurityflags(const Globals& g, const std::string& jobref, const std:
   });
 }
 
+namespace {
+
+// bitsadmin's words: SERVER|PROXY and BASIC|DIGEST|BEARER (any case).
+void parse_auth(const std::string& target_word, const std::string& scheme_word, AuthTarget* target,
+                AuthScheme* scheme) {
+  std::string t = target_word, s = scheme_word;
+  for (char& c : t) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (t == "SERVER") *target = AuthTarget::server;
+  else if (t == "PROXY") *target = AuthTarget::proxy;
+  else fail_arg("the target must be SERVER or PROXY, not " + shown(target_word));
+  if (s == "BASIC") *scheme = AuthScheme::basic;
+  else if (s == "DIGEST") *scheme = AuthScheme::digest;
+  else if (s == "BEARER") *scheme = AuthScheme::bearer;
+  else fail_arg("the scheme must be BASIC, DIGEST or BEARER, not " + shown(scheme_word));
+}
+
+}  // namespace
+
+int cmd_setcredentials(const Globals& g, const std::string& jobref, const std::vector<std::string>& args) {
+  return guarded([&] {
+    if (args.size() != 4) throw Fail{{kExitUsage, "usage: setcredentials JOB SERVER|PROXY BASIC|DIGEST|BEARER USER PASSWORD"}};
+    AuthTarget target;
+    AuthScheme scheme;
+    parse_auth(args[0], args[1], &target, &scheme);
+    std::string password = args[3];
+    if (password == "-") {
+      // From standard input, so that it need not show in the process list.
+      if (!std::getline(std::cin, password)) fail_arg("no password on standard input");
+      if (!password.empty() && password.back() == '\r') password.pop_back();
+    }
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.set_credentials(target, scheme, args[2], password), job, "set the credentials of");
+    std::cout << "Credentials set.\n";  // never echoed
+    return kExitOk;
+  });
+}
+
+int cmd_removecredentials(const Globals& g, const std::string& jobref, const std::vector<std::string>& args) {
+  return guarded([&] {
+    if (args.size() != 2) throw Fail{{kExitUsage, "usage: removecredentials JOB SERVER|PROXY BASIC|DIGEST|BEARER"}};
+    AuthTarget target;
+    AuthScheme scheme;
+    parse_auth(args[0], args[1], &target, &scheme);
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.remove_credentials(target, scheme), job, "remove the credentials of");
+    std::cout << "Credentials removed.\n";
+    return kExitOk;
+  });
+}
+
 int cmd_getsecurityflags(const Globals& g, const std::string& jobref) {
   return guarded([&] {
     auto q = open_queue(g, false);

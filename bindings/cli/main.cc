@@ -152,6 +152,19 @@ int main(int argc, char** argv) {
   job_arg_cmd("setsecurityflags", "FLAGS",
               "BITS's redirect flags: 0x0000 allow, 0x0100 allow and report, 0x0200 disallow; | 0x0800 allow https->http",
               cmd_setsecurityflags);
+  {
+    auto* s = app.add_subcommand("setcredentials",
+                                 "set a job's credentials: SERVER|PROXY BASIC|DIGEST|BEARER USER PASSWORD (- reads stdin)");
+    s->add_option("JOB", job, "job GUID or unique display name")->required();
+    s->add_option("ARGS", pairs, "SERVER|PROXY BASIC|DIGEST|BEARER USER PASSWORD")->expected(4);
+    s->callback([&] { action = [&] { return cmd_setcredentials(g, job, pairs); }; });
+  }
+  {
+    auto* s = app.add_subcommand("removecredentials", "remove a job's credentials: SERVER|PROXY BASIC|DIGEST|BEARER");
+    s->add_option("JOB", job, "job GUID or unique display name")->required();
+    s->add_option("ARGS", pairs, "SERVER|PROXY BASIC|DIGEST|BEARER")->expected(2);
+    s->callback([&] { action = [&] { return cmd_removecredentials(g, job, pairs); }; });
+  }
   job_cmd("getsecurityflags", "print a job's security flags", cmd_getsecurityflags);
   job_cmd("getcustomheaders", "print a job's custom headers (credentials' values hidden)", cmd_getcustomheaders);
   job_arg_cmd("setreplyfilename", "PATH", "upload-reply jobs: where complete() puts the reply",

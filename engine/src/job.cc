@@ -1,6 +1,7 @@
 // job.cc — Job's methods: argument checks here, everything else in the core.
 #include "xferq/job.h"
 
+#include "clock.h"
 #include "queue_core.h"
 #include "validate.h"
 
@@ -103,6 +104,22 @@ Result<std::vector<std::string>> Job::custom_headers() const {
   auto joined = core_->store().custom_headers(id_);
   if (!joined) return joined.error();
   return detail::split_lines(*joined);
+}
+
+std::error_code Job::set_credentials(AuthTarget target, AuthScheme scheme, std::string_view user,
+                                     std::string_view password) {
+  if (!core_) return no_job();
+  if (auto ec = detail::check_credentials(target, scheme, user, password)) return ec;
+  return core_->store().set_credentials(id_, target, scheme, scheme == AuthScheme::bearer ? "" : user, password,
+                                        detail::now_us());
+}
+
+std::error_code Job::remove_credentials(AuthTarget target, AuthScheme scheme) {
+  if (!core_) return no_job();
+  if (static_cast<int>(target) < 0 || static_cast<int>(target) > 1 || static_cast<int>(scheme) < 0 ||
+      static_cast<int>(scheme) > 2)
+    return make_error_code(Errc::invalid_arg);
+  return core_->store().remove_credentials(id_, target, scheme, detail::now_us());
 }
 
 std::error_code Job::set_security_flags(uint32_t flags) {

@@ -175,6 +175,19 @@ std::error_code check_custom_headers(const std::vector<std::string>& headers) {
   return {};
 }
 
+std::error_code check_credentials(AuthTarget target, AuthScheme scheme, std::string_view user,
+                                  std::string_view password) {
+  const int t = static_cast<int>(target), s = static_cast<int>(scheme);
+  if (t < 0 || t > 1 || s < 0 || s > 2) return make_error_code(Errc::invalid_arg);
+  if (user.size() > 1024 || password.size() > 1024) return make_error_code(Errc::string_too_long);
+  const std::string_view bad("\0\r\n", 3);
+  if (user.find_first_of(bad) != std::string_view::npos || password.find_first_of(bad) != std::string_view::npos)
+    return make_error_code(Errc::invalid_arg);
+  if (password.empty()) return make_error_code(Errc::invalid_arg);
+  if (scheme == AuthScheme::basic && user.find(':') != std::string_view::npos) return make_error_code(Errc::invalid_arg);
+  return {};
+}
+
 std::vector<std::string> split_lines(const std::string& joined) {
   std::vector<std::string> out;
   size_t start = 0;

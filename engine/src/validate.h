@@ -7,6 +7,8 @@
 #include <system_error>
 #include <vector>
 
+#include "xferq/types.h"
+
 namespace xferq::detail {
 
 constexpr size_t kMaxUrlLength = 2200;        // BITS's limit
@@ -41,6 +43,12 @@ constexpr size_t kMaxCustomHeaders = 64;
 constexpr size_t kMaxCustomHeaderBytes = 8 * 1024;
 constexpr size_t kMaxCustomHeadersTotal = 16 * 1024;
 std::error_code check_custom_headers(const std::vector<std::string>& headers);
+// Credentials: a known target and scheme, no NUL/CR/LF, a non-empty
+// password (the token for Bearer), no ':' in a Basic user name, 1,024 bytes
+// each at most.
+std::error_code check_credentials(AuthTarget target, AuthScheme scheme, std::string_view user,
+                                  std::string_view password);
+
 // Lines separated by '\n' ("" -> none).
 std::vector<std::string> split_lines(const std::string& joined);
 

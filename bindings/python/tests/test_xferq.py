@@ -230,3 +230,13 @@ def test_security_flags(queue):
         job.security_flags = 0x0001  # certificate flags: not supported
     assert e.value.name == "E_INVALIDARG"
     assert job.security_flags == 0x0A00
+
+
+def test_credentials(queue):
+    job = queue.create_job("creds")
+    job.set_credentials(xferq.AUTH_TARGET_SERVER, xferq.AUTH_SCHEME_BASIC, "bob", "pw")
+    job.set_credentials(xferq.AUTH_TARGET_PROXY, xferq.AUTH_SCHEME_DIGEST, "p", "q")
+    with pytest.raises(xferq.XferqError) as e:
+        job.set_credentials(xferq.AUTH_TARGET_SERVER, xferq.AUTH_SCHEME_BASIC, "a:b", "pw")
+    assert e.value.name == "E_INVALIDARG"
+    job.remove_credentials(xferq.AUTH_TARGET_SERVER, xferq.AUTH_SCHEME_BASIC)

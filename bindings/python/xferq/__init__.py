@@ -59,6 +59,10 @@ REDIRECT_POLICY_ALLOW_REPORT = 0x0100
 REDIRECT_POLICY_DISALLOW = 0x0200
 REDIRECT_ALLOW_HTTPS_TO_HTTP = 0x0800
 
+# Job.set_credentials targets and schemes.
+AUTH_TARGET_SERVER, AUTH_TARGET_PROXY = 0, 1
+AUTH_SCHEME_BASIC, AUTH_SCHEME_DIGEST, AUTH_SCHEME_BEARER = 0, 1, 2
+
 class State(enum.IntEnum):
     """BG_JOB_STATE."""
     QUEUED = 0
@@ -249,6 +253,8 @@ _PROTOTYPES = {
     "xferq_job_custom_headers": (_hr, [_p, ctypes.c_char_p, _sz, ctypes.POINTER(_sz)]),
     "xferq_job_set_custom_headers": (_hr, [_p, ctypes.c_char_p]),
     "xferq_job_security_flags": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
+    "xferq_job_set_credentials": (_hr, [_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_char_p, ctypes.c_char_p]),
+    "xferq_job_remove_credentials": (_hr, [_p, ctypes.c_int32, ctypes.c_int32]),
     "xferq_job_set_security_flags": (_hr, [_p, ctypes.c_uint32]),
     "xferq_job_minimum_retry_delay": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
     "xferq_job_set_minimum_retry_delay": (_hr, [_p, ctypes.c_uint32]),
@@ -494,6 +500,14 @@ class Job:
     @custom_headers.setter
     def custom_headers(self, headers) -> None:
         _check(_lib.xferq_job_set_custom_headers(self._h, _utf8("\n".join(headers))))
+
+    def set_credentials(self, target: int, scheme: int, user: str, password: str) -> None:
+        """Credentials for AUTH_TARGET_SERVER / _PROXY by AUTH_SCHEME_BASIC / _DIGEST / _BEARER
+        (the token as password). Stored in the 0600 queue file, never shown."""
+        _check(_lib.xferq_job_set_credentials(self._h, target, scheme, _utf8(user), _utf8(password)))
+
+    def remove_credentials(self, target: int, scheme: int) -> None:
+        _check(_lib.xferq_job_remove_credentials(self._h, target, scheme))
 
     @property
     def security_flags(self) -> int:

@@ -203,6 +203,18 @@ class Job {
   // E_INVALIDARG for another bit or policy value (certificate flags are not
   // supported). One transaction.
   std::error_code set_security_flags(uint32_t flags);
+  // Credentials for the server or the proxy, by scheme (BITS's
+  // SetCredentials): Basic and Digest take a user name and a password, Bearer
+  // a token as `password` (user ignored). Sent to the origin of the job's
+  // URLs only, never to a redirect target on another host or port; stored in
+  // the 0600 queue file and never shown. Replaces earlier ones of the same
+  // target and scheme; from the job's next start. E_INVALIDARG for a NUL,
+  // CR or LF, a ':' in a Basic user name, or an empty password;
+  // BG_E_STRING_TOO_LONG past 1,024 bytes.
+  std::error_code set_credentials(AuthTarget target, AuthScheme scheme, std::string_view user,
+                                  std::string_view password);
+  // Removes them; success if there were none.
+  std::error_code remove_credentials(AuthTarget target, AuthScheme scheme);
   Result<uint32_t> security_flags() const;
   // Seconds to wait in TRANSIENT_ERROR before retrying. Default 600; values
   // under the queue's floor (BITS: 5 s) are raised to it.

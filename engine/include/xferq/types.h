@@ -38,6 +38,11 @@ enum class JobPriority : int { foreground = 0, high = 1, normal = 2, low = 3 };
 // Thread safety: a plain value; no synchronization needed.
 enum class JobType : int { download = 0, upload = 1, upload_reply = 2 };
 
+// Credentials (Job::set_credentials): for whom, and how they are sent.
+// Thread safety: plain values; no synchronization needed.
+enum class AuthTarget : int { server = 0, proxy = 1 };
+enum class AuthScheme : int { basic = 0, digest = 1, bearer = 2 };
+
 // Where an error happened. xferq reports LOCAL_FILE (temp, target or upload
 // file), REMOTE_FILE (HTTP status, unusable response, most network failures),
 // GENERAL_TRANSPORT (DNS, connect, TLS, the no-progress timeout) and

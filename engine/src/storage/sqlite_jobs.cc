@@ -339,6 +339,59 @@ Result<std::string> SqliteStore::custom_headers(const std::string& id) {
   return **r;
 }
 
+std::error_code SqliteStore::set_credentials(const std::string& id, AuthTarget target, AuthScheme scheme,
+                                             std::string_view user, std::string_view password, int64_t now_us) {
+  return write_txn([&]() -> std::error_code {
+    // The state rule of a property: any state that is not final.
+    auto& up = prepare("UPDATE jobs SET modified_us = ?3 WHERE id = ?1 AND ((1 << state) & ?2) != 0");
+    up.bind(1, id);
+    up.bind(2, static_cast<int64_t>(allowed_from(Call::set_property)));
+    up.bind(3, now_us);
+    if (up.exec() == 0) return state_error_locked(id);
+    auto& s = prepare(
+        "INSERT INTO credentials (job_id, target, scheme, user_name, password) VALUES (?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT (job_id, target, scheme) DO UPDATE SET user_name = excluded.user_name, "
+        "password = excluded.password");
+    s.bind(1, id);
+    s.bind(2, static_cast<int>(target));
+    s.bind(3, static_cast<int>(scheme));
+    s.bind(4, std::string(user));
+    s.bind(5, std::string(password));
+    s.exec();
+    return {};
+  });
+}
+
+std::error_code SqliteStore::remove_credentials(const std::string& id, AuthTarget target, AuthScheme scheme,
+                                                int64_t now_us) {
+  return write_txn([&]() -> std::error_code {
+    auto& up = prepare("UPDATE jobs SET modified_us = ?3 WHERE id = ?1 AND ((1 << state) & ?2) != 0");
+    up.bind(1, id);
+    up.bind(2, static_cast<int64_t>(allowed_from(Call::set_property)));
+    up.bind(3, now_us);
+    if (up.exec() == 0) return state_error_locked(id);
+    auto& s = prepare("DELETE FROM credentials WHERE job_id = ? AND target = ? AND scheme = ?");
+    s.bind(1, id);
+    s.bind(2, static_cast<int>(target));
+    s.bind(3, static_cast<int>(scheme));
+    s.exec();
+    return {};
+  });
+}
+
+Result<std::vector<Credential>> SqliteStore::credentials(const std::string& id) {
+  return read<std::vector<Credential>>([&] {
+    auto& s = prepare("SELECT target, scheme, user_name, password FROM credentials WHERE job_id = ? ORDER BY target, scheme");
+    s.bind(1, id);
+    std::vector<Credential> out;
+    while (s.executeStep())
+      out.push_back(Credential{static_cast<AuthTarget>(s.getColumn(0).getInt()),
+                               static_cast<AuthScheme>(s.getColumn(1).getInt()), s.getColumn(2).getString(),
+                               s.getColumn(3).getString()});
+    return out;
+  });
+}
+
 Result<uint32_t> SqliteStore::security_flags(const std::string& id) {
   auto r = read<std::optional<uint32_t>>([&]() -> std::optional<uint32_t> {
     auto& s = prepare("SELECT security_flags FROM jobs WHERE id = ?");

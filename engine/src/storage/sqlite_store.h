@@ -54,6 +54,11 @@ class SqliteStore final : public Store {
   Result<std::optional<std::string>> reply_target(const std::string& id) override;
   Result<std::string> custom_headers(const std::string& id) override;
   Result<uint32_t> security_flags(const std::string& id) override;
+  std::error_code set_credentials(const std::string& id, AuthTarget target, AuthScheme scheme, std::string_view user,
+                                  std::string_view password, int64_t now_us) override;
+  std::error_code remove_credentials(const std::string& id, AuthTarget target, AuthScheme scheme,
+                                     int64_t now_us) override;
+  Result<std::vector<Credential>> credentials(const std::string& id) override;
   Result<WriteOutcome> set_final_url(const Claim& claim, int64_t idx, const std::string& url) override;
   std::error_code add_files(const std::string& id, const std::vector<FileSpec>& files, int64_t max_files,
                             int64_t now_us, Decision* decision) override;

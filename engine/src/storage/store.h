@@ -84,6 +84,14 @@ struct FileRow {
   std::string final_url;
 };
 
+// One credential of a job (Job::set_credentials).
+struct Credential {
+  AuthTarget target = AuthTarget::server;
+  AuthScheme scheme = AuthScheme::basic;
+  std::string user;
+  std::string password;
+};
+
 // A job the worker has taken from the queue, at the generation it saw.
 struct Claim {
   std::string job_id;
@@ -144,6 +152,14 @@ class Store {
   virtual Result<std::vector<JobInfo>> job_infos(bool include_final) = 0;
   virtual Result<std::vector<std::string>> job_ids(bool include_final) = 0;
   virtual Result<uint32_t> security_flags(const std::string& id) = 0;
+  // Credentials: replaced by (job, target, scheme); removed; all of a job's
+  // (for the worker, at each start). BG_E_NOT_FOUND / DO_E_INVALID_STATE as
+  // for a property.
+  virtual std::error_code set_credentials(const std::string& id, AuthTarget target, AuthScheme scheme,
+                                          std::string_view user, std::string_view password, int64_t now_us) = 0;
+  virtual std::error_code remove_credentials(const std::string& id, AuthTarget target, AuthScheme scheme,
+                                             int64_t now_us) = 0;
+  virtual Result<std::vector<Credential>> credentials(const std::string& id) = 0;
   // Records the URL a file's last response came from (redirect policy
   // ALLOW_REPORT). Conditional on the claim's generation.
   virtual Result<WriteOutcome> set_final_url(const Claim& claim, int64_t idx, const std::string& url) = 0;

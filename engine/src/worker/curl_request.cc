@@ -75,6 +75,27 @@ void CurlRequest::set_url(const std::string& url) {
   if (https_) curl_easy_setopt(easy_, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 }
 
+void CurlRequest::set_credentials(const std::vector<Credential>& credentials) {
+  long server_auth = 0, proxy_auth = 0;
+  for (const Credential& c : credentials) {
+    const bool proxy = c.target == AuthTarget::proxy;
+    if (c.scheme == AuthScheme::bearer) {
+      // libcurl has one bearer token per handle, for the server.
+      if (proxy) continue;
+      curl_easy_setopt(easy_, CURLOPT_XOAUTH2_BEARER, c.password.c_str());
+      server_auth |= static_cast<long>(CURLAUTH_BEARER);
+      continue;
+    }
+    curl_easy_setopt(easy_, proxy ? CURLOPT_PROXYUSERNAME : CURLOPT_USERNAME, c.user.c_str());
+    curl_easy_setopt(easy_, proxy ? CURLOPT_PROXYPASSWORD : CURLOPT_PASSWORD, c.password.c_str());
+    (proxy ? proxy_auth : server_auth) |= static_cast<long>(c.scheme == AuthScheme::basic ? CURLAUTH_BASIC : CURLAUTH_DIGEST);
+  }
+  if (server_auth) curl_easy_setopt(easy_, CURLOPT_HTTPAUTH, server_auth);
+  if (proxy_auth) curl_easy_setopt(easy_, CURLOPT_PROXYAUTH, proxy_auth);
+  // Never to another host on a redirect (libcurl's default, said here).
+  curl_easy_setopt(easy_, CURLOPT_UNRESTRICTED_AUTH, 0L);
+}
+
 std::string CurlRequest::effective_url() const {
   char* url = nullptr;
   curl_easy_getinfo(easy_, CURLINFO_EFFECTIVE_URL, &url);

@@ -47,6 +47,9 @@ class CurlRequest {
   // request as a response), and https may go to http only with
   // kRedirectAllowHttpsToHttp.
   void follow_redirects(int max_redirects, uint32_t security_flags = 0);
+  // Credentials for the server and the proxy (libcurl sends server
+  // credentials to the request's own host and port only).
+  void set_credentials(const std::vector<Credential>& credentials);
   // The URL of the last response (after redirects).
   std::string effective_url() const;
   void set_receive_buffer(long bytes);

@@ -36,6 +36,9 @@ DownloadDriver::DownloadDriver(TransferLoop& loop, Claim claim, std::optional<Fi
     : JobDriver(loop, std::move(claim), std::move(first)) {}
 
 void DownloadDriver::start() {
+  auto credentials = loop_.store().credentials(claim_.job_id);
+  if (!credentials) return applied(credentials.error()), void();
+  credentials_ = std::move(*credentials);
   if (!has_file_) {
     finish_file();  // nothing left to fetch (every file done): TRANSFERRED
     return;
@@ -83,6 +86,7 @@ void DownloadDriver::start_file() {
   // Byte offsets must mean what they say: no content coding.
   r.add_header("Accept-Encoding: identity");
   for (const std::string& h : claim_.custom_headers) r.add_header(h);
+  r.set_credentials(credentials_);
   if (offset > 0) {
     r.set_range_from(offset);
     const std::string& validator = !file_.etag.empty() ? file_.etag : file_.last_modified;

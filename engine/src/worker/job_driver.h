@@ -78,6 +78,7 @@ class JobDriver : public TransferDriver {
   TransferLoop& loop_;
   Claim claim_;
   FileRow file_;
+  std::vector<Credential> credentials_;   // read at start(); applied to every request
   std::unique_ptr<CurlRequest> request_;  // the request in flight
   TempFile temp_;            // the temp file being written (a download's, an upload's reply)
   bool has_file_ = false;

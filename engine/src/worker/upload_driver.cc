@@ -25,6 +25,9 @@ UploadDriver::UploadDriver(TransferLoop& loop, Claim claim, std::optional<FileRo
 
 void UploadDriver::start() {
   if (!has_file_) return finish();
+  auto credentials = loop_.store().credentials(claim_.job_id);
+  if (!credentials) return applied(credentials.error()), void();
+  credentials_ = std::move(*credentials);
   auto up = loop_.store().upload_job(claim_.job_id);
   if (!up) {
     applied(up.error());
@@ -83,6 +86,7 @@ void UploadDriver::send(Step step) {
   step_ = step;
   stale_ = false;
   for (const std::string& h : claim_.custom_headers) r.add_header(h);
+  r.set_credentials(credentials_);
   reply_error_.clear();
   body_.clear();
   if (step == Step::reply) {

@@ -346,6 +346,17 @@ XFERQ_C_API xferq_hr xferq_job_set_custom_headers(xferq_job* job, const char* he
 #define XFERQ_REDIRECT_POLICY_ALLOW_REPORT 0x0100u
 #define XFERQ_REDIRECT_POLICY_DISALLOW 0x0200u
 #define XFERQ_REDIRECT_ALLOW_HTTPS_TO_HTTP 0x0800u
+/* Credentials (BITS's SetCredentials): target 0 server, 1 proxy; scheme 0
+ * Basic, 1 Digest, 2 Bearer (the token in `password`, `user` ignored).
+ * Stored in the 0600 queue file, never shown; sent to the origin only. */
+#define XFERQ_AUTH_TARGET_SERVER 0
+#define XFERQ_AUTH_TARGET_PROXY 1
+#define XFERQ_AUTH_SCHEME_BASIC 0
+#define XFERQ_AUTH_SCHEME_DIGEST 1
+#define XFERQ_AUTH_SCHEME_BEARER 2
+XFERQ_C_API xferq_hr xferq_job_set_credentials(xferq_job* job, int32_t target, int32_t scheme, const char* user,
+                                               const char* password);
+XFERQ_C_API xferq_hr xferq_job_remove_credentials(xferq_job* job, int32_t target, int32_t scheme);
 XFERQ_C_API xferq_hr xferq_job_security_flags(const xferq_job* job, uint32_t* flags);
 XFERQ_C_API xferq_hr xferq_job_set_security_flags(xferq_job* job, uint32_t flags);
 
