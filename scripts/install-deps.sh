@@ -13,7 +13,7 @@ packages=(
   libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
-  curl python3 python3-pytest openssl
+  curl python3 python3-pytest openssl tinyproxy-bin
   clang libclang-rt-14-dev llvm
   "$@"
 )

@@ -182,6 +182,54 @@ TEST_F(Security, CredentialsGoToTheOriginOnly) {
   EXPECT_FALSE(job->remove_credentials(AuthTarget::server, AuthScheme::digest)) << "none there: success";
 }
 
+// A job's own proxy (OVERRIDE) is a real forward proxy, Debian's tinyproxy,
+// started by the test on loopback: its log shows the requests that went
+// through it, and a host in the bypass list goes direct.
+TEST_F(Security, OverrideProxyCarriesTheJobsRequestsExceptBypassed) {
+  if (::access("/usr/bin/tinyproxy", X_OK) != 0) GTEST_SKIP() << "tinyproxy is not installed (scripts/install-deps.sh)";
+  // A free port for the proxy (tinyproxy takes a fixed one).
+  FixtureServer probe;
+  const uint16_t port = probe.port();
+  probe.stop();
+  const std::string conf = dir_ / "tinyproxy.conf", log = dir_ / "tinyproxy.log";
+  {
+    std::ofstream c(conf);
+    c << "Port " << port << "\nListen 127.0.0.1\nTimeout 30\nLogFile \"" << log << "\"\nLogLevel Info\n"
+      << "MaxClients 20\nAllow 127.0.0.1\nDisableViaHeader Yes\n";
+  }
+  const pid_t proxy = spawn("/usr/bin/tinyproxy", {"-d", "-c", conf}, dir_ / "tp.out", dir_ / "tp.err");
+  ASSERT_GT(proxy, 0);
+  ASSERT_TRUE(wait_for([&] { return read_file(log).find("listening on") != std::string::npos ||
+                                    read_file(log).find("Listening on") != std::string::npos; },
+                       std::chrono::milliseconds(10000)))
+      << read_file(log) << read_file(dir_ / "tp.err");
+  open();
+  const std::string body = make_body(4000, 6);
+  server_.set("/via", body_resource(body));
+  server_.set("/direct", body_resource(body));
+  auto via = queue_->create_job("via proxy");
+  EXPECT_EQ(via->set_proxy_settings({ProxyUsage::override_list, "", ""}), make_error_code(Errc::invalid_arg));
+  EXPECT_EQ(via->set_proxy_settings({ProxyUsage::no_proxy, "127.0.0.1:1", ""}), make_error_code(Errc::invalid_arg));
+  ASSERT_FALSE(via->set_proxy_settings({ProxyUsage::override_list, "127.0.0.1:" + std::to_string(port), ""}));
+  EXPECT_EQ(via->proxy_settings()->usage, ProxyUsage::override_list);
+  ASSERT_FALSE(via->add_file(server_.url("/via"), dir_ / "via.bin"));
+  ASSERT_FALSE(via->resume());
+  const bool via_done = wait_state(*via, JobState::transferred);
+  auto direct = queue_->create_job("bypassed");
+  ASSERT_FALSE(direct->set_proxy_settings(
+      {ProxyUsage::override_list, "127.0.0.1:" + std::to_string(port), "example.invalid;127.0.0.1"}));
+  ASSERT_FALSE(direct->add_file(server_.url("/direct"), dir_ / "direct.bin"));
+  ASSERT_FALSE(direct->resume());
+  const bool direct_done = wait_state(*direct, JobState::transferred);
+  ::kill(proxy, SIGTERM);
+  ::waitpid(proxy, nullptr, 0);
+  ASSERT_TRUE(via_done) << state_name(*via);
+  ASSERT_TRUE(direct_done) << state_name(*direct);
+  const std::string proxied = read_file(log);
+  EXPECT_NE(proxied.find("/via"), std::string::npos) << proxied;
+  EXPECT_EQ(proxied.find("/direct"), std::string::npos) << "a bypassed host went through the proxy";
+}
+
 // An HTTPS server (Python's, with a certificate made for the test) that
 // redirects to plain http: the transfer must refuse, not follow.
 TEST_F(Security, HttpsIsNeverRedirectedToHttp) {

@@ -542,6 +542,16 @@ xferq_hr xferq_job_remove_credentials(xferq_job* job, int32_t target, int32_t sc
   });
 }
 
+xferq_hr xferq_job_set_proxy_settings(xferq_job* job, int32_t usage, const char* proxy_list,
+                                      const char* bypass_list) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] {
+    xferq::ProxySettings p{static_cast<xferq::ProxyUsage>(usage), proxy_list ? proxy_list : "",
+                           bypass_list ? bypass_list : ""};
+    return hr_of(job->job.set_proxy_settings(p));
+  });
+}
+
 xferq_hr xferq_job_security_flags(const xferq_job* job, uint32_t* flags) {
   return getter(job, flags, [](const Job& j, uint32_t* out) -> xferq_hr {
     auto r = j.security_flags();

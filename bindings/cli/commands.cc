@@ -409,6 +409,27 @@ int cmd_setcredentials(const Globals& g, const std::string& jobref, const std::v
   });
 }
 
+int cmd_setproxysettings(const Globals& g, const std::string& jobref, const std::vector<std::string>& args) {
+  return guarded([&] {
+    if (args.empty() || args.size() > 3)
+      throw Fail{{kExitUsage, "usage: setproxysettings JOB PRECONFIG|NO_PROXY|OVERRIDE [LIST [BYPASS]]"}};
+    std::string usage = args[0];
+    for (char& c : usage) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    ProxySettings p;
+    if (usage == "PRECONFIG") p.usage = ProxyUsage::preconfig;
+    else if (usage == "NO_PROXY") p.usage = ProxyUsage::no_proxy;
+    else if (usage == "OVERRIDE") p.usage = ProxyUsage::override_list;
+    else fail_arg("the usage must be PRECONFIG, NO_PROXY or OVERRIDE, not " + shown(args[0]));
+    if (args.size() > 1) p.proxy_list = args[1];
+    if (args.size() > 2) p.bypass_list = args[2];
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.set_proxy_settings(p), job, "set the proxy settings of");
+    std::cout << "Proxy settings set.\n";
+    return kExitOk;
+  });
+}
+
 int cmd_removecredentials(const Globals& g, const std::string& jobref, const std::vector<std::string>& args) {
   return guarded([&] {
     if (args.size() != 2) throw Fail{{kExitUsage, "usage: removecredentials JOB SERVER|PROXY BASIC|DIGEST|BEARER"}};

@@ -28,6 +28,7 @@ int cmd_getcustomheaders(const Globals& g, const std::string& job);
 int cmd_setsecurityflags(const Globals& g, const std::string& job, const std::string& flags);
 int cmd_getsecurityflags(const Globals& g, const std::string& job);
 int cmd_setcredentials(const Globals& g, const std::string& job, const std::vector<std::string>& args);
+int cmd_setproxysettings(const Globals& g, const std::string& job, const std::vector<std::string>& args);
 int cmd_removecredentials(const Globals& g, const std::string& job, const std::vector<std::string>& args);
 int cmd_setminretrydelay(const Globals& g, const std::string& job, const std::string& seconds);
 int cmd_setnoprogresstimeout(const Globals& g, const std::string& job, const std::string& seconds);

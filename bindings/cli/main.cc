@@ -165,6 +165,12 @@ int main(int argc, char** argv) {
     s->add_option("ARGS", pairs, "SERVER|PROXY BASIC|DIGEST|BEARER")->expected(2);
     s->callback([&] { action = [&] { return cmd_removecredentials(g, job, pairs); }; });
   }
+  {
+    auto* s = app.add_subcommand("setproxysettings", "set a job's proxy: PRECONFIG | NO_PROXY | OVERRIDE LIST [BYPASS]");
+    s->add_option("JOB", job, "job GUID or unique display name")->required();
+    s->add_option("ARGS", pairs, "PRECONFIG|NO_PROXY|OVERRIDE [LIST [BYPASS]]")->expected(1, 3);
+    s->callback([&] { action = [&] { return cmd_setproxysettings(g, job, pairs); }; });
+  }
   job_cmd("getsecurityflags", "print a job's security flags", cmd_getsecurityflags);
   job_cmd("getcustomheaders", "print a job's custom headers (credentials' values hidden)", cmd_getcustomheaders);
   job_arg_cmd("setreplyfilename", "PATH", "upload-reply jobs: where complete() puts the reply",

@@ -122,6 +122,17 @@ std::error_code Job::remove_credentials(AuthTarget target, AuthScheme scheme) {
   return core_->store().remove_credentials(id_, target, scheme, detail::now_us());
 }
 
+std::error_code Job::set_proxy_settings(const ProxySettings& settings) {
+  if (!core_) return no_job();
+  if (auto ec = detail::check_proxy_settings(settings)) return ec;
+  return core_->store().set_proxy_settings(id_, settings, detail::now_us());
+}
+
+Result<ProxySettings> Job::proxy_settings() const {
+  if (!core_) return no_job();
+  return core_->store().proxy_settings(id_);
+}
+
 std::error_code Job::set_security_flags(uint32_t flags) {
   if (!core_) return no_job();
   const uint32_t policy = flags & kRedirectPolicyMask;

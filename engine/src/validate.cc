@@ -188,6 +188,20 @@ std::error_code check_credentials(AuthTarget target, AuthScheme scheme, std::str
   return {};
 }
 
+std::error_code check_proxy_settings(const ProxySettings& p) {
+  const int usage = static_cast<int>(p.usage);
+  if (usage < 0 || usage > 2) return make_error_code(Errc::invalid_arg);
+  if (p.proxy_list.size() > 4096 || p.bypass_list.size() > 4096) return make_error_code(Errc::string_too_long);
+  for (const std::string* s : {&p.proxy_list, &p.bypass_list})
+    for (char c : *s)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) return make_error_code(Errc::invalid_arg);
+  const bool has_list = p.proxy_list.find_first_not_of(" ;,") != std::string::npos;
+  if (p.usage == ProxyUsage::override_list && !has_list) return make_error_code(Errc::invalid_arg);
+  if (p.usage != ProxyUsage::override_list && (!p.proxy_list.empty() || !p.bypass_list.empty()))
+    return make_error_code(Errc::invalid_arg);
+  return {};
+}
+
 std::vector<std::string> split_lines(const std::string& joined) {
   std::vector<std::string> out;
   size_t start = 0;

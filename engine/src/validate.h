@@ -49,6 +49,10 @@ std::error_code check_custom_headers(const std::vector<std::string>& headers);
 std::error_code check_credentials(AuthTarget target, AuthScheme scheme, std::string_view user,
                                   std::string_view password);
 
+// Proxy settings: a known usage; OVERRIDE with a non-empty list, the
+// others with none; no control characters; 4 KiB each at most.
+std::error_code check_proxy_settings(const ProxySettings& settings);
+
 // Lines separated by '\n' ("" -> none).
 std::vector<std::string> split_lines(const std::string& joined);
 

@@ -240,3 +240,12 @@ def test_credentials(queue):
         job.set_credentials(xferq.AUTH_TARGET_SERVER, xferq.AUTH_SCHEME_BASIC, "a:b", "pw")
     assert e.value.name == "E_INVALIDARG"
     job.remove_credentials(xferq.AUTH_TARGET_SERVER, xferq.AUTH_SCHEME_BASIC)
+
+
+def test_proxy_settings(queue):
+    job = queue.create_job("proxy")
+    job.set_proxy_settings(xferq.PROXY_USAGE_OVERRIDE, "127.0.0.1:3128", "localhost")
+    job.set_proxy_settings(xferq.PROXY_USAGE_NO_PROXY)
+    with pytest.raises(xferq.XferqError) as e:
+        job.set_proxy_settings(xferq.PROXY_USAGE_OVERRIDE, "")  # OVERRIDE needs a proxy
+    assert e.value.name == "E_INVALIDARG"

@@ -63,6 +63,9 @@ REDIRECT_ALLOW_HTTPS_TO_HTTP = 0x0800
 AUTH_TARGET_SERVER, AUTH_TARGET_PROXY = 0, 1
 AUTH_SCHEME_BASIC, AUTH_SCHEME_DIGEST, AUTH_SCHEME_BEARER = 0, 1, 2
 
+# Job.set_proxy_settings usages.
+PROXY_USAGE_PRECONFIG, PROXY_USAGE_NO_PROXY, PROXY_USAGE_OVERRIDE = 0, 1, 2
+
 class State(enum.IntEnum):
     """BG_JOB_STATE."""
     QUEUED = 0
@@ -255,6 +258,7 @@ _PROTOTYPES = {
     "xferq_job_security_flags": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
     "xferq_job_set_credentials": (_hr, [_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_char_p, ctypes.c_char_p]),
     "xferq_job_remove_credentials": (_hr, [_p, ctypes.c_int32, ctypes.c_int32]),
+    "xferq_job_set_proxy_settings": (_hr, [_p, ctypes.c_int32, ctypes.c_char_p, ctypes.c_char_p]),
     "xferq_job_set_security_flags": (_hr, [_p, ctypes.c_uint32]),
     "xferq_job_minimum_retry_delay": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
     "xferq_job_set_minimum_retry_delay": (_hr, [_p, ctypes.c_uint32]),
@@ -505,6 +509,10 @@ class Job:
         """Credentials for AUTH_TARGET_SERVER / _PROXY by AUTH_SCHEME_BASIC / _DIGEST / _BEARER
         (the token as password). Stored in the 0600 queue file, never shown."""
         _check(_lib.xferq_job_set_credentials(self._h, target, scheme, _utf8(user), _utf8(password)))
+
+    def set_proxy_settings(self, usage: int, proxy_list: str = "", bypass_list: str = "") -> None:
+        """PROXY_USAGE_PRECONFIG / _NO_PROXY / _OVERRIDE (the first proxy of proxy_list)."""
+        _check(_lib.xferq_job_set_proxy_settings(self._h, usage, _utf8(proxy_list), _utf8(bypass_list)))
 
     def remove_credentials(self, target: int, scheme: int) -> None:
         _check(_lib.xferq_job_remove_credentials(self._h, target, scheme))

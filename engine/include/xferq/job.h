@@ -215,6 +215,12 @@ class Job {
                                   std::string_view password);
   // Removes them; success if there were none.
   std::error_code remove_credentials(AuthTarget target, AuthScheme scheme);
+  // Proxy settings (BITS's SetProxySettings), from the job's next start.
+  // OVERRIDE needs a non-empty list; libcurl uses its first proxy. E_INVALIDARG
+  // for an empty OVERRIDE list, a list given with PRECONFIG / NO_PROXY,
+  // control characters, or an unknown usage; BG_E_STRING_TOO_LONG past 4 KiB.
+  std::error_code set_proxy_settings(const ProxySettings& settings);
+  Result<ProxySettings> proxy_settings() const;
   Result<uint32_t> security_flags() const;
   // Seconds to wait in TRANSIENT_ERROR before retrying. Default 600; values
   // under the queue's floor (BITS: 5 s) are raised to it.

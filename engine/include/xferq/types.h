@@ -43,6 +43,17 @@ enum class JobType : int { download = 0, upload = 1, upload_reply = 2 };
 enum class AuthTarget : int { server = 0, proxy = 1 };
 enum class AuthScheme : int { basic = 0, digest = 1, bearer = 2 };
 
+// How a job reaches the network (Job::set_proxy_settings), as BITS's
+// BG_JOB_PROXY_USAGE: the environment's *_proxy variables (PRECONFIG, the
+// default), no proxy, or the job's own list.
+// Thread safety: plain values; no synchronization needed.
+enum class ProxyUsage : int { preconfig = 0, no_proxy = 1, override_list = 2 };
+struct ProxySettings {
+  ProxyUsage usage = ProxyUsage::preconfig;
+  std::string proxy_list;   // OVERRIDE: "host:port" entries, ';' or ' ' separated; the first is used
+  std::string bypass_list;  // OVERRIDE: hosts reached directly, ';', ',' or ' ' separated
+};
+
 // Where an error happened. xferq reports LOCAL_FILE (temp, target or upload
 // file), REMOTE_FILE (HTTP status, unusable response, most network failures),
 // GENERAL_TRANSPORT (DNS, connect, TLS, the no-progress timeout) and

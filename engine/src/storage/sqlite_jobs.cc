@@ -392,6 +392,37 @@ Result<std::vector<Credential>> SqliteStore::credentials(const std::string& id) 
   });
 }
 
+std::error_code SqliteStore::set_proxy_settings(const std::string& id, const ProxySettings& p, int64_t now_us) {
+  return write_txn([&]() -> std::error_code {
+    auto& up = prepare(
+        "UPDATE jobs SET proxy_usage = ?3, proxy_list = nullif(?4, ''), proxy_bypass = nullif(?5, ''), "
+        "modified_us = ?6 WHERE id = ?1 AND ((1 << state) & ?2) != 0");
+    up.bind(1, id);
+    up.bind(2, static_cast<int64_t>(allowed_from(Call::set_property)));
+    up.bind(3, static_cast<int>(p.usage));
+    up.bind(4, p.proxy_list);
+    up.bind(5, p.bypass_list);
+    up.bind(6, now_us);
+    if (up.exec() == 0) return state_error_locked(id);
+    return {};
+  });
+}
+
+Result<ProxySettings> SqliteStore::proxy_settings(const std::string& id) {
+  auto r = read<std::optional<ProxySettings>>([&]() -> std::optional<ProxySettings> {
+    auto& s = prepare("SELECT proxy_usage, coalesce(proxy_list, ''), coalesce(proxy_bypass, '') FROM jobs WHERE id = ?");
+    s.bind(1, id);
+    if (!s.executeStep()) return std::nullopt;
+    ProxySettings p{static_cast<ProxyUsage>(s.getColumn(0).getInt()), s.getColumn(1).getString(),
+                    s.getColumn(2).getString()};
+    s.reset();
+    return p;
+  });
+  if (!r) return r.error();
+  if (!*r) return make_error_code(Errc::not_found);
+  return **r;
+}
+
 Result<uint32_t> SqliteStore::security_flags(const std::string& id) {
   auto r = read<std::optional<uint32_t>>([&]() -> std::optional<uint32_t> {
     auto& s = prepare("SELECT security_flags FROM jobs WHERE id = ?");

@@ -59,6 +59,8 @@ class SqliteStore final : public Store {
   std::error_code remove_credentials(const std::string& id, AuthTarget target, AuthScheme scheme,
                                      int64_t now_us) override;
   Result<std::vector<Credential>> credentials(const std::string& id) override;
+  std::error_code set_proxy_settings(const std::string& id, const ProxySettings& settings, int64_t now_us) override;
+  Result<ProxySettings> proxy_settings(const std::string& id) override;
   Result<WriteOutcome> set_final_url(const Claim& claim, int64_t idx, const std::string& url) override;
   std::error_code add_files(const std::string& id, const std::vector<FileSpec>& files, int64_t max_files,
                             int64_t now_us, Decision* decision) override;

@@ -151,7 +151,8 @@ Result<std::vector<Claim>> SqliteStore::claim_next(int limit, const std::vector<
       "SELECT id FROM jobs WHERE " + state_in(start.from) + " ORDER BY priority, queued_seq LIMIT ?";
   static const std::string claim_sql =
       "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?2 "
-      "WHERE id = ?1 AND " + state_in(start.from) + " RETURNING generation, type, coalesce(custom_headers, ''), security_flags";
+      "WHERE id = ?1 AND " + state_in(start.from) + " RETURNING generation, type, coalesce(custom_headers, ''), security_flags, proxy_usage, "
+      "coalesce(proxy_list, ''), coalesce(proxy_bypass, '')";
   // Most wake-ups find nothing queued: answer those with a read.
   auto any = read<bool>([&] {
     auto& q = prepare(any_sql.c_str());
@@ -183,7 +184,9 @@ Result<std::vector<Claim>> SqliteStore::claim_next(int limit, const std::vector<
       if (up.executeStep())
         out.push_back(Claim{id, up.getColumn(0).getInt64(), static_cast<JobType>(up.getColumn(1).getInt()),
                             split_lines(up.getColumn(2).getString()),
-                            static_cast<uint32_t>(up.getColumn(3).getInt64())});
+                            static_cast<uint32_t>(up.getColumn(3).getInt64()),
+                            ProxySettings{static_cast<ProxyUsage>(up.getColumn(4).getInt()),
+                                          up.getColumn(5).getString(), up.getColumn(6).getString()}});
       up.reset();
     }
     return {};

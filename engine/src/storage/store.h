@@ -99,6 +99,7 @@ struct Claim {
   JobType type = JobType::download;
   std::vector<std::string> custom_headers;  // sent with every request of this run
   uint32_t security_flags = 0;               // the redirect policy (types.h)
+  ProxySettings proxy;                       // how its requests reach the network
 };
 
 // What a worker write did.
@@ -160,6 +161,8 @@ class Store {
   virtual std::error_code remove_credentials(const std::string& id, AuthTarget target, AuthScheme scheme,
                                              int64_t now_us) = 0;
   virtual Result<std::vector<Credential>> credentials(const std::string& id) = 0;
+  virtual std::error_code set_proxy_settings(const std::string& id, const ProxySettings& settings, int64_t now_us) = 0;
+  virtual Result<ProxySettings> proxy_settings(const std::string& id) = 0;
   // Records the URL a file's last response came from (redirect policy
   // ALLOW_REPORT). Conditional on the claim's generation.
   virtual Result<WriteOutcome> set_final_url(const Claim& claim, int64_t idx, const std::string& url) = 0;

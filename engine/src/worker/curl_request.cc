@@ -96,6 +96,27 @@ void CurlRequest::set_credentials(const std::vector<Credential>& credentials) {
   curl_easy_setopt(easy_, CURLOPT_UNRESTRICTED_AUTH, 0L);
 }
 
+void CurlRequest::set_proxy(const ProxySettings& proxy) {
+  switch (proxy.usage) {
+    case ProxyUsage::preconfig:
+      return;  // libcurl reads http_proxy / https_proxy / no_proxy
+    case ProxyUsage::no_proxy:
+      curl_easy_setopt(easy_, CURLOPT_PROXY, "");
+      return;
+    case ProxyUsage::override_list: {
+      const auto begin = proxy.proxy_list.find_first_not_of(" ;,");
+      const auto end = proxy.proxy_list.find_first_of(" ;,", begin);
+      const std::string first = proxy.proxy_list.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+      curl_easy_setopt(easy_, CURLOPT_PROXY, first.c_str());
+      std::string bypass = proxy.bypass_list;
+      for (char& c : bypass)
+        if (c == ';' || c == ' ') c = ',';
+      curl_easy_setopt(easy_, CURLOPT_NOPROXY, bypass.c_str());
+      return;
+    }
+  }
+}
+
 std::string CurlRequest::effective_url() const {
   char* url = nullptr;
   curl_easy_getinfo(easy_, CURLINFO_EFFECTIVE_URL, &url);

@@ -50,6 +50,9 @@ class CurlRequest {
   // Credentials for the server and the proxy (libcurl sends server
   // credentials to the request's own host and port only).
   void set_credentials(const std::vector<Credential>& credentials);
+  // How the request reaches the network: the environment's proxy (libcurl's
+  // default), none, or the settings' first proxy except for its bypass hosts.
+  void set_proxy(const ProxySettings& proxy);
   // The URL of the last response (after redirects).
   std::string effective_url() const;
   void set_receive_buffer(long bytes);

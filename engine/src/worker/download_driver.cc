@@ -87,6 +87,7 @@ void DownloadDriver::start_file() {
   r.add_header("Accept-Encoding: identity");
   for (const std::string& h : claim_.custom_headers) r.add_header(h);
   r.set_credentials(credentials_);
+  r.set_proxy(claim_.proxy);
   if (offset > 0) {
     r.set_range_from(offset);
     const std::string& validator = !file_.etag.empty() ? file_.etag : file_.last_modified;

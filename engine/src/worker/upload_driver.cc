@@ -87,6 +87,7 @@ void UploadDriver::send(Step step) {
   stale_ = false;
   for (const std::string& h : claim_.custom_headers) r.add_header(h);
   r.set_credentials(credentials_);
+  r.set_proxy(claim_.proxy);
   reply_error_.clear();
   body_.clear();
   if (step == Step::reply) {

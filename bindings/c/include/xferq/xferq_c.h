@@ -357,6 +357,15 @@ XFERQ_C_API xferq_hr xferq_job_set_custom_headers(xferq_job* job, const char* he
 XFERQ_C_API xferq_hr xferq_job_set_credentials(xferq_job* job, int32_t target, int32_t scheme, const char* user,
                                                const char* password);
 XFERQ_C_API xferq_hr xferq_job_remove_credentials(xferq_job* job, int32_t target, int32_t scheme);
+/* Proxy settings (BITS's SetProxySettings): usage 0 PRECONFIG (the
+ * environment's *_proxy), 1 NO_PROXY, 2 OVERRIDE (the first proxy of
+ * `proxy_list`, except for the hosts of `bypass_list`; both may be NULL
+ * otherwise). */
+#define XFERQ_PROXY_USAGE_PRECONFIG 0
+#define XFERQ_PROXY_USAGE_NO_PROXY 1
+#define XFERQ_PROXY_USAGE_OVERRIDE 2
+XFERQ_C_API xferq_hr xferq_job_set_proxy_settings(xferq_job* job, int32_t usage, const char* proxy_list,
+                                                  const char* bypass_list);
 XFERQ_C_API xferq_hr xferq_job_security_flags(const xferq_job* job, uint32_t* flags);
 XFERQ_C_API xferq_hr xferq_job_set_security_flags(xferq_job* job, uint32_t flags);
 
