@@ -16,6 +16,7 @@ std::error_code Outbox::delete_paths(const FileOp& op, const std::vector<std::st
     std::error_code ec = delete_file(p);
     if (ec && !first_error) first_error = ec;
   }
+  if (!first_error) first_error = make_removals_durable(paths);
   if (!first_error) {
     store_.retire_op(op.id);
     return {};
@@ -69,17 +70,20 @@ std::error_code Outbox::finalize(const FileOp& op, const std::vector<FileRow>& f
   // Finished files go to their final paths; the temp files of unfinished
   // ones (partial completion) are deleted.
   std::error_code first_error;
+  std::vector<std::string> removed;
   for (const FileRow& f : files) {
     std::error_code ec;
     if (f.completed) {
       if (f.temp_path.empty()) continue;  // renamed by an earlier Complete
-      ec = rename_into_place(f.temp_path, final_path(f));
+      ec = rename_into_place(f.temp_path, final_path(f));  // durable: it syncs the directory
       if (!ec) crash_point("complete.between_renames");
     } else {
       ec = delete_file(f.temp_path);
+      removed.push_back(f.temp_path);
     }
     if (ec && !first_error) first_error = ec;
   }
+  if (!first_error) first_error = make_removals_durable(removed);
   if (!first_error) {
     store_.retire_op(op.id);
     return {};
@@ -138,16 +142,24 @@ void Outbox::delete_batch(const std::vector<FileOp>& batch) {
     return;
   }
   std::vector<int64_t> done;
+  std::vector<std::string> removed;
   for (size_t i = 0; i < batch.size(); ++i) {
     std::error_code first_error;
     for (const std::string& p : (*paths)[i]) {
       std::error_code ec = delete_file(p);
       if (ec && !first_error) first_error = ec;
     }
-    if (first_error)
+    if (first_error) {
       store_.note_op_failure(batch[i].id, first_error.message());
-    else
+    } else {
       done.push_back(batch[i].id);
+      removed.insert(removed.end(), (*paths)[i].begin(), (*paths)[i].end());
+    }
+  }
+  // One directory sync for the whole batch, before any row is retired.
+  if (std::error_code ec = make_removals_durable(removed)) {
+    for (int64_t id : done) store_.note_op_failure(id, ec.message());
+    return;
   }
   store_.retire_ops(done);
 }

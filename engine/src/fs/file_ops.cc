@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
@@ -80,6 +81,26 @@ std::error_code check_rename(const std::string& temp_path, const std::string& fi
   if (::access(dir.c_str(), W_OK | X_OK) != 0) return make_error_code(Errc::access_denied);
   if (::stat(final_path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return make_error_code(Errc::file_exists);
   return {};
+}
+
+std::error_code make_removals_durable(const std::vector<std::string>& paths) {
+  std::vector<std::string> dirs;
+  for (const std::string& p : paths) {
+    if (p.empty()) continue;
+    std::string d = dir_of(p);
+    if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(std::move(d));
+  }
+  std::error_code first_error;
+  for (const std::string& d : dirs) {
+    const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno != ENOENT && !first_error) first_error = errno_error(errno);  // a removed directory took them along
+      continue;
+    }
+    if (::fsync(fd) != 0 && !first_error) first_error = errno_error(errno);
+    ::close(fd);
+  }
+  return first_error;
 }
 
 std::error_code rename_into_place(const std::string& temp_path, const std::string& final_path) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "xferq/result.h"
 
@@ -27,8 +28,14 @@ namespace xferq::detail {
 // named after the job so that it is never shared.
 std::string temp_path_for(const std::string& local_path, const std::string& job_id, int64_t idx);
 
-// Removes a file. Success if it is already gone.
+// Removes a file. Success if it is already gone. The removal is durable
+// only once make_removals_durable() has synced its directory.
 std::error_code delete_file(const std::string& path);
+
+// fsyncs the directory of each path once, so that their removals survive a
+// power cut (an outbox row may be retired only after that: a temp file whose
+// unlink was lost would otherwise come back with no row left to delete it).
+std::error_code make_removals_durable(const std::vector<std::string>& paths);
 
 // Whether a finished temp file can be renamed to `final_path`: the temp file
 // is a regular file, the final path's directory exists and is writable, and

@@ -253,7 +253,11 @@ Result<FileOp> SqliteStore::complete(const std::string& id, int64_t now_us, Deci
     op = FileOp{last_insert_id(), id, OpKind::finalize, std::nullopt};
     op.job_generation = decision->generation;
     return {};
-  });
+  },
+  // Synced even under synchronous=NORMAL: the renames that follow are
+  // durable, so the decision must be too (a power cut must not keep a final
+  // file of a job that is TRANSFERRED again).
+  /*durable=*/true);
 }
 
 Result<bool> SqliteStore::complete_failed(const FileOp& op, JobState previous, int64_t now_us) {

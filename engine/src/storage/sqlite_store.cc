@@ -218,8 +218,19 @@ void SqliteStore::reset_all_locked() {
 
 int64_t SqliteStore::last_insert_id() { return db_->getLastInsertRowid(); }
 
-std::error_code SqliteStore::write_txn(const std::function<std::error_code()>& body) {
+std::error_code SqliteStore::write_txn(const std::function<std::error_code()>& body, bool durable) {
   std::lock_guard<std::mutex> lock(mu_);
+  // synchronous is per connection and may change between transactions: FULL
+  // for this commit only (the WAL is synced), NORMAL again after it.
+  const bool raise = durable && options_.synchronous != Synchronous::full;
+  struct Restore {
+    SqliteStore* self;
+    bool on;
+    ~Restore() {
+      if (on) sqlite3_exec(self->db_->getHandle(), "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+    }
+  } restore{this, raise};
+  if (raise) sqlite3_exec(db_->getHandle(), "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
   bool open = false;
   // Retired outbox rows are deleted inside this transaction; if it rolls
   // back, they must stay retired (in memory) for the next one.

@@ -88,6 +88,7 @@ class SqliteStore final : public Store {
   Result<std::vector<Claim>> claim_next(int limit, const std::vector<std::string>& skip, int64_t now_us) override;
   Result<std::optional<int64_t>> generation(const std::string& job_id) override;
   Result<std::optional<FileRow>> next_file(const std::string& job_id) override;
+  Result<WriteOutcome> record_temp_path(const Claim& claim, int64_t idx, const std::string& path) override;
   Result<WriteOutcome> guard_temp_file(const Claim& claim, int64_t idx, const std::string& path,
                                        const std::function<std::error_code()>& open_or_create) override;
   Result<WriteOutcome> mark_connected(Claim* claim, int64_t now_us) override;
@@ -99,6 +100,8 @@ class SqliteStore final : public Store {
   Result<int64_t> requeue_due(int64_t now_us, std::vector<std::string>* expired) override;
   Result<std::optional<int64_t>> next_retry_us() override;
   std::error_code recover_interrupted(int64_t now_us) override;
+  Result<std::vector<std::pair<std::string, FileRow>>> finished_files() override;
+  std::error_code reopen_lost_file(const std::string& job_id, int64_t idx, int64_t now_us) override;
   Result<UploadJob> upload_job(const std::string& job_id) override;
   Result<WriteOutcome> set_upload_session(const Claim& claim, int64_t idx, const std::string& session_id,
                                           int64_t size, int64_t now_us) override;
@@ -114,7 +117,8 @@ class SqliteStore final : public Store {
   SQLite::Statement& prepare(const char* sql);
   // One BEGIN IMMEDIATE transaction around `body`; its error (or an
   // exception) rolls back and is the answer. Retired outbox rows go with it.
-  std::error_code write_txn(const std::function<std::error_code()>& body);
+  // `durable`: the commit is synced even under synchronous=NORMAL.
+  std::error_code write_txn(const std::function<std::error_code()>& body, bool durable = false);
   // A read under the store's mutex; SQLite errors become error codes.
   template <typename T>
   Result<T> read(const std::function<T()>& body) {
@@ -129,9 +133,9 @@ class SqliteStore final : public Store {
   // A write transaction that answers a value: `body` updates it from `initial`
   // and returns an error (rolled back, the error is the answer) or {}.
   template <typename T>
-  Result<T> write_value(T initial, const std::function<std::error_code(T&)>& body) {
+  Result<T> write_value(T initial, const std::function<std::error_code(T&)>& body, bool durable = false) {
     T value = std::move(initial);
-    if (std::error_code ec = write_txn([&] { return body(value); })) return ec;
+    if (std::error_code ec = write_txn([&] { return body(value); }, durable)) return ec;
     return value;
   }
   static std::error_code to_error(const SQLite::Exception& e);

@@ -218,6 +218,23 @@ Result<std::optional<FileRow>> SqliteStore::next_file(const std::string& job_id)
   });
 }
 
+Result<WriteOutcome> SqliteStore::record_temp_path(const Claim& claim, int64_t idx, const std::string& path) {
+  return write_value<WriteOutcome>(
+      WriteOutcome::stale,
+      [&](WriteOutcome& outcome) -> std::error_code {
+        auto& s = prepare(
+            "UPDATE files SET temp_path = ?4 WHERE job_id = ?1 AND idx = ?3 "
+            "AND (SELECT generation FROM jobs WHERE id = ?1) = ?2");
+        s.bind(1, claim.job_id);
+        s.bind(2, claim.generation);
+        s.bind(3, idx);
+        s.bind(4, path);
+        if (s.exec() == 1) outcome = WriteOutcome::applied;
+        return {};
+      },
+      /*durable=*/true);
+}
+
 Result<WriteOutcome> SqliteStore::guard_temp_file(const Claim& claim, int64_t idx, const std::string& path,
                                             const std::function<std::error_code()>& open_or_create) {
   return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
@@ -454,6 +471,51 @@ std::error_code SqliteStore::recover_interrupted(int64_t now_us) {
     s.bind(1, now_us);
     s.bind(2, static_cast<int>(interrupted.to));
     s.exec();
+    return {};
+  });
+}
+
+Result<std::vector<std::pair<std::string, FileRow>>> SqliteStore::finished_files() {
+  static const std::string sql = "SELECT f.job_id, f." XFERQ_FILE_COLUMNS
+                                 "FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.completed = 1 "
+                                 "AND f.temp_path IS NOT NULL AND j.state NOT IN " +
+                                 sqlite::states_sql(final_states());
+  return read<std::vector<std::pair<std::string, FileRow>>>([&] {
+    auto& s = prepare(sql.c_str());
+    std::vector<std::pair<std::string, FileRow>> out;
+    while (s.executeStep()) {
+      // The file columns start at 1: read them through a shifted view.
+      FileRow f;
+      f.idx = s.getColumn(1).getInt64();
+      f.remote_url = s.getColumn(2).getString();
+      f.local_path = s.getColumn(3).getString();
+      f.temp_path = column_text(s, 4);
+      f.bytes_total = s.getColumn(5).getInt64();
+      f.bytes_transferred = s.getColumn(6).getInt64();
+      f.completed = true;
+      out.emplace_back(s.getColumn(0).getString(), std::move(f));
+    }
+    return out;
+  });
+}
+
+std::error_code SqliteStore::reopen_lost_file(const std::string& job_id, int64_t idx, int64_t now_us) {
+  return write_txn([&]() -> std::error_code {
+    auto& f = prepare(
+        "UPDATE files SET completed = 0, bytes_transferred = 0, etag = NULL, last_modified = NULL "
+        "WHERE job_id = ? AND idx = ? AND completed = 1");
+    f.bind(1, job_id);
+    f.bind(2, idx);
+    if (f.exec() == 0) return {};
+    auto current = state_locked(job_id);
+    if (!current) return {};
+    const Decision d = decide(*current, Call::add_file, FileFacts{});
+    if (d.error || !d.state_changes) return {};
+    auto& up = prepare("UPDATE jobs SET state = ?2, generation = generation + 1, modified_us = ?3 WHERE id = ?1");
+    up.bind(1, job_id);
+    up.bind(2, static_cast<int>(d.next));
+    up.bind(3, now_us);
+    up.exec();
     return {};
   });
 }

@@ -183,7 +183,8 @@ class Store {
   // delete-temps op, with the job's temp paths read in the same transaction
   // if asked. DO_E_INVALID_STATE / BG_E_NOT_FOUND change nothing.
   virtual Result<FileOp> cancel(const std::string& id, int64_t now_us, bool with_paths) = 0;
-  // Complete's transaction: ACKNOWLEDGED, generation+1, one outbox row.
+  // Complete's transaction: ACKNOWLEDGED, generation+1, one outbox row;
+  // durable even under synchronous=NORMAL, as its renames are.
   // *previous receives the state the job was in.
   virtual Result<FileOp> complete(const std::string& id, int64_t now_us, Decision* decision,
                                   JobState* previous) = 0;
@@ -229,6 +230,10 @@ class Store {
   virtual Result<std::optional<int64_t>> generation(const std::string& job_id) = 0;
   // The first file not yet completed, or nullopt if all are.
   virtual Result<std::optional<FileRow>> next_file(const std::string& job_id) = 0;
+  // Records the file's temp path, durably even under synchronous=NORMAL (its
+  // commit is synced), before the file can exist: a power cut must never
+  // leave a temp file that no row names. Conditional on the claim's generation.
+  virtual Result<WriteOutcome> record_temp_path(const Claim& claim, int64_t idx, const std::string& path) = 0;
   // Records the file's temp path and runs `open_or_create` (which opens or
   // creates that file) inside one write transaction that first checks the
   // claim's generation. A cancel or complete from any process therefore
@@ -256,6 +261,14 @@ class Store {
   virtual Result<int64_t> requeue_due(int64_t now_us, std::vector<std::string>* expired) = 0;
   // When the next retry is due, if any job waits for one.
   virtual Result<std::optional<int64_t>> next_retry_us() = 0;
+  // The finished files (completed, with a temp path) of jobs not final, for
+  // the worker to check that their bytes are still on disk.
+  virtual Result<std::vector<std::pair<std::string, FileRow>>> finished_files() = 0;
+  // A finished file whose bytes are gone (a Cancel rolled back by a power
+  // cut after its deletions, someone's rm): back to unfinished with no byte,
+  // and the job's state as decide(add_file) says (TRANSFERRED -> SUSPENDED:
+  // it no longer has all its files). Generation-checked by the row itself.
+  virtual std::error_code reopen_lost_file(const std::string& job_id, int64_t idx, int64_t now_us) = 0;
   // After a crash: worker_transition(interrupted) for every job left running.
   virtual std::error_code recover_interrupted(int64_t now_us) = 0;
 

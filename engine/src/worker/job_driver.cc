@@ -148,7 +148,7 @@ bool JobDriver::open_temp_beside(const std::string& target, const char* what) {
 TempFile JobDriver::open_temp_guarded(const std::string& path, const char* what) {
   Store& store = loop_.store();
   if (file_.temp_path.empty()) {
-    auto recorded = store.guard_temp_file(claim_, file_.idx, path, [] { return std::error_code(); });
+    auto recorded = store.record_temp_path(claim_, file_.idx, path);
     if (!recorded) {
       applied(recorded.error());
       return {};

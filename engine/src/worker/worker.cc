@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "job_events.h"
+#include "fs/file_ops.h"
 #include "outbox.h"
 #include "worker/curl_request.h"
 
@@ -96,7 +97,10 @@ void Worker::run() {
     // wakes us at once (the change-counter poll covers the rest).
     wake_.listen(ctx_.wake_path);
     serving_.store(true, std::memory_order_release);
-    if (ok(ctx_.store.recover_interrupted(now_us()))) ctx_.outbox.apply_pending();
+    if (ok(ctx_.store.recover_interrupted(now_us()))) {
+      ctx_.outbox.apply_pending();
+      reopen_lost_files();
+    }
     CURLM* multi = curl_multi_init();
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(ctx_.options.max_concurrent_transfers * 2));
     {
@@ -117,6 +121,20 @@ void Worker::run() {
   }
   lock_.release();
   if (std::error_code error = failure()) ctx_.events.worker_stopped(error);
+}
+
+void Worker::reopen_lost_files() {
+  // A finished file whose bytes are no longer all on disk is fetched again
+  // rather than completed short (a power cut can roll a Cancel back after
+  // its deletions were made durable).
+  auto finished = ctx_.store.finished_files();
+  if (!ok(finished)) return;
+  for (const auto& [job_id, f] : *finished) {
+    const PathInfo disk = inspect_path(f.temp_path);
+    if (disk.regular && disk.size >= f.bytes_total) continue;
+    if (!ok(ctx_.store.reopen_lost_file(job_id, f.idx, now_us()))) return;
+    ctx_.events.modified(job_id);
+  }
 }
 
 void Worker::loop() {

@@ -101,6 +101,7 @@ class Worker final : public TransferLoop {
 
   void run();
   bool acquire_lock();
+  void reopen_lost_files();
   void loop();
   bool take_changes(bool* may_run);
   void reconcile(const std::map<std::string, int64_t>& changed, bool everything);
