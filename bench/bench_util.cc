@@ -2,7 +2,9 @@
 #include "bench_util.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <sqlite3.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,7 +15,9 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <exception>
 #include <stdexcept>
+#include <thread>
 
 #include <xferq/xferq.h>
 
@@ -37,7 +41,101 @@ void check(int rc, sqlite3* db, const char* what) {
     throw std::runtime_error(std::string(what) + ": " + sqlite3_errmsg(db));
 }
 
-std::string guid(std::mt19937_64& rng) {
+// Prepared inserts of job and file rows on one connection.
+class RowWriter {
+ public:
+  explicit RowWriter(sqlite3* db) : db_(db) {
+    check(sqlite3_prepare_v2(db,
+                             "INSERT INTO jobs (id, type, state, display_name, created_us, modified_us) "
+                             "VALUES (?1, 0, 3, ?2, ?3, ?3)",
+                             -1, &job_, nullptr),
+          db, "prepare jobs");
+    check(sqlite3_prepare_v2(db,
+                             "INSERT INTO files (job_id, idx, remote_url, local_path, temp_path, bytes_total, "
+                             "bytes_transferred, completed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                             -1, &file_, nullptr),
+          db, "prepare files");
+  }
+  ~RowWriter() {
+    sqlite3_finalize(job_);
+    sqlite3_finalize(file_);
+  }
+  RowWriter(const RowWriter&) = delete;
+  RowWriter& operator=(const RowWriter&) = delete;
+
+  // Job number `index` in directory `dir`; started: files 0..n-2 completed,
+  // the last one partial, temp paths recorded (the files are written elsewhere).
+  void job(const std::string& id, int64_t index, const std::string& dir, int files_per_job, int64_t temp_bytes,
+           bool started, int64_t created_us) {
+    const std::string name = "bench job " + std::to_string(index);
+    sqlite3_reset(job_);
+    sqlite3_bind_text(job_, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(job_, 2, name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(job_, 3, created_us);
+    check(sqlite3_step(job_), db_, "insert job");
+    for (int k = 0; k < files_per_job; ++k) {
+      const std::string local = local_path(dir, index, k);
+      const std::string url = "http://127.0.0.1:9/f/" + std::to_string(index) + "/" + std::to_string(k);
+      const bool last = k == files_per_job - 1;
+      sqlite3_reset(file_);
+      sqlite3_bind_text(file_, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(file_, 2, k);
+      sqlite3_bind_text(file_, 3, url.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(file_, 4, local.c_str(), -1, SQLITE_TRANSIENT);
+      if (started) {
+        const std::string tmp = engine_temp_path(local, id, k);
+        const int64_t have = last ? temp_bytes / 2 : temp_bytes;
+        sqlite3_bind_text(file_, 5, tmp.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(file_, 6, temp_bytes);
+        sqlite3_bind_int64(file_, 7, have);
+        sqlite3_bind_int(file_, 8, last ? 0 : 1);
+      } else {
+        sqlite3_bind_null(file_, 5);
+        sqlite3_bind_int64(file_, 6, -1);
+        sqlite3_bind_int64(file_, 7, 0);
+        sqlite3_bind_int(file_, 8, 0);
+      }
+      check(sqlite3_step(file_), db_, "insert file");
+    }
+  }
+
+  static std::string local_path(const std::string& dir, int64_t index, int k) {
+    return dir + "/f" + std::to_string(index) + "-" + std::to_string(k) + ".bin";
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* job_ = nullptr;
+  sqlite3_stmt* file_ = nullptr;
+};
+
+constexpr int64_t kJobsPerDir = 1000;
+
+std::string job_dir(const std::string& files_dir, int64_t index) {
+  char dname[32];
+  std::snprintf(dname, sizeof dname, "/d%04lld", static_cast<long long>(index / kJobsPerDir));
+  return files_dir + dname;
+}
+
+int64_t now_us_wall() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+sqlite3* open_bulk(const std::string& path) {
+  sqlite3* db = nullptr;
+  check(sqlite3_open(path.c_str(), &db), db, "open");
+  sqlite3_busy_timeout(db, 10000);
+  check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;", nullptr,
+                     nullptr, nullptr),
+        db, "pragmas");
+  return db;
+}
+
+}  // namespace
+
+std::string random_guid(std::mt19937_64& rng) {
   unsigned char b[16];
   for (int i = 0; i < 16; i += 8) {
     const uint64_t r = rng();
@@ -51,7 +149,7 @@ std::string guid(std::mt19937_64& rng) {
   return buf;
 }
 
-void write_file(const std::string& path, int64_t bytes) {
+void write_temp_file(const std::string& path, int64_t bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) throw std::runtime_error("cannot create " + path);
   static const std::string block(1 << 16, 'x');
@@ -64,7 +162,90 @@ void write_file(const std::string& path, int64_t bytes) {
   ::close(fd);
 }
 
-}  // namespace
+std::vector<std::string> write_job_temp_files(const std::string& files_dir, int64_t index, const std::string& job_id,
+                                              int files_per_job, int64_t temp_bytes) {
+  const std::string dir = job_dir(files_dir, index);
+  ::mkdir(dir.c_str(), 0755);  // EEXIST but for the first job of a directory (or of a slice)
+  std::vector<std::string> paths;
+  for (int k = 0; k < files_per_job; ++k) {
+    const bool last = k == files_per_job - 1;
+    paths.push_back(engine_temp_path(RowWriter::local_path(dir, index, k), job_id, k));
+    write_temp_file(paths.back(), last ? temp_bytes / 2 : temp_bytes);
+  }
+  return paths;
+}
+
+std::vector<std::string> write_temp_files_for(const std::string& files_dir, int64_t first_index,
+                                              const std::vector<std::string>& ids, int files_per_job,
+                                              int64_t temp_bytes, int threads) {
+  const size_t n = ids.size();
+  std::vector<std::vector<std::string>> per(n);
+  std::vector<std::exception_ptr> failed(static_cast<size_t>(std::max(1, threads)));
+  const auto work = [&](int w, size_t from, size_t to) {
+    try {
+      for (size_t i = from; i < to; ++i)
+        per[i] = write_job_temp_files(files_dir, first_index + static_cast<int64_t>(i), ids[i], files_per_job,
+                                      temp_bytes);
+    } catch (...) {
+      failed[static_cast<size_t>(w)] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  const size_t parts = failed.size();
+  for (size_t w = 1; w < parts; ++w) pool.emplace_back(work, static_cast<int>(w), n * w / parts, n * (w + 1) / parts);
+  work(0, 0, n / parts);
+  for (auto& t : pool) t.join();
+  for (auto& e : failed)
+    if (e) std::rethrow_exception(e);
+  std::vector<std::string> out;
+  out.reserve(n * static_cast<size_t>(files_per_job));
+  for (auto& v : per) out.insert(out.end(), v.begin(), v.end());
+  return out;
+}
+
+void spread_subdirectories(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  int flags = 0;
+  if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+    flags |= FS_TOPDIR_FL;
+    ::ioctl(fd, FS_IOC_SETFLAGS, &flags);
+  }
+  ::close(fd);
+}
+
+void sync_filesystem(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open " + path);
+  ::syncfs(fd);
+  ::close(fd);
+}
+
+Appended append_jobs(const AppendSpec& spec, std::mt19937_64& rng) {
+  Appended out;
+  for (int64_t i = 0; i < spec.count; ++i) out.ids.push_back(random_guid(rng));
+  const int64_t created_us = now_us_wall() - 1000000;
+  for (const std::string& path : spec.dbs) {
+    sqlite3* db = open_bulk(path);
+    check(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), db, "begin");
+    {
+      RowWriter rows(db);
+      for (int64_t i = 0; i < spec.count; ++i) {
+        const int64_t index = spec.first_index + i;
+        rows.job(out.ids[i], index, job_dir(spec.files_dir, index), spec.files_per_job, spec.temp_bytes,
+                 spec.temp_files, created_us + i);
+      }
+    }
+    check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db, "commit");
+    // Every round starts from a checkpointed WAL (busy: the next round's will do).
+    sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE);", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  if (spec.temp_files)
+    out.temp_paths = write_temp_files_for(spec.files_dir, spec.first_index, out.ids, spec.files_per_job,
+                                          spec.temp_bytes);
+  return out;
+}
 
 std::vector<std::string> generate_queue(const GenSpec& spec) {
   {
@@ -73,76 +254,28 @@ std::vector<std::string> generate_queue(const GenSpec& spec) {
     auto q = Queue::open(spec.db, o);  // schema, pragmas, application_id: the engine's own
     if (!q) throw std::runtime_error("Queue::open: " + q.error().message());
   }
-  sqlite3* db = nullptr;
-  check(sqlite3_open(spec.db.c_str(), &db), db, "open");
-  check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;", nullptr,
-                     nullptr, nullptr),
-        db, "pragmas");
+  ::mkdir(spec.files_dir.c_str(), 0755);
+  spread_subdirectories(spec.files_dir);
+  sqlite3* db = open_bulk(spec.db);
   check(sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr), db, "begin");
-  sqlite3_stmt* ins_job = nullptr;
-  sqlite3_stmt* ins_file = nullptr;
-  check(sqlite3_prepare_v2(db,
-                           "INSERT INTO jobs (id, type, state, display_name, created_us, modified_us) "
-                           "VALUES (?1, 0, 3, ?2, ?3, ?3)",
-                           -1, &ins_job, nullptr),
-        db, "prepare jobs");
-  check(sqlite3_prepare_v2(db,
-                           "INSERT INTO files (job_id, idx, remote_url, local_path, temp_path, bytes_total, "
-                           "bytes_transferred, completed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                           -1, &ins_file, nullptr),
-        db, "prepare files");
   std::mt19937_64 rng(spec.seed);
   std::vector<std::string> ids;
   ids.reserve(static_cast<size_t>(spec.jobs));
   // Recent times: older jobs would be expired by the engine's housekeeping
   // (job_inactivity_timeout) when the worker starts.
-  const int64_t base_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count() -
-      spec.jobs - 1000000;
-  const int64_t per_dir = 1000;
-  for (int64_t i = 0; i < spec.jobs; ++i) {
-    const std::string id = guid(rng);
-    ids.push_back(id);
-    char dname[32];
-    std::snprintf(dname, sizeof dname, "/d%04lld", static_cast<long long>(i / per_dir));
-    const std::string dir = spec.files_dir + dname;
-    if (i % per_dir == 0) ::mkdir(dir.c_str(), 0755);
-    const std::string name = "bench job " + std::to_string(i);
-    sqlite3_reset(ins_job);
-    sqlite3_bind_text(ins_job, 1, id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(ins_job, 2, name.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(ins_job, 3, base_us + i);
-    check(sqlite3_step(ins_job), db, "insert job");
-    const bool started = i < spec.with_temp_files;
-    for (int k = 0; k < spec.files_per_job; ++k) {
-      const std::string local = dir + "/f" + std::to_string(i) + "-" + std::to_string(k) + ".bin";
-      const std::string url = "http://127.0.0.1:9/f/" + std::to_string(i) + "/" + std::to_string(k);
-      const bool last = k == spec.files_per_job - 1;
-      sqlite3_reset(ins_file);
-      sqlite3_bind_text(ins_file, 1, id.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_int64(ins_file, 2, k);
-      sqlite3_bind_text(ins_file, 3, url.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(ins_file, 4, local.c_str(), -1, SQLITE_TRANSIENT);
-      if (started) {
-        const std::string tmp = engine_temp_path(local, id, k);
-        const int64_t have = last ? spec.temp_bytes / 2 : spec.temp_bytes;
-        write_file(tmp, have);
-        sqlite3_bind_text(ins_file, 5, tmp.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(ins_file, 6, spec.temp_bytes);
-        sqlite3_bind_int64(ins_file, 7, have);
-        sqlite3_bind_int(ins_file, 8, last ? 0 : 1);
-      } else {
-        sqlite3_bind_null(ins_file, 5);
-        sqlite3_bind_int64(ins_file, 6, -1);
-        sqlite3_bind_int64(ins_file, 7, 0);
-        sqlite3_bind_int(ins_file, 8, 0);
-      }
-      check(sqlite3_step(ins_file), db, "insert file");
+  const int64_t base_us = now_us_wall() - spec.jobs - 1000000;
+  {
+    RowWriter rows(db);
+    for (int64_t i = 0; i < spec.jobs; ++i) {
+      const std::string id = random_guid(rng);
+      ids.push_back(id);
+      const std::string dir = job_dir(spec.files_dir, i);
+      if (i % kJobsPerDir == 0) ::mkdir(dir.c_str(), 0755);
+      const bool started = i < spec.with_temp_files;
+      rows.job(id, i, dir, spec.files_per_job, spec.temp_bytes, started, base_us + i);
+      if (started) write_job_temp_files(spec.files_dir, i, id, spec.files_per_job, spec.temp_bytes);
     }
   }
-  sqlite3_finalize(ins_job);
-  sqlite3_finalize(ins_file);
   check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db, "commit");
   // No ANALYZE: the engine never runs it, and with sqlite_stat1 present the
   // planner turns the worker's requeue_due UPDATEs into full scans.
@@ -151,6 +284,13 @@ std::vector<std::string> generate_queue(const GenSpec& spec) {
   sqlite3_close(db);
   ::sync();  // start every measurement from a clean page cache state
   return ids;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -179,6 +319,16 @@ void Json::str(const std::string& k, const std::string& v) {
   }
   e.push_back('"');
   kv_.emplace_back(k, e);
+}
+
+void Json::arr(const std::string& k, const std::vector<double>& v) {
+  std::string e = "[";
+  for (size_t i = 0; i < v.size(); ++i) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, std::isfinite(v[i]) ? "%.6g" : "null", v[i]);
+    e += (i ? ", " : "") + std::string(buf);
+  }
+  kv_.emplace_back(k, e + "]");
 }
 
 void Json::print() const {

@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
 # bench/run.sh [--quick] [--out FILE.json] — the xferq benchmarks (issue #5).
 #
-# Builds the release preset, starts nginx on a free loopback port with its own
+# Builds the release preset (or, with XFERQ_BENCH_BUILD=DIR, a Release build
+# in DIR of its own: cmake -S . -B DIR -DCMAKE_BUILD_TYPE=Release
+# -DXFERQ_BUILD_TESTS=OFF), starts nginx on a free loopback port with its own
 # temporary config/prefix, runs every measurement, prints a table with each
-# figure next to its target (PASS/MISS) and writes all figures as JSON.
-# Everything lives in a scratch directory under /tmp, removed at the end; nginx
-# is stopped by its PID. Only 127.0.0.1 is used.
+# figure — the median over rounds with its [min-max] — next to its target
+# (PASS/MISS) and writes all figures as JSON. Everything lives in a scratch
+# directory under /tmp, removed at the end; nginx is stopped by its PID. Only
+# 127.0.0.1 is used.
 #
-# How the cancel benchmarks get real temp files: the queue's rows are
-# bulk-inserted with SQL in setup (never measured) in the exact shape of a
-# SUSPENDED job interrupted in its last file — 3 completed files and 1 partial,
-# temp_path recorded, real 0600 temp files on disk named as the engine names
-# them. The name and mode are checked first against a real engine transfer
-# (xferq_bench verify step); every measured cancel goes through Job::cancel().
+# Method. Cancels (xferq_bench cancel): for each T, rounds that alternate the
+# floor (one-row UPDATE transaction, own connection per thread, same pragmas,
+# on a copy of the queue file), a composite floor (that transaction + unlink()
+# of one job's four freshly written temp-sized files), and Job::cancel() on
+# two queues — temp files deleted inside cancel() (in-call) and by the
+# janitor (QueueOptions::defer_cancel_deletes). Each phase runs >= 0.5 s and
+# >= --min-ops operations on jobs nobody cancelled yet (fresh jobs, rows + real
+# temp files, are appended and synced before each round, untimed). Ratios are
+# per round (cancel/s over the same round's floor/s); a cancel's sustained
+# rate is timed until the queue's outbox (file_ops) is empty and its temp files
+# are gone. Transfers: rounds interleave xferq with curl -o / raw libcurl
+# multi / aria2c, each round's order alternated.
+#
+# How the cancel benchmarks get real temp files: rows are inserted with SQL in
+# setup (never measured) in the exact shape of a SUSPENDED job interrupted in
+# its last file — 3 completed files and 1 partial, temp_path recorded, real
+# 0600 temp files on disk named as the engine names them. The name and mode
+# are checked first against a real engine transfer (xferq_bench verify step);
+# every measured cancel goes through Job::cancel().
 set -euo pipefail
 
 QUICK=0
@@ -29,16 +45,35 @@ done
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 [ -n "$OUT" ] && case "$OUT" in /*) ;; *) OUT="$ROOT/$OUT" ;; esac
+T_START=$(date +%s.%N)
 
 "$ROOT/bench/install-bench-deps.sh"
 
-echo "== building (release preset)"
-cmake --preset release >/dev/null
-cmake --build build/release -j2 --target xferq_bench xferq_raw_multi xferq_micro xferq_cli >/dev/null
-BIN="$ROOT/build/release/bench"
+if [ -n "${XFERQ_BENCH_BUILD:-}" ]; then
+  BUILD="$XFERQ_BENCH_BUILD"
+  echo "== building (Release, $BUILD)"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DXFERQ_BUILD_TESTS=OFF >/dev/null
+else
+  BUILD="$ROOT/build/release"
+  echo "== building (release preset)"
+  cmake --preset release >/dev/null
+fi
+cmake --build "$BUILD" -j2 --target xferq_bench xferq_raw_multi xferq_micro xferq_cli >/dev/null
+BIN="$BUILD/bench"
 BENCH="$BIN/xferq_bench"
 RAW="$BIN/xferq_raw_multi"
-CLI="$(find "$ROOT/build/release/bindings/cli" -maxdepth 1 -type f -name xferq -perm -u+x | head -1)"
+CLI="$(find "$BUILD/bindings/cli" -maxdepth 1 -type f -name xferq -perm -u+x | head -1)"
+
+# Other work on the machine skews every figure: note it at the start, after
+# the cancels, and at the end.
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+busiest() {  # processes using > 10% CPU over one second (none of ours runs when this is called)
+  top -b -n 2 -d 1 -w 200 | awk '/^top -/ { n++ } n == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 > 10 {
+    printf "%s%s %s%%", (k++ ? ", " : ""), $12, $9 } END { if (!k) printf "none" }'
+}
+LOAD_START="$(loadavg)"; BUSY_START="$(busiest)"
+echo "== machine: $(nproc) cores; load average $LOAD_START; other processes > 10% CPU: $BUSY_START"
+T_MEASURE=$(date +%s.%N)
 
 SCRATCH="$(mktemp -d /tmp/xferq-bench.XXXXXX)"
 NGINX_PID=""
@@ -55,32 +90,36 @@ RES="$SCRATCH/results"
 mkdir -p "$RES"
 
 if ((QUICK)); then
-  CANCEL_JOBS=10000; CANCEL_OPS=1000; QUIESCE_N=60; QUIESCE_X=30
-  BIG_MIB=256; SMALL_N=2000; SCALES="1000:1k 100000:100k"; RUNS=2
+  CANCEL_JOBS=10000; MIN_OPS=1000; LOAD_ROUNDS=3; QUIESCE_N=50; QUIESCE_X=60
+  BIG_MIB=256; SMALL_N=2000; SCALES="1000:1k 100000:100k"; RUNS=5
 else
-  CANCEL_JOBS=100000; CANCEL_OPS=8000; QUIESCE_N=200; QUIESCE_X=100
-  BIG_MIB=1024; SMALL_N=10000; SCALES="1000:1k 100000:100k 1000000:1m"; RUNS=3
+  CANCEL_JOBS=100000; MIN_OPS=5000; LOAD_ROUNDS=5; QUIESCE_N=200; QUIESCE_X=200
+  BIG_MIB=1024; SMALL_N=10000; SCALES="1000:1k 100000:100k 1000000:1m"; RUNS=5
 fi
+ROUNDS=5  # cancel rounds per T (each phase >= 0.5 s and >= MIN_OPS operations)
 BIG_BYTES=$((BIG_MIB * 1024 * 1024))
 
 t() { date +%s.%N; }
-step() { echo "== $*"; }
+STEP_T=$(t)
+step() {  # prints the time the previous step took
+  local now; now=$(t)
+  echo "== $*   [$(awk -v a="$STEP_T" -v b="$now" 'BEGIN{printf "%.0f", b-a}') s since the previous step]"
+  STEP_T=$now
+}
 
-# ---- 1 + 2: concurrent cancels vs the floor, then under load -------------------------------
-step "cancels: $CANCEL_JOBS-job queue, $CANCEL_OPS cancels per T, T = 1 2 4 8 16 (then under 16 live transfers)"
+# ---- 1 + 2: concurrent cancels vs the floors, then under load -----------------------------------
+step "cancels: $CANCEL_JOBS-job queues, T = 1 2 4 8 16, $ROUNDS rounds per T of floor / composite floor / in-call / deferred (each >= 0.5 s and >= $MIN_OPS ops); then $LOAD_ROUNDS rounds at T = 8 under 16 live transfers"
 mkdir -p "$SCRATCH/cancel"
-"$BENCH" cancel --dir "$SCRATCH/cancel" --jobs "$CANCEL_JOBS" --ops "$CANCEL_OPS" --threads 1,2,4,8,16 >"$RES/cancel.json"
+"$BENCH" cancel --dir "$SCRATCH/cancel" --jobs "$CANCEL_JOBS" --rounds "$ROUNDS" --min-ops "$MIN_OPS" --min-ms 500 \
+  --threads 1,2,4,8,16 --load-rounds "$LOAD_ROUNDS" >"$RES/cancel.json"
 rm -rf "$SCRATCH/cancel"
-step "cancels again with QueueOptions::defer_cancel_deletes (temp files unlinked by the janitor thread)"
-mkdir -p "$SCRATCH/cancel"
-"$BENCH" cancel --dir "$SCRATCH/cancel" --jobs "$((CANCEL_JOBS / 2))" --ops "$CANCEL_OPS" --threads 1,2,4,8,16 --load 0 --defer 1 |
-  jq 'with_entries(.key |= "deferred_" + .)' >"$RES/cancel_deferred.json"
-rm -rf "$SCRATCH/cancel"
+LOAD_MID="$(loadavg)"; BUSY_MID="$(busiest)"
+echo "   ($(jq -r '"\(.cancel_wall_s | floor) s: \(.cancel_prep_s | floor) s preparing \(.cancel_files_written) temp files and their jobs (syncfs \(.cancel_prep_sync_s | floor) s), \(.cancel_timed_s | floor) s timed"' "$RES/cancel.json"); load average now $LOAD_MID; other processes > 10% CPU: $BUSY_MID)"
 
 # ---- 3: cancel to quiescence ---------------------------------------------------------------------
-step "cancel-to-quiescence: $QUIESCE_N in-process, $QUIESCE_X through \`xferq cancel\`"
+step "cancel-to-quiescence: $QUIESCE_N in-process, $QUIESCE_X through \`xferq cancel\`, in 5 interleaved rounds"
 mkdir -p "$SCRATCH/quiesce"
-"$BENCH" quiesce --dir "$SCRATCH/quiesce" --samples "$QUIESCE_N" --xproc-samples "$QUIESCE_X" --cli "$CLI" >"$RES/quiesce.json"
+"$BENCH" quiesce --dir "$SCRATCH/quiesce" --samples "$QUIESCE_N" --xproc-samples "$QUIESCE_X" --cli "$CLI" --rounds 5 >"$RES/quiesce.json"
 rm -rf "$SCRATCH/quiesce"
 
 # ---- 4: throughput against nginx -----------------------------------------------------------------
@@ -126,45 +165,75 @@ curl -sf -o /dev/null "http://127.0.0.1:$PORT/s/00000.bin" || { echo "nginx did 
 BASE="http://127.0.0.1:$PORT"
 cat "$WWW/big.bin" >/dev/null  # page cache warm for everyone
 
-best_dl=0; best_curl=0
+# Interleaved rounds; the order inside a round alternates, so drift and a
+# warm/cold turn fall on both sides alike.
+dl_curl=(); dl_xferq=()
+# Every run writes into a directory of its own under RUNS_DIR, which is
+# marked chattr +T so that ext4 puts each such directory in a fresh block
+# group: on this machine's ext4 (no journal) creating files next to ones
+# deleted in the last minute crawls, which would penalise whoever runs after
+# a deletion.
+RUNS_DIR="$SCRATCH/runs"; mkdir -p "$RUNS_DIR"; chattr +T "$RUNS_DIR" 2>/dev/null || true
+fresh_dir() { mktemp -d "$RUNS_DIR/$1.XXXXXX"; }
+curl_round() {
+  local d a b; d=$(fresh_dir curl)
+  a=$(t); curl -sf -o "$d/curl-big.bin" "$BASE/big.bin"; b=$(t)
+  [ "$(stat -c %s "$d/curl-big.bin")" = "$BIG_BYTES" ] || { echo "curl size mismatch" >&2; exit 1; }
+  rm -rf "$d"
+  awk -v a="$a" -v b="$b" -v n="$BIG_BYTES" 'BEGIN{printf "%.2f", n/1e6/(b-a)}'
+}
+xferq_dl_round() {
+  local d; d=$(fresh_dir xferq-dl)
+  "$BENCH" download --dir "$d" --url "$BASE/big.bin" --bytes "$BIG_BYTES" | jq .download_mb_s
+  rm -rf "$d"
+}
 for r in $(seq 1 $RUNS); do
-  mkdir -p "$SCRATCH/dl"
-  a=$(t); curl -sf -o "$SCRATCH/dl/curl-big.bin" "$BASE/big.bin"; b=$(t)
-  [ "$(stat -c %s "$SCRATCH/dl/curl-big.bin")" = "$BIG_BYTES" ] || { echo "curl size mismatch" >&2; exit 1; }
-  c=$(awk -v a="$a" -v b="$b" -v n="$BIG_BYTES" 'BEGIN{printf "%.2f", n/1e6/(b-a)}')
-  rm -rf "$SCRATCH/dl"; mkdir -p "$SCRATCH/dl"
-  x=$("$BENCH" download --dir "$SCRATCH/dl" --url "$BASE/big.bin" --bytes "$BIG_BYTES" | jq .download_mb_s)
-  rm -rf "$SCRATCH/dl"
-  echo "   run $r: curl $c MB/s, xferq $x MB/s"
-  best_curl=$(awk -v a="$best_curl" -v b="$c" 'BEGIN{print (b>a)?b:a}')
-  best_dl=$(awk -v a="$best_dl" -v b="$x" 'BEGIN{print (b>a)?b:a}')
+  if ((r % 2)); then c=$(curl_round); x=$(xferq_dl_round); else x=$(xferq_dl_round); c=$(curl_round); fi
+  echo "   download round $r: curl $c MB/s, xferq $x MB/s"
+  dl_curl+=("$c"); dl_xferq+=("$x")
 done
-echo "{\"download_mb_s\": $best_dl, \"curl_mb_s\": $best_curl, \"download_runs\": $RUNS, \"download_bytes\": $BIG_BYTES}" >"$RES/download.json"
+jq -n --argjson c "[$(IFS=,; echo "${dl_curl[*]}")]" --argjson x "[$(IFS=,; echo "${dl_xferq[*]}")]" \
+  --argjson runs "$RUNS" --argjson bytes "$BIG_BYTES" \
+  '{curl_mb_s_rounds: $c, download_mb_s_rounds: $x, download_ratio_vs_curl_rounds: [range($x | length) | $x[.] / $c[.]],
+    download_runs: $runs, download_bytes: $bytes}' >"$RES/download.json"
 
 : >"$SCRATCH/aria2.txt"
 for i in $(seq 0 $((SMALL_N - 1))); do
   n=$(printf '%05d.bin' "$i"); printf '%s/s/%s\n  out=%s\n' "$BASE" "$n" "$n" >>"$SCRATCH/aria2.txt"
 done
-best_small=0; best_aria=0; best_raw=0
-for r in $(seq 1 $RUNS); do
-  mkdir -p "$SCRATCH/out"
+sm_aria=(); sm_raw=(); sm_xferq=()
+aria_round() {
+  local d a b; d=$(fresh_dir aria2)
   a=$(t)
-  aria2c -q -j16 --max-connection-per-server=1 -i "$SCRATCH/aria2.txt" -d "$SCRATCH/out" --file-allocation=none \
+  aria2c -q -j16 --max-connection-per-server=1 -i "$SCRATCH/aria2.txt" -d "$d" --file-allocation=none \
     --allow-overwrite=true --auto-file-renaming=false --summary-interval=0 --console-log-level=error
   b=$(t)
-  [ "$(find "$SCRATCH/out" -name '*.bin' | wc -l)" = "$SMALL_N" ] || { echo "aria2c missed files" >&2; exit 1; }
-  ar=$(awk -v a="$a" -v b="$b" -v n="$SMALL_N" 'BEGIN{printf "%.1f", n/(b-a)}')
-  rm -rf "$SCRATCH/out"; mkdir -p "$SCRATCH/out"
-  rw=$("$RAW" "$BASE/s/" "$SMALL_N" "$SCRATCH/out" 16 | jq .raw_multi_files_per_s)
-  rm -rf "$SCRATCH/out"; mkdir -p "$SCRATCH/out"
-  xs=$("$BENCH" smallfiles --dir "$SCRATCH/out" --base "$BASE/s/" --count "$SMALL_N" | jq .smallfiles_per_s)
-  rm -rf "$SCRATCH/out"
-  echo "   run $r: aria2c $ar files/s, raw multi $rw files/s, xferq $xs files/s"
-  best_aria=$(awk -v a="$best_aria" -v b="$ar" 'BEGIN{print (b>a)?b:a}')
-  best_raw=$(awk -v a="$best_raw" -v b="$rw" 'BEGIN{print (b>a)?b:a}')
-  best_small=$(awk -v a="$best_small" -v b="$xs" 'BEGIN{print (b>a)?b:a}')
+  [ "$(find "$d" -name '*.bin' | wc -l)" = "$SMALL_N" ] || { echo "aria2c missed files" >&2; exit 1; }
+  rm -rf "$d"
+  awk -v a="$a" -v b="$b" -v n="$SMALL_N" 'BEGIN{printf "%.1f", n/(b-a)}'
+}
+raw_round() {
+  local d; d=$(fresh_dir raw)
+  "$RAW" "$BASE/s/" "$SMALL_N" "$d" 16 | jq .raw_multi_files_per_s
+  rm -rf "$d"
+}
+xferq_small_round() {
+  local d; d=$(fresh_dir xferq-small)
+  "$BENCH" smallfiles --dir "$d" --base "$BASE/s/" --count "$SMALL_N" | jq .smallfiles_per_s
+  rm -rf "$d"
+}
+for r in $(seq 1 $RUNS); do
+  # raw multi and xferq, the compared pair, next to each other in alternating order; aria2c around them
+  if ((r % 2)); then ar=$(aria_round); rw=$(raw_round); xs=$(xferq_small_round)
+  else xs=$(xferq_small_round); rw=$(raw_round); ar=$(aria_round); fi
+  echo "   small-files round $r: aria2c $ar files/s, raw multi $rw files/s, xferq $xs files/s"
+  sm_aria+=("$ar"); sm_raw+=("$rw"); sm_xferq+=("$xs")
 done
-echo "{\"smallfiles_per_s\": $best_small, \"aria2_files_per_s\": $best_aria, \"raw_multi_files_per_s\": $best_raw, \"smallfiles_count\": $SMALL_N}" >"$RES/small.json"
+jq -n --argjson a "[$(IFS=,; echo "${sm_aria[*]}")]" --argjson w "[$(IFS=,; echo "${sm_raw[*]}")]" \
+  --argjson x "[$(IFS=,; echo "${sm_xferq[*]}")]" --argjson n "$SMALL_N" \
+  '{aria2_files_per_s_rounds: $a, raw_multi_files_per_s_rounds: $w, smallfiles_per_s_rounds: $x,
+    smallfiles_ratio_vs_raw_rounds: [range($x | length) | $x[.] / $w[.]],
+    smallfiles_ratio_vs_aria2_rounds: [range($x | length) | $x[.] / $a[.]], smallfiles_count: $n}' >"$RES/small.json"
 kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
 rm -rf "$WWW"
 
@@ -188,52 +257,110 @@ XFERQ_BENCH_SCRATCH="$SCRATCH/micro" "$BIN/xferq_micro" --benchmark_format=json 
   jq '[.benchmarks[] | {((.name | split("/")[0]) + "_us"): .real_time}] | add | with_entries(.key |= "micro_" + .)' >"$RES/micro.json" || echo '{}' >"$RES/micro.json"
 rm -rf "$SCRATCH/micro"
 
-# ---- merge, ratios, table ----------------------------------------------------------------------------
+# ---- merge, spreads, table ----------------------------------------------------------------------------
+step "done"
 MODE=$([ $QUICK = 1 ] && echo quick || echo full)
-jq -s --arg mode "$MODE" '
+LOAD_END="$(loadavg)"; BUSY_END="$(busiest)"
+T_END=$(date +%s.%N)
+WALL=$(awk -v a="$T_START" -v b="$T_END" 'BEGIN{printf "%.0f", b-a}')
+MEASURE=$(awk -v a="$T_MEASURE" -v b="$T_END" 'BEGIN{printf "%.0f", b-a}')
+jq -s --arg mode "$MODE" --arg l0 "$LOAD_START" --arg l1 "$LOAD_MID" --arg l2 "$LOAD_END" \
+  --arg b0 "$BUSY_START" --arg b1 "$BUSY_MID" --arg b2 "$BUSY_END" --argjson wall "$WALL" --argjson measure "$MEASURE" '
+  def med: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
+                  else (.[length / 2 - 1] + .[length / 2]) / 2 end;
   add
+  | . as $r
+  | reduce (keys[] | select(endswith("_rounds") and ($r[.] | type) == "array")) as $k (.;
+      ($k | rtrimstr("_rounds")) as $b
+      | if has($b + "_med") then . else
+          .[$b + "_med"] = ($r[$k] | med) | .[$b + "_min"] = ($r[$k] | min) | .[$b + "_max"] = ($r[$k] | max) end)
   | .mode = $mode
-  | .download_ratio_vs_curl = (.download_mb_s / .curl_mb_s)
-  | .smallfiles_ratio_vs_aria2 = (.smallfiles_per_s / .aria2_files_per_s)
-  | .smallfiles_ratio_vs_raw = (.smallfiles_per_s / .raw_multi_files_per_s)
+  | .loadavg_start = $l0 | .loadavg_after_cancels = $l1 | .loadavg_end = $l2
+  | .busy_processes_start = $b0 | .busy_processes_after_cancels = $b1 | .busy_processes_end = $b2
+  | .wall_s = $wall | .measure_s = $measure
   | .cancel_p99_ms_1m_jobs = (.cancel_p99_ms_1m_jobs // null)
   | .rss_mib_1m_jobs = (.rss_mib_1m_jobs // null)
 ' "$RES"/*.json >"$RES/all.json"
 
+echo
 jq -r '
-  def f: if . == null then "n/a" elif (type == "number") then (if . >= 100 then (. * 10 | round / 10 | tostring) else (. * 1000 | round / 1000 | tostring) end) else tostring end;
-  def row($k; $v; $t; $ok): [$k, ($v | f), $t, (if $ok == null then "" elif $ok then "PASS" else "MISS" end)];
+  def abs: if . < 0 then -. else . end;
+  def f: if . == null then "n/a" elif (type == "number") then
+           (if (. | abs) >= 1000 then (. | round | tostring) elif (. | abs) >= 100 then (. * 10 | round / 10 | tostring)
+            elif (. | abs) >= 1 then (. * 100 | round / 100 | tostring) else (. * 1000 | round / 1000 | tostring) end)
+         else tostring end;
+  def verdict($ok): if $ok == null then "" elif $ok then "PASS" else "MISS" end;
   def ge($v; $x): if $v == null then null else $v >= $x end;
   def le($v; $x): if $v == null then null else $v <= $x end;
+  def row($k; $v; $t; $ok): [$k, $v, $t, verdict($ok)];
   . as $r
-  | [ ["figure", "value", "target", ""],
-      row("cancel_per_s (T=8)"; $r.cancel_per_s; ""; null),
-      row("floor_txn_per_s (T=8)"; $r.floor_txn_per_s; ""; null),
-      (1, 2, 4, 8, 16 | tostring as $t | row("cancel_ratio T=" + $t + "  (" + ($r["cancel_per_s_T" + $t] | f) + " / " + ($r["floor_txn_per_s_T" + $t] | f) + " per s)"; $r["cancel_ratio_T" + $t]; ">= 0.9"; ge($r["cancel_ratio_T" + $t]; 0.9))),
-      (1, 2, 4, 8, 16 | tostring as $t | row("cancel p50/p99/p999/max ms T=" + $t; ($r["cancel_p50_ms_T" + $t] | f) + " / " + ($r["cancel_p99_ms_T" + $t] | f) + " / " + ($r["cancel_p999_ms_T" + $t] | f) + " / " + ($r["cancel_max_ms_T" + $t] | f); ""; null)),
-      row("cancel_p99_ms (T=8)"; $r.cancel_p99_ms; "<= 5"; le($r.cancel_p99_ms; 5)),
-      (1, 2, 4, 8, 16 | tostring as $t | row("deferred deletes: cancel_ratio T=" + $t + "  (" + ($r["deferred_cancel_per_s_T" + $t] | f) + " / " + ($r["deferred_floor_txn_per_s_T" + $t] | f) + " per s; p99 " + ($r["deferred_cancel_p99_ms_T" + $t] | f) + " ms)"; $r["deferred_cancel_ratio_T" + $t]; ">= 0.9"; ge($r["deferred_cancel_ratio_T" + $t]; 0.9))),
-      row("cancel_p999_ms (T=8)"; $r.cancel_p999_ms; "<= 20"; le($r.cancel_p999_ms; 20)),
-      (1, 2, 4, 8, 16 | tostring as $t | row("under load T=" + $t + ": cancel/s, p99/max ms"; ($r["load_cancel_per_s_T" + $t] | f) + ", " + ($r["load_cancel_p99_ms_T" + $t] | f) + " / " + ($r["load_cancel_max_ms_T" + $t] | f); ""; null)),
-      row("  (live transfers, committed MB/s during it)"; ($r.load_live_transfers | f) + ", " + ($r.load_committed_mb_s | f); ""; null),
-      row("quiesce_p50_ms_inproc"; $r.quiesce_p50_ms_inproc; ""; null),
-      row("quiesce_p99_ms_inproc"; $r.quiesce_p99_ms_inproc; "<= 20"; le($r.quiesce_p99_ms_inproc; 20)),
-      row("quiesce_p50_ms_xproc"; $r.quiesce_p50_ms_xproc; ""; null),
-      row("quiesce_p99_ms_xproc"; $r.quiesce_p99_ms_xproc; "<= 150"; le($r.quiesce_p99_ms_xproc; 150)),
-      row("download_mb_s / curl_mb_s"; ($r.download_mb_s | f) + " / " + ($r.curl_mb_s | f); ""; null),
-      row("download_ratio_vs_curl"; $r.download_ratio_vs_curl; ">= 0.95"; ge($r.download_ratio_vs_curl; 0.95)),
-      row("smallfiles_per_s / aria2 / raw multi"; ($r.smallfiles_per_s | f) + " / " + ($r.aria2_files_per_s | f) + " / " + ($r.raw_multi_files_per_s | f); ""; null),
-      row("smallfiles_ratio_vs_aria2"; $r.smallfiles_ratio_vs_aria2; ""; null),
-      row("smallfiles_ratio_vs_raw"; $r.smallfiles_ratio_vs_raw; ">= 0.7"; ge($r.smallfiles_ratio_vs_raw; 0.7)),
-      row("cancel_p99_ms_1k_jobs"; $r.cancel_p99_ms_1k_jobs; ""; null),
-      row("cancel_p99_ms_100k_jobs"; $r.cancel_p99_ms_100k_jobs; ""; null),
-      row("cancel_p99_ms_1m_jobs"; $r.cancel_p99_ms_1m_jobs; "<= 1.5 x 1k = " + (($r.cancel_p99_ms_1k_jobs * 1.5) | f);
-          le($r.cancel_p99_ms_1m_jobs; $r.cancel_p99_ms_1k_jobs * 1.5)),
-      (if $r.cancel_p99_ms_1m_jobs == null then row("  (quick) 100k vs 1k"; $r.cancel_p99_ms_100k_jobs; "<= " + (($r.cancel_p99_ms_1k_jobs * 1.5) | f); le($r.cancel_p99_ms_100k_jobs; $r.cancel_p99_ms_1k_jobs * 1.5)) else empty end),
-      row("rss_mib_1m_jobs"; $r.rss_mib_1m_jobs; "<= 64"; le($r.rss_mib_1m_jobs; 64)),
-      (if $r.rss_mib_1m_jobs == null then row("  (quick) rss_mib_100k_jobs"; $r.rss_mib_100k_jobs; "<= 64"; le($r.rss_mib_100k_jobs; 64)) else empty end),
-      row("micro: cancel / floor txn, us (1 thread)"; ($r.micro_BM_Cancel_us | f) + " / " + ($r.micro_BM_FloorTxn_us | f); ""; null)
-    ][] | @tsv' "$RES/all.json" | column -t -s $'\t'
-echo "(mode: $MODE; throughput: best of $RUNS runs each; temp files: $(jq -r .cancel_temp_files "$RES/all.json"))"
+  | def sp($k): if $r[$k + "_med"] == null then "n/a"
+                else ($r[$k + "_med"] | f) + " [" + ($r[$k + "_min"] | f) + "-" + ($r[$k + "_max"] | f) + "]" end;
+    def pct($k): "+-" + (($r[$k] // 0) | round | tostring) + "%";
+    def ts: (1, 2, 4, 8, 16 | tostring);
+  [ ["figure", "median [min-max] over rounds", "target", ""],
+    (ts as $t | row("floor txn/s (1-row UPDATE txn), T=" + $t; sp("floor_per_s_T" + $t) + "  " + pct("floor_spread_pct_T" + $t); ""; null)),
+    (ts as $t | row("composite floor/s (txn + unlink 4 files), T=" + $t; sp("composite_per_s_T" + $t) + "  " + pct("composite_spread_pct_T" + $t); ""; null)),
+    (ts as $t | row("cancel call, deferred deletes / floor, T=" + $t;
+        sp("deferred_ratio_T" + $t) + "  (" + sp("deferred_cancel_per_s_T" + $t) + "/s)";
+        (if $t == "1" then "(>= 0.9 from T=2)" else ">= 0.9" end);
+        (if $t == "1" then null else ge($r["deferred_ratio_T" + $t + "_med"]; 0.9) end))),
+    (ts as $t | row("cancel call, in-call deletes / floor, T=" + $t;
+        sp("incall_ratio_T" + $t) + "  (" + sp("incall_cancel_per_s_T" + $t) + "/s)"; ""; null)),
+    (ts as $t | row("sustained w/ cleanup, deferred / composite, T=" + $t;
+        sp("deferred_sustained_ratio_T" + $t) + "  (" + sp("deferred_sustained_per_s_T" + $t) + "/s; drain " + ($r["deferred_drain_ms_T" + $t + "_med"] | f) + " ms)";
+        ">= 0.8"; ge($r["deferred_sustained_ratio_T" + $t + "_med"]; 0.8))),
+    (ts as $t | row("sustained w/ cleanup, in-call / composite, T=" + $t;
+        sp("incall_sustained_ratio_T" + $t) + "  (" + sp("incall_sustained_per_s_T" + $t) + "/s; drain " + ($r["incall_drain_ms_T" + $t + "_med"] | f) + " ms)";
+        ">= 0.8"; ge($r["incall_sustained_ratio_T" + $t + "_med"]; 0.8))),
+    (("deferred", "incall") as $m |
+      row("cancel p50 ms, T=8, " + $m; sp($m + "_p50_ms_T8"); ""; null),
+      row("cancel p99 ms, T=8, " + $m; sp($m + "_p99_ms_T8") + "  (pooled " + ($r[$m + "_p99_ms_T8_pooled"] | f) + ")"; "<= 5"; le($r[$m + "_p99_ms_T8_med"]; 5)),
+      row("cancel p99.9 ms, T=8, " + $m; sp($m + "_p999_ms_T8") + "  (pooled " + ($r[$m + "_p999_ms_T8_pooled"] | f) + ", " + ($r[$m + "_samples_T8_pooled"] | f) + " calls)"; "<= 20"; le($r[$m + "_p999_ms_T8_med"]; 20))),
+    (("deferred", "incall") as $m |
+      row("under 16 live transfers, T=8, " + $m + ": cancel/s";
+          sp("load_" + $m + "_cancel_per_s") + "  (sustained " + sp("load_" + $m + "_sustained_per_s") + ")"; ""; null),
+      row("  p99 / p99.9 ms; live transfers, committed MB/s";
+          sp("load_" + $m + "_p99_ms") + " / " + sp("load_" + $m + "_p999_ms") + "; " + ($r["load_" + $m + "_live_transfers"] | f) + ", " + ($r["load_" + $m + "_committed_mb_s"] | f); ""; null)),
+    row("quiesce in-process p50 / p99 ms (pooled; per-round p99)";
+        ($r.quiesce_p50_ms_inproc | f) + " / " + ($r.quiesce_p99_ms_inproc | f) + "  (" + sp("quiesce_p99_ms_inproc_round") + ")"; "p99 <= 20"; le($r.quiesce_p99_ms_inproc; 20)),
+    row("quiesce via `xferq cancel` p50 / p99 ms (pooled; per-round p99)";
+        ($r.quiesce_p50_ms_xproc | f) + " / " + ($r.quiesce_p99_ms_xproc | f) + "  (" + sp("quiesce_p99_ms_xproc_round") + ")"; "p99 <= 30"; le($r.quiesce_p99_ms_xproc; 30)),
+    row("download / curl -o (" + (($r.download_bytes / 1048576) | f) + " MiB)";
+        sp("download_ratio_vs_curl") + "  (xferq " + sp("download_mb_s") + " vs curl " + sp("curl_mb_s") + " MB/s)"; ">= 1.0";
+        ge($r.download_ratio_vs_curl_med; 1.0)),
+    row("small files / raw libcurl multi (" + ($r.smallfiles_count | f) + " x 16 KiB)";
+        sp("smallfiles_ratio_vs_raw") + "  (xferq " + sp("smallfiles_per_s") + " vs raw " + sp("raw_multi_files_per_s") + " files/s)"; ">= 0.9";
+        ge($r.smallfiles_ratio_vs_raw_med; 0.9)),
+    row("small files / aria2c -j16"; sp("smallfiles_ratio_vs_aria2") + "  (aria2c " + sp("aria2_files_per_s") + " files/s)"; ""; null),
+    row("cancel_p99_ms_1k_jobs"; $r.cancel_p99_ms_1k_jobs | f; ""; null),
+    row("cancel_p99_ms_100k_jobs"; $r.cancel_p99_ms_100k_jobs | f; ""; null),
+    (if $r.cancel_p99_ms_1m_jobs != null then
+       row("cancel_p99_ms_1m_jobs"; $r.cancel_p99_ms_1m_jobs | f; "<= 1.5 x 1k = " + (($r.cancel_p99_ms_1k_jobs * 1.5) | f);
+           le($r.cancel_p99_ms_1m_jobs; $r.cancel_p99_ms_1k_jobs * 1.5))
+     else row("  (quick) 100k vs 1k"; $r.cancel_p99_ms_100k_jobs | f; "<= 1.5 x 1k = " + (($r.cancel_p99_ms_1k_jobs * 1.5) | f);
+              le($r.cancel_p99_ms_100k_jobs; $r.cancel_p99_ms_1k_jobs * 1.5)) end),
+    (if $r.rss_mib_1m_jobs != null then row("rss_mib_1m_jobs"; $r.rss_mib_1m_jobs | f; "<= 64"; le($r.rss_mib_1m_jobs; 64))
+     else row("  (quick) rss_mib_100k_jobs"; $r.rss_mib_100k_jobs | f; "<= 64"; le($r.rss_mib_100k_jobs; 64)) end),
+    row("micro: cancel / floor txn, us (1 thread)"; ($r.micro_BM_Cancel_us | f) + " / " + ($r.micro_BM_FloorTxn_us | f); ""; null)
+  ][] | @tsv' "$RES/all.json" | column -t -s $'\t'
+
+# Warnings: floors too noisy to compare against, errors, rounds that ran short.
+jq -r '
+  . as $r
+  | (1, 2, 4, 8, 16 | tostring) as $t
+  | (["floor_spread_pct", "floor txn/s"], ["composite_spread_pct", "composite floor/s"]) as [$k, $name]
+  | select(($r[$k + "_T" + $t] // 0) > 20)
+  | "WARNING: \($name) at T=\($t) spreads +-\($r[$k + "_T" + $t] | round)% around its median (over +-20%): the ratios at T=\($t) are uncertain"
+' "$RES/all.json" 2>/dev/null || true
+jq -r '
+  [to_entries[] | select((.key | test("errors")) and (.value | type == "number") and .value > 0) | "\(.key)=\(.value)"] as $e
+  | (if ($e | length) > 0 then "WARNING: errors: " + ($e | join(", ")) else empty end),
+    (if (.cancel_short_rounds // 0) > 0 then "WARNING: \(.cancel_short_rounds) cancel phases ran out of prepared jobs before 0.5 s (kept)" else empty end),
+    (if (.quiesce_temp_file_left_after_cancel // 0) > 0 then "WARNING: a temp file was still there when cancel() returned (\(.quiesce_temp_file_left_after_cancel) times)" else empty end)
+' "$RES/all.json"
+echo "(mode: $MODE; cancels: $(jq -r .cancel_rounds "$RES/all.json") rounds per T, each phase >= $(jq -r .cancel_round_min_ms "$RES/all.json") ms and >= $(jq -r .cancel_round_min_ops "$RES/all.json") ops; transfers: $RUNS interleaved rounds; temp files: $(jq -r .cancel_temp_files "$RES/all.json"))"
+echo "(machine: $(nproc) cores; load average at start $LOAD_START, after the cancels $LOAD_MID, at the end $LOAD_END; other processes > 10% CPU at start: $BUSY_START; after the cancels: $BUSY_MID; at the end: $BUSY_END)"
+echo "(wall time: ${WALL} s, of which measurements ${MEASURE} s)"
 
 if [ -n "$OUT" ]; then cp "$RES/all.json" "$OUT"; echo "figures written to $OUT"; fi

@@ -20,7 +20,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <climits>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +31,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -217,172 +220,635 @@ RunStats run_cancels(Queue& q, const std::vector<std::string>& ids, size_t first
   return s;
 }
 
-RunStats run_floor(const std::string& db, const std::vector<std::string>& ids, size_t first, int T, int64_t ops) {
-  const int64_t per = ops / T;
-  struct Conn {
-    sqlite3* db = nullptr;
-    sqlite3_stmt *begin = nullptr, *up = nullptr, *commit = nullptr;
-  };
-  std::vector<Conn> c(T);
-  for (auto& k : c) {
-    if (sqlite3_open_v2(db.c_str(), &k.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
-      throw std::runtime_error("floor open");
-    sqlite3_busy_timeout(k.db, 10000);
-    sqlite3_exec(k.db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr, nullptr);
-    sqlite3_prepare_v2(k.db, "BEGIN IMMEDIATE", -1, &k.begin, nullptr);
-    sqlite3_prepare_v2(k.db, "UPDATE jobs SET modified_us = ?2 WHERE id = ?1", -1, &k.up, nullptr);
-    sqlite3_prepare_v2(k.db, "COMMIT", -1, &k.commit, nullptr);
+// ---- Concurrent cancels: alternating rounds against the floor -------------------------------
+//
+// For each T, `rounds` rounds; each round runs four timed phases back to back
+// (order reversed every other round), every phase at least --min-ms and at
+// least --min-ops operations:
+//   floor      the SQLite floor: BEGIN IMMEDIATE; one-row UPDATE; COMMIT, own
+//              connection per thread, same pragmas, on a copy of the queue file
+//              (the same rows: every slice appended to the queues is appended
+//              to it too);
+//   composite  the floor's transaction plus a raw unlink() of one job's worth
+//              of temp files (4: 3 x temp_bytes + 1 x temp_bytes/2), written
+//              exactly as the cancel rounds' temp files are (outside the timed
+//              window, then syncfs);
+//   incall     Job::cancel() on a queue with defer_cancel_deletes = false;
+//   deferred   Job::cancel() on a queue with defer_cancel_deletes = true.
+// Both queues are files of the same shape, each with its worker running
+// (idle). Every round cancels jobs nobody cancelled yet: before it, enough
+// fresh jobs (rows + real temp files) are appended to each queue. A cancel
+// phase reports two rates: cancel calls (jobs / time until the last call
+// returned) and sustained with cleanup (jobs / time until the queue's outbox,
+// file_ops, is empty — the engine retires a row only after its deletions —
+// with the last cancelled jobs' temp files checked gone at that moment; every
+// temp file is checked gone afterwards, untimed).
+
+struct Phase {
+  int64_t ops = 0;
+  double secs = 0, per_s = 0;
+  double p50 = 0, p99 = 0, p999 = 0, max = 0;  // ms
+  int64_t errors = 0;
+  bool short_round = false;  // ran out of prepared work before min time / ops
+  double clean_secs = 0, sustained_per_s = 0;  // cancel phases
+  std::vector<double> lat;   // ms, every operation
+};
+
+struct RoundRule {
+  int64_t min_ops = 5000;
+  int64_t min_ns = 500'000'000;
+};
+
+// Runs op(thread, i) on T threads started together; i is claimed from one
+// counter in [0, pool). A thread stops claiming once the phase has run
+// min_ns and claimed min_ops, or when the pool is used up.
+Phase timed_phase(int T, int64_t pool, const RoundRule& rule, const std::function<bool(int, int64_t)>& op,
+                  int64_t* start_out = nullptr) {
+  std::vector<std::vector<double>> lat(T);
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::atomic<int64_t> next{0}, errors{0};
+  int64_t start = 0;
+  std::vector<int64_t> end(T, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < T; ++t) {
+    lat[t].reserve(static_cast<size_t>(std::min<int64_t>(pool, 1 << 18)));
+    threads.emplace_back([&, t] {
+      ready++;
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (;;) {
+        const int64_t a = mono_ns();
+        if (next.load(std::memory_order_relaxed) >= rule.min_ops && a - start >= rule.min_ns) break;
+        const int64_t i = next.fetch_add(1);
+        if (i >= pool) break;
+        const bool ok = op(t, i);
+        lat[t].push_back(ms(mono_ns() - a));
+        if (!ok) errors++;
+      }
+      end[t] = mono_ns();
+    });
   }
-  RunStats s = run_threads(T, per, [&](int t, int64_t i) {
-    Conn& k = c[t];
+  while (ready.load() < T) std::this_thread::yield();
+  start = mono_ns();
+  go.store(true, std::memory_order_release);
+  for (auto& th : threads) th.join();
+  Phase p;
+  for (auto& v : lat) p.lat.insert(p.lat.end(), v.begin(), v.end());
+  const int64_t wall = *std::max_element(end.begin(), end.end()) - start;
+  p.ops = static_cast<int64_t>(p.lat.size());
+  p.secs = static_cast<double>(wall) / 1e9;
+  p.per_s = static_cast<double>(p.ops) / p.secs;
+  p.p50 = percentile(p.lat, 0.50);
+  p.p99 = percentile(p.lat, 0.99);
+  p.p999 = percentile(p.lat, 0.999);
+  p.max = percentile(p.lat, 1.0);
+  p.errors = errors.load();
+  p.short_round = wall < rule.min_ns || p.ops < rule.min_ops;
+  if (start_out) *start_out = start;
+  return p;
+}
+
+// The floor's connections: one per thread, opened outside the timed window.
+class FloorConns {
+ public:
+  FloorConns(const std::string& db, int T) : c_(static_cast<size_t>(T)) {
+    for (auto& k : c_) {
+      if (sqlite3_open_v2(db.c_str(), &k.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
+        throw std::runtime_error("floor open");
+      sqlite3_busy_timeout(k.db, 10000);
+      sqlite3_exec(k.db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr, nullptr);
+      sqlite3_prepare_v2(k.db, "BEGIN IMMEDIATE", -1, &k.begin, nullptr);
+      sqlite3_prepare_v2(k.db, "UPDATE jobs SET modified_us = ?2 WHERE id = ?1", -1, &k.up, nullptr);
+      sqlite3_prepare_v2(k.db, "COMMIT", -1, &k.commit, nullptr);
+    }
+  }
+  ~FloorConns() {
+    for (auto& k : c_) {
+      sqlite3_finalize(k.begin);
+      sqlite3_finalize(k.up);
+      sqlite3_finalize(k.commit);
+      sqlite3_close(k.db);
+    }
+  }
+  FloorConns(const FloorConns&) = delete;
+  FloorConns& operator=(const FloorConns&) = delete;
+
+  // One transaction: BEGIN IMMEDIATE; UPDATE one row; COMMIT.
+  bool txn(int t, const std::string& id) {
+    Conn& k = c_[static_cast<size_t>(t)];
     sqlite3_reset(k.begin);
     if (sqlite3_step(k.begin) != SQLITE_DONE) return false;
     sqlite3_reset(k.up);
-    sqlite3_bind_text(k.up, 1, ids[first + t * per + i].c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(k.up, 1, id.c_str(), -1, SQLITE_STATIC);
     sqlite3_bind_int64(k.up, 2, mono_ns());
     const bool ok = sqlite3_step(k.up) == SQLITE_DONE && sqlite3_changes(k.db) == 1;
     sqlite3_reset(k.commit);
     return sqlite3_step(k.commit) == SQLITE_DONE && ok;
-  });
-  for (auto& k : c) {
-    sqlite3_finalize(k.begin);
-    sqlite3_finalize(k.up);
-    sqlite3_finalize(k.commit);
-    sqlite3_close(k.db);
   }
-  return s;
+
+ private:
+  struct Conn {
+    sqlite3* db = nullptr;
+    sqlite3_stmt *begin = nullptr, *up = nullptr, *commit = nullptr;
+  };
+  std::vector<Conn> c_;
+};
+
+constexpr int kFilesPerJob = 4;
+
+// One queue under test and its supply of fresh jobs.
+struct Side {
+  std::string name;  // "incall" / "deferred"
+  std::string db, files_dir;
+  std::unique_ptr<Queue> q;
+  std::mt19937_64 rng;
+  std::vector<std::string> ids;    // appended jobs (with temp files), in order
+  std::vector<std::string> temps;  // kFilesPerJob per job
+  size_t cursor = 0;               // ids[cursor..] nobody cancelled yet
+  int64_t next_index = 0;          // global job number of the next appended job
+  std::vector<Job> handles;        // for ids[cursor..], fetched before the round
+  sqlite3* watch = nullptr;        // reads file_ops
+  sqlite3_stmt* outbox = nullptr;
+  std::map<int, double> est;       // observed cancel calls/s by T
+  size_t available() const { return ids.size() - cursor; }
+};
+
+// Freshly written files for the composite floor, made like the temp files.
+struct UnlinkPool {
+  std::string dir;
+  std::mt19937_64 rng;
+  std::vector<std::string> paths;  // kFilesPerJob per job
+  size_t cursor = 0;               // in jobs
+  int64_t next_index = 0;
+  std::map<int, double> est;
+  size_t available() const { return paths.size() / kFilesPerJob - cursor; }
+};
+
+bool outbox_empty(Side& s) {
+  sqlite3_reset(s.outbox);
+  const int rc = sqlite3_step(s.outbox);
+  const bool empty = rc == SQLITE_ROW && sqlite3_column_int(s.outbox, 0) == 0;
+  sqlite3_reset(s.outbox);
+  return empty;
+}
+
+Phase cancel_phase(Side& s, int T, const RoundRule& rule) {
+  const size_t first = s.cursor;
+  const int64_t pool = static_cast<int64_t>(s.handles.size());  // == s.available() after prepare
+  std::mutex emu;
+  std::map<std::string, int64_t> kinds;
+  int64_t start = 0;
+  Phase p = timed_phase(
+      T, pool, rule,
+      [&](int, int64_t i) {
+        const std::error_code ec = s.handles[static_cast<size_t>(i)].cancel();
+        if (ec) {
+          std::lock_guard<std::mutex> l(emu);
+          kinds[hresult_name(to_hresult(ec)) + ": " + ec.message()]++;
+        }
+        return !ec;
+      },
+      &start);
+  for (const auto& [k, n] : kinds) log(s.name + " cancel error x" + std::to_string(n) + ": " + k);
+  // Sustained with cleanup: until the outbox is empty and (checked at that
+  // moment) the temp files of the last cancelled jobs are gone.
+  const auto temp_gone = [&](size_t job) {
+    for (int k = 0; k < kFilesPerJob; ++k)
+      if (exists(s.temps[job * kFilesPerJob + static_cast<size_t>(k)])) return false;
+    return true;
+  };
+  const int64_t deadline = mono_ns() + 60'000'000'000LL;
+  int64_t clean_at = 0;
+  while (mono_ns() < deadline) {
+    if (outbox_empty(s)) {
+      bool gone = true;
+      for (int64_t j = std::max<int64_t>(0, p.ops - 64); j < p.ops && gone; ++j)
+        gone = temp_gone(first + static_cast<size_t>(j));
+      if (gone) {
+        clean_at = mono_ns();
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  if (!clean_at) {
+    log(s.name + ": outbox not empty 60 s after the round");
+    p.errors++;
+    clean_at = deadline;
+  }
+  p.clean_secs = static_cast<double>(clean_at - start) / 1e9;
+  p.sustained_per_s = static_cast<double>(p.ops) / p.clean_secs;
+  // The contract, checked untimed: every temp file gone, sampled jobs CANCELLED.
+  int64_t left = 0;
+  for (int64_t j = 0; j < p.ops; ++j) left += !temp_gone(first + static_cast<size_t>(j));
+  if (left) log(s.name + ": " + std::to_string(left) + " cancelled jobs still have temp files after cleanup");
+  p.errors += left;
+  for (int64_t j = 0; j < p.ops; j += std::max<int64_t>(1, p.ops / 100)) {
+    auto st = s.handles[static_cast<size_t>(j)].state();
+    if (!st || *st != JobState::cancelled) p.errors++;
+  }
+  s.cursor += static_cast<size_t>(p.ops);
+  s.handles.erase(s.handles.begin(), s.handles.begin() + p.ops);
+  return p;
+}
+
+// Jobs (or unlink sets) a phase at T is expected to need: enough for min_ns
+// at the fastest rate seen, with a margin. A phase that runs out anyway is
+// topped up and run again.
+int64_t needed(const std::map<int, double>& est, int T, const RoundRule& rule, double fallback) {
+  double rate = 0;
+  auto it = est.find(T);
+  if (it != est.end()) {
+    rate = it->second * 1.3;
+  } else {
+    // A new T: the fastest rate seen at any T, doubled (rates grow with T);
+    // what is left over goes to the next rounds.
+    for (const auto& kv : est) rate = std::max(rate, kv.second);
+    rate = rate > 0 ? rate * 2 : fallback;
+  }
+  return static_cast<int64_t>(std::max<double>(static_cast<double>(rule.min_ops) * 1.05,
+                                               rate * static_cast<double>(rule.min_ns) / 1e9)) +
+         32;
+}
+
+void note_rate(std::map<int, double>& est, int T, double per_s) {
+  est[T] = std::max(est[T], per_s);
+}
+
+struct Agg {  // one figure over the rounds at one T
+  std::vector<double> v;
+  void add(double x) { v.push_back(x); }
+  void put(Json& j, const std::string& key) const {
+    j.num(key + "_med", median(v));
+    j.num(key + "_min", v.empty() ? 0 : *std::min_element(v.begin(), v.end()));
+    j.num(key + "_max", v.empty() ? 0 : *std::max_element(v.begin(), v.end()));
+    j.arr(key + "_rounds", v);
+  }
+  double med() const { return median(v); }
+  double spread_pct() const {
+    if (v.empty()) return 0;
+    const double m = median(v);
+    const double lo = *std::min_element(v.begin(), v.end()), hi = *std::max_element(v.begin(), v.end());
+    return m > 0 ? 100.0 * std::max(hi - m, m - lo) / m : 0;
+  }
+};
+
+std::string fmt(double x, int prec = 3) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*g", prec, x);
+  return b;
+}
+
+std::string spread_str(const Agg& a, int prec = 3) {
+  if (a.v.empty()) return "n/a";
+  return fmt(a.med(), prec) + " [" + fmt(*std::min_element(a.v.begin(), a.v.end()), prec) + "-" +
+         fmt(*std::max_element(a.v.begin(), a.v.end()), prec) + "]";
+}
+
+double loadavg1() {
+  std::ifstream f("/proc/loadavg");
+  double l = 0;
+  f >> l;
+  return l;
 }
 
 int mode_cancel() {
   const std::string dir = arg("dir");
-  const int64_t njobs = arg_i("jobs", 100000);
-  const int64_t ops = arg_i("ops", 4000);
+  const int64_t base_jobs = arg_i("jobs", 100000);  // idle SUSPENDED jobs the queues start with
+  const int rounds = static_cast<int>(arg_i("rounds", 5));
+  RoundRule rule;
+  rule.min_ops = arg_i("min-ops", 5000);
+  rule.min_ns = arg_i("min-ms", 500) * 1'000'000LL;
   const auto threads = arg_list("threads", "1,2,4,8,16");
-  const bool load = arg_i("load", 1) != 0;
-  // --defer 1: QueueOptions::defer_cancel_deletes (cancel() returns at its
-  // commit; the queue's janitor thread unlinks the temp files).
-  const bool defer = arg_i("defer", 0) != 0;
+  const int load_rounds = static_cast<int>(arg_i("load-rounds", 3));  // 0: no cancels under load
   const int64_t load_rate = arg_i("load-rate", 4 << 20);
-  const int64_t needed = ops * static_cast<int64_t>(threads.size()) * (load ? 2 : 1);
-  if (needed > njobs) throw std::runtime_error("--ops too large for --jobs");
+  const int64_t temp_bytes = arg_i("temp-bytes", 4096);
+  const int64_t t_begin = mono_ns();
+  const double load_begin = loadavg1();
   verify_temp_naming(dir + "/verify");
 
-  GenSpec g;
-  g.db = dir + "/queue.db";
-  g.files_dir = dir + "/files";
-  ::mkdir(g.files_dir.c_str(), 0755);
-  g.jobs = njobs;
-  g.with_temp_files = needed;
-  int64_t t0 = mono_ns();
-  const auto ids = generate_queue(g);
-  log("generated " + std::to_string(njobs) + " jobs (" + std::to_string(needed) + " with 4 real temp files) in " +
-      std::to_string(ms(mono_ns() - t0) / 1000) + " s");
+  // Two queue files of the same shape (same base rows), one per cancel mode,
+  // and the floor's copy of the first.
+  Side sides[2];
+  sides[0].name = "incall";
+  sides[1].name = "deferred";
   const std::string floor_db = dir + "/floor.db";
-  copy_file(g.db, floor_db);
+  std::vector<std::string> floor_ids;
+  for (int k = 0; k < 2; ++k) {
+    Side& s = sides[k];
+    GenSpec g;
+    g.db = dir + "/" + s.name + ".db";
+    g.files_dir = dir + "/" + s.name + "-files";
+    ::mkdir(g.files_dir.c_str(), 0755);
+    g.jobs = base_jobs;
+    g.with_temp_files = 0;
+    const int64_t t0 = mono_ns();
+    auto ids = generate_queue(g);
+    log("generated " + s.name + " queue: " + std::to_string(base_jobs) + " jobs in " +
+        fmt(ms(mono_ns() - t0) / 1000) + " s");
+    if (k == 0) {
+      copy_file(g.db, floor_db);
+      floor_ids = ids;
+    }
+    s.db = g.db;
+    s.files_dir = g.files_dir;
+    s.next_index = base_jobs;
+    s.rng.seed(1000 + k);
+  }
+  UnlinkPool comp;
+  comp.dir = dir + "/composite-files";
+  ::mkdir(comp.dir.c_str(), 0755);
+  spread_subdirectories(comp.dir);  // as generate_queue does for the queues' files
+  comp.rng.seed(3000);
+  for (int k = 0; k < 2; ++k) {
+    Side& s = sides[k];
+    QueueOptions o;
+    o.max_concurrent_transfers = 16;
+    o.defer_cancel_deletes = k == 1;
+    s.q = open_queue(s.db, o);  // the worker runs (idle: every job is SUSPENDED)
+    if (sqlite3_open_v2(s.db.c_str(), &s.watch, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
+      throw std::runtime_error("watch open");
+    sqlite3_busy_timeout(s.watch, 10000);
+    sqlite3_prepare_v2(s.watch, "SELECT EXISTS (SELECT 1 FROM file_ops)", -1, &s.outbox, nullptr);
+  }
+  sleep_ms(200);
+
+  double prep_s = 0, timed_s = 0, prep_jobs_s = 0, prep_comp_s = 0, prep_sync_s = 0, prep_handles_s = 0;
+  int64_t redone = 0, files_written = 0;
+  // Phases: 0 floor, 1 composite, 2 incall, 3 deferred.
+  // Appends fresh jobs / unlink sets so that each phase of `mask` at T has enough.
+  const auto prepare = [&](int T, const RoundRule& r, unsigned mask, bool with_floor_rows) {
+    const int64_t t0 = mono_ns();
+    for (int k = 0; k < 2; ++k) {
+      Side& s = sides[k];
+      if (!(mask & (4u << k))) continue;
+      const int64_t need = needed(s.est, T, r, k == 0 ? 2000 : 10000);
+      const int64_t have = static_cast<int64_t>(s.available());
+      if (have < need) {
+        AppendSpec a;
+        a.dbs = {s.db};
+        if (with_floor_rows) a.dbs.push_back(floor_db);
+        a.files_dir = s.files_dir;
+        a.first_index = s.next_index;
+        a.count = need - have;
+        a.files_per_job = kFilesPerJob;
+        a.temp_bytes = temp_bytes;
+        const int64_t ta = mono_ns();
+        Appended got = append_jobs(a, s.rng);
+        prep_jobs_s += static_cast<double>(mono_ns() - ta) / 1e9;
+        files_written += a.count * kFilesPerJob;
+        s.next_index += a.count;
+        s.ids.insert(s.ids.end(), got.ids.begin(), got.ids.end());
+        s.temps.insert(s.temps.end(), got.temp_paths.begin(), got.temp_paths.end());
+        if (with_floor_rows) floor_ids.insert(floor_ids.end(), got.ids.begin(), got.ids.end());
+      }
+    }
+    if (mask & 2u) {
+      const int64_t tc = mono_ns();
+      const int64_t cneed = needed(comp.est, T, r, 2000);
+      std::vector<std::string> fake_ids;  // names like the engine's, for jobs that do not exist
+      for (int64_t i = static_cast<int64_t>(comp.available()); i < cneed; ++i) fake_ids.push_back(random_guid(comp.rng));
+      auto p = write_temp_files_for(comp.dir, comp.next_index, fake_ids, kFilesPerJob, temp_bytes);
+      comp.next_index += static_cast<int64_t>(fake_ids.size());
+      comp.paths.insert(comp.paths.end(), p.begin(), p.end());
+      files_written += static_cast<int64_t>(p.size());
+      prep_comp_s += static_cast<double>(mono_ns() - tc) / 1e9;
+    }
+    const int64_t ts = mono_ns();
+    sync_filesystem(dir);
+    prep_sync_s += static_cast<double>(mono_ns() - ts) / 1e9;
+    const int64_t th = mono_ns();
+    // Handles fetched before timing, as an application holds them.
+    for (int k = 0; k < 2; ++k) {
+      Side& s = sides[k];
+      if (!(mask & (4u << k))) continue;
+      for (size_t i = s.cursor + s.handles.size(); i < s.ids.size(); ++i) {
+        auto j = s.q->get_job(s.ids[i]);
+        if (!j) throw std::runtime_error("get_job: " + j.error().message());
+        s.handles.push_back(*j);
+      }
+    }
+    prep_handles_s += static_cast<double>(mono_ns() - th) / 1e9;
+    prep_s += static_cast<double>(mono_ns() - t0) / 1e9;
+  };
+
+  size_t fcur = 0;  // next floor row
+  const auto run_phase = [&](int which, int T, const RoundRule& r, FloorConns& fc) {
+    const int64_t t0 = mono_ns();
+    Phase p;
+    if (which == 0) {
+      p = timed_phase(T, INT64_MAX / 4, r, [&](int t, int64_t i) {
+        return fc.txn(t, floor_ids[(fcur + static_cast<size_t>(i)) % floor_ids.size()]);
+      });
+      fcur += static_cast<size_t>(p.ops);
+    } else if (which == 1) {
+      const size_t first = comp.cursor;
+      p = timed_phase(T, static_cast<int64_t>(comp.available()), r, [&](int t, int64_t i) {
+        bool ok = fc.txn(t, floor_ids[(fcur + static_cast<size_t>(i)) % floor_ids.size()]);
+        const size_t base = (first + static_cast<size_t>(i)) * kFilesPerJob;
+        for (int k = 0; k < kFilesPerJob; ++k) ok = ::unlink(comp.paths[base + k].c_str()) == 0 && ok;
+        return ok;
+      });
+      fcur += static_cast<size_t>(p.ops);
+      comp.cursor += static_cast<size_t>(p.ops);
+      note_rate(comp.est, T, p.per_s);
+    } else {
+      Side& s = sides[which - 2];
+      p = cancel_phase(s, T, r);
+      note_rate(s.est, T, p.per_s);
+    }
+    sleep_ms(10);
+    timed_s += static_cast<double>(mono_ns() - t0) / 1e9;
+    return p;
+  };
+  // One round: the four phases back to back (reversed order every other
+  // round); a phase that ran out of prepared work is topped up and run again
+  // at once (at most 3 times), the others keep their figures.
+  int64_t short_rounds = 0;
+  const auto run_round = [&](int T, const RoundRule& r, bool reverse) {
+    prepare(T, r, 0xF, true);
+    FloorConns fc(floor_db, T);
+    Phase out[4];
+    for (int step = 0; step < 4; ++step) {
+      const int which = reverse ? 3 - step : step;
+      out[which] = run_phase(which, T, r, fc);
+    }
+    for (int which = 1; which < 4; ++which) {
+      for (int attempt = 0; out[which].short_round && attempt < 3; ++attempt) {
+        redone++;
+        log("T=" + std::to_string(T) + ": phase " + std::to_string(which) + " ran out of prepared work (" +
+            std::to_string(out[which].ops) + " ops in " + fmt(out[which].secs) + " s), run again with more");
+        prepare(T, r, 1u << which, true);
+        out[which] = run_phase(which, T, r, fc);
+      }
+      if (out[which].short_round) short_rounds++;
+    }
+    return std::vector<Phase>(out, out + 4);
+  };
+
+  // Warm-up and calibration (not reported): page cache, statement caches, rates.
+  {
+    RoundRule warm;
+    warm.min_ops = 200;
+    warm.min_ns = 200'000'000LL;
+    run_round(2, warm, false);
+    log("warm-up at T=2: incall " + fmt(sides[0].est[2]) + "/s, deferred " + fmt(sides[1].est[2]) +
+        "/s, composite " + fmt(comp.est[2]) + "/s");
+  }
 
   Json j;
-  j.num("cancel_queue_jobs", static_cast<double>(njobs));
-  j.num("cancel_ops_per_T", static_cast<double>(ops));
+  j.num("cancel_queue_jobs", static_cast<double>(base_jobs));
+  j.num("cancel_rounds", rounds);
+  j.num("cancel_round_min_ms", static_cast<double>(rule.min_ns) / 1e6);
+  j.num("cancel_round_min_ops", static_cast<double>(rule.min_ops));
   j.str("cancel_temp_files",
-        "bulk-generated rows + real 0600 temp files shaped like a SUSPENDED job interrupted in its last "
-        "file (3 completed + 1 partial), names verified against a real engine transfer");
-  QueueOptions o;
-  o.max_concurrent_transfers = 16;
-  o.defer_cancel_deletes = defer;
-  auto q = open_queue(g.db, o);  // the worker runs (idle: every job is SUSPENDED)
-  sleep_ms(200);
-  size_t next = 0;
-  double min_ratio = 1e9;
+        "appended rows + real 0600 temp files (4 a job: 3 x " + std::to_string(temp_bytes) + " B + 1 x " +
+            std::to_string(temp_bytes / 2) + " B) shaped like a SUSPENDED job interrupted in its last file, "
+            "names verified against a real engine transfer, written then syncfs'ed before each round");
+  std::map<std::string, Agg> agg;  // key "<figure>_T<t>"
+  std::vector<double> pooled[2];   // T=8 latencies, every round
   for (int T : threads) {
-    RunStats f = run_floor(floor_db, ids, next, T, ops);
-    RunStats c = run_cancels(*q, ids, next, T, ops);
-    next += static_cast<size_t>(ops);
-    const std::string s = "_T" + std::to_string(T);
-    const double ratio = c.ops_per_s / f.ops_per_s;
-    min_ratio = std::min(min_ratio, ratio);
-    j.num("cancel_per_s" + s, c.ops_per_s);
-    j.num("cancel_p50_ms" + s, c.p50);
-    j.num("cancel_p99_ms" + s, c.p99);
-    j.num("cancel_p999_ms" + s, c.p999);
-    j.num("cancel_max_ms" + s, c.max);
-    j.num("cancel_errors" + s, static_cast<double>(c.errors));
-    j.num("floor_txn_per_s" + s, f.ops_per_s);
-    j.num("floor_p99_ms" + s, f.p99);
-    j.num("floor_errors" + s, static_cast<double>(f.errors));
-    j.num("cancel_ratio" + s, ratio);
-    log("T=" + std::to_string(T) + " cancel/s=" + std::to_string(c.ops_per_s) + " floor/s=" +
-        std::to_string(f.ops_per_s) + " ratio=" + std::to_string(ratio) + " p50=" + std::to_string(c.p50) +
-        " p99=" + std::to_string(c.p99) + " max=" + std::to_string(c.max) + " errors=" + std::to_string(c.errors));
-    if (T == 8) {
-      j.num("cancel_per_s", c.ops_per_s);
-      j.num("floor_txn_per_s", f.ops_per_s);
-      j.num("cancel_ratio", ratio);
-      j.num("cancel_p50_ms", c.p50);
-      j.num("cancel_p99_ms", c.p99);
-      j.num("cancel_p999_ms", c.p999);
-      j.num("cancel_max_ms", c.max);
+    const std::string ts = "_T" + std::to_string(T);
+    int64_t errors[2] = {0, 0}, floor_errors = 0, comp_errors = 0;
+    for (int r = 0; r < rounds; ++r) {
+      const std::vector<Phase> ph = run_round(T, rule, r % 2 == 1);
+      struct {
+        const Phase& floor;
+        const Phase& comp;
+        const Phase* side;
+      } o{ph[0], ph[1], &ph[2]};
+      agg["floor_per_s" + ts].add(o.floor.per_s);
+      agg["composite_per_s" + ts].add(o.comp.per_s);
+      floor_errors += o.floor.errors;
+      comp_errors += o.comp.errors;
+      for (int k = 0; k < 2; ++k) {
+        const Phase& c = o.side[k];
+        const std::string n = sides[k].name;
+        agg[n + "_cancel_per_s" + ts].add(c.per_s);
+        agg[n + "_ratio" + ts].add(c.per_s / o.floor.per_s);
+        agg[n + "_sustained_per_s" + ts].add(c.sustained_per_s);
+        agg[n + "_sustained_ratio" + ts].add(c.sustained_per_s / o.comp.per_s);
+        agg[n + "_drain_ms" + ts].add((c.clean_secs - c.secs) * 1000);
+        agg[n + "_p50_ms" + ts].add(c.p50);
+        agg[n + "_p99_ms" + ts].add(c.p99);
+        agg[n + "_p999_ms" + ts].add(c.p999);
+        agg[n + "_max_ms" + ts].add(c.max);
+        agg[n + "_ops" + ts].add(static_cast<double>(c.ops));
+        errors[k] += c.errors;
+        if (T == 8) pooled[k].insert(pooled[k].end(), c.lat.begin(), c.lat.end());
+      }
+      log("T=" + std::to_string(T) + " round " + std::to_string(r) + ": floor " + fmt(o.floor.per_s) +
+          "/s, composite " + fmt(o.comp.per_s) + "/s, incall " + fmt(o.side[0].per_s) + "/s (sustained " +
+          fmt(o.side[0].sustained_per_s) + "/s, p99 " + fmt(o.side[0].p99) + " ms), deferred " +
+          fmt(o.side[1].per_s) + "/s (sustained " + fmt(o.side[1].sustained_per_s) + "/s, p99 " +
+          fmt(o.side[1].p99) + " ms)");
     }
+    for (const char* f : {"floor_per_s", "composite_per_s"}) agg[f + ts].put(j, f + ts);
+    for (int k = 0; k < 2; ++k) {
+      const std::string n = sides[k].name;
+      for (const char* f : {"_cancel_per_s", "_ratio", "_sustained_per_s", "_sustained_ratio", "_drain_ms",
+                            "_p50_ms", "_p99_ms", "_p999_ms", "_max_ms", "_ops"})
+        agg[n + f + ts].put(j, n + f + ts);
+      j.num(n + "_errors" + ts, static_cast<double>(errors[k]));
+    }
+    j.num("floor_errors" + ts, static_cast<double>(floor_errors));
+    j.num("composite_errors" + ts, static_cast<double>(comp_errors));
+    const double fs = agg["floor_per_s" + ts].spread_pct(), cs = agg["composite_per_s" + ts].spread_pct();
+    j.num("floor_spread_pct" + ts, fs);
+    j.num("composite_spread_pct" + ts, cs);
+    log("T=" + std::to_string(T) + ": floor " + spread_str(agg["floor_per_s" + ts]) + "/s; deferred ratio " +
+        spread_str(agg["deferred_ratio" + ts]) + ", incall ratio " + spread_str(agg["incall_ratio" + ts]) +
+        "; sustained/composite deferred " + spread_str(agg["deferred_sustained_ratio" + ts]) + ", incall " +
+        spread_str(agg["incall_sustained_ratio" + ts]));
+    if (fs > 20) log("WARNING: floor spread at T=" + std::to_string(T) + " is +-" + fmt(fs, 2) + "% of its median");
   }
-  j.num("cancel_ratio_min", min_ratio);
+  for (int k = 0; k < 2; ++k)
+    if (!pooled[k].empty()) {
+      j.num(sides[k].name + "_p99_ms_T8_pooled", percentile(pooled[k], 0.99));
+      j.num(sides[k].name + "_p999_ms_T8_pooled", percentile(pooled[k], 0.999));
+      j.num(sides[k].name + "_samples_T8_pooled", static_cast<double>(pooled[k].size()));
+    }
 
-  if (load) {
-    // 16 live transfers, throttled by the server so they last, committing
-    // progress every progress_interval (default 500 ms, with fdatasync).
+  // Cancels while the queue's worker runs 16 live transfers (throttled by the
+  // server so they last, committing progress every progress_interval with
+  // fdatasync), T = 8, each mode on its own queue. No floor: figures only.
+  if (load_rounds > 0) {
     FixtureServer server;
-    Resource r;
-    r.body = std::string(static_cast<size_t>(load_rate) * 120, 'L');
-    r.bytes_per_sec = static_cast<size_t>(load_rate);
-    server.set("/live", r);
-    ::mkdir((dir + "/live").c_str(), 0755);
-    std::vector<Job> live;
-    for (int i = 0; i < 16; ++i) {
-      auto job = q->create_job("live " + std::to_string(i));
-      job->add_file(server.url("/live"), dir + "/live/l" + std::to_string(i) + ".bin");
-      job->resume();
-      live.push_back(*job);
-    }
-    const int64_t deadline = mono_ns() + 15'000'000'000LL;
-    auto live_bytes = [&] {
-      int64_t b = 0;
-      int transferring = 0;
-      for (auto& l : live) {
-        auto p = l.progress();
-        if (p) b += p->bytes_transferred;
-        auto st = l.state();
-        if (st && *st == JobState::transferring) transferring++;
+    Resource res;
+    res.body = std::string(static_cast<size_t>(load_rate) * 60, 'L');
+    res.bytes_per_sec = static_cast<size_t>(load_rate);
+    server.set("/live", res);
+    for (int k = 0; k < 2; ++k) {
+      Side& s = sides[k];
+      const std::string ldir = dir + "/live-" + s.name;
+      ::mkdir(ldir.c_str(), 0755);
+      std::vector<Job> live;
+      for (int i = 0; i < 16; ++i) {
+        auto job = s.q->create_job("live " + std::to_string(i));
+        job->add_file(server.url("/live"), ldir + "/l" + std::to_string(i) + ".bin");
+        job->resume();
+        live.push_back(*job);
       }
-      return std::make_pair(b, transferring);
-    };
-    while (mono_ns() < deadline && live_bytes().second < 16) sleep_ms(20);
-    sleep_ms(1200);  // let every transfer commit progress at least once
-    const auto before = live_bytes();
-    const int64_t l0 = mono_ns();
-    for (int T : threads) {
-      RunStats c = run_cancels(*q, ids, next, T, ops);
-      next += static_cast<size_t>(ops);
-      const std::string s = "_T" + std::to_string(T);
-      j.num("load_cancel_per_s" + s, c.ops_per_s);
-      j.num("load_cancel_p50_ms" + s, c.p50);
-      j.num("load_cancel_p99_ms" + s, c.p99);
-      j.num("load_cancel_p999_ms" + s, c.p999);
-      j.num("load_cancel_max_ms" + s, c.max);
-      j.num("load_cancel_errors" + s, static_cast<double>(c.errors));
-      log("under load T=" + std::to_string(T) + " cancel/s=" + std::to_string(c.ops_per_s) +
-          " p99=" + std::to_string(c.p99) + " max=" + std::to_string(c.max));
-      if (T == 8) {
-        j.num("load_cancel_per_s", c.ops_per_s);
-        j.num("load_cancel_p99_ms", c.p99);
-        j.num("load_cancel_p999_ms", c.p999);
+      auto live_bytes = [&] {
+        int64_t b = 0;
+        int transferring = 0;
+        for (auto& l : live) {
+          auto pr = l.progress();
+          if (pr) b += pr->bytes_transferred;
+          auto st = l.state();
+          if (st && *st == JobState::transferring) transferring++;
+        }
+        return std::make_pair(b, transferring);
+      };
+      const int64_t deadline = mono_ns() + 15'000'000'000LL;
+      while (mono_ns() < deadline && live_bytes().second < 16) sleep_ms(20);
+      sleep_ms(1200);  // every transfer has committed progress at least once
+      const auto before = live_bytes();
+      const int64_t l0 = mono_ns();
+      Agg per_s, sustained, p99, p999;
+      for (int r = 0; r < load_rounds; ++r) {
+        prepare(8, rule, 4u << k, false);
+        Phase c = cancel_phase(s, 8, rule);
+        for (int attempt = 0; c.short_round && attempt < 3; ++attempt) {
+          note_rate(s.est, 8, c.per_s);
+          prepare(8, rule, 4u << k, false);
+          c = cancel_phase(s, 8, rule);
+        }
+        per_s.add(c.per_s);
+        sustained.add(c.sustained_per_s);
+        p99.add(c.p99);
+        p999.add(c.p999);
+        log("under load, " + s.name + " T=8: " + fmt(c.per_s) + "/s, sustained " + fmt(c.sustained_per_s) +
+            "/s, p99 " + fmt(c.p99) + " ms");
       }
+      const auto after = live_bytes();
+      const double secs = static_cast<double>(mono_ns() - l0) / 1e9;
+      per_s.put(j, "load_" + s.name + "_cancel_per_s");
+      sustained.put(j, "load_" + s.name + "_sustained_per_s");
+      p99.put(j, "load_" + s.name + "_p99_ms");
+      p999.put(j, "load_" + s.name + "_p999_ms");
+      j.num("load_" + s.name + "_live_transfers", after.second);
+      j.num("load_" + s.name + "_committed_mb_s", static_cast<double>(after.first - before.first) / 1e6 / secs);
+      for (auto& l : live) l.cancel();
     }
-    sleep_ms(600);
-    const auto after = live_bytes();
-    const double secs = static_cast<double>(mono_ns() - l0) / 1e9;
-    j.num("load_live_transfers", after.second);
-    j.num("load_committed_mb_s", static_cast<double>(after.first - before.first) / 1e6 / secs);
-    for (auto& l : live) l.cancel();
   }
-  q.reset();
+  j.num("cancel_short_rounds", static_cast<double>(short_rounds));
+  j.num("cancel_redone_rounds", static_cast<double>(redone));
+  j.num("cancel_prep_s", prep_s);
+  j.num("cancel_prep_jobs_s", prep_jobs_s);
+  j.num("cancel_prep_composite_s", prep_comp_s);
+  j.num("cancel_prep_sync_s", prep_sync_s);
+  j.num("cancel_prep_handles_s", prep_handles_s);
+  j.num("cancel_files_written", static_cast<double>(files_written));
+  j.num("cancel_timed_s", timed_s);
+  j.num("cancel_wall_s", static_cast<double>(mono_ns() - t_begin) / 1e9);
+  j.num("cancel_loadavg_begin", load_begin);
+  j.num("cancel_loadavg_end", loadavg1());
+  for (Side& s : sides) {
+    sqlite3_finalize(s.outbox);
+    sqlite3_close(s.watch);
+    s.q.reset();
+  }
   j.print();
   return 0;
 }
@@ -403,6 +869,10 @@ int mode_quiesce() {
   Json j;
   int64_t violations = 0, timeouts = 0;
   std::vector<double> after_bytes;  // MiB written to the temp file's inode after cancel() returned
+  // Cross-process samples, split: how long `xferq cancel` ran (exec to its
+  // line), and from its line to the server seeing the connection closed / to
+  // the temp file's last growth.
+  std::vector<double> x_cli_ms, x_close_ms, x_growth_ms;
 
   auto one = [&](int64_t i, bool xproc) -> double {
     server.clear_log();
@@ -433,6 +903,7 @@ int mode_quiesce() {
     } else {
       int pfd[2];
       if (::pipe(pfd) != 0) throw std::runtime_error("pipe");
+      const int64_t t_fork = mono_ns();
       const pid_t pid = ::fork();
       if (pid == 0) {
         ::dup2(pfd[1], 1);
@@ -451,6 +922,7 @@ int mode_quiesce() {
         out.append(buf, static_cast<size_t>(n));
       }
       t_ret = mono_ns();
+      x_cli_ms.push_back(ms(t_ret - t_fork));
       ::close(pfd[0]);
       int status = 0;
       ::waitpid(pid, &status, 0);
@@ -482,22 +954,59 @@ int mode_quiesce() {
       timeouts++;
       closed_at = bound;
     }
+    if (xproc) {
+      x_close_ms.push_back(ms(std::max<int64_t>(0, closed_at - t_ret)));
+      x_growth_ms.push_back(ms(std::max<int64_t>(0, last_growth - t_ret)));
+    }
     return ms(std::max<int64_t>(0, std::max(last_growth, closed_at) - t_ret));
   };
 
+  // Rounds: in-process samples, then cross-process ones, `rounds` times; the
+  // pooled percentiles are the figures, the per-round ones their spread.
+  const int rounds = static_cast<int>(std::max<int64_t>(1, arg_i("rounds", 5)));
   std::vector<double> in, x;
-  for (int64_t i = 0; i < samples; ++i) in.push_back(one(i, false));
+  Agg in_p50, in_p99, x_p50, x_p99;
+  int64_t i_in = 0, i_x = 0;
+  for (int r = 0; r < rounds; ++r) {
+    std::vector<double> rin, rx;
+    const int64_t n_in = samples * (r + 1) / rounds - samples * r / rounds;
+    const int64_t n_x = cli.empty() ? 0 : xsamples * (r + 1) / rounds - xsamples * r / rounds;
+    for (int64_t k = 0; k < n_in; ++k) rin.push_back(one(i_in++, false));
+    for (int64_t k = 0; k < n_x; ++k) rx.push_back(one(i_x++, true));
+    in.insert(in.end(), rin.begin(), rin.end());
+    x.insert(x.end(), rx.begin(), rx.end());
+    if (!rin.empty()) {
+      in_p50.add(percentile(rin, 0.5));
+      in_p99.add(percentile(rin, 0.99));
+    }
+    if (!rx.empty()) {
+      x_p50.add(percentile(rx, 0.5));
+      x_p99.add(percentile(rx, 0.99));
+    }
+    log("quiescence round " + std::to_string(r) + ": in-process p50 " + fmt(percentile(rin, 0.5)) + " p99 " +
+        fmt(percentile(rin, 0.99)) + " ms; cross-process p50 " + fmt(percentile(rx, 0.5)) + " p99 " +
+        fmt(percentile(rx, 0.99)) + " ms");
+  }
+  j.num("quiesce_rounds", rounds);
   j.num("quiesce_p50_ms_inproc", percentile(in, 0.5));
   j.num("quiesce_p99_ms_inproc", percentile(in, 0.99));
   j.num("quiesce_max_ms_inproc", percentile(in, 1.0));
-  log("in-process quiescence p50=" + std::to_string(percentile(in, 0.5)) + " p99=" + std::to_string(percentile(in, 0.99)));
+  in_p50.put(j, "quiesce_p50_ms_inproc_round");
+  in_p99.put(j, "quiesce_p99_ms_inproc_round");
   if (!cli.empty()) {
-    for (int64_t i = 0; i < xsamples; ++i) x.push_back(one(i, true));
     j.num("quiesce_p50_ms_xproc", percentile(x, 0.5));
     j.num("quiesce_p99_ms_xproc", percentile(x, 0.99));
     j.num("quiesce_max_ms_xproc", percentile(x, 1.0));
-    log("cross-process quiescence p50=" + std::to_string(percentile(x, 0.5)) + " p99=" + std::to_string(percentile(x, 0.99)));
+    x_p50.put(j, "quiesce_p50_ms_xproc_round");
+    x_p99.put(j, "quiesce_p99_ms_xproc_round");
+    j.num("quiesce_xproc_cli_run_ms_p50", percentile(x_cli_ms, 0.5));
+    j.num("quiesce_xproc_closed_ms_p50", percentile(x_close_ms, 0.5));
+    j.num("quiesce_xproc_closed_ms_p99", percentile(x_close_ms, 0.99));
+    j.num("quiesce_xproc_last_write_ms_p50", percentile(x_growth_ms, 0.5));
+    j.num("quiesce_xproc_last_write_ms_p99", percentile(x_growth_ms, 0.99));
   }
+  log("in-process quiescence p50=" + fmt(percentile(in, 0.5)) + " p99=" + fmt(percentile(in, 0.99)) +
+      "; cross-process p50=" + fmt(percentile(x, 0.5)) + " p99=" + fmt(percentile(x, 0.99)));
   j.num("quiesce_mib_written_after_cancel_p50", percentile(after_bytes, 0.5));
   j.num("quiesce_mib_written_after_cancel_max", percentile(after_bytes, 1.0));
   j.num("quiesce_samples_inproc", static_cast<double>(in.size()));
