@@ -44,6 +44,10 @@ void Worker::job_changed(const std::string& job_id, int64_t generation, bool may
 }
 
 bool Worker::superseded(const std::string& job_id, int64_t generation, uint64_t* seen) {
+  // Other processes' calls too: libcurl may deliver many buffers in one
+  // curl_multi_perform(), so the socket is read here (one non-blocking recv a
+  // buffer), not only at the top of the loop.
+  wake_.drain([this](const WakeMessage& m) { job_changed(m.job_id, m.generation, m.may_run); });
   const uint64_t seq = change_seq_.load(std::memory_order_acquire);
   if (seq == *seen) return false;  // the common case: one load
   *seen = seq;
