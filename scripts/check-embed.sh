@@ -42,6 +42,12 @@ cmake --build "$work/embed" -j"$jobs"
 "$work/embed/embed_example"
 "$work/embed/embed_c_example" "$work"
 
+echo "== check-embed: an installed library has no crash points (XFERQ_CRASH_AT is ignored)"
+# The example cancels one job and completes another: with crash points
+# compiled in, it would SIGKILL itself right after either commit.
+XFERQ_CRASH_AT=cancel.after_commit "$work/embed/embed_example" >/dev/null
+XFERQ_CRASH_AT=complete.after_commit "$work/embed/embed_example" >/dev/null
+
 echo "== check-embed: the same programs built with pkg-config (xferq.pc) only"
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 echo "pkg-config --cflags --libs xferq: $(pkg-config --cflags --libs xferq)"
