@@ -101,7 +101,8 @@ class SqliteStore final : public Store {
   Result<std::optional<int64_t>> next_retry_us() override;
   std::error_code recover_interrupted(int64_t now_us) override;
   Result<std::vector<std::pair<std::string, FileRow>>> finished_files() override;
-  std::error_code reopen_lost_file(const std::string& job_id, int64_t idx, int64_t now_us) override;
+  std::error_code reopen_lost_file(const std::string& job_id, int64_t idx, const std::string& temp_path,
+                                   int64_t now_us) override;
   Result<UploadJob> upload_job(const std::string& job_id) override;
   Result<WriteOutcome> set_upload_session(const Claim& claim, int64_t idx, const std::string& session_id,
                                           int64_t size, int64_t now_us) override;

@@ -499,13 +499,17 @@ Result<std::vector<std::pair<std::string, FileRow>>> SqliteStore::finished_files
   });
 }
 
-std::error_code SqliteStore::reopen_lost_file(const std::string& job_id, int64_t idx, int64_t now_us) {
+std::error_code SqliteStore::reopen_lost_file(const std::string& job_id, int64_t idx, const std::string& temp_path,
+                                             int64_t now_us) {
+  static const std::string sql =
+      "UPDATE files SET completed = 0, bytes_transferred = 0, etag = NULL, last_modified = NULL "
+      "WHERE job_id = ?1 AND idx = ?2 AND completed = 1 AND temp_path = ?3 "
+      "AND (SELECT state FROM jobs WHERE id = ?1) NOT IN " + sqlite::states_sql(final_states());
   return write_txn([&]() -> std::error_code {
-    auto& f = prepare(
-        "UPDATE files SET completed = 0, bytes_transferred = 0, etag = NULL, last_modified = NULL "
-        "WHERE job_id = ? AND idx = ? AND completed = 1");
+    auto& f = prepare(sql.c_str());
     f.bind(1, job_id);
     f.bind(2, idx);
+    f.bind(3, temp_path);
     if (f.exec() == 0) return {};
     auto current = state_locked(job_id);
     if (!current) return {};

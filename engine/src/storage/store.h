@@ -268,7 +268,10 @@ class Store {
   // cut after its deletions, someone's rm): back to unfinished with no byte,
   // and the job's state as decide(add_file) says (TRANSFERRED -> SUSPENDED:
   // it no longer has all its files). Generation-checked by the row itself.
-  virtual std::error_code reopen_lost_file(const std::string& job_id, int64_t idx, int64_t now_us) = 0;
+  // Only while the job is not final and the row still names `temp_path`: a
+  // Complete that renamed the file after the worker looked leaves it alone.
+  virtual std::error_code reopen_lost_file(const std::string& job_id, int64_t idx, const std::string& temp_path,
+                                           int64_t now_us) = 0;
   // After a crash: worker_transition(interrupted) for every job left running.
   virtual std::error_code recover_interrupted(int64_t now_us) = 0;
 

@@ -136,7 +136,7 @@ void Worker::reopen_lost_files() {
   for (const auto& [job_id, f] : *finished) {
     const PathInfo disk = inspect_path(f.temp_path);
     if (disk.regular && disk.size >= f.bytes_total) continue;
-    if (!ok(ctx_.store.reopen_lost_file(job_id, f.idx, now_us()))) return;
+    if (!ok(ctx_.store.reopen_lost_file(job_id, f.idx, f.temp_path, now_us()))) return;
     ctx_.events.modified(job_id);
   }
 }
