@@ -44,7 +44,7 @@ std::error_code SqliteStore::create_job(const std::string& id, std::string_view 
 }
 
 Result<JobInfo> SqliteStore::job_info(const std::string& id) {
-  auto r = read<std::optional<JobInfo>>([&]() -> std::optional<JobInfo> {
+  return read_found<JobInfo>([&]() -> std::optional<JobInfo> {
     auto& s = prepare("SELECT " XFERQ_JOB_COLUMNS "WHERE j.id = ? GROUP BY j.id");
     s.bind(1, id);
     if (!s.executeStep()) return std::nullopt;
@@ -52,16 +52,10 @@ Result<JobInfo> SqliteStore::job_info(const std::string& id) {
     s.reset();
     return j;
   });
-  if (!r) return r.error();
-  if (!*r) return make_error_code(Errc::not_found);
-  return std::move(**r);
 }
 
 Result<JobState> SqliteStore::job_state(const std::string& id) {
-  auto r = read<std::optional<JobState>>([&] { return state_locked(id); });
-  if (!r) return r.error();
-  if (!*r) return make_error_code(Errc::not_found);
-  return **r;
+  return read_found<JobState>([&] { return state_locked(id); });
 }
 
 Result<std::vector<JobInfo>> SqliteStore::job_infos(bool include_final) {
@@ -330,7 +324,7 @@ Result<int64_t> SqliteStore::purge_final(int64_t before_us) {
 }
 
 Result<std::string> SqliteStore::custom_headers(const std::string& id) {
-  auto r = read<std::optional<std::string>>([&]() -> std::optional<std::string> {
+  return read_found<std::string>([&]() -> std::optional<std::string> {
     auto& s = prepare("SELECT coalesce(custom_headers, '') FROM jobs WHERE id = ?");
     s.bind(1, id);
     if (!s.executeStep()) return std::nullopt;
@@ -338,20 +332,22 @@ Result<std::string> SqliteStore::custom_headers(const std::string& id) {
     s.reset();
     return h;
   });
-  if (!r) return r.error();
-  if (!*r) return make_error_code(Errc::not_found);
-  return **r;
+}
+
+std::error_code SqliteStore::touch_settable_locked(const std::string& id, int64_t now_us) {
+  // The state rule of a property (allowed_from(set_property)): any state that
+  // is not final.
+  auto& up = prepare("UPDATE jobs SET modified_us = ?3 WHERE id = ?1 AND ((1 << state) & ?2) != 0");
+  up.bind(1, id);
+  up.bind(2, static_cast<int64_t>(allowed_from(Call::set_property)));
+  up.bind(3, now_us);
+  return up.exec() == 0 ? state_error_locked(id) : std::error_code();
 }
 
 std::error_code SqliteStore::set_credentials(const std::string& id, AuthTarget target, AuthScheme scheme,
                                              std::string_view user, std::string_view password, int64_t now_us) {
   return write_txn([&]() -> std::error_code {
-    // The state rule of a property: any state that is not final.
-    auto& up = prepare("UPDATE jobs SET modified_us = ?3 WHERE id = ?1 AND ((1 << state) & ?2) != 0");
-    up.bind(1, id);
-    up.bind(2, static_cast<int64_t>(allowed_from(Call::set_property)));
-    up.bind(3, now_us);
-    if (up.exec() == 0) return state_error_locked(id);
+    if (std::error_code ec = touch_settable_locked(id, now_us)) return ec;
     auto& s = prepare(
         "INSERT INTO credentials (job_id, target, scheme, user_name, password) VALUES (?1, ?2, ?3, ?4, ?5) "
         "ON CONFLICT (job_id, target, scheme) DO UPDATE SET user_name = excluded.user_name, "
@@ -369,11 +365,7 @@ std::error_code SqliteStore::set_credentials(const std::string& id, AuthTarget t
 std::error_code SqliteStore::remove_credentials(const std::string& id, AuthTarget target, AuthScheme scheme,
                                                 int64_t now_us) {
   return write_txn([&]() -> std::error_code {
-    auto& up = prepare("UPDATE jobs SET modified_us = ?3 WHERE id = ?1 AND ((1 << state) & ?2) != 0");
-    up.bind(1, id);
-    up.bind(2, static_cast<int64_t>(allowed_from(Call::set_property)));
-    up.bind(3, now_us);
-    if (up.exec() == 0) return state_error_locked(id);
+    if (std::error_code ec = touch_settable_locked(id, now_us)) return ec;
     auto& s = prepare("DELETE FROM credentials WHERE job_id = ? AND target = ? AND scheme = ?");
     s.bind(1, id);
     s.bind(2, static_cast<int>(target));
@@ -413,7 +405,7 @@ std::error_code SqliteStore::set_proxy_settings(const std::string& id, const Pro
 }
 
 Result<ProxySettings> SqliteStore::proxy_settings(const std::string& id) {
-  auto r = read<std::optional<ProxySettings>>([&]() -> std::optional<ProxySettings> {
+  return read_found<ProxySettings>([&]() -> std::optional<ProxySettings> {
     auto& s = prepare("SELECT proxy_usage, coalesce(proxy_list, ''), coalesce(proxy_bypass, '') FROM jobs WHERE id = ?");
     s.bind(1, id);
     if (!s.executeStep()) return std::nullopt;
@@ -422,13 +414,10 @@ Result<ProxySettings> SqliteStore::proxy_settings(const std::string& id) {
     s.reset();
     return p;
   });
-  if (!r) return r.error();
-  if (!*r) return make_error_code(Errc::not_found);
-  return **r;
 }
 
 Result<uint32_t> SqliteStore::security_flags(const std::string& id) {
-  auto r = read<std::optional<uint32_t>>([&]() -> std::optional<uint32_t> {
+  return read_found<uint32_t>([&]() -> std::optional<uint32_t> {
     auto& s = prepare("SELECT security_flags FROM jobs WHERE id = ?");
     s.bind(1, id);
     if (!s.executeStep()) return std::nullopt;
@@ -436,13 +425,10 @@ Result<uint32_t> SqliteStore::security_flags(const std::string& id) {
     s.reset();
     return v;
   });
-  if (!r) return r.error();
-  if (!*r) return make_error_code(Errc::not_found);
-  return **r;
 }
 
 Result<JobType> SqliteStore::job_type(const std::string& id) {
-  auto r = read<std::optional<JobType>>([&]() -> std::optional<JobType> {
+  return read_found<JobType>([&]() -> std::optional<JobType> {
     auto& s = prepare("SELECT type FROM jobs WHERE id = ?");
     s.bind(1, id);
     if (!s.executeStep()) return std::nullopt;
@@ -450,9 +436,6 @@ Result<JobType> SqliteStore::job_type(const std::string& id) {
     s.reset();
     return t;
   });
-  if (!r) return r.error();
-  if (!*r) return make_error_code(Errc::not_found);
-  return **r;
 }
 
 Result<std::optional<std::string>> SqliteStore::reply_target(const std::string& id) {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "storage/store.h"
+#include "xferq/error.h"
 
 #include <SQLiteCpp/Exception.h>  // caught in read(), defined here
 
@@ -131,6 +132,14 @@ class SqliteStore final : public Store {
       return to_error(e);
     }
   }
+  // A read of one job's row: nullopt from `body` (no such row) is BG_E_NOT_FOUND.
+  template <typename T>
+  Result<T> read_found(const std::function<std::optional<T>()>& body) {
+    auto r = read<std::optional<T>>(body);
+    if (!r) return r.error();
+    if (!*r) return make_error_code(Errc::not_found);
+    return std::move(**r);
+  }
   // A write transaction that answers a value: `body` updates it from `initial`
   // and returns an error (rolled back, the error is the answer) or {}.
   template <typename T>
@@ -147,6 +156,10 @@ class SqliteStore final : public Store {
   std::optional<JobState> state_locked(const std::string& id);
   FileFacts facts_locked(const std::string& id);
   bool is_retired_locked(int64_t op_id) const;
+  // Records a temp path if the claim is current; false if the job moved on.
+  bool set_temp_path_locked(const Claim& claim, int64_t idx, const std::string& path);
+  // A settable job (not final) gets its modified time; else not_found / invalid_state.
+  std::error_code touch_settable_locked(const std::string& id, int64_t now_us);
 
   std::mutex mu_;
   std::unique_ptr<SQLite::Database> db_;

@@ -218,18 +218,22 @@ Result<std::optional<FileRow>> SqliteStore::next_file(const std::string& job_id)
   });
 }
 
+bool SqliteStore::set_temp_path_locked(const Claim& claim, int64_t idx, const std::string& path) {
+  auto& s = prepare(
+      "UPDATE files SET temp_path = ?4 WHERE job_id = ?1 AND idx = ?3 "
+      "AND (SELECT generation FROM jobs WHERE id = ?1) = ?2");
+  s.bind(1, claim.job_id);
+  s.bind(2, claim.generation);
+  s.bind(3, idx);
+  s.bind(4, path);
+  return s.exec() == 1;
+}
+
 Result<WriteOutcome> SqliteStore::record_temp_path(const Claim& claim, int64_t idx, const std::string& path) {
   return write_value<WriteOutcome>(
       WriteOutcome::stale,
       [&](WriteOutcome& outcome) -> std::error_code {
-        auto& s = prepare(
-            "UPDATE files SET temp_path = ?4 WHERE job_id = ?1 AND idx = ?3 "
-            "AND (SELECT generation FROM jobs WHERE id = ?1) = ?2");
-        s.bind(1, claim.job_id);
-        s.bind(2, claim.generation);
-        s.bind(3, idx);
-        s.bind(4, path);
-        if (s.exec() == 1) outcome = WriteOutcome::applied;
+        if (set_temp_path_locked(claim, idx, path)) outcome = WriteOutcome::applied;
         return {};
       },
       /*durable=*/true);
@@ -238,14 +242,7 @@ Result<WriteOutcome> SqliteStore::record_temp_path(const Claim& claim, int64_t i
 Result<WriteOutcome> SqliteStore::guard_temp_file(const Claim& claim, int64_t idx, const std::string& path,
                                             const std::function<std::error_code()>& open_or_create) {
   return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
-    auto& s = prepare(
-        "UPDATE files SET temp_path = ?4 WHERE job_id = ?1 AND idx = ?3 "
-        "AND (SELECT generation FROM jobs WHERE id = ?1) = ?2");
-    s.bind(1, claim.job_id);
-    s.bind(2, claim.generation);
-    s.bind(3, idx);
-    s.bind(4, path);
-    if (s.exec() != 1) return {};  // the job moved on: create nothing
+    if (!set_temp_path_locked(claim, idx, path)) return {};  // the job moved on: create nothing
     if (std::error_code ec = open_or_create()) return ec;
     outcome = WriteOutcome::applied;
     return {};
@@ -476,25 +473,15 @@ std::error_code SqliteStore::recover_interrupted(int64_t now_us) {
 }
 
 Result<std::vector<std::pair<std::string, FileRow>>> SqliteStore::finished_files() {
-  static const std::string sql = "SELECT f.job_id, f." XFERQ_FILE_COLUMNS
+  // The file columns first (read_file_row), the job's id after them.
+  static const std::string sql = "SELECT " XFERQ_FILE_COLUMNS ", f.job_id "
                                  "FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.completed = 1 "
                                  "AND f.temp_path IS NOT NULL AND j.state NOT IN " +
                                  sqlite::states_sql(final_states());
   return read<std::vector<std::pair<std::string, FileRow>>>([&] {
     auto& s = prepare(sql.c_str());
     std::vector<std::pair<std::string, FileRow>> out;
-    while (s.executeStep()) {
-      // The file columns start at 1: read them through a shifted view.
-      FileRow f;
-      f.idx = s.getColumn(1).getInt64();
-      f.remote_url = s.getColumn(2).getString();
-      f.local_path = s.getColumn(3).getString();
-      f.temp_path = column_text(s, 4);
-      f.bytes_total = s.getColumn(5).getInt64();
-      f.bytes_transferred = s.getColumn(6).getInt64();
-      f.completed = true;
-      out.emplace_back(s.getColumn(0).getString(), std::move(f));
-    }
+    while (s.executeStep()) out.emplace_back(s.getColumn(10).getString(), read_file_row(s));
     return out;
   });
 }
@@ -527,7 +514,7 @@ std::error_code SqliteStore::reopen_lost_file(const std::string& job_id, int64_t
 // ---- Uploads ------------------------------------------------------------------------
 
 Result<UploadJob> SqliteStore::upload_job(const std::string& job_id) {
-  auto r = read<std::optional<UploadJob>>([&]() -> std::optional<UploadJob> {
+  return read_found<UploadJob>([&]() -> std::optional<UploadJob> {
     auto& s = prepare(
         "SELECT j.upload_session_id, j.reply_url, "
         "coalesce(j.reply_file_name, f.local_path || '.reply', '') FROM jobs j "
@@ -538,9 +525,6 @@ Result<UploadJob> SqliteStore::upload_job(const std::string& job_id) {
     s.reset();
     return u;
   });
-  if (!r) return r.error();
-  if (!*r) return make_error_code(Errc::not_found);
-  return **r;
 }
 
 Result<WriteOutcome> SqliteStore::set_upload_session(const Claim& claim, int64_t idx, const std::string& session_id,

@@ -1,0 +1,118 @@
+// command_support.cc — see command_support.h.
+#include "command_support.h"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+namespace xferq::cli {
+
+namespace fs = std::filesystem;
+
+std::atomic<int> g_signal{0};
+
+namespace {
+extern "C" void on_signal(int sig) { g_signal.store(sig); }
+}  // namespace
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+[[noreturn]] void fail(const std::error_code& ec, const std::string& text) {
+  throw Fail{{exit_status_for(ec), describe(ec, text)}};
+}
+
+[[noreturn]] void fail_arg(const std::string& text) {
+  throw Fail{{kExitBadArgument, describe(make_error_code(Errc::invalid_arg), text)}};
+}
+
+std::unique_ptr<Queue> open_queue(const Globals& g, bool worker, bool create) {
+  QueueOptions o;
+  o.start_worker = worker;
+  o.create_if_missing = create;
+  const std::string path = resolve_db_path(g.db, create);
+  auto q = Queue::open(path, o);
+  if (!q && q.error() == make_error_code(Errc::file_not_found))
+    fail(q.error(), "no queue at " + shown(path) + " (xferq create makes one)");
+  if (!q) fail(q.error(), "cannot open the queue " + shown(path) + ": " + q.error().message());
+  return std::move(*q);
+}
+
+Job find_job(Queue& q, const std::string& ref) {
+  auto j = q.get_job(ref);
+  if (j) return *j;
+  if (j.error() != make_error_code(Errc::not_found) && j.error() != make_error_code(Errc::invalid_arg))
+    fail(j.error());
+  auto infos = q.job_infos(false);
+  if (!infos) fail(infos.error());
+  std::vector<std::string> matches;
+  for (const JobInfo& i : *infos)
+    if (i.display_name == ref) matches.push_back(i.id);
+  if (matches.empty()) fail(make_error_code(Errc::not_found), "no job with id or name '" + ref + "'");
+  if (matches.size() > 1) {
+    std::string list;
+    for (const auto& m : matches) list += (list.empty() ? "" : ", ") + m;
+    fail_arg("the name '" + ref + "' matches several jobs: " + list);
+  }
+  auto found = q.get_job(matches.front());
+  if (!found) fail(found.error());
+  return *found;
+}
+
+std::string state_of(const Job& job) {
+  auto s = job.state();
+  return s ? std::string(to_string(*s)) : std::string("UNKNOWN");
+}
+
+void check(const std::error_code& ec, const Job& job, const std::string& verb) {
+  if (!ec) return;
+  if (ec == make_error_code(Errc::invalid_state))
+    fail(ec, "cannot " + verb + " a job that is " + state_of(job));
+  fail(ec);
+}
+
+std::string absolute_path(const std::string& p) {
+  if (p.empty()) fail_arg("empty local path");
+  std::error_code ec;
+  fs::path abs = fs::absolute(fs::path(p), ec);
+  if (ec) fail_arg("cannot make '" + p + "' absolute: " + ec.message());
+  return abs.lexically_normal().string();
+}
+
+int64_t parse_seconds(const std::string& s) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
+    fail_arg("'" + s + "' is not a number of seconds");
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  if (errno == ERANGE || v > 0x7FFFFFFFull) fail_arg("'" + s + "' seconds is too large");
+  return static_cast<int64_t>(v);
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+
+nlohmann::json full_json(const Job& job) {
+  JobInfo info = get(job.info());
+  auto files = get(job.files());
+  return job_json(info, &files);
+}
+
+void print_job_lines(const std::vector<JobInfo>& infos) {
+  for (const JobInfo& i : infos) {
+    std::cout << i.id << " '" << shown(i.display_name) << "' " << to_string(i.state) << " "
+              << i.progress.files_transferred << " / " << i.progress.files_total << " "
+              << i.progress.bytes_transferred << " / " << size_text(i.progress.bytes_total) << "\n";
+  }
+  std::cout << "Listed " << infos.size() << " job(s).\n";
+}
+
+}  // namespace xferq::cli

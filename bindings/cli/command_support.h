@@ -1,0 +1,65 @@
+// command_support.h — what every `xferq` subcommand shares: opening the queue,
+// finding a job by GUID or name, turning errors into a reported failure and an
+// exit status, and the SIGINT/SIGTERM flag. Private to bindings/cli.
+#ifndef XFERQ_BINDINGS_CLI_COMMAND_SUPPORT_H_
+#define XFERQ_BINDINGS_CLI_COMMAND_SUPPORT_H_
+
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "cli.h"
+
+namespace xferq::cli {
+
+// The signal that asked a long-running command to stop (0: none).
+extern std::atomic<int> g_signal;
+void install_signal_handlers();
+
+// Thrown inside a command to stop it with a reported failure.
+struct Fail {
+  Failure f;
+};
+[[noreturn]] void fail(const std::error_code& ec, const std::string& text = "");
+[[noreturn]] void fail_arg(const std::string& text);
+
+// `create`: the command may create the queue (create, transfer, run); the
+// others read or steer an existing one and never make a file or directory.
+std::unique_ptr<Queue> open_queue(const Globals& g, bool worker, bool create = false);
+// A GUID, or a display name unique among active jobs.
+Job find_job(Queue& q, const std::string& ref);
+// The job's state by name ("UNKNOWN" if it cannot be read).
+std::string state_of(const Job& job);
+// Reports a call's error; DO_E_INVALID_STATE says which call and state.
+void check(const std::error_code& ec, const Job& job, const std::string& verb);
+std::string absolute_path(const std::string& p);
+int64_t parse_seconds(const std::string& s);
+void print_json(const nlohmann::json& j);
+nlohmann::json full_json(const Job& job);
+// One line per job and a count, as `list` and `monitor` print them.
+void print_job_lines(const std::vector<JobInfo>& infos);
+
+template <typename T>
+T get(Result<T> r) {
+  if (!r) fail(r.error());
+  return std::move(*r);
+}
+
+// Runs a command body: a Fail or an exception becomes its report and status.
+template <typename F>
+int guarded(F&& f) {
+  try {
+    return f();
+  } catch (const Fail& e) {
+    return report(e.f);
+  } catch (const std::exception& e) {
+    return report(Failure{kExitFailure, std::string("E_FAIL: ") + e.what()});
+  }
+}
+
+}  // namespace xferq::cli
+
+#endif  // XFERQ_BINDINGS_CLI_COMMAND_SUPPORT_H_

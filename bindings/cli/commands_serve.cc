@@ -1,0 +1,229 @@
+// commands_serve.cc — the subcommands that serve the queue or watch it:
+// run (the worker until a signal or idle), monitor, and transfer (one job,
+// start to finish, with a progress line).
+#include "command_support.h"
+#include "commands.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+namespace xferq::cli {
+
+int cmd_run(const Globals& g, bool until_idle) {
+  return guarded([&] {
+    install_signal_handlers();
+    auto q = open_queue(g, true, true);
+    auto busy = [&]() -> bool {
+      // The worker stopped because the queue failed under it: say why, exit non-zero.
+      if (auto ec = q->worker_error()) fail(ec, "the worker stopped: " + ec.message());
+      auto infos = q->job_infos(false);
+      if (!infos && infos.error() == make_error_code(Errc::busy)) return true;  // passing: keep serving
+      if (!infos) fail(infos.error());
+      for (const JobInfo& i : *infos) {
+        switch (i.state) {
+          case JobState::queued:
+          case JobState::connecting:
+          case JobState::transferring:
+          case JobState::transient_error:
+            return true;
+          default:
+            break;
+        }
+      }
+      return false;
+    };
+    while (g_signal.load() == 0) {
+      if (!until_idle) {
+        if (auto ec = q->worker_error()) fail(ec, "the worker stopped: " + ec.message());
+      } else if (!busy()) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    q->stop_worker();
+    // A served queue stopped by a signal is a normal end; --until-idle cut
+    // short by one is an interruption.
+    if (g_signal.load() != 0 && until_idle) return kExitInterrupted;
+    return kExitOk;
+  });
+}
+
+int cmd_monitor(const Globals& g, bool all, double refresh, long count) {
+  return guarded([&] {
+    if (!(refresh >= 0.0) || refresh > 86400.0) fail_arg("--refresh must be between 0 and 86400 seconds");
+    if (count < 0) fail_arg("--count must not be negative");
+    install_signal_handlers();
+    const bool tty = ::isatty(STDOUT_FILENO) == 1;
+    auto q = open_queue(g, false);
+    const auto period = std::chrono::microseconds(static_cast<int64_t>(refresh * 1e6));
+    for (long n = 0; g_signal.load() == 0 && (count == 0 || n < count); ++n) {
+      if (n > 0) {
+        const auto end = std::chrono::steady_clock::now() + period;
+        while (g_signal.load() == 0 && std::chrono::steady_clock::now() < end)
+          std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+              std::chrono::milliseconds(20), end - std::chrono::steady_clock::now()));
+        if (g_signal.load() != 0) break;
+      }
+      auto infos = q->job_infos(all);
+      if (!infos) {
+        // A busy database is transient: say so and try again next time.
+        if (tty) std::cout << "\033[H\033[2J";
+        std::cout << "xferq: " << describe(infos.error()) << "\n" << std::flush;
+        continue;
+      }
+      if (tty) std::cout << "\033[H\033[2J";
+      print_job_lines(*infos);
+      std::cout << std::flush;
+    }
+    return kExitOk;  // SIGINT is how a monitor is meant to end
+  });
+}
+
+namespace {
+
+// Rate and ETA for `transfer`: a rate smoothed over the last samples, so the
+// ETA does not jump with every progress commit.
+class ProgressMeter {
+ public:
+  void sample(int64_t bytes) {
+    const auto now = std::chrono::steady_clock::now();
+    if (have_) {
+      const double dt = std::chrono::duration<double>(now - at_).count();
+      if (dt >= 0.2) {
+        const double instant = static_cast<double>(bytes - bytes_) / dt;
+        rate_ = rate_ < 0 ? instant : 0.7 * rate_ + 0.3 * instant;
+        at_ = now;
+        bytes_ = bytes;
+      }
+    } else {
+      have_ = true;
+      at_ = now;
+      bytes_ = bytes;
+    }
+  }
+  double rate() const { return rate_ < 0 ? 0 : rate_; }
+  // "12.3 MiB/s  ETA 0:42", or "" before the first measurement.
+  std::string text(int64_t done, int64_t total) const {
+    if (rate_ < 0) return "";
+    std::ostringstream out;
+    out.setf(std::ios::fixed);
+    out.precision(1);
+    out << rate() / (1024.0 * 1024.0) << " MiB/s";
+    if (total > 0 && rate() > 1) {
+      const auto left = static_cast<int64_t>(static_cast<double>(total - done) / rate());
+      out << "  ETA " << left / 60 << ":" << (left % 60 < 10 ? "0" : "") << left % 60;
+    }
+    return out.str();
+  }
+
+ private:
+  bool have_ = false;
+  std::chrono::steady_clock::time_point at_;
+  int64_t bytes_ = 0;
+  double rate_ = -1;
+};
+
+// "[########............]  42%" for a terminal.
+std::string bar(int64_t done, int64_t total) {
+  constexpr int kWidth = 24;
+  if (total <= 0) return "[" + std::string(kWidth, '?') + "]    ?%";
+  const int filled = static_cast<int>(kWidth * done / total);
+  const int pct = static_cast<int>(100 * done / total);
+  std::string pct_text = std::to_string(pct);
+  return "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "] " +
+         std::string(3 - std::min<size_t>(3, pct_text.size()), ' ') + pct_text + "%";
+}
+
+}  // namespace
+
+int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const std::string& name,
+                 const std::string& priority) {
+  return guarded([&] {
+    if (pairs.empty() || pairs.size() % 2 != 0)
+      throw Fail{{kExitUsage, "usage: transfer URL PATH [URL PATH ...]"}};
+    JobPriority prio = JobPriority::foreground;
+    if (!priority.empty() && !parse_priority(priority, &prio))
+      fail_arg("unknown priority '" + priority + "' (FOREGROUND, HIGH, NORMAL or LOW)");
+    std::vector<FileSpec> specs;
+    for (size_t k = 0; k < pairs.size(); k += 2) specs.push_back({pairs[k], absolute_path(pairs[k + 1])});
+
+    install_signal_handlers();
+    auto q = open_queue(g, true, true);
+    Job job = get(q->create_job(name.empty() ? std::string("xferq transfer") : name));
+    auto abandon = [&](const Failure& f) {
+      job.cancel();
+      throw Fail{f};
+    };
+    if (auto ec = job.add_files(specs)) abandon({exit_status_for(ec), describe(ec)});
+    if (auto ec = job.set_priority(prio)) abandon({exit_status_for(ec), describe(ec)});
+    if (auto ec = job.resume()) abandon({exit_status_for(ec), describe(ec)});
+    std::cout << "Transfer job " << job.id() << " started.\n" << std::flush;
+
+    const bool tty = ::isatty(STDOUT_FILENO) == 1;
+    ProgressMeter meter;
+    std::string last;
+    for (;;) {
+      if (g_signal.load() != 0) {
+        auto ec = job.cancel();
+        std::cerr << "xferq: interrupted; job " << job.id()
+                  << (ec ? " could not be canceled: " + describe(ec) : std::string(" canceled.")) << "\n";
+        return kExitInterrupted;
+      }
+      auto info = job.info();
+      if (!info) fail(info.error());
+      const JobInfo& i = *info;
+      meter.sample(i.progress.bytes_transferred);
+      if (tty) {
+        // One line, redrawn in place: bar, bytes, rate, ETA.
+        std::cout << "\r\033[K" << bar(i.progress.bytes_transferred, i.progress.bytes_total) << "  "
+                  << i.progress.bytes_transferred / 1024 << " / "
+                  << (i.progress.bytes_total < 0 ? std::string("?") : std::to_string(i.progress.bytes_total / 1024))
+                  << " KiB  " << meter.text(i.progress.bytes_transferred, i.progress.bytes_total) << "  "
+                  << to_string(i.state) << std::flush;
+        if (i.state == JobState::transferred || i.state == JobState::error || is_final(i.state))
+          std::cout << "\n";
+      }
+      std::ostringstream line;
+      line << to_string(i.state) << ": " << i.progress.bytes_transferred << " / "
+           << size_text(i.progress.bytes_total) << " bytes, " << i.progress.files_transferred << " / "
+           << i.progress.files_total << " files";
+      if (i.state == JobState::transient_error && i.error)
+        line << " (" << hresult_name(i.error->hresult) << ": " << i.error->description << "; will retry)";
+      if (!tty && line.str() != last) {
+        last = line.str();
+        const std::string rate = meter.text(i.progress.bytes_transferred, i.progress.bytes_total);
+        std::cout << last << (rate.empty() ? "" : ", " + rate) << "\n" << std::flush;
+      }
+      if (i.state == JobState::transferred) {
+        CompleteStatus st;
+        if (auto ec = job.complete(&st)) check(ec, job, "complete");
+        std::cout << "Transfer complete.\n";
+        return kExitOk;
+      }
+      if (i.state == JobState::error) {
+        std::string text = "the transfer failed";
+        uint32_t hr = 0;
+        if (i.error) {
+          hr = i.error->hresult;
+          text = i.error->description + " (" + std::string(to_string(i.error->context)) + ")";
+        }
+        job.cancel();
+        std::cerr << "xferq: " << hresult_name(hr) << ": " << text << "; job " << job.id() << " canceled.\n";
+        return kExitFailure;
+      }
+      if (is_final(i.state)) {
+        std::cerr << "xferq: job " << job.id() << " was " << to_string(i.state) << " by someone else.\n";
+        return kExitFailure;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+}
+
+
+}  // namespace xferq::cli
