@@ -29,6 +29,8 @@ constexpr Known kKnown[] = {
     {0x80200021u, "BG_E_STRING_TOO_LONG", "the string is too long"},
     {0x80200051u, "BG_E_TOO_MANY_FILES_IN_JOB", "the job has the most files it may have (200)"},
     {0x80200053u, "BG_E_VALIDATION_FAILED", "the server's response could not be used"},
+    {0x80200054u, "BG_E_MAXDOWNLOAD_TIMEOUT", "the job used up its maximum download time"},
+    {0x80200064u, "BG_E_MAX_DOWNLOAD_SIZE_LIMIT_REACHED", "the job would download more than its maximum size"},
     {0x80D02002u, "DO_E_DOWNLOAD_NO_PROGRESS", "no progress within the no-progress timeout"},
     {0x80070057u, "E_INVALIDARG", "an argument is invalid"},
     {0x80070005u, "E_ACCESSDENIED", "access denied"},

@@ -1,6 +1,8 @@
 // job.cc — Job's methods: argument checks here, everything else in the core.
 #include "xferq/job.h"
 
+#include <cstdint>
+
 #include "clock.h"
 #include "queue_core.h"
 #include "validate.h"
@@ -91,61 +93,6 @@ std::error_code Job::set_description(std::string_view text) {
   return core_->set_property(id_, Property::description, 0, text);
 }
 
-std::error_code Job::set_custom_headers(const std::vector<std::string>& headers) {
-  if (!core_) return no_job();
-  if (auto ec = detail::check_custom_headers(headers)) return ec;
-  std::string joined;
-  for (const auto& h : headers) joined += (joined.empty() ? "" : "\n") + h;
-  return core_->set_property(id_, Property::custom_headers, 0, joined);
-}
-
-Result<std::vector<std::string>> Job::custom_headers() const {
-  if (!core_) return no_job();
-  auto joined = core_->store().custom_headers(id_);
-  if (!joined) return joined.error();
-  return detail::split_lines(*joined);
-}
-
-std::error_code Job::set_credentials(AuthTarget target, AuthScheme scheme, std::string_view user,
-                                     std::string_view password) {
-  if (!core_) return no_job();
-  if (auto ec = detail::check_credentials(target, scheme, user, password)) return ec;
-  return core_->store().set_credentials(id_, target, scheme, scheme == AuthScheme::bearer ? "" : user, password,
-                                        detail::now_us());
-}
-
-std::error_code Job::remove_credentials(AuthTarget target, AuthScheme scheme) {
-  if (!core_) return no_job();
-  if (static_cast<int>(target) < 0 || static_cast<int>(target) > 1 || static_cast<int>(scheme) < 0 ||
-      static_cast<int>(scheme) > 2)
-    return make_error_code(Errc::invalid_arg);
-  return core_->store().remove_credentials(id_, target, scheme, detail::now_us());
-}
-
-std::error_code Job::set_proxy_settings(const ProxySettings& settings) {
-  if (!core_) return no_job();
-  if (auto ec = detail::check_proxy_settings(settings)) return ec;
-  return core_->store().set_proxy_settings(id_, settings, detail::now_us());
-}
-
-Result<ProxySettings> Job::proxy_settings() const {
-  if (!core_) return no_job();
-  return core_->store().proxy_settings(id_);
-}
-
-std::error_code Job::set_security_flags(uint32_t flags) {
-  if (!core_) return no_job();
-  const uint32_t policy = flags & kRedirectPolicyMask;
-  if ((flags & ~(kRedirectPolicyMask | kRedirectAllowHttpsToHttp)) != 0 || policy > kRedirectPolicyDisallow)
-    return make_error_code(Errc::invalid_arg);
-  return core_->set_property(id_, Property::security_flags, flags, {});
-}
-
-Result<uint32_t> Job::security_flags() const {
-  if (!core_) return no_job();
-  return core_->store().security_flags(id_);
-}
-
 Result<std::chrono::seconds> Job::minimum_retry_delay() const { return field_of<std::chrono::seconds>(*this, &JobInfo::minimum_retry_delay); }
 
 std::error_code Job::set_minimum_retry_delay(std::chrono::seconds delay) {
@@ -161,6 +108,25 @@ std::error_code Job::set_no_progress_timeout(std::chrono::seconds timeout) {
   if (!core_) return no_job();
   if (timeout.count() < 0) return make_error_code(Errc::invalid_arg);
   return core_->set_property(id_, Property::no_progress_timeout_s, timeout.count(), {});
+}
+
+Result<uint64_t> Job::max_download_size() const { return field_of<uint64_t>(*this, &JobInfo::max_download_size); }
+
+std::error_code Job::set_max_download_size(uint64_t bytes) {
+  if (!core_) return no_job();
+  if (bytes > static_cast<uint64_t>(INT64_MAX)) return make_error_code(Errc::invalid_arg);
+  return core_->set_property(id_, Property::max_download_size, static_cast<int64_t>(bytes), {});
+}
+
+Result<std::chrono::seconds> Job::maximum_download_time() const {
+  return field_of<std::chrono::seconds>(*this, &JobInfo::maximum_download_time);
+}
+
+std::error_code Job::set_maximum_download_time(std::chrono::seconds limit) {
+  if (!core_) return no_job();
+  if (limit.count() < 0 || limit.count() > INT64_MAX / 1000000) return make_error_code(Errc::invalid_arg);
+  const int64_t seconds = limit.count() == 0 ? JobInfo().maximum_download_time.count() : limit.count();
+  return core_->set_property(id_, Property::max_download_time_s, seconds, {});
 }
 
 std::error_code Job::set_reply_file_name(std::string_view path) {

@@ -50,6 +50,12 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   std::error_code complete(const std::string& id, CompleteStatus* status);
   std::error_code set_property(const std::string& id, Property property, int64_t value,
                                std::string_view text);
+  // After a setter's own store call: `ec` passed through; on success the
+  // modified callback fires.
+  std::error_code changed(const std::string& id, std::error_code ec) {
+    if (!ec) events_.modified(id);
+    return ec;
+  }
 
   // Expires inactive jobs (as by cancel()) and purges old final ones.
   Result<Queue::HousekeepingReport> housekeep();

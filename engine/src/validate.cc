@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <sys/random.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
@@ -199,6 +200,64 @@ std::error_code check_proxy_settings(const ProxySettings& p) {
   if (p.usage == ProxyUsage::override_list && !has_list) return make_error_code(Errc::invalid_arg);
   if (p.usage != ProxyUsage::override_list && (!p.proxy_list.empty() || !p.bypass_list.empty()))
     return make_error_code(Errc::invalid_arg);
+  return {};
+}
+
+namespace {
+
+// The first 64 KiB of a PEM file hold the marker: "-----BEGIN CERTIFICATE-----"
+// or a private key's "-----BEGIN … PRIVATE KEY-----".
+enum class PemKind { certificate, private_key };
+
+bool holds_pem(const std::string& text, PemKind kind) {
+  if (kind == PemKind::certificate) return text.find("-----BEGIN CERTIFICATE-----") != std::string::npos;
+  for (size_t at = text.find("-----BEGIN "); at != std::string::npos; at = text.find("-----BEGIN ", at + 1)) {
+    const size_t end = text.find("-----", at + 11);
+    if (end != std::string::npos && text.substr(at + 11, end - (at + 11)).find("PRIVATE KEY") != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+std::error_code check_tls_path(const std::string& path, bool directory) {
+  if (path.size() > 4096) return make_error_code(Errc::string_too_long);
+  if (!is_plain_absolute_path(path)) return make_error_code(Errc::invalid_arg);
+  for (char c : path)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) return make_error_code(Errc::invalid_arg);
+  const PathInfo info = inspect_path(path);
+  if (!info.exists) return make_error_code(directory ? Errc::path_not_found : Errc::file_not_found);
+  if (directory ? !info.directory : !info.regular) return make_error_code(Errc::invalid_arg);
+  if (!can_read(path)) return make_error_code(Errc::access_denied);
+  return {};
+}
+
+std::error_code check_pem_file(const std::string& path, PemKind kind) {
+  if (std::error_code ec = check_tls_path(path, false)) return ec;
+  std::string head;
+  const int64_t size = inspect_path(path).size;
+  if (std::error_code ec = read_range(path, 0, std::min<int64_t>(size, 64 * 1024), &head))
+    return ec == make_error_code(Errc::validation_failed) ? make_error_code(Errc::invalid_arg) : ec;
+  return holds_pem(head, kind) ? std::error_code() : make_error_code(Errc::invalid_arg);
+}
+
+}  // namespace
+
+std::error_code check_tls_options(const TlsOptions& t) {
+  if (t.client_key_password.size() > 1024) return make_error_code(Errc::string_too_long);
+  for (char c : t.client_key_password)
+    if (c == '\0' || c == '\r' || c == '\n') return make_error_code(Errc::invalid_arg);
+  if (t.client_certificate.empty() && (!t.client_key.empty() || !t.client_key_password.empty()))
+    return make_error_code(Errc::invalid_arg);
+  if (!t.ca_bundle.empty())
+    if (std::error_code ec = check_pem_file(t.ca_bundle, PemKind::certificate)) return ec;
+  if (!t.ca_directory.empty())
+    if (std::error_code ec = check_tls_path(t.ca_directory, true)) return ec;
+  if (!t.client_certificate.empty()) {
+    if (std::error_code ec = check_pem_file(t.client_certificate, PemKind::certificate)) return ec;
+    // Without a key file, libcurl reads the key from the certificate's file.
+    const std::string& key = t.client_key.empty() ? t.client_certificate : t.client_key;
+    if (std::error_code ec = check_pem_file(key, PemKind::private_key)) return ec;
+  }
   return {};
 }
 

@@ -53,6 +53,14 @@ std::error_code check_credentials(AuthTarget target, AuthScheme scheme, std::str
 // others with none; no control characters; 4 KiB each at most.
 std::error_code check_proxy_settings(const ProxySettings& settings);
 
+// TLS options (Job::set_tls_options): absolute paths without control
+// characters, 4 KiB each at most; the files exist, are readable regular files
+// (ca_directory: a directory) and hold PEM of their kind — certificates in
+// the CA bundle and the client certificate, a private key in the key file
+// (or in the certificate file when no key file is given). A passphrase needs
+// a client certificate; a key needs a certificate.
+std::error_code check_tls_options(const TlsOptions& tls);
+
 // Lines separated by '\n' ("" -> none).
 std::vector<std::string> split_lines(const std::string& joined);
 

@@ -38,6 +38,12 @@ enum class Errc : uint32_t {
   // BG_E_VALIDATION_FAILED: a server response xferq cannot use, or an upload's
   // file that changed size under an open session
   validation_failed = 0x80200053u,
+  // BG_E_MAXDOWNLOAD_TIMEOUT: the job spent its maximum download time
+  // CONNECTING and TRANSFERRING (Job::set_maximum_download_time)
+  max_download_timeout = 0x80200054u,
+  // BG_E_MAX_DOWNLOAD_SIZE_LIMIT_REACHED: the server announced or sent more
+  // bytes than the job's maximum download size (Job::set_max_download_size)
+  max_download_size_reached = 0x80200064u,
   download_no_progress = 0x80D02002u,     // DO_E_DOWNLOAD_NO_PROGRESS: no-progress timeout hit
   invalid_arg = 0x80070057u,              // E_INVALIDARG
   access_denied = 0x80070005u,            // E_ACCESSDENIED

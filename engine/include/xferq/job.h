@@ -222,6 +222,56 @@ class Job {
   std::error_code set_proxy_settings(const ProxySettings& settings);
   Result<ProxySettings> proxy_settings() const;
   Result<uint32_t> security_flags() const;
+  // TLS trust and identity for every request of the job, from its next start
+  // (BITS's SetClientCertificate, as PEM files). Each path must be absolute
+  // and name a readable regular file (ca_directory: a directory) whose content
+  // is PEM of the right kind (a certificate; a private key); a passphrase
+  // needs a key. Checked when set, and the files are read again by each
+  // attempt (a file gone by then fails the attempt with XFERQ_E_TLS, fatal).
+  // E_INVALIDARG for a relative path, a NUL / CR / LF, a file that is not
+  // PEM, a key without a certificate; ERROR_FILE_NOT_FOUND / E_ACCESSDENIED
+  // for a missing / unreadable file; BG_E_STRING_TOO_LONG past 4 KiB. The
+  // passphrase is stored in the 0600 queue file and never read back. Empty
+  // options clear them.
+  std::error_code set_tls_options(const TlsOptions& options);
+  // As set, with client_key_password empty (has_client_key_password says
+  // whether one is stored).
+  Result<TlsOptions> tls_options() const;
+
+  // ---- Remote names (BITS's IBackgroundCopyFile2::SetRemoteName and
+  // IBackgroundCopyJob3::ReplaceRemotePrefix) ---------------------------------
+  // Downloads only (E_NOTIMPL for uploads); any non-final state
+  // (DO_E_INVALID_STATE otherwise); the new URLs pass add_file()'s URL
+  // checks. The bytes fetched are kept: the next request resumes with Range
+  // and If-Range carrying the validators they were fetched under, so a server
+  // with different bytes answers the whole file and the download starts over
+  // from zero rather than splicing two files. Files already transferred are
+  // not fetched again. A running job uses the new names from its next start
+  // (suspend() and resume() to apply them at once). One transaction; fires
+  // modified.
+
+  // The URL of file `file_index` (0-based): E_INVALIDARG past the last file.
+  std::error_code set_remote_name(uint32_t file_index, std::string_view url);
+  // Every file whose URL starts with `old_prefix` gets `new_prefix` instead
+  // (case-sensitive; all or none, each new URL checked). S_OK if none
+  // matches. E_INVALIDARG for an empty old prefix.
+  std::error_code replace_remote_prefix(std::string_view old_prefix, std::string_view new_prefix);
+
+  // ---- Limits -----------------------------------------------------------------
+  // The most bytes the job may download in all (BITS's MAX_DOWNLOAD_SIZE);
+  // 0, the default, is no limit. A server that announces (Content-Length) or
+  // delivers more puts the job in ERROR with
+  // BG_E_MAX_DOWNLOAD_SIZE_LIMIT_REACHED (0x80200064), the bytes over the
+  // limit never written. From the job's next start.
+  Result<uint64_t> max_download_size() const;
+  std::error_code set_max_download_size(uint64_t bytes);
+  // The most time the job may spend CONNECTING and TRANSFERRING (BITS's
+  // SetMaximumDownloadTime); default 7,776,000 s (90 days); 0 means the
+  // default. Time in other states does not count; resume() starts the count
+  // again. Exceeded: ERROR with BG_E_MAXDOWNLOAD_TIMEOUT (0x80200054), what
+  // arrived kept. From the job's next start. E_INVALIDARG if negative.
+  Result<std::chrono::seconds> maximum_download_time() const;
+  std::error_code set_maximum_download_time(std::chrono::seconds limit);
   // Seconds to wait in TRANSIENT_ERROR before retrying. Default 600; values
   // under the queue's floor (BITS: 5 s) are raised to it.
   Result<std::chrono::seconds> minimum_retry_delay() const;

@@ -90,6 +90,11 @@ struct QueueOptions {
 
   // TLS peer and host verification. Turn off only for tests.
   bool verify_tls = true;
+  // CAs every job trusts instead of the system's store (a PEM file, a
+  // directory of hashed certificates; "" for the system's). A job's own
+  // TlsOptions::ca_bundle / ca_directory take precedence for that job.
+  std::string ca_bundle;
+  std::string ca_directory;
   // Allow URLs (in add_file() and in redirects) with schemes other than http
   // and https; otherwise XFERQ_E_UNSUPPORTED_SCHEME.
   bool allow_other_schemes = false;

@@ -54,6 +54,19 @@ struct ProxySettings {
   std::string bypass_list;  // OVERRIDE: hosts reached directly, ';', ',' or ' ' separated
 };
 
+// A job's TLS identity and trust (Job::set_tls_options), BITS's client
+// certificate and DO's certificate options as files: every path absolute,
+// "" for none. Verification stays on whatever is set here.
+// Thread safety: a plain value type; not synchronized.
+struct TlsOptions {
+  std::string ca_bundle;            // PEM file of CAs trusted instead of the queue's / system's
+  std::string ca_directory;         // directory of hashed CA certificates (c_rehash), searched too
+  std::string client_certificate;   // PEM client certificate for mutual TLS
+  std::string client_key;           // its PEM private key ("": in client_certificate's file)
+  std::string client_key_password;  // passphrase of an encrypted key; write-only: never read back
+  bool has_client_key_password = false;  // tls_options(): whether a passphrase is stored
+};
+
 // Where an error happened. xferq reports LOCAL_FILE (temp, target or upload
 // file), REMOTE_FILE (HTTP status, unusable response, most network failures),
 // GENERAL_TRANSPORT (DNS, connect, TLS, the no-progress timeout) and
@@ -131,6 +144,16 @@ struct FileInfo {
   // Under kRedirectPolicyAllowReport: the URL the last response came from,
   // after redirects (credentials redacted); "" otherwise or before any.
   std::string final_url;
+  // The last response to a download's request for this file (DO's
+  // HttpStatusCode / HttpResponseHeaders): 0 and "" before any. Header
+  // values are as the server sent them, control characters replaced by '?'
+  // and cut at 1,024 bytes. etag / last_modified are the validators the
+  // bytes on disk were fetched under (sent back in If-Range on resume).
+  int http_status = 0;
+  std::string etag;
+  std::string last_modified;
+  std::string content_type;
+  std::string content_disposition;
 };
 
 // Job::set_security_flags values, as BITS defines them (BG_HTTP_REDIRECT_POLICY_*).
@@ -174,6 +197,13 @@ struct JobInfo {
   std::optional<JobErrorInfo> error;  // present in ERROR / TRANSIENT_ERROR
   std::chrono::seconds minimum_retry_delay{600};
   std::chrono::seconds no_progress_timeout{1209600};
+  // Job::set_max_download_size: 0, no limit.
+  uint64_t max_download_size = 0;
+  // Job::set_maximum_download_time: 90 days by default; and the time the
+  // job has spent CONNECTING and TRANSFERRING since it was last resumed, as
+  // last recorded (at the end of each attempt).
+  std::chrono::seconds maximum_download_time{7776000};
+  std::chrono::seconds download_time_used{0};
 };
 
 }  // namespace xferq

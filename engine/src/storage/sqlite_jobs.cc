@@ -91,8 +91,9 @@ Result<std::vector<FileInfo>> SqliteStore::files(const std::string& id) {
   }
   std::vector<FileInfo> out;
   for (const FileRow& r : *rows)
-    out.push_back(FileInfo{redact_url(r.remote_url), r.local_path, r.temp_path, r.bytes_total, r.bytes_transferred,
-                           r.completed, redact_url(r.final_url)});
+    out.push_back(FileInfo{redact_url(r.remote_url), r.local_path, r.temp_path, r.bytes_total,
+                           r.bytes_transferred, r.completed, redact_url(r.final_url), r.http_status, r.etag,
+                           r.last_modified, r.content_type, r.content_disposition});
   return out;
 }
 
@@ -153,7 +154,9 @@ std::error_code SqliteStore::add_files(const std::string& id, const std::vector<
 std::error_code SqliteStore::apply_call(const std::string& id, Call call, int64_t now_us, Decision* decision) {
   static const std::string sql =
       "UPDATE jobs SET state = ?2, modified_us = ?3, generation = generation + 1, "
-      "queued_seq = CASE WHEN ?2 = " + state_sql(JobState::queued) + " THEN ?3 ELSE queued_seq END "
+      "queued_seq = CASE WHEN ?2 = " + state_sql(JobState::queued) + " THEN ?3 ELSE queued_seq END, "
+      // Resume starts the maximum download time's count again (BITS).
+      "download_time_us = CASE WHEN ?4 THEN 0 ELSE download_time_us END "
       "WHERE id = ?1 RETURNING generation";
   return write_txn([&]() -> std::error_code {
     auto current = state_locked(id);
@@ -167,6 +170,7 @@ std::error_code SqliteStore::apply_call(const std::string& id, Call call, int64_
     up.bind(1, id);
     up.bind(2, static_cast<int>(decision->next));
     up.bind(3, now_us);
+    up.bind(4, call == Call::resume ? 1 : 0);
     up.executeStep();
     decision->generation = up.getColumn(0).getInt64();
     up.reset();
@@ -284,6 +288,8 @@ std::error_code SqliteStore::set_property(const std::string& id, Property proper
       "UPDATE jobs SET reply_file_name = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
       "UPDATE jobs SET custom_headers = nullif(?3, ''), modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
       "UPDATE jobs SET security_flags = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
+      "UPDATE jobs SET max_download_size = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
+      "UPDATE jobs SET max_download_time_s = ?3, modified_us = ?4 WHERE id = ?1 AND ((1 << state) & ?2) != 0",
   };
   return write_txn([&]() -> std::error_code {
     auto& s = prepare(kSql[static_cast<int>(property)]);
@@ -320,110 +326,6 @@ Result<int64_t> SqliteStore::purge_final(int64_t before_us) {
     s.bind(1, before_us);
     purged = s.exec();
     return {};
-  });
-}
-
-Result<std::string> SqliteStore::custom_headers(const std::string& id) {
-  return read_found<std::string>([&]() -> std::optional<std::string> {
-    auto& s = prepare("SELECT coalesce(custom_headers, '') FROM jobs WHERE id = ?");
-    s.bind(1, id);
-    if (!s.executeStep()) return std::nullopt;
-    std::string h = s.getColumn(0).getString();
-    s.reset();
-    return h;
-  });
-}
-
-std::error_code SqliteStore::touch_settable_locked(const std::string& id, int64_t now_us) {
-  // The state rule of a property (allowed_from(set_property)): any state that
-  // is not final.
-  auto& up = prepare("UPDATE jobs SET modified_us = ?3 WHERE id = ?1 AND ((1 << state) & ?2) != 0");
-  up.bind(1, id);
-  up.bind(2, static_cast<int64_t>(allowed_from(Call::set_property)));
-  up.bind(3, now_us);
-  return up.exec() == 0 ? state_error_locked(id) : std::error_code();
-}
-
-std::error_code SqliteStore::set_credentials(const std::string& id, AuthTarget target, AuthScheme scheme,
-                                             std::string_view user, std::string_view password, int64_t now_us) {
-  return write_txn([&]() -> std::error_code {
-    if (std::error_code ec = touch_settable_locked(id, now_us)) return ec;
-    auto& s = prepare(
-        "INSERT INTO credentials (job_id, target, scheme, user_name, password) VALUES (?1, ?2, ?3, ?4, ?5) "
-        "ON CONFLICT (job_id, target, scheme) DO UPDATE SET user_name = excluded.user_name, "
-        "password = excluded.password");
-    s.bind(1, id);
-    s.bind(2, static_cast<int>(target));
-    s.bind(3, static_cast<int>(scheme));
-    s.bind(4, std::string(user));
-    s.bind(5, std::string(password));
-    s.exec();
-    return {};
-  });
-}
-
-std::error_code SqliteStore::remove_credentials(const std::string& id, AuthTarget target, AuthScheme scheme,
-                                                int64_t now_us) {
-  return write_txn([&]() -> std::error_code {
-    if (std::error_code ec = touch_settable_locked(id, now_us)) return ec;
-    auto& s = prepare("DELETE FROM credentials WHERE job_id = ? AND target = ? AND scheme = ?");
-    s.bind(1, id);
-    s.bind(2, static_cast<int>(target));
-    s.bind(3, static_cast<int>(scheme));
-    s.exec();
-    return {};
-  });
-}
-
-Result<std::vector<Credential>> SqliteStore::credentials(const std::string& id) {
-  return read<std::vector<Credential>>([&] {
-    auto& s = prepare("SELECT target, scheme, user_name, password FROM credentials WHERE job_id = ? ORDER BY target, scheme");
-    s.bind(1, id);
-    std::vector<Credential> out;
-    while (s.executeStep())
-      out.push_back(Credential{static_cast<AuthTarget>(s.getColumn(0).getInt()),
-                               static_cast<AuthScheme>(s.getColumn(1).getInt()), s.getColumn(2).getString(),
-                               s.getColumn(3).getString()});
-    return out;
-  });
-}
-
-std::error_code SqliteStore::set_proxy_settings(const std::string& id, const ProxySettings& p, int64_t now_us) {
-  return write_txn([&]() -> std::error_code {
-    auto& up = prepare(
-        "UPDATE jobs SET proxy_usage = ?3, proxy_list = nullif(?4, ''), proxy_bypass = nullif(?5, ''), "
-        "modified_us = ?6 WHERE id = ?1 AND ((1 << state) & ?2) != 0");
-    up.bind(1, id);
-    up.bind(2, static_cast<int64_t>(allowed_from(Call::set_property)));
-    up.bind(3, static_cast<int>(p.usage));
-    up.bind(4, p.proxy_list);
-    up.bind(5, p.bypass_list);
-    up.bind(6, now_us);
-    if (up.exec() == 0) return state_error_locked(id);
-    return {};
-  });
-}
-
-Result<ProxySettings> SqliteStore::proxy_settings(const std::string& id) {
-  return read_found<ProxySettings>([&]() -> std::optional<ProxySettings> {
-    auto& s = prepare("SELECT proxy_usage, coalesce(proxy_list, ''), coalesce(proxy_bypass, '') FROM jobs WHERE id = ?");
-    s.bind(1, id);
-    if (!s.executeStep()) return std::nullopt;
-    ProxySettings p{static_cast<ProxyUsage>(s.getColumn(0).getInt()), s.getColumn(1).getString(),
-                    s.getColumn(2).getString()};
-    s.reset();
-    return p;
-  });
-}
-
-Result<uint32_t> SqliteStore::security_flags(const std::string& id) {
-  return read_found<uint32_t>([&]() -> std::optional<uint32_t> {
-    auto& s = prepare("SELECT security_flags FROM jobs WHERE id = ?");
-    s.bind(1, id);
-    if (!s.executeStep()) return std::nullopt;
-    const auto v = static_cast<uint32_t>(s.getColumn(0).getInt64());
-    s.reset();
-    return v;
   });
 }
 

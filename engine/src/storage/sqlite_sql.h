@@ -27,6 +27,11 @@ std::string state_sql(JobState s);
 // "1": one outbox kind.
 std::string kind_sql(OpKind kind);
 
+// "download_time_us = …, running_since_us = NULL": an attempt ends, and the
+// time since the claim (running_since_us) counts against the job's maximum
+// download time. `now` is the statement's parameter holding the time ("?3").
+std::string end_running_time(const char* now);
+
 std::string column_text(SQLite::Statement& s, int i);
 // A job state read from column i. A value the table does not know means a
 // damaged file: it throws SQLITE_CORRUPT (XFERQ_E_DATABASE_CORRUPT), never
@@ -40,13 +45,24 @@ void bind_text_or_null(SQLite::Statement& s, int i, const std::string& v);
   "j.modified_us, j.transferred_us, j.error_hresult, j.error_context, j.error_description, "     \
   "j.error_file, j.error_count, j.retry_delay_s, j.no_progress_timeout_s, "                      \
   "count(f.idx), coalesce(sum(f.completed), 0), coalesce(sum(f.bytes_transferred), 0), "        \
-  "coalesce(min(f.bytes_total), 0), coalesce(sum(f.bytes_total), 0) "                             \
+  "coalesce(min(f.bytes_total), 0), coalesce(sum(f.bytes_total), 0), "                            \
+  "j.max_download_size, j.max_download_time_s, j.download_time_us "                              \
   "FROM jobs j LEFT JOIN files f ON f.job_id = j.id "
 JobInfo read_job_info(SQLite::Statement& s);
 
+// A job's TLS options, five columns from `first` on (read_tls).
+#define XFERQ_TLS_COLUMNS                                                                      \
+  "coalesce(tls_ca_bundle, ''), coalesce(tls_ca_directory, ''), coalesce(tls_client_cert, ''), " \
+  "coalesce(tls_client_key, ''), coalesce(tls_key_password, '')"
+TlsOptions read_tls(SQLite::Statement& s, int first);
+
 #define XFERQ_FILE_COLUMNS \
-  "idx, remote_url, local_path, temp_path, bytes_total, bytes_transferred, etag, last_modified, completed, final_url "
+  "idx, remote_url, local_path, temp_path, bytes_total, bytes_transferred, etag, last_modified, completed, " \
+  "final_url, http_status, content_type, content_disposition "
 FileRow read_file_row(SQLite::Statement& s);
+// How many columns XFERQ_FILE_COLUMNS lists: a query that selects more after
+// them reads those from this index on.
+constexpr int kFileColumnCount = 13;
 
 }  // namespace xferq::detail::sqlite
 

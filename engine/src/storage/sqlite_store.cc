@@ -82,6 +82,11 @@ void bind_text_or_null(SQLite::Statement& s, int i, const std::string& v) {
     s.bind(i, v);
 }
 
+std::string end_running_time(const char* now) {
+  return std::string("download_time_us = download_time_us + max(0, ") + now + " - coalesce(running_since_us, " +
+         now + ")), running_since_us = NULL";
+}
+
 JobInfo read_job_info(SQLite::Statement& s) {
   JobInfo j;
   j.id = s.getColumn(0).getString();
@@ -110,7 +115,21 @@ JobInfo read_job_info(SQLite::Statement& s) {
   j.progress.bytes_transferred = s.getColumn(19).getInt64();
   const bool size_unknown = s.getColumn(20).getInt64() < 0;
   j.progress.bytes_total = size_unknown ? kSizeUnknown : s.getColumn(21).getInt64();
+  j.max_download_size = static_cast<uint64_t>(s.getColumn(22).getInt64());
+  j.maximum_download_time = std::chrono::seconds(s.getColumn(23).getInt64());
+  j.download_time_used = std::chrono::seconds(s.getColumn(24).getInt64() / 1000000);
   return j;
+}
+
+TlsOptions read_tls(SQLite::Statement& s, int first) {
+  TlsOptions t;
+  t.ca_bundle = s.getColumn(first).getString();
+  t.ca_directory = s.getColumn(first + 1).getString();
+  t.client_certificate = s.getColumn(first + 2).getString();
+  t.client_key = s.getColumn(first + 3).getString();
+  t.client_key_password = s.getColumn(first + 4).getString();
+  t.has_client_key_password = !t.client_key_password.empty();
+  return t;
 }
 
 FileRow read_file_row(SQLite::Statement& s) {
@@ -125,6 +144,9 @@ FileRow read_file_row(SQLite::Statement& s) {
   f.last_modified = column_text(s, 7);
   f.completed = s.getColumn(8).getInt() != 0;
   f.final_url = column_text(s, 9);
+  f.http_status = s.isColumnNull(10) ? 0 : s.getColumn(10).getInt();
+  f.content_type = column_text(s, 11);
+  f.content_disposition = column_text(s, 12);
   return f;
 }
 

@@ -62,7 +62,14 @@ class SqliteStore final : public Store {
   Result<std::vector<Credential>> credentials(const std::string& id) override;
   std::error_code set_proxy_settings(const std::string& id, const ProxySettings& settings, int64_t now_us) override;
   Result<ProxySettings> proxy_settings(const std::string& id) override;
-  Result<WriteOutcome> set_final_url(const Claim& claim, int64_t idx, const std::string& url) override;
+  std::error_code set_tls_options(const std::string& id, const TlsOptions& tls, int64_t now_us) override;
+  Result<TlsOptions> tls_options(const std::string& id) override;
+  std::error_code set_remote_name(const std::string& id, int64_t idx, const std::string& url,
+                                  int64_t now_us) override;
+  std::error_code replace_remote_prefix(const std::string& id, const std::string& old_prefix,
+                                        const std::string& new_prefix, const UrlCheck& check_url,
+                                        int64_t now_us) override;
+  Result<WriteOutcome> record_response(const Claim& claim, int64_t idx, const ResponseMeta& meta) override;
   std::error_code add_files(const std::string& id, const std::vector<FileSpec>& files, int64_t max_files,
                             int64_t now_us, Decision* decision) override;
   std::error_code apply_call(const std::string& id, Call call, int64_t now_us, Decision* decision) override;

@@ -20,6 +20,22 @@ using sqlite::state_in;
 
 namespace {
 constexpr int64_t kUs = 1000000;
+
+// A claimed job's row as claim_next's RETURNING lists it.
+Claim read_claim(SQLite::Statement& s, const std::string& id) {
+  Claim c;
+  c.job_id = id;
+  c.generation = s.getColumn(0).getInt64();
+  c.type = static_cast<JobType>(s.getColumn(1).getInt());
+  c.custom_headers = split_lines(s.getColumn(2).getString());
+  c.security_flags = static_cast<uint32_t>(s.getColumn(3).getInt64());
+  c.proxy = ProxySettings{static_cast<ProxyUsage>(s.getColumn(4).getInt()), s.getColumn(5).getString(),
+                          s.getColumn(6).getString()};
+  c.tls = sqlite::read_tls(s, 7);
+  c.max_download_size = static_cast<uint64_t>(s.getColumn(12).getInt64());
+  c.download_time_left_us = s.getColumn(13).getInt64();
+  return c;
+}
 }  // namespace
 
 // ---- The outbox -----------------------------------------------------------------
@@ -150,9 +166,10 @@ Result<std::vector<Claim>> SqliteStore::claim_next(int limit, const std::vector<
   static const std::string pick_sql =
       "SELECT id FROM jobs WHERE " + state_in(start.from) + " ORDER BY priority, queued_seq LIMIT ?";
   static const std::string claim_sql =
-      "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?2 "
-      "WHERE id = ?1 AND " + state_in(start.from) + " RETURNING generation, type, coalesce(custom_headers, ''), security_flags, proxy_usage, "
-      "coalesce(proxy_list, ''), coalesce(proxy_bypass, '')";
+      "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?2, running_since_us = ?2 "
+      "WHERE id = ?1 AND " + state_in(start.from) + " RETURNING generation, type, coalesce(custom_headers, ''), "
+      "security_flags, proxy_usage, coalesce(proxy_list, ''), coalesce(proxy_bypass, ''), " XFERQ_TLS_COLUMNS ", "
+      "max_download_size, max_download_time_s * 1000000 - download_time_us";
   // Most wake-ups find nothing queued: answer those with a read.
   auto any = read<bool>([&] {
     auto& q = prepare(any_sql.c_str());
@@ -181,12 +198,7 @@ Result<std::vector<Claim>> SqliteStore::claim_next(int limit, const std::vector<
       up.bind(1, id);
       up.bind(2, now_us);
       up.bind(3, static_cast<int>(start.to));
-      if (up.executeStep())
-        out.push_back(Claim{id, up.getColumn(0).getInt64(), static_cast<JobType>(up.getColumn(1).getInt()),
-                            split_lines(up.getColumn(2).getString()),
-                            static_cast<uint32_t>(up.getColumn(3).getInt64()),
-                            ProxySettings{static_cast<ProxyUsage>(up.getColumn(4).getInt()),
-                                          up.getColumn(5).getString(), up.getColumn(6).getString()}});
+      if (up.executeStep()) out.push_back(read_claim(up, id));
       up.reset();
     }
     return {};
@@ -296,8 +308,8 @@ Result<FileFinish> SqliteStore::finish_file(Claim* claim, const FileRow& file, i
   const WorkerTransition done = worker_transition(WorkerEvent::all_files_done);
   static const std::string done_sql =
       "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?2, "
-      "transferred_us = ?2, no_progress_since_us = NULL, upload_session_id = NULL "
-      "WHERE id = ?1 AND " + state_in(done.from) + " RETURNING generation";
+      "transferred_us = ?2, no_progress_since_us = NULL, upload_session_id = NULL, " + sqlite::end_running_time("?2") +
+      " WHERE id = ?1 AND " + state_in(done.from) + " RETURNING generation";
   return write_value<FileFinish>(FileFinish::stale, [&](FileFinish& outcome) -> std::error_code {
     auto& s = prepare(
         "UPDATE files SET completed = 1, bytes_transferred = ?4, bytes_total = ?4, etag = ?5, "
@@ -361,11 +373,12 @@ Result<WriteOutcome> SqliteStore::fail(const Claim& claim, const TransferFailure
     const bool fatal = !failure.transient || timeout_us == 0 || (now_us + delay_us) - since > timeout_us;
     auto next = on_worker_event(current, fatal ? WorkerEvent::fatal_error : WorkerEvent::transient_error);
     if (!next) return {};
-    auto& up = prepare(
+    static const std::string fail_sql =
         "UPDATE jobs SET state = ?3, generation = generation + 1, modified_us = ?4, "
         "error_hresult = ?5, error_context = ?6, error_description = ?7, error_file = ?8, "
-        "error_count = error_count + 1, retry_at_us = ?9, no_progress_since_us = ?10 "
-        "WHERE id = ?1 AND generation = ?2");
+        "error_count = error_count + 1, retry_at_us = ?9, no_progress_since_us = ?10, " +
+        sqlite::end_running_time("?4") + " WHERE id = ?1 AND generation = ?2";
+    auto& up = prepare(fail_sql.c_str());
     up.bind(1, claim.job_id);
     up.bind(2, claim.generation);
     up.bind(3, static_cast<int>(*next));
@@ -389,8 +402,8 @@ Result<WriteOutcome> SqliteStore::fail(const Claim& claim, const TransferFailure
 Result<WriteOutcome> SqliteStore::release(const Claim& claim, int64_t now_us) {
   const WorkerTransition interrupted = worker_transition(WorkerEvent::interrupted);
   static const std::string sql =
-      "UPDATE jobs SET state = ?4, generation = generation + 1, modified_us = ?3 "
-      "WHERE id = ?1 AND generation = ?2 AND " + state_in(interrupted.from);
+      "UPDATE jobs SET state = ?4, generation = generation + 1, modified_us = ?3, " + sqlite::end_running_time("?3") +
+      " WHERE id = ?1 AND generation = ?2 AND " + state_in(interrupted.from);
   return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
     auto& s = prepare(sql.c_str());
     s.bind(1, claim.job_id);
@@ -461,8 +474,11 @@ Result<std::optional<int64_t>> SqliteStore::next_retry_us() {
 
 std::error_code SqliteStore::recover_interrupted(int64_t now_us) {
   const WorkerTransition interrupted = worker_transition(WorkerEvent::interrupted);
-  static const std::string sql = "UPDATE jobs SET state = ?2, generation = generation + 1, modified_us = ?1 WHERE " +
-                                 state_in(interrupted.from);
+  // How long a job ran before the crash is not known: that attempt's time
+  // is not counted against its maximum download time.
+  static const std::string sql =
+      "UPDATE jobs SET state = ?2, generation = generation + 1, modified_us = ?1, running_since_us = NULL WHERE " +
+      state_in(interrupted.from);
   return write_txn([&]() -> std::error_code {
     auto& s = prepare(sql.c_str());
     s.bind(1, now_us);
@@ -481,7 +497,7 @@ Result<std::vector<std::pair<std::string, FileRow>>> SqliteStore::finished_files
   return read<std::vector<std::pair<std::string, FileRow>>>([&] {
     auto& s = prepare(sql.c_str());
     std::vector<std::pair<std::string, FileRow>> out;
-    while (s.executeStep()) out.emplace_back(s.getColumn(10).getString(), read_file_row(s));
+    while (s.executeStep()) out.emplace_back(s.getColumn(sqlite::kFileColumnCount).getString(), read_file_row(s));
     return out;
   });
 }
@@ -550,15 +566,20 @@ Result<WriteOutcome> SqliteStore::set_upload_session(const Claim& claim, int64_t
   });
 }
 
-Result<WriteOutcome> SqliteStore::set_final_url(const Claim& claim, int64_t idx, const std::string& url) {
+Result<WriteOutcome> SqliteStore::record_response(const Claim& claim, int64_t idx, const ResponseMeta& meta) {
   return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
+    // The final URL is kept from an earlier response unless this one reports it.
     auto& s = prepare(
-        "UPDATE files SET final_url = ?4 WHERE job_id = ?1 AND idx = ?3 "
+        "UPDATE files SET http_status = ?4, final_url = coalesce(nullif(?5, ''), final_url), "
+        "content_type = nullif(?6, ''), content_disposition = nullif(?7, '') WHERE job_id = ?1 AND idx = ?3 "
         "AND (SELECT generation FROM jobs WHERE id = ?1) = ?2");
     s.bind(1, claim.job_id);
     s.bind(2, claim.generation);
     s.bind(3, idx);
-    bind_text_or_null(s, 4, url);
+    s.bind(4, meta.http_status);
+    s.bind(5, meta.final_url);
+    s.bind(6, meta.content_type);
+    s.bind(7, meta.content_disposition);
     if (s.exec() == 1) outcome = WriteOutcome::applied;
     return {};
   });

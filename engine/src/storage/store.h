@@ -82,6 +82,18 @@ struct FileRow {
   std::string last_modified;
   bool completed = false;
   std::string final_url;
+  int http_status = 0;  // the last response's (0: none yet)
+  std::string content_type;
+  std::string content_disposition;
+};
+
+// What a response said about its file (FileInfo's response metadata), as
+// the worker records it once per response.
+struct ResponseMeta {
+  int http_status = 0;
+  std::string final_url;  // "" unless the redirect policy reports it; redacted
+  std::string content_type;
+  std::string content_disposition;
 };
 
 // One credential of a job (Job::set_credentials).
@@ -100,6 +112,9 @@ struct Claim {
   std::vector<std::string> custom_headers;  // sent with every request of this run
   uint32_t security_flags = 0;               // the redirect policy (types.h)
   ProxySettings proxy;                       // how its requests reach the network
+  TlsOptions tls;                            // its CAs and client identity (passphrase included)
+  uint64_t max_download_size = 0;            // bytes for the whole job; 0: no limit
+  int64_t download_time_left_us = 0;         // of its maximum download time, at the claim
 };
 
 // What a worker write did.
@@ -130,6 +145,8 @@ enum class Property {
   reply_file_name,
   custom_headers,  // "Name: value" lines, '\n'-separated; "" clears
   security_flags,  // BITS's redirect flags (types.h)
+  max_download_size,    // bytes; 0: no limit
+  max_download_time_s,  // seconds CONNECTING + TRANSFERRING
 };
 
 class Store {
@@ -163,9 +180,23 @@ class Store {
   virtual Result<std::vector<Credential>> credentials(const std::string& id) = 0;
   virtual std::error_code set_proxy_settings(const std::string& id, const ProxySettings& settings, int64_t now_us) = 0;
   virtual Result<ProxySettings> proxy_settings(const std::string& id) = 0;
-  // Records the URL a file's last response came from (redirect policy
-  // ALLOW_REPORT). Conditional on the claim's generation.
-  virtual Result<WriteOutcome> set_final_url(const Claim& claim, int64_t idx, const std::string& url) = 0;
+  // TLS options, the passphrase included (for the worker; Job::tls_options
+  // blanks it).
+  virtual std::error_code set_tls_options(const std::string& id, const TlsOptions& tls, int64_t now_us) = 0;
+  virtual Result<TlsOptions> tls_options(const std::string& id) = 0;
+  // New remote names (downloads): file `idx`'s URL, or every URL starting
+  // with `old_prefix` rewritten — each new URL passing `check_url` inside the
+  // transaction, all or none. E_INVALIDARG for an idx past the last file;
+  // BG_E_NOT_FOUND / DO_E_INVALID_STATE as for a property.
+  using UrlCheck = std::function<std::error_code(const std::string&)>;
+  virtual std::error_code set_remote_name(const std::string& id, int64_t idx, const std::string& url,
+                                          int64_t now_us) = 0;
+  virtual std::error_code replace_remote_prefix(const std::string& id, const std::string& old_prefix,
+                                                const std::string& new_prefix, const UrlCheck& check_url,
+                                                int64_t now_us) = 0;
+  // Records what a file's last response said (status, headers, the final
+  // URL if reported). Conditional on the claim's generation.
+  virtual Result<WriteOutcome> record_response(const Claim& claim, int64_t idx, const ResponseMeta& meta) = 0;
   // The job's custom headers, '\n'-separated ("" if none).
   virtual Result<std::string> custom_headers(const std::string& id) = 0;
   // Upload-reply jobs: where complete() puts the reply (the reply file name,

@@ -117,6 +117,19 @@ void CurlRequest::set_proxy(const ProxySettings& proxy) {
   }
 }
 
+void CurlRequest::set_tls(const TlsOptions& job, const QueueOptions& queue) {
+  const std::string& bundle = !job.ca_bundle.empty() ? job.ca_bundle : queue.ca_bundle;
+  const std::string& directory = !job.ca_directory.empty() ? job.ca_directory : queue.ca_directory;
+  if (!bundle.empty()) curl_easy_setopt(easy_, CURLOPT_CAINFO, bundle.c_str());
+  if (!directory.empty()) curl_easy_setopt(easy_, CURLOPT_CAPATH, directory.c_str());
+  if (job.client_certificate.empty()) return;
+  curl_easy_setopt(easy_, CURLOPT_SSLCERT, job.client_certificate.c_str());
+  curl_easy_setopt(easy_, CURLOPT_SSLCERTTYPE, "PEM");
+  if (!job.client_key.empty()) curl_easy_setopt(easy_, CURLOPT_SSLKEY, job.client_key.c_str());
+  curl_easy_setopt(easy_, CURLOPT_SSLKEYTYPE, "PEM");
+  if (!job.client_key_password.empty()) curl_easy_setopt(easy_, CURLOPT_KEYPASSWD, job.client_key_password.c_str());
+}
+
 std::string CurlRequest::effective_url() const {
   char* url = nullptr;
   curl_easy_getinfo(easy_, CURLINFO_EFFECTIVE_URL, &url);

@@ -53,6 +53,9 @@ class CurlRequest {
   // How the request reaches the network: the environment's proxy (libcurl's
   // default), none, or the settings' first proxy except for its bypass hosts.
   void set_proxy(const ProxySettings& proxy);
+  // TLS trust and identity: the job's CA bundle / directory, else the
+  // queue's, else the system's; the job's client certificate and key (PEM).
+  void set_tls(const TlsOptions& job, const QueueOptions& queue);
   // The URL of the last response (after redirects).
   std::string effective_url() const;
   void set_receive_buffer(long bytes);

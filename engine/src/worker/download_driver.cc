@@ -30,6 +30,15 @@ constexpr int64_t kWritebackChunk = 8 * 1024 * 1024;
 // A file is fetched from zero at most this many times in one attempt.
 constexpr int kMaxRestarts = 3;
 
+// A response header's value as FileInfo shows it: control characters
+// replaced (a lying server must not reach a terminal), at most 1 KiB.
+std::string shown_header(std::string value) {
+  if (value.size() > 1024) value.resize(1024);
+  for (char& c : value)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
+  return value;
+}
+
 }  // namespace
 
 DownloadDriver::DownloadDriver(TransferLoop& loop, Claim claim, std::optional<FileRow> first)
@@ -55,6 +64,13 @@ void DownloadDriver::keep_progress() {
 }
 
 void DownloadDriver::start_file() {
+  if (claim_.max_download_size > 0) {
+    auto files = loop_.store().job_files(claim_.job_id);
+    if (!files) return applied(files.error()), void();
+    other_files_bytes_ = 0;
+    for (const FileRow& f : *files)
+      if (f.completed && f.idx != file_.idx) other_files_bytes_ += f.bytes_transferred;
+  }
   if (!open_temp_beside(file_.local_path, "temporary file")) return;
   // Trust the smaller of what the database claims and what the disk holds.
   const int64_t offset = std::min(temp_.size_at_open(), file_.bytes_transferred);
@@ -85,9 +101,7 @@ void DownloadDriver::start_file() {
   r.set_receive_buffer(loop_.options().receive_buffer_bytes);
   // Byte offsets must mean what they say: no content coding.
   r.add_header("Accept-Encoding: identity");
-  for (const std::string& h : claim_.custom_headers) r.add_header(h);
-  r.set_credentials(credentials_);
-  r.set_proxy(claim_.proxy);
+  prepare_request(r);
   if (offset > 0) {
     r.set_range_from(offset);
     const std::string& validator = !file_.etag.empty() ? file_.etag : file_.last_modified;
@@ -103,8 +117,24 @@ bool DownloadDriver::identity_coded() const {
   return coding.empty() || strcasecmp(coding.c_str(), "identity") == 0;
 }
 
+bool DownloadDriver::over_size_limit(int64_t bytes) const {
+  return claim_.max_download_size > 0 &&
+         static_cast<uint64_t>(other_files_bytes_ + bytes) > claim_.max_download_size;
+}
+
+void DownloadDriver::note_response() {
+  ResponseMeta m;
+  m.http_status = static_cast<int>(request_->status());
+  m.content_type = shown_header(request_->header("content-type"));
+  m.content_disposition = shown_header(request_->header("content-disposition"));
+  if ((claim_.security_flags & kRedirectPolicyMask) == kRedirectPolicyAllowReport)
+    m.final_url = redact_url(request_->effective_url());
+  response_due_ = std::move(m);
+}
+
 bool DownloadDriver::check_response() {
   checked_ = true;
+  note_response();
   const long status = request_->status();
   const std::string etag = request_->header("etag");
   const std::string last_modified = request_->header("last-modified");
@@ -148,11 +178,13 @@ bool DownloadDriver::check_response() {
     pending_status_ = status;
     return false;
   }
+  if (file_.bytes_total >= 0 && over_size_limit(file_.bytes_total)) {
+    pending_ = Pending::too_large;  // announced: not one byte is written
+    return false;
+  }
   file_.etag = etag;
   file_.last_modified = last_modified;
   connect_due_ = !connected_;
-  if ((claim_.security_flags & kRedirectPolicyMask) == kRedirectPolicyAllowReport)
-    final_url_due_ = request_->effective_url();
   return true;
 }
 
@@ -162,6 +194,10 @@ size_t DownloadDriver::on_body(CurlRequest&, const char* data, size_t n) {
   // from one curl_multi_perform(): stop within one buffer, not after it.
   if (superseded()) {
     pending_ = Pending::stale;
+    return 0;
+  }
+  if (over_size_limit(file_.bytes_transferred + static_cast<int64_t>(n))) {
+    pending_ = Pending::too_large;  // delivered more than announced, or announced nothing
     return 0;
   }
   if (std::error_code ec = temp_.write_at(data, n, file_.bytes_transferred)) {
@@ -183,7 +219,8 @@ void DownloadDriver::on_turn() {
     connect_due_ = false;
     if (!commit_connected(false)) return;
   }
-  if (!commit_final_url()) return;
+  if (!commit_response()) return;
+  if (out_of_time()) return;
   if (!temp_.is_open() || flushing_ || file_.bytes_transferred == committed_) return;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_commit_ < loop_.options().progress_interval) return;
@@ -200,7 +237,7 @@ void DownloadDriver::done(CurlRequest&, CURLcode code) {
     connect_due_ = false;
     if (!commit_connected(false)) return;
   }
-  if (pending_ == Pending::none && !commit_final_url()) return;
+  if (pending_ != Pending::stale && !commit_response()) return;
   if (pending_ != Pending::none) return act_on_pending();
   if (code != CURLE_OK) return fail(curl_failure(code, *request_, redact_url(file_.remote_url)));
   if (file_.bytes_total >= 0 && file_.bytes_transferred != file_.bytes_total) {
@@ -212,11 +249,11 @@ void DownloadDriver::done(CurlRequest&, CURLcode code) {
   finish();
 }
 
-bool DownloadDriver::commit_final_url() {
-  if (final_url_due_.empty()) return true;
-  const std::string url = std::move(final_url_due_);
-  final_url_due_.clear();
-  return applied(loop_.store().set_final_url(claim_, file_.idx, url));
+bool DownloadDriver::commit_response() {
+  if (!response_due_) return true;
+  const ResponseMeta meta = std::move(*response_due_);
+  response_due_.reset();
+  return applied(loop_.store().record_response(claim_, file_.idx, meta));
 }
 
 void DownloadDriver::act_on_pending() {
@@ -244,6 +281,11 @@ void DownloadDriver::act_on_pending() {
                   "the server sent a body with Content-Encoding '" + request_->header("content-encoding") +
                       "' although xferq asked for identity: its bytes are not the file's (" +
                       redact_url(file_.remote_url) + ")",
+                  false);
+    case Pending::too_large:
+      return fail(Errc::max_download_size_reached, ErrorContext::remote_file,
+                  "the server announced or sent more than the job's maximum download size of " +
+                      std::to_string(claim_.max_download_size) + " bytes (" + redact_url(file_.remote_url) + ")",
                   false);
     case Pending::local_error:
       return fail_local(pending_error_, "cannot write the temporary file: " + pending_error_.message());

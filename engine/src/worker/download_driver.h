@@ -36,7 +36,7 @@ class DownloadDriver final : public JobDriver {
 
  private:
   // What a callback saw that the loop must act on.
-  enum class Pending { none, stale, restart, http_error, content_coded, local_error };
+  enum class Pending { none, stale, restart, http_error, content_coded, local_error, too_large };
 
   void keep_progress() override;
   void start_file();
@@ -44,8 +44,13 @@ class DownloadDriver final : public JobDriver {
   // write, false with pending_ set. Records only; never touches the database.
   bool check_response();
   bool identity_coded() const;
-  // Commits the final URL recorded for ALLOW_REPORT; false if the job moved on.
-  bool commit_final_url();
+  // What the response said, for FileInfo (and the final URL under
+  // ALLOW_REPORT), kept until the loop commits it.
+  void note_response();
+  // Commits what note_response() kept; false if the job moved on.
+  bool commit_response();
+  // Would `bytes` of this file take the job past its maximum download size?
+  bool over_size_limit(int64_t bytes) const;
   void act_on_pending();
   void finish();
   void finish_flushed();
@@ -60,7 +65,8 @@ class DownloadDriver final : public JobDriver {
   std::string pending_reason_;
   long pending_status_ = 0;
   std::error_code pending_error_;
-  std::string final_url_due_;     // ALLOW_REPORT: the response's URL, to commit
+  std::optional<ResponseMeta> response_due_;  // the current response's metadata, to commit
+  int64_t other_files_bytes_ = 0; // bytes of the job's finished files (for the size limit)
   uint64_t epoch_ = 0;            // new for every opened file or restart: stale flush results are ignored
   bool flushing_ = false;         // a progress flush is with the flusher
   bool finishing_ = false;        // the final flush is with the flusher; the request is gone

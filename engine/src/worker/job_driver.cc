@@ -1,6 +1,8 @@
 // job_driver.cc — see job_driver.h.
 #include "worker/job_driver.h"
 
+#include <algorithm>
+
 #include "clock.h"
 #include "crash_points.h"
 #include "fs/file_ops.h"
@@ -14,6 +16,24 @@ namespace xferq::detail {
 JobDriver::JobDriver(TransferLoop& loop, Claim claim, std::optional<FileRow> first)
     : loop_(loop), claim_(std::move(claim)), has_file_(first.has_value()) {
   if (first) file_ = std::move(*first);
+  // Saturated: the default 90 days minus nothing fits, an absurd value must
+  // not overflow the clock.
+  const int64_t left_us = std::min<int64_t>(claim_.download_time_left_us, int64_t{1} << 50);
+  deadline_ = std::chrono::steady_clock::now() + std::chrono::microseconds(left_us);
+}
+
+void JobDriver::prepare_request(CurlRequest& r) const {
+  for (const std::string& h : claim_.custom_headers) r.add_header(h);
+  r.set_credentials(credentials_);
+  r.set_proxy(claim_.proxy);
+  r.set_tls(claim_.tls, loop_.options());
+}
+
+bool JobDriver::out_of_time() {
+  if (end_ != DriverEnd::running || std::chrono::steady_clock::now() < deadline_) return false;
+  fail(Errc::max_download_timeout, ErrorContext::general_queue_manager,
+       "the job spent its maximum download time connecting and transferring", false);
+  return true;
 }
 
 void JobDriver::end_request() {

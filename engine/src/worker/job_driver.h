@@ -7,6 +7,7 @@
 #ifndef XFERQ_WORKER_JOB_DRIVER_H_
 #define XFERQ_WORKER_JOB_DRIVER_H_
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,13 @@ class JobDriver : public TransferDriver {
  protected:
   // Ends the request in flight, if any (no database access).
   void end_request();
+  // What every request of the job carries: its custom headers, credentials,
+  // proxy settings and TLS options.
+  void prepare_request(CurlRequest& request) const;
+  // The job has spent its maximum download time (counted from the claim, on
+  // top of what earlier attempts used): fails it with
+  // BG_E_MAXDOWNLOAD_TIMEOUT and answers true. Loop context.
+  bool out_of_time();
   // Ends the request and closes the temp file (no database access).
   void release_io();
   // Before a failure or a shutdown is recorded: make durable and commit what
@@ -85,6 +93,8 @@ class JobDriver : public TransferDriver {
   bool connected_ = false;   // the job is TRANSFERRING
   int64_t committed_ = 0;    // file_.bytes_transferred as last committed
   uint64_t seen_change_ = 0; // the loop's change counter when last looked at
+  // When the job's maximum download time runs out, by the monotonic clock.
+  std::chrono::steady_clock::time_point deadline_;
 };
 
 // A driver for the claimed job, by its type (download, upload, upload-reply),

@@ -85,9 +85,7 @@ void UploadDriver::send(Step step) {
   CurlRequest& r = *request_;
   step_ = step;
   stale_ = false;
-  for (const std::string& h : claim_.custom_headers) r.add_header(h);
-  r.set_credentials(credentials_);
-  r.set_proxy(claim_.proxy);
+  prepare_request(r);
   reply_error_.clear();
   body_.clear();
   if (step == Step::reply) {

@@ -31,6 +31,7 @@ class UploadDriver final : public JobDriver {
   void start() override;
   size_t on_body(CurlRequest& request, const char* data, size_t n) override;
   void done(CurlRequest& request, CURLcode result) override;
+  void on_turn() override { out_of_time(); }
 
  private:
   enum class Step { create_session, fragment, reply, close_session };
