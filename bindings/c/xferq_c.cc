@@ -4,7 +4,9 @@
 // E_OUTOFMEMORY, anything else E_FAIL), so nothing unwinds into C.
 #include "xferq/xferq_c.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -594,3 +596,107 @@ xferq_hr xferq_job_set_no_progress_timeout(xferq_job* job, uint32_t seconds) {
   return guarded([&] { return hr_of(job->job.set_no_progress_timeout(std::chrono::seconds(seconds))); });
 }
 
+
+xferq_hr xferq_job_set_tls_options(xferq_job* job, const char* ca_bundle, const char* ca_directory,
+                                   const char* client_certificate, const char* client_key,
+                                   const char* client_key_password) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] {
+    auto str = [](const char* s) { return std::string(s ? s : ""); };
+    xferq::TlsOptions t;
+    t.ca_bundle = str(ca_bundle);
+    t.ca_directory = str(ca_directory);
+    t.client_certificate = str(client_certificate);
+    t.client_key = str(client_key);
+    t.client_key_password = str(client_key_password);
+    return hr_of(job->job.set_tls_options(t));
+  });
+}
+
+xferq_hr xferq_job_tls_option(const xferq_job* job, int32_t which, char* buf, size_t size, size_t* required) {
+  const Job* j = nullptr;
+  if (!get_job(job, &j)) return XFERQ_BG_E_NOT_FOUND;
+  if (which < XFERQ_TLS_CA_BUNDLE || which > XFERQ_TLS_HAS_KEY_PASSWORD) return XFERQ_E_INVALIDARG;
+  return guarded([&]() -> xferq_hr {
+    auto r = j->tls_options();
+    if (!r) return hr_of(r.error());
+    const std::string* fields[] = {&r->ca_bundle, &r->ca_directory, &r->client_certificate, &r->client_key};
+    const std::string has = r->has_client_key_password ? "1" : "";
+    return copy_out(which == XFERQ_TLS_HAS_KEY_PASSWORD ? has : *fields[which], buf, size, required);
+  });
+}
+
+xferq_hr xferq_job_set_remote_name(xferq_job* job, uint32_t file_index, const char* url) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  if (url == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] { return hr_of(job->job.set_remote_name(file_index, url)); });
+}
+
+xferq_hr xferq_job_replace_remote_prefix(xferq_job* job, const char* old_prefix, const char* new_prefix) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  if (old_prefix == nullptr || new_prefix == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] { return hr_of(job->job.replace_remote_prefix(old_prefix, new_prefix)); });
+}
+
+xferq_hr xferq_job_max_download_size(const xferq_job* job, uint64_t* bytes) {
+  return getter(job, bytes, [](const Job& j, uint64_t* out) -> xferq_hr {
+    auto r = j.max_download_size();
+    if (!r) return hr_of(r.error());
+    *out = *r;
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_set_max_download_size(xferq_job* job, uint64_t bytes) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] { return hr_of(job->job.set_max_download_size(bytes)); });
+}
+
+xferq_hr xferq_job_maximum_download_time(const xferq_job* job, uint32_t* seconds) {
+  return getter(job, seconds, [](const Job& j, uint32_t* out) -> xferq_hr {
+    auto r = j.maximum_download_time();
+    if (!r) return hr_of(r.error());
+    *out = static_cast<uint32_t>(std::min<int64_t>(r->count(), UINT32_MAX));
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_set_maximum_download_time(xferq_job* job, uint32_t seconds) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] { return hr_of(job->job.set_maximum_download_time(std::chrono::seconds(seconds))); });
+}
+
+xferq_hr xferq_job_file_response(const xferq_job* job, uint32_t file_index, xferq_file_response** response) {
+  if (response) *response = nullptr;
+  return getter(job, response, [&](const Job& j, xferq_file_response** out) -> xferq_hr {
+    auto r = j.files();
+    if (!r) return hr_of(r.error());
+    if (file_index >= r->size()) return XFERQ_E_INVALIDARG;
+    const xferq::FileInfo& f = (*r)[file_index];
+    const std::string* strings[] = {&f.final_url, &f.etag, &f.last_modified, &f.content_type,
+                                    &f.content_disposition};
+    // One block, the struct then its strings, so that one free() releases it.
+    size_t bytes = sizeof(xferq_file_response);
+    for (const std::string* s : strings) bytes += s->size() + 1;
+    auto* block = static_cast<char*>(std::malloc(bytes));
+    if (block == nullptr) return XFERQ_E_OUTOFMEMORY;
+    auto* resp = reinterpret_cast<xferq_file_response*>(block);
+    char* p = block + sizeof(xferq_file_response);
+    const char* copies[5];
+    for (size_t i = 0; i < 5; ++i) {
+      std::memcpy(p, strings[i]->c_str(), strings[i]->size() + 1);
+      copies[i] = p;
+      p += strings[i]->size() + 1;
+    }
+    resp->http_status = f.http_status;
+    resp->final_url = copies[0];
+    resp->etag = copies[1];
+    resp->last_modified = copies[2];
+    resp->content_type = copies[3];
+    resp->content_disposition = copies[4];
+    *out = resp;
+    return XFERQ_S_OK;
+  });
+}
+
+void xferq_free_file_response(xferq_file_response* response) { std::free(response); }

@@ -164,6 +164,8 @@ static int check_codes(void) {
   EXPECT_STREQ(xferq_hresult_name(0x80200001u), "BG_E_NOT_FOUND");
   EXPECT_STREQ(xferq_hresult_name(XFERQ_BG_E_HTTP_ERROR(404)), "BG_E_HTTP_ERROR_404");
   EXPECT_STREQ(xferq_hresult_name(XFERQ_E_INSUFFICIENT_BUFFER), "ERROR_INSUFFICIENT_BUFFER");
+  EXPECT_STREQ(xferq_hresult_name(XFERQ_BG_E_MAXDOWNLOAD_TIMEOUT), "BG_E_MAXDOWNLOAD_TIMEOUT");
+  EXPECT_STREQ(xferq_hresult_name(XFERQ_BG_E_MAX_DOWNLOAD_SIZE_LIMIT_REACHED), "BG_E_MAX_DOWNLOAD_SIZE_LIMIT_REACHED");
   EXPECT_STREQ(xferq_hresult_name(0x12345678u), "0x12345678");
   /* Static strings: the same pointer every time. */
   EXPECT_TRUE(xferq_hresult_name(0x12345678u) == xferq_hresult_name(0x12345678u));
@@ -181,6 +183,7 @@ static int check_codes(void) {
   xferq_job_release(NULL);
   xferq_queue_close(NULL);
   xferq_free_files(NULL);
+  xferq_free_file_response(NULL);
   return 0;
 }
 
@@ -277,6 +280,51 @@ static int properties(struct ctx* c) {
   return 0;
 }
 
+/* HTTP options and limits on a job with two files, before it runs. */
+static int http_options(struct ctx* c, xferq_job* j, const char* url) {
+  char buf[256];
+  size_t required = 0;
+  uint64_t u64 = 1;
+  uint32_t u32 = 0;
+
+  EXPECT_HR(xferq_job_set_remote_name(j, 0, url), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_set_remote_name(j, 2, url), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_job_set_remote_name(j, 0, "ftp://127.0.0.1/x"), XFERQ_E_UNSUPPORTED_SCHEME);
+  EXPECT_HR(xferq_job_set_remote_name(j, 0, NULL), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_job_replace_remote_prefix(j, c->base_url, c->base_url), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_replace_remote_prefix(j, "", c->base_url), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_job_replace_remote_prefix(j, c->base_url, "ftp://h"), XFERQ_E_UNSUPPORTED_SCHEME);
+
+  EXPECT_HR(xferq_job_max_download_size(j, &u64), XFERQ_S_OK);
+  EXPECT_TRUE(u64 == 0);
+  EXPECT_HR(xferq_job_set_max_download_size(j, 1u << 30), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_max_download_size(j, &u64), XFERQ_S_OK);
+  EXPECT_TRUE(u64 == (1u << 30));
+  EXPECT_HR(xferq_job_maximum_download_time(j, &u32), XFERQ_S_OK);
+  EXPECT_TRUE(u32 == 7776000);
+  EXPECT_HR(xferq_job_set_maximum_download_time(j, 3600), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_maximum_download_time(j, &u32), XFERQ_S_OK);
+  EXPECT_TRUE(u32 == 3600);
+  EXPECT_HR(xferq_job_set_maximum_download_time(j, 0), XFERQ_S_OK); /* back to the default */
+  EXPECT_HR(xferq_job_maximum_download_time(j, &u32), XFERQ_S_OK);
+  EXPECT_TRUE(u32 == 7776000);
+
+  EXPECT_HR(xferq_job_set_tls_options(j, "relative.pem", NULL, NULL, NULL, NULL), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_job_set_tls_options(j, "/nonexistent/ca.pem", NULL, NULL, NULL, NULL),
+            XFERQ_ERROR_FILE_NOT_FOUND);
+  EXPECT_HR(xferq_job_set_tls_options(j, NULL, NULL, NULL, "/tmp/key.pem", NULL), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_job_set_tls_options(j, NULL, c->dir, NULL, NULL, NULL), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_tls_option(j, XFERQ_TLS_CA_DIRECTORY, buf, sizeof buf, &required), XFERQ_S_OK);
+  EXPECT_STREQ(buf, c->dir);
+  EXPECT_HR(xferq_job_tls_option(j, 9, buf, sizeof buf, &required), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_job_set_tls_options(j, NULL, NULL, NULL, NULL, NULL), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_tls_option(j, XFERQ_TLS_CA_DIRECTORY, buf, sizeof buf, &required), XFERQ_S_OK);
+  EXPECT_STREQ(buf, "");
+  EXPECT_HR(xferq_job_tls_option(j, XFERQ_TLS_HAS_KEY_PASSWORD, buf, sizeof buf, &required), XFERQ_S_OK);
+  EXPECT_STREQ(buf, "");
+  return 0;
+}
+
 /* Create, inspect, fill, run, complete: S_OK, files in place. */
 static int completed_job(struct ctx* c) {
   xferq_job* j = NULL;
@@ -343,6 +391,8 @@ static int completed_job(struct ctx* c) {
   xferq_free_files(files);
   files = NULL;
 
+  RUN(http_options(c, j, url));
+
   /* Listing: active jobs only, then with final ones. */
   EXPECT_HR(xferq_queue_job_ids(c->queue, 0, NULL, 0, &count), XFERQ_E_INSUFFICIENT_BUFFER);
   EXPECT_TRUE(count == 1);
@@ -368,6 +418,18 @@ static int completed_job(struct ctx* c) {
   snprintf(temp0, sizeof temp0, "%s", files[0].temp_path);
   xferq_free_files(files);
   files = NULL;
+  /* What the server answered for the first file. */
+  {
+    xferq_file_response* resp = NULL;
+    EXPECT_HR(xferq_job_file_response(j, 2, &resp), XFERQ_E_INVALIDARG);
+    EXPECT_TRUE(resp == NULL);
+    EXPECT_HR(xferq_job_file_response(j, 0, &resp), XFERQ_S_OK);
+    EXPECT_TRUE(resp != NULL && resp->http_status == 200);
+    EXPECT_STREQ(resp->etag, "\"v1\"");
+    EXPECT_STREQ(resp->final_url, "");
+    EXPECT_TRUE(resp->content_type[0] != '\0');
+    xferq_free_file_response(resp);
+  }
   EXPECT_TRUE(temp0[0] != '\0' && file_exists(temp0));
   EXPECT_TRUE(!file_exists(a));
 

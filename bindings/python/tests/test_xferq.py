@@ -50,6 +50,7 @@ def test_download_and_complete(server, queue, tmp_path):
     assert t.creation <= t.modification and t.transfer_completion is not None
     [f] = job.files
     assert f.completed and f.local_path == str(dest) and os.path.exists(f.temp_path)
+    assert f.http_status == 200 and f.final_url == "" and f.etag == "\"v1\""
     assert not dest.exists()  # only complete() puts it there
 
     assert job.complete() is xferq.CompleteStatus.ALL_FILES
@@ -249,3 +250,36 @@ def test_proxy_settings(queue):
     with pytest.raises(xferq.XferqError) as e:
         job.set_proxy_settings(xferq.PROXY_USAGE_OVERRIDE, "")  # OVERRIDE needs a proxy
     assert e.value.name == "E_INVALIDARG"
+
+
+def test_limits_tls_and_remote_names(server, queue, tmp_path):
+    job = queue.create_job("limits")
+    assert job.max_download_size == 0 and job.maximum_download_time == 7776000
+    job.max_download_size = 1000
+    job.maximum_download_time = 60
+    assert job.max_download_size == 1000 and job.maximum_download_time == 60
+    job.maximum_download_time = 0
+    assert job.maximum_download_time == 7776000
+    with pytest.raises(xferq.XferqError) as e:
+        job.set_tls_options(ca_bundle="relative.pem")
+    assert e.value.name == "E_INVALIDARG"
+    job.set_tls_options(ca_directory=str(tmp_path))
+    assert job.tls_options["ca_directory"] == str(tmp_path)
+    assert job.tls_options["has_client_key_password"] is False
+    dest = tmp_path / "limited.bin"
+    job.add_file(server.url("/missing"), dest)
+    job.set_remote_name(0, server.url("/small.bin"))
+    with pytest.raises(xferq.XferqError) as e:
+        job.set_remote_name(1, server.url("/small.bin"))
+    assert e.value.name == "E_INVALIDARG"
+    job.replace_remote_prefix(server.url("/"), server.url("/"))
+    assert job.files[0].remote_url == server.url("/small.bin")
+    # The file is bigger than the limit: ERROR with BITS's code, nothing kept.
+    job.resume()
+    assert wait_for(lambda: job.state is xferq.State.ERROR)
+    assert job.error.hresult == xferq.BG_E_MAX_DOWNLOAD_SIZE_LIMIT_REACHED
+    job.max_download_size = 0
+    job.resume()
+    assert wait_for(lambda: job.state is xferq.State.TRANSFERRED)
+    job.complete()
+    assert sha256(dest.read_bytes()) == sha256(SMALL)

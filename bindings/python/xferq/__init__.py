@@ -49,6 +49,8 @@ BG_E_EMPTY = 0x80200003
 BG_E_ERROR_INFORMATION_UNAVAILABLE = 0x8020000F
 E_INVALIDARG = 0x80070057
 E_NOTIMPL = 0x80004001
+BG_E_MAXDOWNLOAD_TIMEOUT = 0x80200054
+BG_E_MAX_DOWNLOAD_SIZE_LIMIT_REACHED = 0x80200064
 _E_INSUFFICIENT_BUFFER = 0x8007007A
 _JOB_ID_SIZE = 39
 
@@ -144,6 +146,14 @@ class FileInfo(NamedTuple):
     bytes_total: int          # -1 if unknown
     bytes_transferred: int
     completed: bool
+    # The last response for the file (0 / "" before any); final_url only
+    # under REDIRECT_POLICY_ALLOW_REPORT.
+    http_status: int = 0
+    final_url: str = ""
+    etag: str = ""
+    last_modified: str = ""
+    content_type: str = ""
+    content_disposition: str = ""
 
 
 class XferqError(Exception):
@@ -199,6 +209,12 @@ class _FileInfo(ctypes.Structure):
     _fields_ = [("remote_url", ctypes.c_char_p), ("local_path", ctypes.c_char_p),
                 ("temp_path", ctypes.c_char_p), ("bytes_total", ctypes.c_int64),
                 ("bytes_transferred", ctypes.c_int64), ("completed", ctypes.c_int32)]
+
+
+class _FileResponse(ctypes.Structure):
+    _fields_ = [("http_status", ctypes.c_int32), ("final_url", ctypes.c_char_p), ("etag", ctypes.c_char_p),
+                ("last_modified", ctypes.c_char_p), ("content_type", ctypes.c_char_p),
+                ("content_disposition", ctypes.c_char_p)]
 
 
 _EventFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
@@ -264,6 +280,17 @@ _PROTOTYPES = {
     "xferq_job_set_minimum_retry_delay": (_hr, [_p, ctypes.c_uint32]),
     "xferq_job_no_progress_timeout": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
     "xferq_job_set_no_progress_timeout": (_hr, [_p, ctypes.c_uint32]),
+    "xferq_job_set_tls_options": (_hr, [_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                        ctypes.c_char_p]),
+    "xferq_job_tls_option": (_hr, [_p, ctypes.c_int32, ctypes.c_char_p, _sz, ctypes.POINTER(_sz)]),
+    "xferq_job_set_remote_name": (_hr, [_p, ctypes.c_uint32, ctypes.c_char_p]),
+    "xferq_job_replace_remote_prefix": (_hr, [_p, ctypes.c_char_p, ctypes.c_char_p]),
+    "xferq_job_max_download_size": (_hr, [_p, ctypes.POINTER(ctypes.c_uint64)]),
+    "xferq_job_set_max_download_size": (_hr, [_p, ctypes.c_uint64]),
+    "xferq_job_maximum_download_time": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
+    "xferq_job_set_maximum_download_time": (_hr, [_p, ctypes.c_uint32]),
+    "xferq_job_file_response": (_hr, [_p, ctypes.c_uint32, ctypes.POINTER(ctypes.POINTER(_FileResponse))]),
+    "xferq_free_file_response": (None, [ctypes.POINTER(_FileResponse)]),
 }
 
 
@@ -462,11 +489,25 @@ class Job:
         count = _sz(0)
         _check(_lib.xferq_job_files(self._h, ctypes.byref(arr), ctypes.byref(count)))
         try:
-            return [FileInfo(f.remote_url.decode(), f.local_path.decode(), f.temp_path.decode(),
-                             f.bytes_total, f.bytes_transferred, bool(f.completed))
+            base = [(f.remote_url.decode(), f.local_path.decode(), f.temp_path.decode(),
+                     f.bytes_total, f.bytes_transferred, bool(f.completed))
                     for f in (arr[i] for i in range(count.value))]
         finally:
             _lib.xferq_free_files(arr)
+        return [FileInfo(*b, *self._file_response(i)) for i, b in enumerate(base)]
+
+    def _file_response(self, index: int) -> tuple:
+        resp = ctypes.POINTER(_FileResponse)()
+        hr = _lib.xferq_job_file_response(self._h, index, ctypes.byref(resp))
+        if hr == E_INVALIDARG:  # the file went away between the two reads
+            return ()
+        _check(hr)
+        try:
+            r = resp.contents
+            return (r.http_status,) + tuple(v.decode("utf-8", "replace") for v in (
+                r.final_url, r.etag, r.last_modified, r.content_type, r.content_disposition))
+        finally:
+            _lib.xferq_free_file_response(resp)
 
     # Properties.
     @property
@@ -527,6 +568,53 @@ class Job:
     @security_flags.setter
     def security_flags(self, flags: int) -> None:
         _check(_lib.xferq_job_set_security_flags(self._h, flags))
+
+    def set_tls_options(self, ca_bundle: str = "", ca_directory: str = "", client_certificate: str = "",
+                        client_key: str = "", client_key_password: str = "") -> None:
+        """CA bundle / directory and a PEM client certificate and key (absolute paths; "" for none).
+        The passphrase is stored in the 0600 queue file and never read back."""
+        _check(_lib.xferq_job_set_tls_options(self._h, _utf8(ca_bundle), _utf8(ca_directory),
+                                              _utf8(client_certificate), _utf8(client_key),
+                                              _utf8(client_key_password)))
+
+    @property
+    def tls_options(self) -> dict:
+        """The TLS options as set, without the passphrase (has_client_key_password says if one is stored)."""
+        names = ["ca_bundle", "ca_directory", "client_certificate", "client_key", "has_client_key_password"]
+        out = {n: _get_string(lambda h, b, n_, r, i=i: _lib.xferq_job_tls_option(h, i, b, n_, r), self._h)
+               for i, n in enumerate(names)}
+        out["has_client_key_password"] = out["has_client_key_password"] == "1"
+        return out
+
+    def set_remote_name(self, file_index: int, url: str) -> None:
+        """A new URL for a download's file; the bytes fetched are kept (If-Range guards the resume)."""
+        _check(_lib.xferq_job_set_remote_name(self._h, file_index, _utf8(url)))
+
+    def replace_remote_prefix(self, old_prefix: str, new_prefix: str) -> None:
+        """Every file URL starting with old_prefix gets new_prefix instead (all or none)."""
+        _check(_lib.xferq_job_replace_remote_prefix(self._h, _utf8(old_prefix), _utf8(new_prefix)))
+
+    @property
+    def max_download_size(self) -> int:
+        """The most bytes the job may download in all; 0 is no limit."""
+        v = ctypes.c_uint64()
+        _check(_lib.xferq_job_max_download_size(self._h, ctypes.byref(v)))
+        return v.value
+
+    @max_download_size.setter
+    def max_download_size(self, size: int) -> None:
+        _check(_lib.xferq_job_set_max_download_size(self._h, int(size)))
+
+    @property
+    def maximum_download_time(self) -> int:
+        """Seconds the job may spend CONNECTING and TRANSFERRING (default 90 days); 0 sets the default."""
+        v = ctypes.c_uint32()
+        _check(_lib.xferq_job_maximum_download_time(self._h, ctypes.byref(v)))
+        return v.value
+
+    @maximum_download_time.setter
+    def maximum_download_time(self, seconds: int) -> None:
+        _check(_lib.xferq_job_set_maximum_download_time(self._h, int(seconds)))
 
     @property
     def minimum_retry_delay(self) -> int:

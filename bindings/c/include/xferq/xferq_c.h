@@ -63,6 +63,8 @@ typedef uint32_t xferq_hr;
 #define XFERQ_E_NOTIMPL 0x80004001u
 #define XFERQ_E_FAIL 0x80004005u
 #define XFERQ_E_OUTOFMEMORY 0x8007000Eu
+#define XFERQ_ERROR_FILE_NOT_FOUND 0x80070002u
+#define XFERQ_ERROR_PATH_NOT_FOUND 0x80070003u
 /* HRESULT_FROM_WIN32(ERROR_INSUFFICIENT_BUFFER): an output buffer is too small. */
 #define XFERQ_E_INSUFFICIENT_BUFFER 0x8007007Au
 #define XFERQ_E_DATABASE 0x80DF0001u
@@ -370,6 +372,60 @@ XFERQ_C_API xferq_hr xferq_job_set_proxy_settings(xferq_job* job, int32_t usage,
                                                   const char* bypass_list);
 XFERQ_C_API xferq_hr xferq_job_security_flags(const xferq_job* job, uint32_t* flags);
 XFERQ_C_API xferq_hr xferq_job_set_security_flags(xferq_job* job, uint32_t flags);
+
+/* TLS options (Job::set_tls_options): PEM files by absolute path, NULL or
+ * "" for none — a CA bundle and a directory of hashed CA certificates trusted
+ * instead of the system's, a client certificate and its key (NULL: in the
+ * certificate's file) for mutual TLS, and the key's passphrase (stored in the
+ * 0600 queue file, never read back). Checked when set: XFERQ_E_INVALIDARG
+ * (relative path, not PEM, a key without a certificate),
+ * XFERQ_ERROR_FILE_NOT_FOUND, XFERQ_E_ACCESSDENIED; nothing changes then.
+ * The getter gives one of them by XFERQ_TLS_* (the passphrase: "1" if one
+ * is stored, else ""), in the buffer convention at the top of this file. */
+#define XFERQ_TLS_CA_BUNDLE 0
+#define XFERQ_TLS_CA_DIRECTORY 1
+#define XFERQ_TLS_CLIENT_CERTIFICATE 2
+#define XFERQ_TLS_CLIENT_KEY 3
+#define XFERQ_TLS_HAS_KEY_PASSWORD 4
+XFERQ_C_API xferq_hr xferq_job_set_tls_options(xferq_job* job, const char* ca_bundle, const char* ca_directory,
+                                               const char* client_certificate, const char* client_key,
+                                               const char* client_key_password);
+XFERQ_C_API xferq_hr xferq_job_tls_option(const xferq_job* job, int32_t which, char* buf, size_t size,
+                                          size_t* required);
+
+/* New remote names for a download job's files (BITS's SetRemoteName and
+ * ReplaceRemotePrefix): the bytes fetched are kept, If-Range guards the
+ * resume. XFERQ_E_NOTIMPL for upload jobs; XFERQ_E_INVALIDARG for a bad URL
+ * or an index past the last file; replace is all or none. */
+XFERQ_C_API xferq_hr xferq_job_set_remote_name(xferq_job* job, uint32_t file_index, const char* url);
+XFERQ_C_API xferq_hr xferq_job_replace_remote_prefix(xferq_job* job, const char* old_prefix, const char* new_prefix);
+
+/* Limits: the most bytes the job may download in all (0: none; exceeded:
+ * ERROR with XFERQ_BG_E_MAX_DOWNLOAD_SIZE_LIMIT_REACHED) and the most seconds
+ * it may spend CONNECTING and TRANSFERRING (default 7,776,000; 0 sets the
+ * default; exceeded: ERROR with XFERQ_BG_E_MAXDOWNLOAD_TIMEOUT; Resume
+ * restarts the count). */
+XFERQ_C_API xferq_hr xferq_job_max_download_size(const xferq_job* job, uint64_t* bytes);
+XFERQ_C_API xferq_hr xferq_job_set_max_download_size(xferq_job* job, uint64_t bytes);
+XFERQ_C_API xferq_hr xferq_job_maximum_download_time(const xferq_job* job, uint32_t* seconds);
+XFERQ_C_API xferq_hr xferq_job_set_maximum_download_time(xferq_job* job, uint32_t seconds);
+
+/* What the last response for file `file_index` said (FileInfo's response
+ * metadata): *response receives one block to release with
+ * xferq_free_file_response(). Strings are "" when absent; final_url is set
+ * under XFERQ_REDIRECT_POLICY_ALLOW_REPORT only. XFERQ_E_INVALIDARG for an
+ * index past the last file. */
+typedef struct xferq_file_response {
+  int32_t http_status; /* 0 before any response */
+  const char* final_url;
+  const char* etag;
+  const char* last_modified;
+  const char* content_type;
+  const char* content_disposition;
+} xferq_file_response;
+XFERQ_C_API xferq_hr xferq_job_file_response(const xferq_job* job, uint32_t file_index,
+                                             xferq_file_response** response);
+XFERQ_C_API void xferq_free_file_response(xferq_file_response* response);
 
 /* Seconds to wait in TRANSIENT_ERROR before retrying (default 600; raised to
  * the queue's floor). */
