@@ -13,7 +13,7 @@ packages=(
   libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
-  curl python3 python3-pytest openssl tinyproxy-bin
+  curl python3 python3-pytest openssl tinyproxy-bin nginx-light
   clang libclang-rt-14-dev llvm
   "$@"
 )

@@ -142,7 +142,7 @@ TEST_F(CliTest, RunOnADamagedQueueFailsInsteadOfHanging) {
 // A mistyped --db with a read-only command reports it and creates nothing.
 TEST_F(CliTest, ReadOnlyCommandsNeverCreateAQueue) {
   const std::string missing = dir_ / "typo/dir/queue.db";
-  for (const std::vector<std::string> args : {std::vector<std::string>{"list"}, {"getstate", "x"}, {"info", "x"}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"list"}, {"getstate", "x"}, {"info", "x"}}) {
     std::vector<std::string> full = {"--db", missing};
     full.insert(full.end(), args.begin(), args.end());
     const pid_t pid = spawn(XFERQ_CLI_PATH, full, dir_ / "ro.out", dir_ / "ro.err");
@@ -194,7 +194,7 @@ TEST_F(CliTest, CredentialsFromStandardInputAreNeverShown) {
                           dir_ / "cred.out", dir_ / "cred.err");
   ASSERT_EQ(wait_exit(pid, std::chrono::seconds(30)), 0) << read_file(dir_ / "cred.err");
   EXPECT_EQ(read_file(dir_ / "cred.out").find("Sup3rS3cret"), std::string::npos);
-  for (const std::vector<std::string> args :
+  for (const std::vector<std::string>& args :
        {std::vector<std::string>{"info", id, "--verbose"}, {"--json", "info", id}, {"--json", "list"}}) {
     CliRun r = run(args);
     EXPECT_EQ(r.status, 0) << r.err;
@@ -202,6 +202,54 @@ TEST_F(CliTest, CredentialsFromStandardInputAreNeverShown) {
   }
   EXPECT_EQ(run({"setcredentials", id, "SERVER", "NTLM", "bob", "x"}).status, 5);
   EXPECT_EQ(run({"removecredentials", id, "SERVER", "BASIC"}).status, 0);
+}
+
+// TLS options, remote names and limits from the shell: a key's passphrase
+// only from standard input and never shown; refused calls change nothing.
+TEST_F(CliTest, TlsRemoteNamesAndLimitsFromTheShell) {
+  const std::string id = create("tls");
+  const std::string cert = dir_ / "c.pem", key = dir_ / "k.pem";
+  ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout '" + key + "' -out '" + cert +
+                         "' -days 1 -subj /CN=cli >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  EXPECT_EQ(run({"setclientcertificate", id, cert, key, "OnTheCommandLine"}).status, 5)
+      << "a passphrase in argv would show in the process list";
+  const pid_t pid = spawn("/bin/sh",
+                          {"-c", "printf 'K3yPassphrase\\n' | \"$0\" --db \"$1\" setclientcertificate \"$2\" \"$3\" \"$4\" -",
+                           XFERQ_CLI_PATH, db(), id, cert, key},
+                          dir_ / "tls.out", dir_ / "tls.err");
+  ASSERT_EQ(wait_exit(pid, std::chrono::seconds(30)), 0) << read_file(dir_ / "tls.err");
+  ASSERT_EQ(run({"setcacertificates", id, cert}).status, 0);
+  CliRun info = run({"info", id, "--verbose"});
+  ASSERT_EQ(info.status, 0) << info.err;
+  EXPECT_NE(info.out.find("CLIENT CERTIFICATE: " + cert), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("CA BUNDLE: " + cert), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("KEY PASSPHRASE SET"), std::string::npos) << "setcacertificates lost the passphrase";
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"info", id, "--verbose"}, {"--json", "info", id}}) {
+    CliRun r = run(args);
+    EXPECT_EQ(r.out.find("K3yPassphrase"), std::string::npos) << r.out;
+  }
+  EXPECT_NE(run({"setcacertificates", id, dir_ / "missing.pem"}).status, 0);
+  EXPECT_NE(run({"info", id, "--verbose"}).out.find("CA BUNDLE: " + cert), std::string::npos);
+
+  ASSERT_EQ(run({"addfile", id, "http://127.0.0.1:9/a", dir_ / "a.bin"}).status, 0);
+  EXPECT_EQ(run({"setremotename", id, "0", "http://127.0.0.1:9/b"}).status, 0);
+  EXPECT_EQ(run({"setremotename", id, "1", "http://127.0.0.1:9/c"}).status, 5);
+  EXPECT_EQ(run({"setremotename", id, "zero", "http://127.0.0.1:9/c"}).status, 5);
+  EXPECT_EQ(run({"replaceremoteprefix", id, "http://127.0.0.1:9/", "ftp://127.0.0.1/"}).status, 5);
+  ASSERT_EQ(run({"replaceremoteprefix", id, "http://127.0.0.1:9/", "http://localhost:9/"}).status, 0);
+  EXPECT_NE(run({"info", id, "--verbose"}).out.find("http://localhost:9/b"), std::string::npos);
+
+  EXPECT_EQ(run({"getmaxdownloadsize", id}).out, "0\n");
+  ASSERT_EQ(run({"setmaxdownloadsize", id, "4096"}).status, 0);
+  EXPECT_EQ(run({"setmaxdownloadsize", id, "-1"}).status, 5);
+  EXPECT_EQ(run({"getmaxdownloadsize", id}).out, "4096\n");
+  EXPECT_EQ(run({"getmaxdownloadtime", id}).out, "7776000\n");
+  ASSERT_EQ(run({"setmaxdownloadtime", id, "120"}).status, 0);
+  EXPECT_EQ(run({"getmaxdownloadtime", id}).out, "120\n");
+  ASSERT_EQ(run({"removeclientcertificate", id}).status, 0);
+  EXPECT_EQ(run({"info", id, "--verbose"}).out.find("CLIENT CERTIFICATE"), std::string::npos);
 }
 
 TEST_F(CliTest, SecurityFlagsFromTheShell) {

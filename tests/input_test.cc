@@ -103,7 +103,9 @@ TEST_F(BadInput, UnknownJobs) {
 }
 
 TEST_F(BadInput, MinimumRetryDelayFloor) {
-  auto q = open_queue(dir_ / "floor.db", QueueOptions{false});
+  QueueOptions no_worker;
+  no_worker.start_worker = false;
+  auto q = open_queue(dir_ / "floor.db", no_worker);
   auto job = q->create_job("floor");
   ASSERT_FALSE(job->set_minimum_retry_delay(std::chrono::seconds(1)));
   EXPECT_EQ(*job->minimum_retry_delay(), std::chrono::seconds(5));  // BITS raises < 5 s to 5 s

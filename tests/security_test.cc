@@ -265,7 +265,9 @@ TEST_F(Security, HttpsIsNeverRedirectedToHttp) {
   ::waitpid(https, nullptr, 0);
   EXPECT_TRUE(before) << "the plain-http URL was fetched by the refusing job";
   EXPECT_TRUE(followed) << state_name(*allowed);
-  if (followed) EXPECT_EQ((*allowed->files())[0].final_url, server_.url("/plain"));
+  if (followed) {
+    EXPECT_EQ((*allowed->files())[0].final_url, server_.url("/plain"));
+  }
   ASSERT_TRUE(errored) << state_name(*job);
   EXPECT_EQ(job->error()->hresult, static_cast<uint32_t>(Errc::unsupported_scheme)) << job->error()->description;
 }

@@ -103,7 +103,15 @@ void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 nlohmann::json full_json(const Job& job) {
   JobInfo info = get(job.info());
   auto files = get(job.files());
-  return job_json(info, &files);
+  nlohmann::json j = job_json(info, &files);
+  // The TLS options (paths only: the key's passphrase is never read back).
+  const TlsOptions tls = get(job.tls_options());
+  j["tls"] = {{"ca_bundle", tls.ca_bundle},
+              {"ca_directory", tls.ca_directory},
+              {"client_certificate", tls.client_certificate},
+              {"client_key", tls.client_key},
+              {"has_client_key_password", tls.has_client_key_password}};
+  return j;
 }
 
 void print_job_lines(const std::vector<JobInfo>& infos) {
@@ -113,6 +121,30 @@ void print_job_lines(const std::vector<JobInfo>& infos) {
               << i.progress.bytes_transferred << " / " << size_text(i.progress.bytes_total) << "\n";
   }
   std::cout << "Listed " << infos.size() << " job(s).\n";
+}
+
+void print_file_lines(const FileInfo& f) {
+  std::cout << "  " << f.bytes_transferred << " / " << size_text(f.bytes_total) << " "
+            << (f.completed ? "COMPLETED" : "WORKING") << " " << shown(f.remote_url) << " -> " << shown(f.local_path)
+            << (f.final_url.empty() ? std::string() : " (from " + shown(f.final_url) + ")") << "\n";
+  if (f.http_status == 0) return;
+  std::cout << "    HTTP " << f.http_status;
+  if (!f.content_type.empty()) std::cout << " TYPE: " << shown(f.content_type);
+  if (!f.etag.empty()) std::cout << " ETAG: " << shown(f.etag);
+  if (!f.last_modified.empty()) std::cout << " LAST-MODIFIED: " << shown(f.last_modified);
+  if (!f.content_disposition.empty()) std::cout << " DISPOSITION: " << shown(f.content_disposition);
+  std::cout << "\n";
+}
+
+void print_tls_lines(const TlsOptions& t) {
+  if (t.ca_bundle.empty() && t.ca_directory.empty() && t.client_certificate.empty()) return;
+  std::cout << "TLS:";
+  if (!t.ca_bundle.empty()) std::cout << " CA BUNDLE: " << shown(t.ca_bundle);
+  if (!t.ca_directory.empty()) std::cout << " CA DIRECTORY: " << shown(t.ca_directory);
+  if (!t.client_certificate.empty()) std::cout << " CLIENT CERTIFICATE: " << shown(t.client_certificate);
+  if (!t.client_key.empty()) std::cout << " KEY: " << shown(t.client_key);
+  if (t.has_client_key_password) std::cout << " (KEY PASSPHRASE SET)";
+  std::cout << "\n";
 }
 
 }  // namespace xferq::cli

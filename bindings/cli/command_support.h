@@ -41,6 +41,10 @@ void print_json(const nlohmann::json& j);
 nlohmann::json full_json(const Job& job);
 // One line per job and a count, as `list` and `monitor` print them.
 void print_job_lines(const std::vector<JobInfo>& infos);
+// `info --verbose`: a file's progress and names, then what its server last
+// answered; the TLS options (paths; whether a passphrase is stored).
+void print_file_lines(const FileInfo& f);
+void print_tls_lines(const TlsOptions& tls);
 
 template <typename T>
 T get(Result<T> r) {

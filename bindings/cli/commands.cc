@@ -100,14 +100,13 @@ int cmd_info(const Globals& g, const std::string& jobref, bool verbose) {
     if (verbose) {
       std::cout << "DESCRIPTION: " << shown(i.description) << "\n"
                 << "MINIMUM RETRY DELAY: " << i.minimum_retry_delay.count() << "\n"
-                << "NO PROGRESS TIMEOUT: " << i.no_progress_timeout.count() << "\n";
-      auto files = get(job.files());
+                << "NO PROGRESS TIMEOUT: " << i.no_progress_timeout.count() << "\n"
+                << "MAX DOWNLOAD SIZE: " << (i.max_download_size ? std::to_string(i.max_download_size) : "NONE")
+                << " MAX DOWNLOAD TIME: " << i.maximum_download_time.count()
+                << " (USED: " << i.download_time_used.count() << ")\n";
+      print_tls_lines(get(job.tls_options()));
       std::cout << "FILES:\n";
-      for (const FileInfo& f : files)
-        std::cout << "  " << f.bytes_transferred << " / " << size_text(f.bytes_total) << " "
-                  << (f.completed ? "COMPLETED" : "WORKING") << " " << shown(f.remote_url) << " -> "
-                  << shown(f.local_path) << (f.final_url.empty() ? std::string() : " (from " + shown(f.final_url) + ")")
-                  << "\n";
+      for (const FileInfo& f : get(job.files())) print_file_lines(f);
     }
     return kExitOk;
   });

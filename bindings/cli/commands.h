@@ -30,6 +30,16 @@ int cmd_getsecurityflags(const Globals& g, const std::string& job);
 int cmd_setcredentials(const Globals& g, const std::string& job, const std::vector<std::string>& args);
 int cmd_setproxysettings(const Globals& g, const std::string& job, const std::vector<std::string>& args);
 int cmd_removecredentials(const Globals& g, const std::string& job, const std::vector<std::string>& args);
+int cmd_setclientcertificate(const Globals& g, const std::string& job, const std::vector<std::string>& args);
+int cmd_removeclientcertificate(const Globals& g, const std::string& job);
+// A PEM bundle or a hashed directory; "" goes back to the queue's / system's.
+int cmd_setcacertificates(const Globals& g, const std::string& job, const std::string& path);
+int cmd_setremotename(const Globals& g, const std::string& job, const std::vector<std::string>& args);
+int cmd_replaceremoteprefix(const Globals& g, const std::string& job, const std::vector<std::string>& args);
+int cmd_setmaxdownloadtime(const Globals& g, const std::string& job, const std::string& seconds);
+int cmd_getmaxdownloadtime(const Globals& g, const std::string& job);
+int cmd_setmaxdownloadsize(const Globals& g, const std::string& job, const std::string& bytes);
+int cmd_getmaxdownloadsize(const Globals& g, const std::string& job);
 int cmd_setminretrydelay(const Globals& g, const std::string& job, const std::string& seconds);
 int cmd_setnoprogresstimeout(const Globals& g, const std::string& job, const std::string& seconds);
 int cmd_suspend(const Globals& g, const std::string& job);

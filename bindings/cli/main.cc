@@ -172,6 +172,28 @@ int main(int argc, char** argv) {
     s->callback([&] { action = [&] { return cmd_setproxysettings(g, job, pairs); }; });
   }
   job_cmd("getsecurityflags", "print a job's security flags", cmd_getsecurityflags);
+  auto job_args_cmd = [&](const char* name, const char* help, const char* argnames, int min, int max,
+                          int (*fn)(const Globals&, const std::string&, const std::vector<std::string>&)) {
+    auto* s = app.add_subcommand(name, help);
+    s->add_option("JOB", job, "job GUID or unique display name")->required();
+    s->add_option("ARGS", pairs, argnames)->expected(min, max);
+    s->callback([&, fn] { action = [&, fn] { return fn(g, job, pairs); }; });
+    return s;
+  };
+  job_args_cmd("setclientcertificate", "set a job's TLS client certificate: CERTFILE [KEYFILE [-]] (PEM; - reads the key's passphrase from stdin)",
+               "CERTFILE [KEYFILE [-]]", 1, 3, cmd_setclientcertificate);
+  job_cmd("removeclientcertificate", "remove a job's TLS client certificate", cmd_removeclientcertificate);
+  job_arg_cmd("setcacertificates", "PATH", "trust the CAs of a PEM bundle or a hashed directory (\"\": the system's)",
+              cmd_setcacertificates);
+  job_args_cmd("setremotename", "point a download's file at a new URL: FILE_INDEX URL (bytes fetched are kept)",
+               "FILE_INDEX URL", 2, 2, cmd_setremotename);
+  job_args_cmd("replaceremoteprefix", "rewrite the URLs of a job's files: OLD_PREFIX NEW_PREFIX", "OLD_PREFIX NEW_PREFIX",
+               2, 2, cmd_replaceremoteprefix);
+  job_arg_cmd("setmaxdownloadtime", "SECONDS", "most time CONNECTING + TRANSFERRING (0: the default, 90 days)",
+              cmd_setmaxdownloadtime);
+  job_cmd("getmaxdownloadtime", "print a job's maximum download time (seconds)", cmd_getmaxdownloadtime);
+  job_arg_cmd("setmaxdownloadsize", "BYTES", "most bytes the job may download (0: no limit)", cmd_setmaxdownloadsize);
+  job_cmd("getmaxdownloadsize", "print a job's maximum download size (bytes; 0: no limit)", cmd_getmaxdownloadsize);
   job_cmd("getcustomheaders", "print a job's custom headers (credentials' values hidden)", cmd_getcustomheaders);
   job_arg_cmd("setreplyfilename", "PATH", "upload-reply jobs: where complete() puts the reply",
               cmd_setreplyfilename);

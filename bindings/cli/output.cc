@@ -69,6 +69,9 @@ nlohmann::json job_json(const JobInfo& info, const std::vector<FileInfo>* files)
       info.times.transfer_completion ? nlohmann::json(iso8601(*info.times.transfer_completion)) : nlohmann::json(nullptr);
   j["minimum_retry_delay"] = info.minimum_retry_delay.count();
   j["no_progress_timeout"] = info.no_progress_timeout.count();
+  j["max_download_size"] = info.max_download_size;
+  j["maximum_download_time"] = info.maximum_download_time.count();
+  j["download_time_used"] = info.download_time_used.count();
   if (files) {
     nlohmann::json arr = nlohmann::json::array();
     for (const FileInfo& f : *files) {
@@ -80,6 +83,13 @@ nlohmann::json job_json(const JobInfo& info, const std::vector<FileInfo>* files)
       fj["bytes_total"] = f.bytes_total == kSizeUnknown ? nlohmann::json(nullptr) : nlohmann::json(f.bytes_total);
       fj["bytes_transferred"] = f.bytes_transferred;
       fj["completed"] = f.completed;
+      // What the server last answered (null before any response).
+      fj["http_status"] = f.http_status ? nlohmann::json(f.http_status) : nlohmann::json(nullptr);
+      auto text_or_null = [](const std::string& v) { return v.empty() ? nlohmann::json(nullptr) : nlohmann::json(v); };
+      fj["etag"] = text_or_null(f.etag);
+      fj["last_modified"] = text_or_null(f.last_modified);
+      fj["content_type"] = text_or_null(f.content_type);
+      fj["content_disposition"] = text_or_null(f.content_disposition);
       arr.push_back(std::move(fj));
     }
     j["files"] = std::move(arr);

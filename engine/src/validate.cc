@@ -246,7 +246,8 @@ std::error_code check_tls_options(const TlsOptions& t) {
   if (t.client_key_password.size() > 1024) return make_error_code(Errc::string_too_long);
   for (char c : t.client_key_password)
     if (c == '\0' || c == '\r' || c == '\n') return make_error_code(Errc::invalid_arg);
-  if (t.client_certificate.empty() && (!t.client_key.empty() || !t.client_key_password.empty()))
+  if (t.client_certificate.empty() &&
+      (!t.client_key.empty() || !t.client_key_password.empty() || t.has_client_key_password))
     return make_error_code(Errc::invalid_arg);
   if (!t.ca_bundle.empty())
     if (std::error_code ec = check_pem_file(t.ca_bundle, PemKind::certificate)) return ec;

@@ -231,8 +231,9 @@ class Job {
   // E_INVALIDARG for a relative path, a NUL / CR / LF, a file that is not
   // PEM, a key without a certificate; ERROR_FILE_NOT_FOUND / E_ACCESSDENIED
   // for a missing / unreadable file; BG_E_STRING_TOO_LONG past 4 KiB. The
-  // passphrase is stored in the 0600 queue file and never read back. Empty
-  // options clear them.
+  // passphrase is stored in the 0600 queue file and never read back (options
+  // read back and written again keep it: TlsOptions::has_client_key_password).
+  // Empty options clear them.
   std::error_code set_tls_options(const TlsOptions& options);
   // As set, with client_key_password empty (has_client_key_password says
   // whether one is stored).

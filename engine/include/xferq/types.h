@@ -64,7 +64,10 @@ struct TlsOptions {
   std::string client_certificate;   // PEM client certificate for mutual TLS
   std::string client_key;           // its PEM private key ("": in client_certificate's file)
   std::string client_key_password;  // passphrase of an encrypted key; write-only: never read back
-  bool has_client_key_password = false;  // tls_options(): whether a passphrase is stored
+  // tls_options(): whether a passphrase is stored. Given to set_tls_options()
+  // with client_key_password empty, it keeps the stored passphrase, so that
+  // options read back, changed and written again lose nothing.
+  bool has_client_key_password = false;
 };
 
 // Where an error happened. xferq reports LOCAL_FILE (temp, target or upload

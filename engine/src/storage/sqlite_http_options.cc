@@ -119,7 +119,8 @@ std::error_code SqliteStore::set_tls_options(const std::string& id, const TlsOpt
   return write_txn([&]() -> std::error_code {
     auto& up = prepare(
         "UPDATE jobs SET tls_ca_bundle = nullif(?3, ''), tls_ca_directory = nullif(?4, ''), "
-        "tls_client_cert = nullif(?5, ''), tls_client_key = nullif(?6, ''), tls_key_password = nullif(?7, ''), "
+        "tls_client_cert = nullif(?5, ''), tls_client_key = nullif(?6, ''), "
+        "tls_key_password = CASE WHEN ?9 THEN tls_key_password ELSE nullif(?7, '') END, "
         "modified_us = ?8 WHERE id = ?1 AND ((1 << state) & ?2) != 0");
     up.bind(1, id);
     up.bind(2, static_cast<int64_t>(allowed_from(Call::set_property)));
@@ -129,6 +130,8 @@ std::error_code SqliteStore::set_tls_options(const std::string& id, const TlsOpt
     up.bind(6, t.client_key);
     up.bind(7, t.client_key_password);
     up.bind(8, now_us);
+    // Options read back (passphrase blank, flag set) keep the stored passphrase.
+    up.bind(9, t.has_client_key_password && t.client_key_password.empty() ? 1 : 0);
     if (up.exec() == 0) return state_error_locked(id);
     return {};
   });

@@ -127,7 +127,16 @@ void CurlRequest::set_tls(const TlsOptions& job, const QueueOptions& queue) {
   curl_easy_setopt(easy_, CURLOPT_SSLCERTTYPE, "PEM");
   if (!job.client_key.empty()) curl_easy_setopt(easy_, CURLOPT_SSLKEY, job.client_key.c_str());
   curl_easy_setopt(easy_, CURLOPT_SSLKEYTYPE, "PEM");
-  if (!job.client_key_password.empty()) curl_easy_setopt(easy_, CURLOPT_KEYPASSWD, job.client_key_password.c_str());
+  // Always a passphrase, "" if none: without one OpenSSL asks for it on the
+  // terminal and blocks the worker thread.
+  curl_easy_setopt(easy_, CURLOPT_KEYPASSWD, job.client_key_password.c_str());
+  // libcurl matches a pooled connection (and a cached TLS session) by the
+  // certificate's path only, not by its key or passphrase: a job with a
+  // client identity gets a connection of its own, used once, never resumed
+  // from another's session — so it authenticates with exactly its own key.
+  curl_easy_setopt(easy_, CURLOPT_FRESH_CONNECT, 1L);
+  curl_easy_setopt(easy_, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(easy_, CURLOPT_SSL_SESSIONID_CACHE, 0L);
 }
 
 std::string CurlRequest::effective_url() const {
