@@ -229,8 +229,9 @@ class Job {
   // needs a key. Checked when set, and the files are read again by each
   // attempt (a file gone by then fails the attempt with XFERQ_E_TLS, fatal).
   // E_INVALIDARG for a relative path, a NUL / CR / LF, a file that is not
-  // PEM, a key without a certificate; ERROR_FILE_NOT_FOUND / E_ACCESSDENIED
-  // for a missing / unreadable file; BG_E_STRING_TOO_LONG past 4 KiB. The
+  // PEM, a key without a certificate; ERROR_FILE_NOT_FOUND (a file),
+  // ERROR_PATH_NOT_FOUND (ca_directory) or E_ACCESSDENIED for one missing or
+  // unreadable; BG_E_STRING_TOO_LONG past 4 KiB. The
   // passphrase is stored in the 0600 queue file and never read back (options
   // read back and written again keep it: TlsOptions::has_client_key_password).
   // Empty options clear them.

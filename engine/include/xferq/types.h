@@ -204,7 +204,9 @@ struct JobInfo {
   uint64_t max_download_size = 0;
   // Job::set_maximum_download_time: 90 days by default; and the time the
   // job has spent CONNECTING and TRANSFERRING since it was last resumed, as
-  // last recorded (at the end of each attempt).
+  // recorded when the worker ends an attempt (an error, a shutdown, the last
+  // file done). An attempt that suspend() stops is not added: resume() starts
+  // the count from zero anyway.
   std::chrono::seconds maximum_download_time{7776000};
   std::chrono::seconds download_time_used{0};
 };

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -30,15 +31,39 @@ constexpr int64_t kWritebackChunk = 8 * 1024 * 1024;
 // A file is fetched from zero at most this many times in one attempt.
 constexpr int kMaxRestarts = 3;
 
-// A response header's value as FileInfo shows it: control characters
-// replaced (a lying server must not reach a terminal), at most 1 KiB.
-std::string shown_header(std::string value) {
-  if (value.size() > 1024) value.resize(1024);
-  for (char& c : value)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
-  return value;
+// A response header's value as FileInfo shows it: valid UTF-8 without
+// control characters (C0, DEL, C1: a lying server must not reach a terminal
+// or break a JSON document), each offending or invalid byte a '?', cut at
+// 1 KiB on a character boundary.
+std::string shown_header(const std::string& value) {
+  constexpr size_t kMax = 1024;
+  std::string out;
+  for (size_t i = 0; i < value.size();) {
+    const auto b = static_cast<unsigned char>(value[i]);
+    size_t len = b < 0x80 ? 1 : (b >= 0xC2 && b <= 0xDF) ? 2 : (b >= 0xE0 && b <= 0xEF) ? 3 : (b >= 0xF0 && b <= 0xF4) ? 4 : 0;
+    uint32_t cp = len == 1 ? b : len == 2 ? (b & 0x1F) : len == 3 ? (b & 0x0F) : (b & 0x07);
+    for (size_t k = 1; k < len; ++k) {
+      const auto c = i + k < value.size() ? static_cast<unsigned char>(value[i + k]) : 0;
+      if ((c & 0xC0) != 0x80) {
+        len = 0;
+        break;
+      }
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are invalid too.
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+      len = 0;
+    const bool control = len > 0 && (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0));
+    const size_t take = len == 0 || control ? 1 : len;
+    if (out.size() + take > kMax) break;
+    if (len == 0 || control)
+      out += '?';
+    else
+      out.append(value, i, len);
+    i += len == 0 ? 1 : len;
+  }
+  return out;
 }
-
 }  // namespace
 
 DownloadDriver::DownloadDriver(TransferLoop& loop, Claim claim, std::optional<FileRow> first)
@@ -159,6 +184,15 @@ bool DownloadDriver::check_response() {
     if (etag_changed || date_changed) {
       pending_ = Pending::restart;
       pending_reason_ = "the file changed on the server (validators differ)";
+      return false;
+    }
+    // Without validators the size is the last guard: a file of another size
+    // is another file (a new remote name, or a change on the server), and its
+    // tail must not be spliced onto the bytes we have.
+    if (file_.bytes_total >= 0 && total >= 0 && total != file_.bytes_total) {
+      pending_ = Pending::restart;
+      pending_reason_ = "the file's size changed on the server (" + std::to_string(file_.bytes_total) + " -> " +
+                        std::to_string(total) + " bytes)";
       return false;
     }
     file_.bytes_total = total;
