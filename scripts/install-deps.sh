@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ninja-build
   libsqlite3-dev sqlite3 libsqlitecpp-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
   curl python3 python3-pytest openssl tinyproxy-bin nginx-light

@@ -92,6 +92,19 @@ TEST(StateTable, EngineDefinedCells) {
   EXPECT_EQ(detail::on_worker_event(JobState::transient_error, detail::WorkerEvent::retry_due), JobState::queued);
 }
 
+// set_validation_state(false) (not in BITS's oracle table): a job in any
+// non-final state goes to ERROR; a final job refuses it.
+TEST(StateTable, InvalidatedFileSendsTheJobToError) {
+  const detail::FileFacts some{2, 1};
+  for (int s = 0; s <= 6; ++s) {
+    const auto d = detail::decide(static_cast<JobState>(s), detail::Call::invalidate_file, some);
+    EXPECT_FALSE(d.error) << s;
+    EXPECT_EQ(d.next, JobState::error) << s;
+  }
+  for (JobState s : {JobState::acknowledged, JobState::cancelled})
+    EXPECT_EQ(detail::decide(s, detail::Call::invalidate_file, some).error, make_error_code(Errc::invalid_state));
+}
+
 // The table's other entry points, which the store builds its SQL from.
 TEST(StateTable, MasksAndTargetsComeFromTheTable) {
   using detail::Call;
@@ -99,7 +112,8 @@ TEST(StateTable, MasksAndTargetsComeFromTheTable) {
   using detail::WorkerEvent;
   const uint32_t finals = state_bit(JobState::acknowledged) | state_bit(JobState::cancelled);
   EXPECT_EQ(detail::final_states(), finals);
-  for (Call c : {Call::suspend, Call::resume, Call::cancel, Call::complete, Call::set_property, Call::add_file})
+  for (Call c : {Call::suspend, Call::resume, Call::cancel, Call::complete, Call::set_property, Call::add_file,
+                 Call::invalidate_file})
     EXPECT_EQ(detail::allowed_from(c), 0x1FFu & ~finals) << static_cast<int>(c);
   EXPECT_EQ(detail::call_target(Call::cancel), JobState::cancelled);
   EXPECT_EQ(detail::call_target(Call::complete), JobState::acknowledged);

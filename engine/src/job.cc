@@ -45,6 +45,28 @@ std::error_code Job::complete(CompleteStatus* status) {
   return core_ ? core_->complete(id_, status) : no_job();
 }
 
+std::error_code Job::set_file_integrity(uint32_t file_index, const FileIntegrity& integrity) {
+  if (!core_) return no_job();
+  FileIntegrity canonical = integrity;
+  if (auto ec = detail::canonicalize_integrity(&canonical)) return ec;
+  auto type = core_->store().job_type(id_);
+  if (!type) return type.error();
+  if (*type != JobType::download) return make_error_code(Errc::not_implemented);
+  return core_->changed(id_, core_->store().set_file_integrity(id_, file_index, canonical, detail::now_us()));
+}
+
+std::error_code Job::set_validation_state(uint32_t file_index, bool valid) {
+  if (!core_) return no_job();
+  if (valid) {
+    // Nothing to do, but the file must exist and be transferred, as for false.
+    auto files = core_->store().files(id_);
+    if (!files) return files.error();
+    if (file_index >= files->size()) return make_error_code(Errc::invalid_arg);
+    return (*files)[file_index].completed ? std::error_code() : make_error_code(Errc::invalid_state);
+  }
+  return core_->invalidate_file(id_, file_index);
+}
+
 Result<JobInfo> Job::info() const {
   if (!core_) return no_job();
   return core_->store().job_info(id_);

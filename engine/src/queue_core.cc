@@ -67,6 +67,9 @@ std::error_code QueueCore::add_files(const std::string& id, const std::vector<Fi
   std::vector<FileSpec> checked = files;
   for (FileSpec& f : checked) {
     if (auto ec = check_remote_url(f.remote_url, options_.allow_other_schemes)) return ec;
+    // Integrity is checked on what a download receives; an upload sends its own file.
+    if (auto ec = canonicalize_integrity(&f.integrity)) return ec;
+    if (upload && !f.integrity.empty()) return make_error_code(Errc::invalid_arg);
     // An upload reads local_path: it must be there now.
     if (auto ec = upload ? check_upload_source(f.local_path) : check_local_path(f.local_path)) return ec;
     if (upload) continue;
@@ -80,6 +83,22 @@ std::error_code QueueCore::add_files(const std::string& id, const std::vector<Fi
   if (auto ec = store_->add_files(id, checked, kMaxFilesPerJob, now_us(), &d)) return ec;
   wake_worker(id, d.state_changes ? d.generation : Worker::kGenerationKept, true);
   events_.modified(id);
+  return {};
+}
+
+std::error_code QueueCore::invalidate_file(const std::string& id, int64_t idx) {
+  Decision d;
+  auto temp = store_->invalidate_file(id, idx, now_us(), &d);
+  if (!temp) return temp.error();
+  wake_worker(id, d.generation, false);
+  // The row claims zero bytes already: a deletion that fails (or a crash
+  // before it) leaves bytes the next attempt truncates, never claims.
+  if (!temp->empty()) delete_file(*temp);
+  events_.modified(id);
+  JobErrorInfo e{static_cast<uint32_t>(Errc::validation_failed), ErrorContext::local_file,
+                 "the application found file " + std::to_string(idx) + " invalid (set_validation_state)",
+                 static_cast<uint32_t>(idx)};
+  events_.error(id, e);
   return {};
 }
 

@@ -50,6 +50,9 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   std::error_code complete(const std::string& id, CompleteStatus* status);
   std::error_code set_property(const std::string& id, Property property, int64_t value,
                                std::string_view text);
+  // set_validation_state(false): the store's decision, the worker woken,
+  // the file's bytes deleted, modified and error fired.
+  std::error_code invalidate_file(const std::string& id, int64_t idx);
   // After a setter's own store call: `ec` passed through; on success the
   // modified callback fires.
   std::error_code changed(const std::string& id, std::error_code ec) {

@@ -20,7 +20,7 @@ bool in(uint32_t mask, S s) { return (mask & state_bit(s)) != 0; }
 constexpr int kRefuse = -1;  // DO_E_INVALID_STATE, nothing changes
 constexpr int kKeep = -2;    // accepted, the state stays
 
-constexpr int Q = static_cast<int>(S::queued), S_ = static_cast<int>(S::suspended),
+constexpr int Q = static_cast<int>(S::queued), S_ = static_cast<int>(S::suspended), E = static_cast<int>(S::error),
               A = static_cast<int>(S::acknowledged), X = static_cast<int>(S::cancelled);
 constexpr int R = kRefuse, K = kKeep;
 
@@ -39,6 +39,7 @@ constexpr int kCallTable[][kStates] = {
     /* complete */ {A, A, A, A, A, A, A, R, R},
     /* set_*    */ {K, K, K, K, K, K, K, R, R},
     /* add_file */ {K, K, K, K, K, K, S_, R, R},
+    /* invalid  */ {E, E, E, E, E, E, E, R, R},
 };
 
 int cell(S current, Call call) { return kCallTable[static_cast<int>(call)][static_cast<int>(current)]; }

@@ -29,7 +29,9 @@
 namespace xferq::detail {
 
 // What an application asks of a job.
-enum class Call { suspend, resume, cancel, complete, set_property, add_file };
+// invalidate_file: the application judged a transferred file invalid (BITS's
+// IBackgroundCopyFile3::SetValidationState(FALSE)): the job goes to ERROR.
+enum class Call { suspend, resume, cancel, complete, set_property, add_file, invalidate_file };
 
 // Facts about the job's files that some calls depend on.
 struct FileFacts {

@@ -262,6 +262,24 @@ std::error_code check_tls_options(const TlsOptions& t) {
   return {};
 }
 
+namespace {
+bool canonical_hex(std::string* digest, size_t length) {
+  if (digest->empty()) return true;
+  if (digest->size() != length) return false;
+  for (char& c : *digest) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return true;
+}
+}  // namespace
+
+std::error_code canonicalize_integrity(FileIntegrity* integrity) {
+  if (integrity->size < -1 || !canonical_hex(&integrity->sha256, 64) || !canonical_hex(&integrity->sha512, 128))
+    return make_error_code(Errc::invalid_arg);
+  return {};
+}
+
 std::vector<std::string> split_lines(const std::string& joined) {
   std::vector<std::string> out;
   size_t start = 0;

@@ -61,6 +61,11 @@ std::error_code check_proxy_settings(const ProxySettings& settings);
 // a client certificate; a key needs a certificate.
 std::error_code check_tls_options(const TlsOptions& tls);
 
+// A file's expected size and digests (FileSpec::integrity): a size of -1
+// (unknown) or more; each digest empty or hex of its length (64 for SHA-256,
+// 128 for SHA-512), made lower case here. E_INVALIDARG otherwise.
+std::error_code canonicalize_integrity(FileIntegrity* integrity);
+
 // Lines separated by '\n' ("" -> none).
 std::vector<std::string> split_lines(const std::string& joined);
 

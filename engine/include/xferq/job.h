@@ -89,6 +89,29 @@ class Job {
   // (see FileInfo). One read.
   Result<std::vector<FileInfo>> files() const;
 
+  // ---- Integrity (DO's IntegrityCheckInfo, BITS's SetValidationState) -------
+  // A download's file is hashed as its bytes arrive (a resumed file's bytes
+  // on disk first) and checked against FileSpec::integrity before it counts
+  // as transferred: a size or digest that differs puts the job in ERROR with
+  // BG_E_VALIDATION_FAILED (LOCAL_FILE context, the file's index), deletes
+  // the bytes and never lets complete() produce the file; resume() fetches
+  // it again from zero. add_files() gives E_INVALIDARG for a digest that is
+  // not hex of its length (64 / 128) or a size under -1, and for integrity
+  // on an upload job.
+
+  // Sets file `file_index`'s expected size and digests (empty ones clear
+  // them), while it is not transferred: DO_E_INVALID_STATE once it is (its
+  // bytes were not hashed) or on final jobs; E_INVALIDARG for a bad digest or
+  // an index past the last file. From the job's next start.
+  std::error_code set_file_integrity(uint32_t file_index, const FileIntegrity& integrity);
+  // BITS's IBackgroundCopyFile3::SetValidationState: `valid` false says the
+  // application found a transferred file invalid. The job goes to ERROR
+  // with BG_E_VALIDATION_FAILED, the file back to zero bytes, its temp file
+  // deleted; resume() downloads it again. `valid` true changes nothing.
+  // DO_E_INVALID_STATE if the file is not transferred or the job is final;
+  // E_INVALIDARG past the last file.
+  std::error_code set_validation_state(uint32_t file_index, bool valid);
+
   // ---- State ----------------------------------------------------------------
 
   // Pauses the job: QUEUED, CONNECTING, TRANSFERRING and TRANSIENT_ERROR become

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace xferq {
 
@@ -127,12 +128,29 @@ struct JobTimes {
   std::optional<TimePoint> transfer_completion;  // set when the job reaches TRANSFERRED
 };
 
+// What a downloaded file must be (DO's IntegrityCheckInfo, aria2's
+// --checksum): its size and / or its SHA-256 / SHA-512 as hex (either case;
+// stored in lower case). Empty / kSizeUnknown: not checked.
+// Thread safety: a plain value type; not synchronized.
+struct FileIntegrity {
+  int64_t size = -1;  // kSizeUnknown
+  std::string sha256;
+  std::string sha512;
+  bool empty() const { return size < 0 && sha256.empty() && sha512.empty(); }
+};
+
 // One file to add: where it comes from and the absolute local path it ends at
-// (for uploads: the URL it goes to and the local file it comes from).
+// (for uploads: the URL it goes to and the local file it comes from), and for
+// downloads what it must be (checked before it counts as transferred).
 // Thread safety: a plain value type; not synchronized.
 struct FileSpec {
+  FileSpec() = default;
+  // {url, path} and {url, path, integrity} both work (and warn nowhere).
+  FileSpec(std::string url, std::string path, FileIntegrity expected = FileIntegrity())
+      : remote_url(std::move(url)), local_path(std::move(path)), integrity(std::move(expected)) {}
   std::string remote_url;
   std::string local_path;
+  FileIntegrity integrity;
 };
 
 // One file of a job, as Job::files() reports it.
@@ -157,6 +175,8 @@ struct FileInfo {
   std::string last_modified;
   std::string content_type;
   std::string content_disposition;
+  // What the file must be (Job::set_file_integrity); empty if unchecked.
+  FileIntegrity integrity;
 };
 
 // Job::set_security_flags values, as BITS defines them (BG_HTTP_REDIRECT_POLICY_*).

@@ -29,7 +29,7 @@ TempFile& TempFile::operator=(TempFile&& other) noexcept {
 }
 
 Result<TempFile> TempFile::create(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return errno_error(errno);
   return TempFile(fd, 0, true);
 }
@@ -38,7 +38,7 @@ Result<TempFile> TempFile::open_existing(const std::string& path) {
   // O_NONBLOCK: a FIFO planted at the path must not block the worker (it
   // fails with ENXIO without a reader, and is refused below with one). It
   // changes nothing for a regular file.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return errno_error(errno);
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
@@ -65,6 +65,16 @@ std::error_code TempFile::write_at(const char* data, size_t n, int64_t offset) {
     done += static_cast<size_t>(w);
   }
   return {};
+}
+
+std::error_code TempFile::read_at(char* data, size_t n, int64_t offset, size_t* got) const {
+  for (;;) {
+    const ssize_t r = ::pread(fd_, data, n, offset);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return errno_error(errno);
+    *got = static_cast<size_t>(r);
+    return {};
+  }
 }
 
 std::error_code TempFile::truncate(int64_t size) {

@@ -47,6 +47,9 @@ class TempFile {
   // Writes all of data[0, n) at `offset` (retrying short writes and EINTR).
   std::error_code write_at(const char* data, size_t n, int64_t offset);
   std::error_code truncate(int64_t size);
+  // Reads up to n bytes at `offset` into data; *got says how many (0 at the
+  // end of the file). For re-hashing what an earlier attempt wrote.
+  std::error_code read_at(char* data, size_t n, int64_t offset, size_t* got) const;
   // Starts writeback of [offset, offset + length) without waiting, so that a
   // later sync() finds little left to do.
   void start_writeback(int64_t offset, int64_t length);

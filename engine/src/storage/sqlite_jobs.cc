@@ -93,7 +93,7 @@ Result<std::vector<FileInfo>> SqliteStore::files(const std::string& id) {
   for (const FileRow& r : *rows)
     out.push_back(FileInfo{redact_url(r.remote_url), r.local_path, r.temp_path, r.bytes_total,
                            r.bytes_transferred, r.completed, redact_url(r.final_url), r.http_status, r.etag,
-                           r.last_modified, r.content_type, r.content_disposition});
+                           r.last_modified, r.content_type, r.content_disposition, r.expected});
   return out;
 }
 
@@ -128,13 +128,18 @@ std::error_code SqliteStore::add_files(const std::string& id, const std::vector<
       }
     }
     taken.reset();
-    auto& ins = prepare("INSERT INTO files (job_id, idx, remote_url, local_path) VALUES (?, ?, ?, ?)");
+    auto& ins = prepare(
+        "INSERT INTO files (job_id, idx, remote_url, local_path, expected_size, expected_sha256, expected_sha512) "
+        "VALUES (?1, ?2, ?3, ?4, nullif(?5, -1), nullif(?6, ''), nullif(?7, ''))");
     for (size_t i = 0; i < files.size(); ++i) {
       ins.reset();
       ins.bind(1, id);
       ins.bind(2, facts.files_total + static_cast<int64_t>(i));
       ins.bind(3, files[i].remote_url);
       ins.bind(4, files[i].local_path);
+      ins.bind(5, files[i].integrity.size);
+      ins.bind(6, files[i].integrity.sha256);
+      ins.bind(7, files[i].integrity.sha512);
       ins.exec();
     }
     auto& up = prepare(
@@ -302,6 +307,72 @@ std::error_code SqliteStore::set_property(const std::string& id, Property proper
       s.bind(3, int_value);
     s.bind(4, now_us);
     if (s.exec() == 0) return state_error_locked(id);
+    return {};
+  });
+}
+
+std::error_code SqliteStore::set_file_integrity(const std::string& id, int64_t idx, const FileIntegrity& e,
+                                                int64_t now_us) {
+  return write_txn([&]() -> std::error_code {
+    if (std::error_code ec = touch_settable_locked(id, now_us)) return ec;
+    auto& up = prepare(
+        "UPDATE files SET expected_size = nullif(?3, -1), expected_sha256 = nullif(?4, ''), "
+        "expected_sha512 = nullif(?5, '') WHERE job_id = ?1 AND idx = ?2 AND completed = 0");
+    up.bind(1, id);
+    up.bind(2, idx);
+    up.bind(3, e.size);
+    up.bind(4, e.sha256);
+    up.bind(5, e.sha512);
+    if (up.exec() == 1) return {};
+    // Nothing changed: no such file, or it is transferred already (its bytes
+    // were not hashed: set_validation_state is the way to reject them).
+    auto& q = prepare("SELECT 1 FROM files WHERE job_id = ? AND idx = ?");
+    q.bind(1, id);
+    q.bind(2, idx);
+    const bool exists = q.executeStep();
+    q.reset();
+    return make_error_code(exists ? Errc::invalid_state : Errc::invalid_arg);
+  });
+}
+
+Result<std::string> SqliteStore::invalidate_file(const std::string& id, int64_t idx, int64_t now_us,
+                                                 Decision* decision) {
+  return write_value<std::string>(std::string(), [&](std::string& temp_path) -> std::error_code {
+    auto current = state_locked(id);
+    if (!current) return make_error_code(Errc::not_found);
+    *decision = decide(*current, Call::invalidate_file, FileFacts{});
+    if (decision->error) return decision->error;
+    auto& q = prepare("SELECT completed, coalesce(temp_path, '') FROM files WHERE job_id = ? AND idx = ?");
+    q.bind(1, id);
+    q.bind(2, idx);
+    if (!q.executeStep()) return make_error_code(Errc::invalid_arg);
+    const bool completed = q.getColumn(0).getInt() != 0;
+    temp_path = q.getColumn(1).getString();
+    q.reset();
+    if (!completed) return make_error_code(Errc::invalid_state);
+    // Zero bytes claimed before the caller deletes them: the next attempt
+    // fetches the file from the start, without the old validators.
+    auto& f = prepare(
+        "UPDATE files SET completed = 0, bytes_transferred = 0, etag = NULL, last_modified = NULL "
+        "WHERE job_id = ?1 AND idx = ?2");
+    f.bind(1, id);
+    f.bind(2, idx);
+    f.exec();
+    auto& j = prepare(
+        "UPDATE jobs SET state = ?2, generation = generation + 1, modified_us = ?3, error_hresult = ?4, "
+        "error_context = ?5, error_description = ?6, error_file = ?7, error_count = error_count + 1 "
+        "WHERE id = ?1 RETURNING generation");
+    j.bind(1, id);
+    j.bind(2, static_cast<int>(decision->next));
+    j.bind(3, now_us);
+    j.bind(4, static_cast<int64_t>(Errc::validation_failed));
+    j.bind(5, static_cast<int>(ErrorContext::local_file));
+    j.bind(6, "the application found file " + std::to_string(idx) + " invalid (set_validation_state)");
+    j.bind(7, idx);
+    j.executeStep();
+    decision->generation = j.getColumn(0).getInt64();
+    j.reset();
+    decision->state_changes = true;
     return {};
   });
 }

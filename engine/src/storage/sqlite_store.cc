@@ -147,6 +147,9 @@ FileRow read_file_row(SQLite::Statement& s) {
   f.http_status = s.isColumnNull(10) ? 0 : s.getColumn(10).getInt();
   f.content_type = column_text(s, 11);
   f.content_disposition = column_text(s, 12);
+  f.expected.size = s.isColumnNull(13) ? kSizeUnknown : s.getColumn(13).getInt64();
+  f.expected.sha256 = column_text(s, 14);
+  f.expected.sha512 = column_text(s, 15);
   return f;
 }
 

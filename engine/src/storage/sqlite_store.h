@@ -70,6 +70,10 @@ class SqliteStore final : public Store {
                                         const std::string& new_prefix, const UrlCheck& check_url,
                                         int64_t now_us) override;
   Result<WriteOutcome> record_response(const Claim& claim, int64_t idx, const ResponseMeta& meta) override;
+  std::error_code set_file_integrity(const std::string& id, int64_t idx, const FileIntegrity& expected,
+                                     int64_t now_us) override;
+  Result<std::string> invalidate_file(const std::string& id, int64_t idx, int64_t now_us,
+                                      Decision* decision) override;
   std::error_code add_files(const std::string& id, const std::vector<FileSpec>& files, int64_t max_files,
                             int64_t now_us, Decision* decision) override;
   std::error_code apply_call(const std::string& id, Call call, int64_t now_us, Decision* decision) override;

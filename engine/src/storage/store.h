@@ -83,6 +83,7 @@ struct FileRow {
   bool completed = false;
   std::string final_url;
   int http_status = 0;  // the last response's (0: none yet)
+  FileIntegrity expected;  // what the file must be (empty: unchecked)
   std::string content_type;
   std::string content_disposition;
 };
@@ -194,6 +195,17 @@ class Store {
   virtual std::error_code replace_remote_prefix(const std::string& id, const std::string& old_prefix,
                                                 const std::string& new_prefix, const UrlCheck& check_url,
                                                 int64_t now_us) = 0;
+  // A file's expected size and digests (canonical): only while the file is
+  // not transferred (DO_E_INVALID_STATE otherwise, and on final jobs);
+  // E_INVALIDARG for an idx past the last file.
+  virtual std::error_code set_file_integrity(const std::string& id, int64_t idx, const FileIntegrity& expected,
+                                             int64_t now_us) = 0;
+  // set_validation_state(false): decide(invalidate_file); the transferred
+  // file back to zero bytes, the job in ERROR (BG_E_VALIDATION_FAILED,
+  // LOCAL_FILE, the file's index). Returns the file's temp path (for the
+  // caller to delete). DO_E_INVALID_STATE if the file is not transferred.
+  virtual Result<std::string> invalidate_file(const std::string& id, int64_t idx, int64_t now_us,
+                                              Decision* decision) = 0;
   // Records what a file's last response said (status, headers, the final
   // URL if reported). Conditional on the claim's generation.
   virtual Result<WriteOutcome> record_response(const Claim& claim, int64_t idx, const ResponseMeta& meta) = 0;

@@ -3,6 +3,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -105,6 +106,11 @@ void DownloadDriver::start_file() {
   file_.bytes_transferred = offset;
   committed_ = offset;
   writeback_from_ = offset;
+  hasher_.reset();
+  if (ContentHasher::needed(file_.expected)) {
+    hasher_ = std::make_unique<ContentHasher>(file_.expected);
+    if (!rehash_from_disk(offset)) return;
+  }
   epoch_ = next_epoch();
   flushing_ = false;
   finishing_ = false;
@@ -216,6 +222,12 @@ bool DownloadDriver::check_response() {
     pending_ = Pending::too_large;  // announced: not one byte is written
     return false;
   }
+  if (file_.expected.size >= 0 && file_.bytes_total >= 0 && file_.bytes_total != file_.expected.size) {
+    pending_ = Pending::not_expected;
+    pending_reason_ = "the server announced " + std::to_string(file_.bytes_total) + " bytes, the application expects " +
+                      std::to_string(file_.expected.size);
+    return false;
+  }
   file_.etag = etag;
   file_.last_modified = last_modified;
   connect_due_ = !connected_;
@@ -234,11 +246,18 @@ size_t DownloadDriver::on_body(CurlRequest&, const char* data, size_t n) {
     pending_ = Pending::too_large;  // delivered more than announced, or announced nothing
     return 0;
   }
+  if (file_.expected.size >= 0 && file_.bytes_transferred + static_cast<int64_t>(n) > file_.expected.size) {
+    pending_ = Pending::not_expected;
+    pending_reason_ = "the server sent more than the " + std::to_string(file_.expected.size) +
+                      " bytes the application expects";
+    return 0;
+  }
   if (std::error_code ec = temp_.write_at(data, n, file_.bytes_transferred)) {
     pending_ = Pending::local_error;
     pending_error_ = ec;
     return 0;
   }
+  if (hasher_) hasher_->update(data, n);
   file_.bytes_transferred += static_cast<int64_t>(n);
   if (file_.bytes_transferred - writeback_from_ >= kWritebackChunk) {
     temp_.start_writeback(writeback_from_, file_.bytes_transferred - writeback_from_);
@@ -321,6 +340,8 @@ void DownloadDriver::act_on_pending() {
                   "the server announced or sent more than the job's maximum download size of " +
                       std::to_string(claim_.max_download_size) + " bytes (" + redact_url(file_.remote_url) + ")",
                   false);
+    case Pending::not_expected:
+      return reject_file(pending_reason_);
     case Pending::local_error:
       return fail_local(pending_error_, "cannot write the temporary file: " + pending_error_.message());
     case Pending::none:
@@ -330,6 +351,7 @@ void DownloadDriver::act_on_pending() {
 
 void DownloadDriver::finish() {
   end_request();
+  if (!integrity_holds()) return;
   if (!temp_.is_open()) return finish_flushed();
   // The final flush goes to the flusher; finish_flushed() continues when it
   // is done, and the event loop serves the other transfers meanwhile.
@@ -382,6 +404,55 @@ void DownloadDriver::restart_from_zero(const std::string& why) {
   temp_.close();
   file_ = zero;
   start_file();  // reopens the temp file and truncates it to zero
+}
+
+bool DownloadDriver::rehash_from_disk(int64_t offset) {
+  std::string buffer(1 << 20, '\0');
+  for (int64_t at = 0; at < offset;) {
+    size_t got = 0;
+    const size_t want = static_cast<size_t>(std::min<int64_t>(offset - at, static_cast<int64_t>(buffer.size())));
+    if (std::error_code ec = temp_.read_at(buffer.data(), want, at, &got)) {
+      fail_local(ec, "cannot read the temporary file to check its bytes: " + ec.message());
+      return false;
+    }
+    if (got == 0) break;  // shorter than claimed: start_file truncated it to what is there
+    hasher_->update(buffer.data(), got);
+    at += static_cast<int64_t>(got);
+  }
+  return true;
+}
+
+bool DownloadDriver::integrity_holds() {
+  const FileIntegrity& e = file_.expected;
+  if (e.size >= 0 && file_.bytes_transferred != e.size) {
+    reject_file("the file has " + std::to_string(file_.bytes_transferred) + " bytes, the application expects " +
+                std::to_string(e.size));
+    return false;
+  }
+  if (!hasher_) return true;
+  const std::string why = hasher_->mismatch();
+  if (why.empty()) return true;
+  reject_file(why);
+  return false;
+}
+
+void DownloadDriver::reject_file(const std::string& why) {
+  end_request();
+  // Zero bytes claimed first, then the bytes go: the database never claims
+  // bytes that are not the file, and the bad ones never reach complete().
+  FileRow zero = file_;
+  zero.bytes_transferred = 0;
+  zero.etag.clear();
+  zero.last_modified.clear();
+  if (!applied(loop_.store().commit_progress(claim_, zero, now_us()))) return;
+  temp_.close();
+  delete_file(file_.temp_path);
+  file_ = zero;
+  committed_ = 0;
+  fail(Errc::validation_failed, ErrorContext::local_file,
+       "file " + std::to_string(file_.idx) + " is not what the application expects (" + why + "): its bytes were " +
+           "deleted (" + redact_url(file_.remote_url) + ")",
+       false);
 }
 
 }  // namespace xferq::detail

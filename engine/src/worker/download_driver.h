@@ -19,6 +19,7 @@
 #include <string>
 
 #include "fs/temp_file.h"
+#include "worker/content_hasher.h"
 #include "worker/curl_request.h"
 #include "worker/job_driver.h"
 
@@ -36,7 +37,7 @@ class DownloadDriver final : public JobDriver {
 
  private:
   // What a callback saw that the loop must act on.
-  enum class Pending { none, stale, restart, http_error, content_coded, local_error, too_large };
+  enum class Pending { none, stale, restart, http_error, content_coded, local_error, too_large, not_expected };
 
   void keep_progress() override;
   void start_file();
@@ -55,6 +56,13 @@ class DownloadDriver final : public JobDriver {
   void finish();
   void finish_flushed();
   void restart_from_zero(const std::string& why);
+  // Integrity (FileRow::expected): hashes what the temp file holds up to
+  // `offset` (a resumed file), then checks a finished file's size and
+  // digests. reject_file() throws the bytes away and ends the attempt with
+  // BG_E_VALIDATION_FAILED.
+  bool rehash_from_disk(int64_t offset);
+  bool integrity_holds();
+  void reject_file(const std::string& why);
 
   int64_t requested_from_ = 0;
   std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::now();
@@ -65,6 +73,7 @@ class DownloadDriver final : public JobDriver {
   std::string pending_reason_;
   long pending_status_ = 0;
   std::error_code pending_error_;
+  std::unique_ptr<ContentHasher> hasher_;  // when the file has expected digests
   std::optional<ResponseMeta> response_due_;  // the current response's metadata, to commit
   int64_t other_files_bytes_ = 0; // bytes of the job's finished files (for the size limit)
   uint64_t epoch_ = 0;            // new for every opened file or restart: stale flush results are ignored
