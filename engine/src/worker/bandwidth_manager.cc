@@ -20,8 +20,11 @@ std::error_code BandwidthManager::turn(const std::map<std::string, std::unique_p
   const Clock::time_point now = Clock::now();
   // Jobs that came or went: the new ones' limits are read, and every share
   // changes with the number of transfers.
+  // A job whose driver is new (also a job restarted under the same id) has
+  // no share yet.
   bool same_jobs = jobs.size() == shares_.size();
-  for (auto it = jobs.begin(); same_jobs && it != jobs.end(); ++it) same_jobs = shares_.count(it->first) != 0;
+  for (auto it = jobs.begin(); same_jobs && it != jobs.end(); ++it)
+    same_jobs = shares_.count(it->first) != 0 && it->second->throttle().assigned();
   if (stale_ || !same_jobs) {
     std::vector<std::string> ids;
     for (const auto& kv : jobs) ids.push_back(kv.first);
@@ -73,7 +76,7 @@ void BandwidthManager::reallocate(const std::map<std::string, std::unique_ptr<Jo
   decision.queue_limit = policy.queue_limit;
   shares_.clear();
   for (size_t i = 0; i < drivers.size(); ++i) {
-    if (drivers[i]->throttle().rate() != shares[i]) drivers[i]->throttle().set_rate(shares[i], now);
+    drivers[i]->throttle().set_rate(shares[i], now);  // the same rate: only a refill
     shares_[drivers[i]->job_id()] = shares[i];
   }
   decision.shares = shares_;

@@ -9,6 +9,7 @@ void Throttle::set_rate(int64_t bytes_per_sec, Clock::time_point now) {
   refill(now);
   if (rate_ == 0 && bytes_per_sec > 0) balance_ = 0;  // an unthrottled past earns no credit
   rate_ = bytes_per_sec;
+  assigned_ = true;
   last_ = now;
 }
 

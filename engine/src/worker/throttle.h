@@ -35,6 +35,8 @@ class Throttle {
   // repaid at the new rate).
   void set_rate(int64_t bytes_per_sec, Clock::time_point now);
   int64_t rate() const { return rate_; }
+  // False until the first set_rate(): a new transfer waits for its share.
+  bool assigned() const { return assigned_; }
   // May a callback's bytes go now? False: the request should pause.
   bool admit(Clock::time_point now);
   // `n` bytes went through.
@@ -50,6 +52,7 @@ class Throttle {
   void refill(Clock::time_point now);
 
   int64_t rate_ = 0;
+  bool assigned_ = false;
   double balance_ = 0;  // bytes that may go; negative: a debt
   Clock::time_point last_{};
   int64_t period_bytes_ = 0;
