@@ -248,6 +248,24 @@ TEST_F(BandwidthWorkerTest, QueueLimitIsSplitAmongRunningTransfers) {
   ASSERT_FALSE(b.cancel());
 }
 
+TEST_F(BandwidthWorkerTest, ASlowTransfersUnusedShareGoesToTheOther) {
+  auto q = open_queue(db(), test_options());
+  ASSERT_FALSE(q->set_bandwidth_limit(2 * M));
+  Job slow = slow_download(*q, "slow", 4 * 1000 * 1000, 100 * 1000);  // the server sends 100 kB/s
+  Job fast = slow_download(*q, "fast", 40 * 1000 * 1000, 0);
+  ASSERT_FALSE(slow.resume());
+  ASSERT_FALSE(fast.resume());
+  // Equal halves at first; once the slow one is measured, the fast one gets
+  // what it leaves (wide bound: the slow one keeps headroom over its pace).
+  EXPECT_TRUE(wait_for([&] {
+    auto d = log_.last();
+    return d.shares.size() == 2 && d.shares[fast.id()] >= 1500 * 1000 &&
+           d.shares[fast.id()] + d.shares[slow.id()] <= 2 * M;
+  }));
+  ASSERT_FALSE(slow.cancel());
+  ASSERT_FALSE(fast.cancel());
+}
+
 TEST_F(BandwidthWorkerTest, LimitChangedThroughAnotherQueueReachesTheRunningTransfer) {
   auto q = open_queue(db(), test_options());
   auto other = open_queue(db(), test_options(false));  // another handle, as another process would
