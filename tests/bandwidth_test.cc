@@ -329,9 +329,16 @@ TEST_F(BandwidthWorkerTest, UploadsAreThrottledToo) {
   EXPECT_EQ(got, data);
 }
 
+// Puts the fake clock in place for one test, and the system clock back even
+// when an assertion ends the test early.
+struct FakeScheduleClock {
+  FakeScheduleClock() { detail::set_schedule_clock_for_testing(fake_clock); }
+  ~FakeScheduleClock() { detail::set_schedule_clock_for_testing(nullptr); }
+};
+
 TEST_F(BandwidthWorkerTest, ScheduleWindowBoundaryOnAFakeClock) {
   g_fake_now = local_time(1, 8, 59, 59);  // Monday, a second before work hours
-  detail::set_schedule_clock_for_testing(fake_clock);
+  FakeScheduleClock fake;
   auto q = open_queue(db(), test_options());
   ASSERT_FALSE(q->set_bandwidth_limit(700 * 1000));  // outside the windows
   ASSERT_FALSE(q->set_bandwidth_schedule({{kWeekdays, 9, 17, 300 * 1000}, {kSaturday, 0, 24, 0}}));
@@ -345,7 +352,6 @@ TEST_F(BandwidthWorkerTest, ScheduleWindowBoundaryOnAFakeClock) {
   EXPECT_TRUE(log_.wait_share(job, 700 * 1000));
   g_fake_now = local_time(6, 10, 0, 0);  // Saturday: no limit
   EXPECT_TRUE(log_.wait_share(job, 0));
-  detail::set_schedule_clock_for_testing(nullptr);
   ASSERT_FALSE(job.cancel());
 }
 
