@@ -306,6 +306,19 @@ TEST_F(BandwidthWorkerTest, AThrottledDownloadMovesNoFasterThanItsLimitAndFinish
   EXPECT_EQ(read_file(dir_ / "a"), make_body(size, 3));
 }
 
+TEST_F(BandwidthWorkerTest, CancellingAPausedTransferStopsIt) {
+  auto q = open_queue(db(), test_options());
+  Job job = slow_download(*q, "a", 3 * 1000 * 1000, 0);
+  ASSERT_FALSE(job.set_bandwidth_limit(50 * 1000));  // paused most of the time
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_state(job, JobState::transferring));
+  ASSERT_TRUE(log_.wait_share(job, 50 * 1000));
+  ASSERT_FALSE(job.cancel());
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+  // The loop drops the paused request: the server sees the connection go.
+  EXPECT_TRUE(wait_for([&] { return server_.open_connections() == 0; }));
+}
+
 TEST_F(BandwidthWorkerTest, UploadsAreThrottledToo) {
   BitsUploadServer up;
   QueueOptions o = test_options();
