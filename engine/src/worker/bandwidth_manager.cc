@@ -17,11 +17,17 @@ bool BandwidthManager::any_limit() const {
 }
 
 std::error_code BandwidthManager::turn(const std::map<std::string, std::unique_ptr<JobDriver>>& jobs) {
+  if (jobs.empty()) {
+    // Nothing to pace: the settings are read when a transfer starts (its
+    // arrival changes the set of jobs), not on every call an idle worker
+    // hears of.
+    shares_.clear();
+    return {};
+  }
   const Clock::time_point now = Clock::now();
   // Jobs that came or went: the new ones' limits are read, and every share
-  // changes with the number of transfers.
-  // A job whose driver is new (also a job restarted under the same id) has
-  // no share yet.
+  // changes with the number of transfers. A job whose driver is new (also a
+  // job restarted under the same id) has no share yet.
   bool same_jobs = jobs.size() == shares_.size();
   for (auto it = jobs.begin(); same_jobs && it != jobs.end(); ++it)
     same_jobs = shares_.count(it->first) != 0 && it->second->throttle().assigned();
@@ -34,7 +40,7 @@ std::error_code BandwidthManager::turn(const std::map<std::string, std::unique_p
     job_limits_ = std::move(state->second);
     stale_ = false;
     reallocate(jobs, now);
-  } else if (!jobs.empty() && now - last_ >= kPeriod && any_limit()) {
+  } else if (now - last_ >= kPeriod && any_limit()) {
     reallocate(jobs, now);
   }
   for (const auto& kv : jobs) kv.second->resume_if_due(now);
