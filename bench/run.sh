@@ -234,6 +234,28 @@ jq -n --argjson a "[$(IFS=,; echo "${sm_aria[*]}")]" --argjson w "[$(IFS=,; echo
   '{aria2_files_per_s_rounds: $a, raw_multi_files_per_s_rounds: $w, smallfiles_per_s_rounds: $x,
     smallfiles_ratio_vs_raw_rounds: [range($x | length) | $x[.] / $w[.]],
     smallfiles_ratio_vs_aria2_rounds: [range($x | length) | $x[.] / $a[.]], smallfiles_count: $n}' >"$RES/small.json"
+# Bandwidth limits: rate accuracy against the same nginx (20 MB/s queue-wide
+# limit, 1 and 8 transfers, 10 s each; a 5 MB/s job limit beside an
+# unlimited job). Rounds: 1 quick, 3 full.
+BW_RUNS=$([ $QUICK = 1 ] && echo 1 || echo 3)
+step "bandwidth: rate accuracy under a 20 MB/s limit ($BW_RUNS round(s) of 3 x 10 s)"
+bw_files=()
+for r in $(seq 1 $BW_RUNS); do
+  d=$(fresh_dir bandwidth)
+  "$BENCH" bandwidth --dir "$d" --url "$BASE/big.bin" --limit 20000000 --job-limit 5000000 --seconds 10 >"$SCRATCH/bw-$r.json"
+  rm -rf "$d"
+  echo "   bandwidth round $r: $(jq -c '{one: .bw_one_ratio, eight: .bw_eight_ratio, job: .bw_job_ratio}' "$SCRATCH/bw-$r.json")"
+  bw_files+=("$SCRATCH/bw-$r.json")
+done
+jq -s '{bw_one_ratio_rounds: map(.bw_one_ratio), bw_eight_ratio_rounds: map(.bw_eight_ratio),
+        bw_job_ratio_rounds: map(.bw_job_ratio), bw_one_mb_s_rounds: map(.bw_one_mb_s),
+        bw_eight_mb_s_rounds: map(.bw_eight_mb_s), bw_job_mb_s_rounds: map(.bw_job_mb_s),
+        bw_one_1s_min_mb_s: (map(.bw_one_1s_min_mb_s) | min), bw_one_1s_max_mb_s: (map(.bw_one_1s_max_mb_s) | max),
+        bw_eight_1s_min_mb_s: (map(.bw_eight_1s_min_mb_s) | min), bw_eight_1s_max_mb_s: (map(.bw_eight_1s_max_mb_s) | max),
+        bw_job_1s_min_mb_s: (map(.bw_job_1s_min_mb_s) | min), bw_job_1s_max_mb_s: (map(.bw_job_1s_max_mb_s) | max),
+        bw_job_while_unlimited_mb_s_rounds: map(.bw_job_while_unlimited_mb_s // empty),
+        bw_unlimited_mb_s_rounds: map(.bw_unlimited_mb_s // empty)}' "${bw_files[@]}" >"$RES/bandwidth.json"
+
 kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
 rm -rf "$WWW"
 
@@ -333,6 +355,12 @@ jq -r '
         sp("smallfiles_ratio_vs_raw") + "  (xferq " + sp("smallfiles_per_s") + " vs raw " + sp("raw_multi_files_per_s") + " files/s)"; ">= 0.9";
         ge($r.smallfiles_ratio_vs_raw_med; 0.9)),
     row("small files / aria2c -j16"; sp("smallfiles_ratio_vs_aria2") + "  (aria2c " + sp("aria2_files_per_s") + " files/s)"; ""; null),
+    row("bandwidth: 1 transfer, 20 MB/s limit, rate / limit"; sp("bw_one_ratio") + "  (1 s: " + ($r.bw_one_1s_min_mb_s | f) + "-" + ($r.bw_one_1s_max_mb_s | f) + " MB/s)"; "0.95-1.05";
+        (if $r.bw_one_ratio_med == null then null else ge($r.bw_one_ratio_min; 0.95) and le($r.bw_one_ratio_max; 1.05) end)),
+    row("bandwidth: 8 transfers, 20 MB/s limit, rate / limit"; sp("bw_eight_ratio") + "  (1 s: " + ($r.bw_eight_1s_min_mb_s | f) + "-" + ($r.bw_eight_1s_max_mb_s | f) + " MB/s)"; "0.95-1.05";
+        (if $r.bw_eight_ratio_med == null then null else ge($r.bw_eight_ratio_min; 0.95) and le($r.bw_eight_ratio_max; 1.05) end)),
+    row("bandwidth: 5 MB/s job limit beside an unlimited job"; sp("bw_job_ratio") + "  (" + sp("bw_job_while_unlimited_mb_s") + " MB/s while the unlimited job ran at " + sp("bw_unlimited_mb_s") + " MB/s)"; "0.95-1.05";
+        (if $r.bw_job_ratio_med == null then null else ge($r.bw_job_ratio_min; 0.95) and le($r.bw_job_ratio_max; 1.05) end)),
     row("cancel_p99_ms_1k_jobs"; $r.cancel_p99_ms_1k_jobs | f; ""; null),
     row("cancel_p99_ms_100k_jobs"; $r.cancel_p99_ms_100k_jobs | f; ""; null),
     (if $r.cancel_p99_ms_1m_jobs != null then

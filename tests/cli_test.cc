@@ -553,5 +553,41 @@ TEST_F(CliTest, Sqlite3ShellReadsTheViewsOfALiveQueue) {
   EXPECT_EQ(state(create("after")), "SUSPENDED");
 }
 
+TEST_F(CliTest, BandwidthLimitsAndScheduleFromTheShell) {
+  const std::string id = create("bw");
+  ASSERT_EQ(run({"setbandwidth", "20M"}).status, 0);
+  ASSERT_EQ(run({"setbandwidth", "--priority", "LOW", "500k"}).status, 0);
+  ASSERT_EQ(run({"setjobbandwidth", id, "250000"}).status, 0);
+  EXPECT_EQ(run({"getjobbandwidth", id}).out, "250000\n");
+  CliRun r = run({"setbandwidthschedule", "mon-fri 09-17 1000000", "sat,sun 00-24 0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run({"getbandwidth"});
+  EXPECT_NE(r.out.find("Queue limit: 20000000 bytes/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("LOW limit: 500000 bytes/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Window: mon,tue,wed,thu,fri 09-17 1000000 bytes/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Window: sun,sat 00-24 none"), std::string::npos) << r.out;
+
+  // Bad input: a clear error, exit 5, nothing changed.
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"setbandwidth", "-1"}, {"setbandwidth", "fast"}, {"setbandwidth", "99999999999999G"},
+           {"setbandwidth", "--priority", "URGENT", "1"}, {"setjobbandwidth", id, "-5"},
+           {"setbandwidthschedule", "mon-fri 17-09 1"}, {"setbandwidthschedule", "funday 09-17 1"},
+           {"setbandwidthschedule", "mon-fri 09-25 1"}, {"setbandwidthschedule", "mon-fri 9to5 1"},
+           {"setbandwidthschedule", "mon-fri 09-17"}, {"setbandwidthschedule", "mon 09-17 1", "mon 09-17 x"}}) {
+    r = run(bad);
+    EXPECT_EQ(r.status, 5) << bad.back() << ": " << r.err;
+    EXPECT_NE(r.err.find("E_INVALIDARG"), std::string::npos) << r.err;
+  }
+  r = run({"--json", "getbandwidth"});
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["queue_limit"], 20000000);
+  EXPECT_EQ(j["priority_limits"]["LOW"], 500000);
+  EXPECT_EQ(j["schedule"].size(), 2u);
+  EXPECT_EQ(j["schedule"][0]["days"], "mon,tue,wed,thu,fri");
+  EXPECT_EQ(run({"getjobbandwidth", id}).out, "250000\n");
+  ASSERT_EQ(run({"setbandwidthschedule"}).status, 0);  // none: removed
+  EXPECT_EQ(run({"getbandwidth"}).out.find("Window:"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace xferq::testing

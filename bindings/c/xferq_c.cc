@@ -700,3 +700,77 @@ xferq_hr xferq_job_file_response(const xferq_job* job, uint32_t file_index, xfer
 }
 
 void xferq_free_file_response(xferq_file_response* response) { std::free(response); }
+
+// ---- Bandwidth limits ----------------------------------------------------------
+
+xferq_hr xferq_queue_set_bandwidth_limit(xferq_queue* queue, int64_t bytes_per_sec) {
+  if (queue == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] { return hr_of(queue->queue->set_bandwidth_limit(bytes_per_sec)); });
+}
+
+xferq_hr xferq_queue_bandwidth_limit(xferq_queue* queue, int64_t* bytes_per_sec) {
+  if (queue == nullptr || bytes_per_sec == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    auto r = queue->queue->bandwidth_limit();
+    if (!r) return hr_of(r.error());
+    *bytes_per_sec = *r;
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_queue_set_priority_bandwidth_limit(xferq_queue* queue, int32_t priority, int64_t bytes_per_sec) {
+  if (queue == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    return hr_of(queue->queue->set_priority_bandwidth_limit(static_cast<xferq::JobPriority>(priority), bytes_per_sec));
+  });
+}
+
+xferq_hr xferq_queue_priority_bandwidth_limit(xferq_queue* queue, int32_t priority, int64_t* bytes_per_sec) {
+  if (queue == nullptr || bytes_per_sec == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    auto r = queue->queue->priority_bandwidth_limit(static_cast<xferq::JobPriority>(priority));
+    if (!r) return hr_of(r.error());
+    *bytes_per_sec = *r;
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_queue_set_bandwidth_schedule(xferq_queue* queue, const xferq_bandwidth_window* windows, size_t count) {
+  if (queue == nullptr || (windows == nullptr && count > 0)) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    std::vector<xferq::BandwidthWindow> schedule;
+    for (size_t i = 0; i < count; ++i)
+      schedule.push_back({windows[i].days, windows[i].start_hour, windows[i].end_hour, windows[i].bytes_per_sec});
+    return hr_of(queue->queue->set_bandwidth_schedule(schedule));
+  });
+}
+
+xferq_hr xferq_queue_bandwidth_schedule(xferq_queue* queue, xferq_bandwidth_window* windows, size_t capacity,
+                                        size_t* count) {
+  if (queue == nullptr || count == nullptr || (windows == nullptr && capacity > 0)) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    auto r = queue->queue->bandwidth_schedule();
+    if (!r) return hr_of(r.error());
+    *count = r->size();
+    if (capacity < r->size()) return r->empty() ? XFERQ_S_OK : XFERQ_E_INSUFFICIENT_BUFFER;
+    for (size_t i = 0; i < r->size(); ++i) {
+      const xferq::BandwidthWindow& w = (*r)[i];
+      windows[i] = xferq_bandwidth_window{w.days, w.start_hour, w.end_hour, w.bytes_per_sec};
+    }
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_bandwidth_limit(const xferq_job* job, int64_t* bytes_per_sec) {
+  return getter(job, bytes_per_sec, [](const Job& j, int64_t* out) -> xferq_hr {
+    auto r = j.bandwidth_limit();
+    if (!r) return hr_of(r.error());
+    *out = *r;
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_set_bandwidth_limit(xferq_job* job, int64_t bytes_per_sec) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] { return hr_of(job->job.set_bandwidth_limit(bytes_per_sec)); });
+}

@@ -42,6 +42,12 @@ int cmd_setmaxdownloadsize(const Globals& g, const std::string& job, const std::
 int cmd_getmaxdownloadsize(const Globals& g, const std::string& job);
 int cmd_setminretrydelay(const Globals& g, const std::string& job, const std::string& seconds);
 int cmd_setnoprogresstimeout(const Globals& g, const std::string& job, const std::string& seconds);
+// Bandwidth limits (commands_bandwidth.cc).
+int cmd_setbandwidth(const Globals& g, const std::string& rate, const std::string& priority);
+int cmd_setjobbandwidth(const Globals& g, const std::string& job, const std::string& rate);
+int cmd_getjobbandwidth(const Globals& g, const std::string& job);
+int cmd_setbandwidthschedule(const Globals& g, const std::vector<std::string>& windows);
+int cmd_getbandwidth(const Globals& g);
 int cmd_suspend(const Globals& g, const std::string& job);
 int cmd_resume(const Globals& g, const std::string& job);
 int cmd_cancel(const Globals& g, const std::string& job);

@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   app.add_option("--db", g.db, "queue file (default: $XFERQ_DB, $XDG_DATA_HOME/xferq/queue.db, ~/.local/share/xferq/queue.db)");
-  app.add_flag("--json", g.json, "JSON output for list, info, getstate, getprogress, geterror");
+  app.add_flag("--json", g.json, "JSON output for list, info, getstate, getprogress, geterror, getbandwidth");
 
   std::function<int()> action;
   std::string job, a, b;
@@ -229,6 +229,27 @@ int main(int argc, char** argv) {
     s->add_option("--name", a, "display name of the job");
     s->add_option("--priority", b, "FOREGROUND (default), HIGH, NORMAL or LOW");
     s->callback([&] { action = [&] { return cmd_transfer(g, pairs, a, b); }; });
+  }
+
+  // Bandwidth limits (commands_bandwidth.cc): bytes per second, with an
+  // optional k / M / G (x1000) suffix; 0 is none.
+  {
+    auto* s = app.add_subcommand("setbandwidth", "set the queue-wide bandwidth limit, or with --priority a cap on each transfer of that priority");
+    s->add_option("BYTES_PER_SEC", a, "bytes per second (k, M, G suffixes; 0: none)")->required();
+    s->add_option("--priority", b, "FOREGROUND, HIGH, NORMAL or LOW");
+    s->callback([&] { action = [&] { return cmd_setbandwidth(g, a, b); }; });
+  }
+  job_arg_cmd("setjobbandwidth", "BYTES_PER_SEC", "set a job's own bandwidth limit (0: none)", cmd_setjobbandwidth);
+  job_cmd("getjobbandwidth", "print a job's own bandwidth limit (0: none)", cmd_getjobbandwidth);
+  {
+    auto* s = app.add_subcommand("setbandwidthschedule",
+                                 "replace the bandwidth schedule: windows \"DAYS START-END BYTES_PER_SEC\" (e.g. \"mon-fri 09-17 1M\"); none removes it; the first matching window wins");
+    s->add_option("WINDOW", pairs, "\"DAYS START-END BYTES_PER_SEC\"");
+    s->callback([&] { action = [&] { return cmd_setbandwidthschedule(g, pairs); }; });
+  }
+  {
+    auto* s = app.add_subcommand("getbandwidth", "show the bandwidth limits and schedule");
+    s->callback([&] { action = [&] { return cmd_getbandwidth(g); }; });
   }
 
   try {

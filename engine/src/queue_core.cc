@@ -205,4 +205,16 @@ void QueueCore::stop_worker() {
   if (worker) worker->stop();
 }
 
+void QueueCore::bandwidth_settings_changed() {
+  // No job id: the datagram to another process's worker names a job, so
+  // that worker finds the commit through its change-counter poll instead.
+  std::lock_guard<std::mutex> lock(worker_mu_);
+  if (worker_) worker_->job_changed("", Worker::kGenerationKept, false);
+}
+
+void QueueCore::job_bandwidth_changed(const std::string& id) {
+  wake_worker(id, Worker::kGenerationKept, false);
+  events_.modified(id);
+}
+
 }  // namespace xferq::detail

@@ -60,6 +60,14 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
     return ec;
   }
 
+  // Bandwidth: a queue-wide setting changed; this process's worker re-reads
+  // it at once (another process's sees the commit at its next
+  // change-counter poll, within its poll_interval).
+  void bandwidth_settings_changed();
+  // A job's own limit changed: its worker (here or in another process) is
+  // told, as for any property.
+  void job_bandwidth_changed(const std::string& id);
+
   // Expires inactive jobs (as by cancel()) and purges old final ones.
   Result<Queue::HousekeepingReport> housekeep();
 

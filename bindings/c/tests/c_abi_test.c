@@ -280,6 +280,50 @@ static int properties(struct ctx* c) {
   return 0;
 }
 
+/* Bandwidth limits: queue-wide, per priority, schedule and per job; bad
+ * input refused with nothing changed. */
+static int bandwidth(struct ctx* c) {
+  xferq_job* j = NULL;
+  int64_t v = -1;
+  size_t n = 99;
+  xferq_bandwidth_window w[2] = {{0x3e, 9, 17, 1000000}, {0x41, 0, 24, 0}};
+  xferq_bandwidth_window out[2];
+  xferq_bandwidth_window bad = {0, 9, 17, 1};
+
+  EXPECT_HR(xferq_queue_bandwidth_limit(c->queue, &v), XFERQ_S_OK);
+  EXPECT_TRUE(v == 0);
+  EXPECT_HR(xferq_queue_set_bandwidth_limit(c->queue, 20000000), XFERQ_S_OK);
+  EXPECT_HR(xferq_queue_set_bandwidth_limit(c->queue, -1), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_queue_bandwidth_limit(c->queue, &v), XFERQ_S_OK);
+  EXPECT_TRUE(v == 20000000);
+  EXPECT_HR(xferq_queue_set_priority_bandwidth_limit(c->queue, XFERQ_PRIORITY_LOW, 1000), XFERQ_S_OK);
+  EXPECT_HR(xferq_queue_set_priority_bandwidth_limit(c->queue, 9, 1000), XFERQ_E_NOTIMPL);
+  EXPECT_HR(xferq_queue_priority_bandwidth_limit(c->queue, XFERQ_PRIORITY_LOW, &v), XFERQ_S_OK);
+  EXPECT_TRUE(v == 1000);
+  EXPECT_HR(xferq_queue_set_bandwidth_schedule(c->queue, w, 2), XFERQ_S_OK);
+  EXPECT_HR(xferq_queue_set_bandwidth_schedule(c->queue, &bad, 1), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_queue_bandwidth_schedule(c->queue, NULL, 0, &n), XFERQ_E_INSUFFICIENT_BUFFER);
+  EXPECT_TRUE(n == 2);
+  EXPECT_HR(xferq_queue_bandwidth_schedule(c->queue, out, 2, &n), XFERQ_S_OK);
+  EXPECT_TRUE(out[0].days == 0x3e && out[0].start_hour == 9 && out[0].end_hour == 17 && out[0].bytes_per_sec == 1000000);
+  EXPECT_TRUE(out[1].days == 0x41 && out[1].bytes_per_sec == 0);
+  /* Back to none, so the transfers of the other steps run unthrottled. */
+  EXPECT_HR(xferq_queue_set_bandwidth_schedule(c->queue, NULL, 0), XFERQ_S_OK);
+  EXPECT_HR(xferq_queue_set_bandwidth_limit(c->queue, 0), XFERQ_S_OK);
+  EXPECT_HR(xferq_queue_set_priority_bandwidth_limit(c->queue, XFERQ_PRIORITY_LOW, 0), XFERQ_S_OK);
+
+  EXPECT_HR(xferq_queue_create_job(c->queue, "bandwidth", &j), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_bandwidth_limit(j, &v), XFERQ_S_OK);
+  EXPECT_TRUE(v == 0);
+  EXPECT_HR(xferq_job_set_bandwidth_limit(j, 250000), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_set_bandwidth_limit(j, -5), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_job_bandwidth_limit(j, &v), XFERQ_S_OK);
+  EXPECT_TRUE(v == 250000);
+  EXPECT_HR(xferq_job_cancel(j), XFERQ_S_OK);
+  xferq_job_release(j);
+  return 0;
+}
+
 /* HTTP options and limits on a job with two files, before it runs. */
 static int http_options(struct ctx* c, xferq_job* j, const char* url) {
   char buf[256];
@@ -648,6 +692,7 @@ static int scenario(struct ctx* c) {
   RUN(partial_job(c));
   RUN(upload_jobs(c));
   RUN(reopened(c));
+  RUN(bandwidth(c)); /* last: its job would change the job counts above */
   return 0;
 }
 

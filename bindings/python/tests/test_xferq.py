@@ -283,3 +283,31 @@ def test_limits_tls_and_remote_names(server, queue, tmp_path):
     assert wait_for(lambda: job.state is xferq.State.TRANSFERRED)
     job.complete()
     assert sha256(dest.read_bytes()) == sha256(SMALL)
+
+
+def test_bandwidth_limits(tmp_path):
+    path = tmp_path / "bw.db"
+    work_hours = xferq.BandwidthWindow(0x3E, 9, 17, 1_000_000)
+    with xferq.Queue(path, start_worker=False) as q:
+        assert q.bandwidth_limit == 0
+        q.bandwidth_limit = 20_000_000
+        q.set_priority_bandwidth_limit(xferq.Priority.LOW, 500_000)
+        q.bandwidth_schedule = [work_hours, (0x41, 0, 24, 0)]
+        job = q.create_job("limited")
+        job.bandwidth_limit = 250_000
+        with pytest.raises(xferq.XferqError) as e:
+            q.bandwidth_limit = -1
+        assert e.value.name == "E_INVALIDARG"
+        with pytest.raises(xferq.XferqError):
+            q.bandwidth_schedule = [(0x3E, 17, 9, 1)]  # hours backwards: refused, nothing changed
+        with pytest.raises(xferq.XferqError):
+            job.bandwidth_limit = -5
+        job_id = job.id
+    with xferq.Queue(path, start_worker=False) as q:  # persisted
+        assert q.bandwidth_limit == 20_000_000
+        assert q.priority_bandwidth_limit(xferq.Priority.LOW) == 500_000
+        assert q.priority_bandwidth_limit(xferq.Priority.FOREGROUND) == 0
+        assert q.bandwidth_schedule == [work_hours, xferq.BandwidthWindow(0x41, 0, 24, 0)]
+        assert q.get_job(job_id).bandwidth_limit == 250_000
+        q.bandwidth_schedule = []
+        assert q.bandwidth_schedule == []

@@ -33,7 +33,7 @@ from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Seq
 
 __all__ = [
     "Queue", "Job", "JobType", "State", "Priority", "ErrorContext", "CompleteStatus",
-    "Progress", "Times", "JobError", "FileInfo", "XferqError",
+    "Progress", "Times", "JobError", "FileInfo", "XferqError", "BandwidthWindow",
     "hresult_name", "hresult_message", "library_path",
     "S_OK", "BG_S_PARTIAL_COMPLETE", "DO_E_INVALID_STATE", "BG_E_NOT_FOUND", "BG_E_EMPTY",
     "BG_E_ERROR_INFORMATION_UNAVAILABLE", "E_INVALIDARG", "E_NOTIMPL",
@@ -186,6 +186,22 @@ class _QueueOptions(ctypes.Structure):
     ]
 
 
+class BandwidthWindow(NamedTuple):
+    """One window of a bandwidth schedule: on the days in `days` (bit N =
+    weekday N, 0 = Sunday; e.g. 0x3E Monday to Friday), from start_hour up to
+    end_hour (exclusive, local time), the queue-wide limit is bytes_per_sec
+    (0 = none). The first window covering the hour wins."""
+    days: int
+    start_hour: int
+    end_hour: int
+    bytes_per_sec: int
+
+
+class _BandwidthWindow(ctypes.Structure):
+    _fields_ = [("days", ctypes.c_uint8), ("start_hour", ctypes.c_int32), ("end_hour", ctypes.c_int32),
+                ("bytes_per_sec", ctypes.c_int64)]
+
+
 class _Progress(ctypes.Structure):
     _fields_ = [("bytes_total", ctypes.c_int64), ("bytes_transferred", ctypes.c_int64),
                 ("files_total", ctypes.c_uint32), ("files_transferred", ctypes.c_uint32)]
@@ -291,6 +307,15 @@ _PROTOTYPES = {
     "xferq_job_set_maximum_download_time": (_hr, [_p, ctypes.c_uint32]),
     "xferq_job_file_response": (_hr, [_p, ctypes.c_uint32, ctypes.POINTER(ctypes.POINTER(_FileResponse))]),
     "xferq_free_file_response": (None, [ctypes.POINTER(_FileResponse)]),
+    # Bandwidth limits
+    "xferq_queue_set_bandwidth_limit": (_hr, [_p, ctypes.c_int64]),
+    "xferq_queue_bandwidth_limit": (_hr, [_p, ctypes.POINTER(ctypes.c_int64)]),
+    "xferq_queue_set_priority_bandwidth_limit": (_hr, [_p, ctypes.c_int32, ctypes.c_int64]),
+    "xferq_queue_priority_bandwidth_limit": (_hr, [_p, ctypes.c_int32, ctypes.POINTER(ctypes.c_int64)]),
+    "xferq_queue_set_bandwidth_schedule": (_hr, [_p, ctypes.POINTER(_BandwidthWindow), _sz]),
+    "xferq_queue_bandwidth_schedule": (_hr, [_p, ctypes.POINTER(_BandwidthWindow), _sz, ctypes.POINTER(_sz)]),
+    "xferq_job_bandwidth_limit": (_hr, [_p, ctypes.POINTER(ctypes.c_int64)]),
+    "xferq_job_set_bandwidth_limit": (_hr, [_p, ctypes.c_int64]),
 }
 
 
@@ -617,6 +642,18 @@ class Job:
         _check(_lib.xferq_job_set_maximum_download_time(self._h, int(seconds)))
 
     @property
+    def bandwidth_limit(self) -> int:
+        """The job's own bandwidth limit in bytes per second; 0 is none. A
+        running transfer follows a change within a second."""
+        v = ctypes.c_int64()
+        _check(_lib.xferq_job_bandwidth_limit(self._h, ctypes.byref(v)))
+        return v.value
+
+    @bandwidth_limit.setter
+    def bandwidth_limit(self, bytes_per_sec: int) -> None:
+        _check(_lib.xferq_job_set_bandwidth_limit(self._h, int(bytes_per_sec)))
+
+    @property
     def minimum_retry_delay(self) -> int:
         """Seconds to wait in TRANSIENT_ERROR before retrying."""
         v = ctypes.c_uint32()
@@ -752,6 +789,54 @@ class Queue:
 
     def __iter__(self) -> Iterator[Job]:
         return iter(self.jobs())
+
+    # Bandwidth limits (bytes per second, 0 = none), stored in the queue file
+    # for every process; the serving worker applies a change within a second.
+    @property
+    def bandwidth_limit(self) -> int:
+        """The queue-wide limit outside the schedule's windows, shared by all
+        running transfers but FOREGROUND ones."""
+        v = ctypes.c_int64()
+        _check(_lib.xferq_queue_bandwidth_limit(self._handle(), ctypes.byref(v)))
+        return v.value
+
+    @bandwidth_limit.setter
+    def bandwidth_limit(self, bytes_per_sec: int) -> None:
+        _check(_lib.xferq_queue_set_bandwidth_limit(self._handle(), int(bytes_per_sec)))
+
+    def priority_bandwidth_limit(self, priority: "Priority") -> int:
+        """The cap on each transfer of `priority` (FOREGROUND included)."""
+        v = ctypes.c_int64()
+        _check(_lib.xferq_queue_priority_bandwidth_limit(self._handle(), int(priority), ctypes.byref(v)))
+        return v.value
+
+    def set_priority_bandwidth_limit(self, priority: "Priority", bytes_per_sec: int) -> None:
+        _check(_lib.xferq_queue_set_priority_bandwidth_limit(self._handle(), int(priority), int(bytes_per_sec)))
+
+    @property
+    def bandwidth_schedule(self) -> List[BandwidthWindow]:
+        """The schedule's windows, in order (the first covering the hour wins)."""
+        count = _sz(0)
+        capacity = 8
+        while True:
+            arr = (_BandwidthWindow * capacity)()
+            hr = _lib.xferq_queue_bandwidth_schedule(self._handle(), arr, capacity, ctypes.byref(count))
+            if hr != _E_INSUFFICIENT_BUFFER:
+                break
+            capacity = max(count.value, capacity * 2)
+        _check(hr)
+        return [BandwidthWindow(arr[i].days, arr[i].start_hour, arr[i].end_hour, arr[i].bytes_per_sec)
+                for i in range(count.value)]
+
+    @bandwidth_schedule.setter
+    def bandwidth_schedule(self, windows) -> None:
+        ws = [BandwidthWindow(*w) for w in windows]
+        arr = (_BandwidthWindow * max(1, len(ws)))()
+        for i, w in enumerate(ws):
+            if not 0 <= int(w.days) <= 255:
+                _check(E_INVALIDARG)  # c_uint8 would silently wrap it
+            arr[i] = _BandwidthWindow(int(w.days), int(w.start_hour), int(w.end_hour), int(w.bytes_per_sec))
+        _check(_lib.xferq_queue_set_bandwidth_schedule(self._handle(), arr, len(ws)))
 
     def set_callbacks(self, transferred: Optional[Callable[[str], None]] = None,
                       error: Optional[Callable[[str, JobError], None]] = None,

@@ -297,6 +297,12 @@ class Job {
   // arrived kept. From the job's next start. E_INVALIDARG if negative.
   Result<std::chrono::seconds> maximum_download_time() const;
   std::error_code set_maximum_download_time(std::chrono::seconds limit);
+  // The job's own bandwidth limit in bytes per second (xferq/bandwidth.h);
+  // 0, the default, is none. A cap on top of its share of the queue-wide
+  // limit and its priority's limit; a running transfer follows a change
+  // within a second. E_INVALIDARG if negative or above kMaxBandwidthLimit.
+  Result<int64_t> bandwidth_limit() const;
+  std::error_code set_bandwidth_limit(int64_t bytes_per_sec);
   // Seconds to wait in TRANSIENT_ERROR before retrying. Default 600; values
   // under the queue's floor (BITS: 5 s) are raised to it.
   Result<std::chrono::seconds> minimum_retry_delay() const;

@@ -104,6 +104,12 @@ struct QueueOptions {
   // Downloads' libcurl receive buffer (CURLOPT_BUFFERSIZE): the 16 KiB default
   // is slow.
   long receive_buffer_bytes = 512 * 1024;
+  // Bandwidth (xferq/bandwidth.h): the queue-wide limit in bytes per second
+  // (0: none) this process's worker applies while the queue file holds none
+  // of its own; Queue::set_bandwidth_limit() stores one that every process's
+  // worker obeys instead.
+  int64_t bandwidth_limit = 0;
+
   // Sent as User-Agent.
   std::string user_agent = "xferq/0.1";
 };

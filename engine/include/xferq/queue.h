@@ -35,6 +35,7 @@
 #include <system_error>
 #include <vector>
 
+#include "xferq/bandwidth.h"
 #include "xferq/callbacks.h"
 #include "xferq/error.h"
 #include "xferq/job.h"
@@ -95,6 +96,31 @@ class Queue {
   // jobs older than final_job_retention whose file operations are done. The
   // worker does this at start and hourly; call it where no worker runs.
   Result<HousekeepingReport> housekeep();
+
+  // ---- Bandwidth (xferq/bandwidth.h) -----------------------------------------
+  // Stored in the queue file, so every process sees the same values and the
+  // serving worker (in this process or another) applies a change to running
+  // transfers within a second. Each setter is one transaction and changes
+  // nothing on error; each getter is one read.
+
+  // The queue-wide limit in bytes per second, 0 for none: shared by all
+  // running transfers but FOREGROUND ones. E_INVALIDARG if negative or above
+  // kMaxBandwidthLimit.
+  std::error_code set_bandwidth_limit(int64_t bytes_per_sec);
+  // The stored limit, or QueueOptions::bandwidth_limit while none was stored.
+  // Outside the schedule's windows; see bandwidth_schedule().
+  Result<int64_t> bandwidth_limit();
+  // A cap on each transfer of `priority` (0: none), FOREGROUND included (its
+  // transfers are otherwise unthrottled). E_NOTIMPL for a value outside
+  // JobPriority, E_INVALIDARG for a bad limit.
+  std::error_code set_priority_bandwidth_limit(JobPriority priority, int64_t bytes_per_sec);
+  Result<int64_t> priority_bandwidth_limit(JobPriority priority);
+  // Replaces the schedule (empty: none). In a window's hours its limit is the
+  // queue-wide limit; the first window covering the local hour wins.
+  // E_INVALIDARG for a window without days, with hours outside 0-24 or not
+  // increasing, a bad limit, or more than kMaxBandwidthWindows windows.
+  std::error_code set_bandwidth_schedule(const std::vector<BandwidthWindow>& schedule);
+  Result<std::vector<BandwidthWindow>> bandwidth_schedule();
 
   // Registers the callbacks, replacing earlier ones, for the events from now on
   // (an invocation already running finishes with the old set). Safe from any

@@ -121,6 +121,15 @@ class SqliteStore final : public Store {
   Result<WriteOutcome> set_reply_url(const Claim& claim, const std::string& url, int64_t now_us) override;
   Result<std::vector<FileOp>> pending_cancel_sessions() override;
   Result<int64_t> change_counter() override;
+  // Bandwidth (sqlite_bandwidth.cc).
+  Result<BandwidthSettings> bandwidth_settings() override;
+  std::error_code set_queue_bandwidth_limit(std::optional<int64_t> bytes_per_sec) override;
+  std::error_code set_priority_bandwidth_limit(JobPriority priority, int64_t bytes_per_sec) override;
+  std::error_code set_bandwidth_schedule(const std::vector<BandwidthWindow>& schedule) override;
+  std::error_code set_job_bandwidth_limit(const std::string& id, int64_t bytes_per_sec, int64_t now_us) override;
+  Result<int64_t> job_bandwidth_limit(const std::string& id) override;
+  Result<std::pair<BandwidthSettings, std::map<std::string, JobBandwidth>>> bandwidth_state(
+      const std::vector<std::string>& job_ids) override;
 
  private:
   SqliteStore(std::unique_ptr<SQLite::Database> db, const QueueOptions& options);
@@ -171,6 +180,7 @@ class SqliteStore final : public Store {
   bool set_temp_path_locked(const Claim& claim, int64_t idx, const std::string& path);
   // A settable job (not final) gets its modified time; else not_found / invalid_state.
   std::error_code touch_settable_locked(const std::string& id, int64_t now_us);
+  BandwidthSettings bandwidth_settings_locked();
 
   std::mutex mu_;
   std::unique_ptr<SQLite::Database> db_;

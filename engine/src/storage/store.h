@@ -23,7 +23,9 @@
 #ifndef XFERQ_STORAGE_STORE_H_
 #define XFERQ_STORAGE_STORE_H_
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -32,6 +34,7 @@
 #include <vector>
 
 #include "state_machine.h"
+#include "xferq/bandwidth.h"
 #include "xferq/options.h"
 #include "xferq/result.h"
 #include "xferq/types.h"
@@ -116,6 +119,19 @@ struct Claim {
   TlsOptions tls;                            // its CAs and client identity (passphrase included)
   uint64_t max_download_size = 0;            // bytes for the whole job; 0: no limit
   int64_t download_time_left_us = 0;         // of its maximum download time, at the claim
+};
+
+// Bandwidth (sqlite_bandwidth.cc): what the queue file holds for every
+// process (schema 012).
+struct BandwidthSettings {
+  std::optional<int64_t> queue_limit;        // nullopt: never set (QueueOptions::bandwidth_limit applies)
+  std::array<int64_t, 4> priority_limits{};  // by JobPriority; 0: none
+  std::vector<BandwidthWindow> schedule;     // in order (the first matching window wins)
+};
+// A running job's inputs to the allocator.
+struct JobBandwidth {
+  JobPriority priority = JobPriority::normal;
+  int64_t limit = 0;  // Job::set_bandwidth_limit; 0: none
 };
 
 // What a worker write did.
@@ -333,6 +349,24 @@ class Store {
   // A number that changes whenever another connection (or process) commits;
   // the worker polls it to notice calls made elsewhere.
   virtual Result<int64_t> change_counter() = 0;
+
+  // ---- Bandwidth (sqlite_bandwidth.cc) -------------------------------------
+  // The queue-wide settings and schedule, in one read.
+  virtual Result<BandwidthSettings> bandwidth_settings() = 0;
+  // Stores the queue-wide limit (nullopt forgets it) / one priority's limit /
+  // the whole schedule (replacing it). One transaction each.
+  virtual std::error_code set_queue_bandwidth_limit(std::optional<int64_t> bytes_per_sec) = 0;
+  virtual std::error_code set_priority_bandwidth_limit(JobPriority priority, int64_t bytes_per_sec) = 0;
+  virtual std::error_code set_bandwidth_schedule(const std::vector<BandwidthWindow>& schedule) = 0;
+  // A job's own limit: settable in any state that is not final (as
+  // set_property); not_found / invalid_state otherwise.
+  virtual std::error_code set_job_bandwidth_limit(const std::string& id, int64_t bytes_per_sec,
+                                                  int64_t now_us) = 0;
+  virtual Result<int64_t> job_bandwidth_limit(const std::string& id) = 0;
+  // The worker: the settings and, for each of `job_ids` still in the queue,
+  // its priority and limit, in one read.
+  virtual Result<std::pair<BandwidthSettings, std::map<std::string, JobBandwidth>>> bandwidth_state(
+      const std::vector<std::string>& job_ids) = 0;
 };
 
 }  // namespace xferq::detail

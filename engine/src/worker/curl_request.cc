@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "worker/transfer_driver.h"
 #include "xferq/error.h"
@@ -169,7 +170,14 @@ void CurlRequest::set_range_from(int64_t offset) {
 void CurlRequest::bits_post(const std::string& body) {
   curl_easy_setopt(easy_, CURLOPT_POST, 1L);
   curl_easy_setopt(easy_, CURLOPT_CUSTOMREQUEST, "BITS_POST");
-  curl_easy_setopt(easy_, CURLOPT_POSTFIELDS, body.data());
+  // The body is read through on_send_bytes rather than CURLOPT_POSTFIELDS,
+  // so that the bandwidth throttle can pause an upload mid-packet.
+  send_body_ = &body;
+  send_pos_ = 0;
+  curl_easy_setopt(easy_, CURLOPT_READFUNCTION, on_send_bytes);
+  curl_easy_setopt(easy_, CURLOPT_READDATA, this);
+  curl_easy_setopt(easy_, CURLOPT_SEEKFUNCTION, on_seek);
+  curl_easy_setopt(easy_, CURLOPT_SEEKDATA, this);
   curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   // No 100-continue round trip per fragment, no form content type.
   add_header("Expect:");
@@ -211,7 +219,51 @@ size_t CurlRequest::on_header_line(char* data, size_t size, size_t nmemb, void* 
 
 size_t CurlRequest::on_body_bytes(char* data, size_t size, size_t nmemb, void* user) {
   auto* r = static_cast<CurlRequest*>(user);
-  return r->owner_->on_body(*r, data, size * nmemb);
+  // Bandwidth: an empty bucket pauses the request; libcurl keeps these bytes
+  // and hands them over again when the loop unpauses it (resume_if_due).
+  if (r->throttle_ && !r->throttle_->admit(Throttle::Clock::now())) {
+    r->paused_ = true;
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  const size_t taken = r->owner_->on_body(*r, data, size * nmemb);
+  if (r->throttle_ && taken == size * nmemb) r->throttle_->consume(taken);
+  return taken;
+}
+
+size_t CurlRequest::on_send_bytes(char* buffer, size_t size, size_t nitems, void* user) {
+  auto* r = static_cast<CurlRequest*>(user);
+  const size_t left = r->send_body_ ? r->send_body_->size() - r->send_pos_ : 0;
+  if (left == 0) return 0;
+  if (r->throttle_ && !r->throttle_->admit(Throttle::Clock::now())) {
+    r->paused_ = true;
+    return CURL_READFUNC_PAUSE;
+  }
+  const size_t n = std::min(left, size * nitems);
+  std::memcpy(buffer, r->send_body_->data() + r->send_pos_, n);
+  r->send_pos_ += n;
+  if (r->throttle_) r->throttle_->consume(n);
+  return n;
+}
+
+int CurlRequest::on_seek(void* user, curl_off_t offset, int origin) {
+  // libcurl rewinds the body to send it again (an authentication round or
+  // a 307/308 redirect).
+  auto* r = static_cast<CurlRequest*>(user);
+  if (origin != SEEK_SET || !r->send_body_ || offset < 0 || static_cast<size_t>(offset) > r->send_body_->size())
+    return CURL_SEEKFUNC_CANTSEEK;
+  r->send_pos_ = static_cast<size_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
+
+void CurlRequest::set_throttle(Throttle* throttle) { throttle_ = throttle; }
+
+bool CurlRequest::resume_if_due(Throttle::Clock::time_point now) {
+  if (!paused_ || (throttle_ && !throttle_->admit(now))) return false;
+  // Cleared first: unpausing may call the callbacks at once, and they may
+  // pause the request again.
+  paused_ = false;
+  curl_easy_pause(easy_, CURLPAUSE_CONT);
+  return true;
 }
 
 bool parse_header_line(std::string_view line, std::string* lower_name, std::string* value) {

@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "storage/store.h"
+#include "worker/throttle.h"
 #include "xferq/options.h"
 
 namespace xferq::detail {
@@ -64,6 +65,15 @@ class CurlRequest {
   // A BITS_POST with this body ([MC-BUP]; the body must outlive the request).
   void bits_post(const std::string& body);
 
+  // Bandwidth: paces the body in both directions by `throttle` (owned by
+  // the driver, outliving the request; nullptr: unpaced). An empty bucket
+  // pauses the request inside its callback.
+  void set_throttle(Throttle* throttle);
+  // Loop context: unpauses a request the throttle paused once its bucket
+  // has refilled. True if it was unpaused.
+  bool resume_if_due(Throttle::Clock::time_point now);
+  bool paused() const { return paused_; }
+
   // The current response (the last one, after redirects).
   long status() const;
   // The value of a response header of the current response ("" if absent);
@@ -76,6 +86,8 @@ class CurlRequest {
  private:
   static size_t on_header_line(char* data, size_t size, size_t nmemb, void* user);
   static size_t on_body_bytes(char* data, size_t size, size_t nmemb, void* user);
+  static size_t on_send_bytes(char* buffer, size_t size, size_t nitems, void* user);
+  static int on_seek(void* user, curl_off_t offset, int origin);
 
   TransferDriver* owner_;
   CURL* easy_ = nullptr;
@@ -83,6 +95,10 @@ class CurlRequest {
   char error_[CURL_ERROR_SIZE] = {};
   std::map<std::string, std::string, std::less<>> response_headers_;
   bool https_ = false;  // the request's URL is https
+  Throttle* throttle_ = nullptr;           // bandwidth pacing (the driver's)
+  bool paused_ = false;                    // a callback paused the request for the throttle
+  const std::string* send_body_ = nullptr; // bits_post's body
+  size_t send_pos_ = 0;                    // how much of it libcurl has read
 };
 
 // The direction of a transfer, for the rules that differ.

@@ -27,6 +27,7 @@ void JobDriver::prepare_request(CurlRequest& r) const {
   r.set_credentials(credentials_);
   r.set_proxy(claim_.proxy);
   r.set_tls(claim_.tls, loop_.options());
+  r.set_throttle(&throttle_);  // paced by the job's share of the bandwidth
 }
 
 bool JobDriver::out_of_time() {

@@ -15,6 +15,7 @@
 #include "fs/temp_file.h"
 #include "storage/store.h"
 #include "worker/curl_request.h"
+#include "worker/throttle.h"
 #include "worker/transfer_driver.h"
 #include "xferq/error.h"
 
@@ -28,6 +29,16 @@ class JobDriver : public TransferDriver {
   const std::string& job_id() const { return claim_.job_id; }
   const Claim& claim() const { return claim_; }
   void stop(bool shutting_down) override;
+
+  // Bandwidth (bandwidth_manager.h): the transfer's pacing, kept across its
+  // requests; every request of the job reads and writes through it.
+  Throttle& throttle() { return throttle_; }
+  // Loop context: unpauses the request in flight if the throttle paused it
+  // and its bucket has refilled.
+  void resume_if_due(Throttle::Clock::time_point now) {
+    if (request_) request_->resume_if_due(now);
+  }
+  bool paused() const { return request_ && request_->paused(); }
 
  protected:
   // Ends the request in flight, if any (no database access).
@@ -88,6 +99,9 @@ class JobDriver : public TransferDriver {
   FileRow file_;
   std::vector<Credential> credentials_;   // read at start(); applied to every request
   std::unique_ptr<CurlRequest> request_;  // the request in flight
+  // Bandwidth pacing (its rate set by the loop's BandwidthManager); mutable:
+  // prepare_request() lends it to each request.
+  mutable Throttle throttle_;
   TempFile temp_;            // the temp file being written (a download's, an upload's reply)
   bool has_file_ = false;
   bool connected_ = false;   // the job is TRANSFERRING

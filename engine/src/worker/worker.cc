@@ -151,12 +151,15 @@ void Worker::loop() {
     if (take_changes(&may_run)) {
       if (may_run) dirty_ = true;
       cancels_.note_change();  // a cancel may have left a Cancel-Session to send
+      bandwidth_.invalidate();  // a bandwidth setting may have changed (here or elsewhere)
     }
     cancels_.run_due();
     run_timers();
     if (dirty_ && static_cast<int>(jobs_.size()) < ctx_.options.max_concurrent_transfers &&
         Steady::now() >= claim_not_before_)
       schedule();
+    // Shares are set before libcurl moves bytes: a new transfer starts paced.
+    ok(bandwidth_.turn(jobs_));
     perform();
     dispatch_flush_results(false);
     for (auto& kv : jobs_) kv.second->on_turn();
@@ -316,6 +319,9 @@ void Worker::sleep() {
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(claim_not_before_ - Steady::now());
     timeout_ms = std::min<int64_t>(timeout_ms, std::max<int64_t>(0, wait.count()));
   }
+  // A request paused by its bandwidth throttle is resumed on time.
+  const int64_t bandwidth_ms = bandwidth_.wake_in_ms(jobs_);
+  if (bandwidth_ms >= 0) timeout_ms = std::min(timeout_ms, bandwidth_ms);
   curl_waitfd wake{wake_.fd(), CURL_WAIT_POLLIN, 0};
   curl_multi_poll(multi_, wake.fd >= 0 ? &wake : nullptr, wake.fd >= 0 ? 1 : 0, static_cast<int>(timeout_ms),
                   nullptr);

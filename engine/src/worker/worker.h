@@ -38,6 +38,7 @@
 
 #include "fs/lock_file.h"
 #include "fs/wake_socket.h"
+#include "worker/bandwidth_manager.h"
 #include "worker/cancel_session_driver.h"
 #include "worker/flusher.h"
 #include "worker/job_driver.h"
@@ -144,6 +145,7 @@ class Worker final : public TransferLoop {
   Steady::time_point next_housekeeping_{};
   std::map<std::string, std::unique_ptr<JobDriver>> jobs_;
   CancelSessions cancels_{*this};
+  BandwidthManager bandwidth_{ctx_.store, ctx_.options};  // shares of the bandwidth limits
   std::unique_ptr<Flusher> flusher_;  // exists while the worker runs
 };
 

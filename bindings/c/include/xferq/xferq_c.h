@@ -437,6 +437,45 @@ XFERQ_C_API xferq_hr xferq_job_set_minimum_retry_delay(xferq_job* job, uint32_t 
 XFERQ_C_API xferq_hr xferq_job_no_progress_timeout(const xferq_job* job, uint32_t* seconds);
 XFERQ_C_API xferq_hr xferq_job_set_no_progress_timeout(xferq_job* job, uint32_t seconds);
 
+/* ---- Bandwidth limits (see xferq/bandwidth.h) ----------------------------
+ * Bytes per second, 0 = none. Stored in the queue file: every process sees
+ * the same values, and the serving worker (here or in another process)
+ * applies a change to running transfers within a second. The queue-wide limit
+ * is shared by every running transfer but FOREGROUND ones; a priority's
+ * limit caps each transfer of that priority (FOREGROUND included); a job's
+ * limit caps the job. Setters: XFERQ_E_INVALIDARG for a negative value or one
+ * above 2^40, XFERQ_E_NOTIMPL for a priority outside 0..3; on error nothing
+ * changes. Thread safety: as every call on a handle. */
+typedef struct xferq_bandwidth_window {
+  uint8_t days;          /* bit N = weekday N (0 = Sunday, as tm_wday); 1..127 */
+  int32_t start_hour;    /* 0..23, local time */
+  int32_t end_hour;      /* start_hour+1..24 (exclusive) */
+  int64_t bytes_per_sec; /* the queue-wide limit inside the window; 0 = none */
+} xferq_bandwidth_window;
+
+/* The queue-wide limit outside the schedule's windows. The getter answers the
+ * stored value, or 0 while none was stored. */
+XFERQ_C_API xferq_hr xferq_queue_set_bandwidth_limit(xferq_queue* queue, int64_t bytes_per_sec);
+XFERQ_C_API xferq_hr xferq_queue_bandwidth_limit(xferq_queue* queue, int64_t* bytes_per_sec);
+/* A cap on each transfer of `priority` (XFERQ_PRIORITY_*). */
+XFERQ_C_API xferq_hr xferq_queue_set_priority_bandwidth_limit(xferq_queue* queue, int32_t priority,
+                                                              int64_t bytes_per_sec);
+XFERQ_C_API xferq_hr xferq_queue_priority_bandwidth_limit(xferq_queue* queue, int32_t priority,
+                                                          int64_t* bytes_per_sec);
+/* Replaces the schedule with `count` windows (0: none; windows may be NULL
+ * then). The first window covering the local hour wins. XFERQ_E_INVALIDARG
+ * for a bad window or more than 64. */
+XFERQ_C_API xferq_hr xferq_queue_set_bandwidth_schedule(xferq_queue* queue, const xferq_bandwidth_window* windows,
+                                                        size_t count);
+/* *count receives the schedule's length; up to `capacity` windows are copied
+ * into `windows` (NULL with capacity 0 asks for the length only).
+ * XFERQ_E_INSUFFICIENT_BUFFER if capacity is smaller than the length. */
+XFERQ_C_API xferq_hr xferq_queue_bandwidth_schedule(xferq_queue* queue, xferq_bandwidth_window* windows,
+                                                    size_t capacity, size_t* count);
+/* The job's own limit (0: none); settable in every state but the final ones. */
+XFERQ_C_API xferq_hr xferq_job_bandwidth_limit(const xferq_job* job, int64_t* bytes_per_sec);
+XFERQ_C_API xferq_hr xferq_job_set_bandwidth_limit(xferq_job* job, int64_t bytes_per_sec);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
