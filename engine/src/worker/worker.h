@@ -41,6 +41,7 @@
 #include "worker/cancel_session_driver.h"
 #include "worker/flusher.h"
 #include "worker/job_driver.h"
+#include "worker/notifier.h"
 #include "worker/transfer_driver.h"
 #include "xferq/error.h"
 
@@ -92,6 +93,8 @@ class Worker final : public TransferLoop {
   bool superseded(const std::string& job_id, int64_t generation, uint64_t* seen) override;
   void flush(Flusher::Request request) override;
   bool store_failed(std::error_code error) override;
+  void job_ended(const std::string& job_id, JobState state) override { notifier_.job_ended(job_id, state); }
+  void progressed(const std::string& job_id, bool final) override { notifier_.progressed(job_id, final); }
 
   // The error that stopped the worker by itself, or {}. Any thread.
   std::error_code failure();
@@ -145,6 +148,7 @@ class Worker final : public TransferLoop {
   std::map<std::string, std::unique_ptr<JobDriver>> jobs_;
   CancelSessions cancels_{*this};
   std::unique_ptr<Flusher> flusher_;  // exists while the worker runs
+  Notifier notifier_{*this};          // notify command lines, the progress throttle
 };
 
 }  // namespace xferq::detail
