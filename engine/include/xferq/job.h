@@ -302,7 +302,8 @@ class Job {
   // id there themselves). The program gets stdin, stdout and stderr on
   // /dev/null and the worker process's environment and working directory; the
   // worker does not wait for it (it collects its exit status, so no zombie is
-  // left). Exited non-zero (or killed) while the job is still in the state
+  // left). Exited non-zero (or killed, or not started at all: the program
+  // was removed since) while the job is still in the state
   // that started it, it is run again after the job's minimum retry delay (at
   // least 1 s), as BITS does, until it succeeds or the job moves on; these
   // reruns are remembered by the running worker only (a worker restart drops
