@@ -94,6 +94,40 @@ TEST_F(CliTest, CreateAddResumeRunCompleteGivesTheServersBytes) {
   EXPECT_TRUE(temp_files_in(dir_.path()).empty());
 }
 
+// setnotifycmdline JOB PROGRAM ARG...: the arguments are kept as given,
+// options of xferq's look ("-c", "--json") included; `run` starts the
+// program when the job is TRANSFERRED, without a shell.
+TEST_F(CliTest, NotifyCommandLineRunsWhenTheRunnerTransfersTheJob) {
+  server_.set("/a.bin", body_resource(make_body(1000, 3)));
+  const std::string id = create("notified");
+  ASSERT_EQ(run({"addfile", id, server_.url("/a.bin"), dir_ / "a.bin"}).status, 0);
+  const std::string out = dir_ / "notified.txt";
+  CliRun set = run({"setnotifycmdline", id, "/bin/sh", "-c", "printf '%s|%s\\n' \"$1\" \"$2\" > \"$3\"", "sh",
+                    "{job}", "a;b --json", out});
+  ASSERT_EQ(set.status, 0) << set.err;
+  CliRun got = run({"getnotifycmdline", id});
+  ASSERT_EQ(got.status, 0) << got.err;
+  EXPECT_EQ(got.out.substr(0, got.out.find('\n')), "/bin/sh");
+  EXPECT_NE(got.out.find("\n-c\n"), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find("\na;b --json\n"), std::string::npos) << got.out;
+  CliRun j = run({"--json", "info", id});
+  ASSERT_EQ(j.status, 0);
+  EXPECT_EQ(nlohmann::json::parse(j.out)["notify_command_line"]["program"], "/bin/sh");
+  // Refused: a relative program; a missing one; nothing changes.
+  EXPECT_NE(run({"setnotifycmdline", id, "sh"}).status, 0);
+  EXPECT_NE(run({"setnotifycmdline", id, dir_ / "missing"}).status, 0);
+  EXPECT_EQ(run({"setnotifycmdline", id}).status, 2);
+  EXPECT_EQ(run({"getnotifycmdline", id}).out, got.out);
+
+  ASSERT_EQ(run({"resume", id}).status, 0);
+  CliRun served = run({"run", "--until-idle"});
+  ASSERT_EQ(served.status, 0) << served.err;
+  EXPECT_EQ(state(id), "TRANSFERRED");
+  ASSERT_TRUE(wait_for([&] { return read_file(out) == id + "|a;b --json\n"; })) << read_file(out);
+  ASSERT_EQ(run({"setnotifycmdline", id, ""}).status, 0);
+  EXPECT_EQ(run({"getnotifycmdline", id}).out, "(none)\n");
+}
+
 TEST_F(CliTest, UploadReplyJobFromTheShell) {
   BitsUploadServer bits;
   bits.set_reply(true);

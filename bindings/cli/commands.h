@@ -42,6 +42,9 @@ int cmd_setmaxdownloadsize(const Globals& g, const std::string& job, const std::
 int cmd_getmaxdownloadsize(const Globals& g, const std::string& job);
 int cmd_setminretrydelay(const Globals& g, const std::string& job, const std::string& seconds);
 int cmd_setnoprogresstimeout(const Globals& g, const std::string& job, const std::string& seconds);
+// words: JOB PROGRAM [ARG ...]; PROGRAM "" and no ARG removes it.
+int cmd_setnotifycmdline(const Globals& g, const std::vector<std::string>& words);
+int cmd_getnotifycmdline(const Globals& g, const std::string& job);
 int cmd_suspend(const Globals& g, const std::string& job);
 int cmd_resume(const Globals& g, const std::string& job);
 int cmd_cancel(const Globals& g, const std::string& job);
