@@ -71,9 +71,12 @@ std::vector<ChildProcesses::Exit> ChildProcesses::collect() {
       ++it;
       continue;
     }
-    // r < 0 (ECHILD): someone else collected it (an application that waits
-    // for every child); count it as failed, it is gone either way.
-    exited.push_back({*it, r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0});
+    // r < 0 (ECHILD): it is gone, and its status with it — someone else
+    // collected it (an application that waits for every child, or SIGCHLD
+    // set to SIG_IGN, which reaps children by itself). Counted as a success:
+    // a failure there would rerun every program forever.
+    const bool unknown = r < 0;
+    exited.push_back({*it, unknown || (WIFEXITED(status) && WEXITSTATUS(status) == 0)});
     it = pids_.erase(it);
   }
   return exited;

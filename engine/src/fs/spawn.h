@@ -31,7 +31,9 @@ class ChildProcesses {
  public:
   struct Exit {
     pid_t pid = 0;
-    bool success = false;  // exited with status 0 (not killed by a signal)
+    // Exited with status 0 (not killed by a signal), or its status is lost
+    // (another waiter took it; SIGCHLD ignored).
+    bool success = false;
   };
 
   ChildProcesses() = default;
