@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bits_upload_server.h"
 #include "test_util.h"
 #include "worker/notifier.h"
 
@@ -273,6 +274,47 @@ TEST_F(NotifyTest, FileTransferredFiresOncePerFileInOrder) {
   EXPECT_EQ(last.files_total, n);
   EXPECT_EQ(last.bytes_transferred, last.bytes_total);
   EXPECT_EQ(last.bytes_total, 20000 * 3 + 0 + 1 + 2);
+}
+
+// Uploads: progress after each Ack, the one file reported, and the notify
+// program on TRANSFERRED too.
+TEST_F(NotifyTest, UploadReportsItsFileAndProgressAndRunsTheCommand) {
+  BitsUploadServer bits;
+  const std::string body = make_body(200 * 1024, 5);
+  write_file(dir / "up.bin", body);
+  QueueOptions o = test_options();
+  o.upload_fragment_bytes = 64 * 1024;
+  auto q = open_queue(db(), o);
+  std::mutex mu;
+  std::vector<uint32_t> files;
+  std::vector<JobProgress> calls;
+  std::atomic<bool> done{false};
+  JobCallbacks cb;
+  cb.progress_interval = milliseconds(0);
+  cb.file_transferred = [&](const std::string&, uint32_t idx) {
+    std::lock_guard<std::mutex> l(mu);
+    files.push_back(idx);
+  };
+  cb.progress = [&](const std::string&, const JobProgress& p) {
+    std::lock_guard<std::mutex> l(mu);
+    calls.push_back(p);
+  };
+  cb.transferred = [&](const std::string&) { done = true; };
+  q->set_callbacks(cb);
+  auto job = q->create_job("up", JobType::upload);
+  ASSERT_TRUE(job.ok());
+  ASSERT_FALSE(job->add_file(bits.url("/up/up.bin"), dir / "up.bin"));
+  ASSERT_FALSE(job->set_notify_command_line("/usr/bin/touch", {dir / "uploaded-{job}"}));
+  ASSERT_FALSE(job->resume());
+  ASSERT_TRUE(wait_for([&] { return done.load(); }));
+  ASSERT_TRUE(bits.uploaded("/up/up.bin", nullptr));
+  EXPECT_TRUE(wait_for([&] { return exists(dir / ("uploaded-" + job->id())); }));
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(files, std::vector<uint32_t>{0});
+  // Four fragments' Acks (interval 0: each one), then the final call.
+  ASSERT_GE(calls.size(), 4u);
+  EXPECT_EQ(calls.back().bytes_transferred, static_cast<int64_t>(body.size()));
+  EXPECT_EQ(calls.back().files_transferred, 1u);
 }
 
 // Counts progress calls over a throttled transfer.
