@@ -3,6 +3,7 @@
 // shell, in the worker's process, reruns, no zombies, persistence, argument
 // checks) and the file_transferred / progress callbacks (order, throttle).
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 
 #include "bits_upload_server.h"
 #include "test_util.h"
+#include "fs/spawn.h"
 #include "worker/notifier.h"
 
 namespace xferq::testing {
@@ -229,6 +231,36 @@ TEST(NotifySubstitute, EveryTokenBecomesTheJobId) {
   const std::vector<std::string> in = {"{job}", "a{job}b{job}", "{JOB}", "{job", "", "x"};
   const std::vector<std::string> out = {"{ID}", "a{ID}b{ID}", "{JOB}", "{job", "", "x"};
   EXPECT_EQ(Notifier::substitute(in, "{ID}"), out);
+}
+
+// The process effects layer itself: descriptors of the parent are not
+// inherited (close-on-exec or not), stdio is /dev/null, exit statuses are
+// collected without blocking, and a missing program is an error, not a child.
+TEST(Spawn, ClosesDescriptorsNullsStdioAndCollectsExits) {
+  ScratchDir dir;
+  const std::string probe = dir / "probe";
+  const int leaked = ::open((dir / "held").c_str(), O_CREAT | O_WRONLY, 0600);  // no O_CLOEXEC
+  ASSERT_GE(leaked, 3);
+  const std::string script = "if [ -e /proc/$$/fd/" + std::to_string(leaked) +
+                             " ]; then echo open; else echo closed; fi > \"$1\"; "
+                             "readlink /proc/$$/fd/0 >> \"$1\"; exit 7";
+  detail::ChildProcesses children;
+  auto pid = detail::spawn_program("/bin/sh", {"-c", script, "sh", probe});
+  ASSERT_TRUE(pid.ok()) << pid.error().message();
+  children.add(*pid);
+  std::vector<detail::ChildProcesses::Exit> exits;
+  ASSERT_TRUE(wait_for([&] {
+    for (const auto& e : children.collect()) exits.push_back(e);
+    return !exits.empty();
+  }));
+  ::close(leaked);
+  EXPECT_EQ(exits[0].pid, *pid);
+  EXPECT_FALSE(exits[0].success);  // exit 7
+  EXPECT_TRUE(children.empty());
+  EXPECT_EQ(lines_of(probe), (std::vector<std::string>{"closed", "/dev/null"}));
+  auto missing = detail::spawn_program(dir / "nothing", {});
+  EXPECT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error(), make_error_code(Errc::file_not_found));
 }
 
 // ---- Callbacks -------------------------------------------------------------

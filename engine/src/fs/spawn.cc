@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "fs/file_ops.h"
+#include "xferq/error.h"
 
 extern char** environ;
 
@@ -58,6 +59,8 @@ Result<pid_t> spawn_program(const std::string& program, const std::vector<std::s
   argv.push_back(nullptr);
   pid_t pid = 0;
   const int rc = ::posix_spawn(&pid, program.c_str(), &s.actions, &s.attr, argv.data(), environ);
+  // ENOENT names the program here, not a directory on the way to it.
+  if (rc == ENOENT) return make_error_code(Errc::file_not_found);
   if (rc != 0) return errno_error(rc);
   return pid;
 }
