@@ -84,6 +84,25 @@ TEST_F(NotifyTest, CommandRunsOnTransferredWithoutShellAndJobIdSubstituted) {
   EXPECT_TRUE(wait_for([] { return zombie_children() == 0; }, milliseconds(5000)));
 }
 
+// A program still running when the worker stops is collected all the same.
+TEST_F(NotifyTest, ProgramOutlivingTheWorkerLeavesNoZombie) {
+  server.set("/a", body_resource(make_body(1000)));
+  auto q = open_queue(db(), test_options());
+  Job job = download_job(*q, "/a", "a.out");
+  const std::string started = dir / "started", ended = dir / "ended";
+  ASSERT_FALSE(job.set_notify_command_line(
+      "/bin/sh", {"-c", ": > \"$1\"; sleep 1; : > \"$2\"", "sh", started, ended}));
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_state(job, JobState::transferred));
+  ASSERT_TRUE(wait_for([&] { return exists(started); }));
+  q->stop_worker();
+  q.reset();
+  EXPECT_FALSE(exists(ended));  // still running when the worker was gone
+  ASSERT_TRUE(wait_for([&] { return exists(ended); }));
+  std::this_thread::sleep_for(milliseconds(300));  // it exits right after: a zombie unless collected
+  EXPECT_TRUE(wait_for([] { return zombie_children() == 0; }, milliseconds(5000)));
+}
+
 TEST_F(NotifyTest, CommandRunsInTheWorkersProcessWithItsArgumentsIntact) {
   server.set("/a", body_resource(make_body(1000)));
   auto q = open_queue(db(), test_options());
