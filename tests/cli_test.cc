@@ -408,6 +408,31 @@ TEST_F(CliTest, TransferDownloadsAndCompletes) {
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_EQ(read_file(dir_ / "t.bin"), body);
   EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+  // One line per finished file (the file_transferred callback), before completion.
+  const size_t file_line = r.out.find("File 1 / 1 transferred: " + dir_ / "t.bin" + "\n");
+  ASSERT_NE(file_line, std::string::npos) << r.out;
+  EXPECT_LT(file_line, r.out.find("Transfer complete."));
+}
+
+TEST_F(CliTest, TransferReportsEachFileOnce) {
+  std::vector<std::string> args = {"transfer"};
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "f" + std::to_string(i);
+    server_.set("/" + name, body_resource(make_body(50 * 1024, i)));
+    args.push_back(server_.url("/" + name));
+    args.push_back(dir_ / name);
+  }
+  CliRun r = run(args);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  size_t at = 0;
+  for (int i = 0; i < 3; ++i) {
+    const std::string line = "File " + std::to_string(i + 1) + " / 3 transferred: " + dir_ / ("f" + std::to_string(i));
+    const size_t found = r.out.find(line);
+    ASSERT_NE(found, std::string::npos) << r.out;
+    EXPECT_GE(found, at) << "in order";
+    EXPECT_EQ(r.out.find(line, found + 1), std::string::npos) << "once";
+    at = found;
+  }
 }
 
 TEST_F(CliTest, TransferOfAMissingFileFails) {
