@@ -94,6 +94,40 @@ TEST_F(CliTest, CreateAddResumeRunCompleteGivesTheServersBytes) {
   EXPECT_TRUE(temp_files_in(dir_.path()).empty());
 }
 
+// setnotifycmdline JOB PROGRAM ARG...: the arguments are kept as given,
+// options of xferq's look ("-c", "--json") included; `run` starts the
+// program when the job is TRANSFERRED, without a shell.
+TEST_F(CliTest, NotifyCommandLineRunsWhenTheRunnerTransfersTheJob) {
+  server_.set("/a.bin", body_resource(make_body(1000, 3)));
+  const std::string id = create("notified");
+  ASSERT_EQ(run({"addfile", id, server_.url("/a.bin"), dir_ / "a.bin"}).status, 0);
+  const std::string out = dir_ / "notified.txt";
+  CliRun set = run({"setnotifycmdline", id, "/bin/sh", "-c", "printf '%s|%s\\n' \"$1\" \"$2\" > \"$3\"", "sh",
+                    "{job}", "a;b --json", out});
+  ASSERT_EQ(set.status, 0) << set.err;
+  CliRun got = run({"getnotifycmdline", id});
+  ASSERT_EQ(got.status, 0) << got.err;
+  EXPECT_EQ(got.out.substr(0, got.out.find('\n')), "/bin/sh");
+  EXPECT_NE(got.out.find("\n-c\n"), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find("\na;b --json\n"), std::string::npos) << got.out;
+  CliRun j = run({"--json", "info", id});
+  ASSERT_EQ(j.status, 0);
+  EXPECT_EQ(nlohmann::json::parse(j.out)["notify_command_line"]["program"], "/bin/sh");
+  // Refused: a relative program; a missing one; nothing changes.
+  EXPECT_NE(run({"setnotifycmdline", id, "sh"}).status, 0);
+  EXPECT_NE(run({"setnotifycmdline", id, dir_ / "missing"}).status, 0);
+  EXPECT_EQ(run({"setnotifycmdline", id}).status, 2);
+  EXPECT_EQ(run({"getnotifycmdline", id}).out, got.out);
+
+  ASSERT_EQ(run({"resume", id}).status, 0);
+  CliRun served = run({"run", "--until-idle"});
+  ASSERT_EQ(served.status, 0) << served.err;
+  EXPECT_EQ(state(id), "TRANSFERRED");
+  ASSERT_TRUE(wait_for([&] { return read_file(out) == id + "|a;b --json\n"; })) << read_file(out);
+  ASSERT_EQ(run({"setnotifycmdline", id, ""}).status, 0);
+  EXPECT_EQ(run({"getnotifycmdline", id}).out, "(none)\n");
+}
+
 TEST_F(CliTest, UploadReplyJobFromTheShell) {
   BitsUploadServer bits;
   bits.set_reply(true);
@@ -374,6 +408,31 @@ TEST_F(CliTest, TransferDownloadsAndCompletes) {
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_EQ(read_file(dir_ / "t.bin"), body);
   EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+  // One line per finished file (the file_transferred callback), before completion.
+  const size_t file_line = r.out.find("File 1 / 1 transferred: " + dir_ / "t.bin" + "\n");
+  ASSERT_NE(file_line, std::string::npos) << r.out;
+  EXPECT_LT(file_line, r.out.find("Transfer complete."));
+}
+
+TEST_F(CliTest, TransferReportsEachFileOnce) {
+  std::vector<std::string> args = {"transfer"};
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "f" + std::to_string(i);
+    server_.set("/" + name, body_resource(make_body(50 * 1024, i)));
+    args.push_back(server_.url("/" + name));
+    args.push_back(dir_ / name);
+  }
+  CliRun r = run(args);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  size_t at = 0;
+  for (int i = 0; i < 3; ++i) {
+    const std::string line = "File " + std::to_string(i + 1) + " / 3 transferred: " + dir_ / ("f" + std::to_string(i));
+    const size_t found = r.out.find(line);
+    ASSERT_NE(found, std::string::npos) << r.out;
+    EXPECT_GE(found, at) << "in order";
+    EXPECT_EQ(r.out.find(line, found + 1), std::string::npos) << "once";
+    at = found;
+  }
 }
 
 TEST_F(CliTest, TransferOfAMissingFileFails) {

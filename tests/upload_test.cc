@@ -436,5 +436,44 @@ TEST(UploadKill, KilledMidUploadResumesFromTheAcknowledgedOffset) {
   EXPECT_FALSE(job->complete());
 }
 
+// A zero-byte upload used to reach TRANSFERRED (Create-Session, then
+// Close-Session with no Fragment: the protocol has no empty Fragment) while
+// the server kept no file. add_file() refuses it now, with nothing sent.
+TEST_F(UploadTest, ZeroByteUploadIsRefusedAtAddTime) {
+  auto q = open_queue(db(), upload_options());
+  const std::string src = make_source("empty.bin", 0);
+  for (JobType type : {JobType::upload, JobType::upload_reply}) {
+    auto job = q->create_job("empty", type);
+    ASSERT_TRUE(job.ok());
+    EXPECT_EQ(job->add_file(server.url("/up/empty.bin"), src), make_error_code(Errc::invalid_arg));
+    auto files = job->files();
+    ASSERT_TRUE(files.ok());
+    EXPECT_TRUE(files->empty());
+    EXPECT_EQ(job->resume(), make_error_code(Errc::empty));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(server.counters().create_sessions, 0);
+  EXPECT_FALSE(server.uploaded("/up/empty.bin", nullptr));
+}
+
+// Emptied after add_file(): the job fails (ERROR, E_INVALIDARG, LOCAL_FILE)
+// before any packet; never TRANSFERRED without a file on the server.
+TEST_F(UploadTest, UploadEmptiedAfterAddFailsInsteadOfTransferring) {
+  auto q = open_queue(db(), upload_options());
+  const std::string src = make_source("shrunk.bin", 1000);
+  Job job = new_job(*q, JobType::upload, "/up/shrunk.bin", src);
+  write_file(src, "");
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_state(job, JobState::error)) << state_name(job);
+  auto e = job.error();
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->hresult, static_cast<uint32_t>(Errc::invalid_arg));
+  EXPECT_EQ(e->context, ErrorContext::local_file);
+  EXPECT_NE(e->description.find("empty"), std::string::npos) << e->description;
+  EXPECT_EQ(server.counters().create_sessions, 0);
+  EXPECT_FALSE(server.uploaded("/up/shrunk.bin", nullptr));
+  EXPECT_EQ(job.complete(), make_error_code(Errc::invalid_state));
+}
+
 }  // namespace
 }  // namespace xferq::testing

@@ -21,6 +21,13 @@
 
 struct xferq_queue {
   std::unique_ptr<xferq::Queue> queue;
+  // Both C callback sets, so that setting one keeps the other (the engine
+  // takes one JobCallbacks). Guarded by mu.
+  std::mutex mu;
+  xferq_callbacks callbacks{};
+  void* callbacks_user = nullptr;
+  xferq_progress_callbacks progress_callbacks{};
+  void* progress_user = nullptr;
 };
 
 struct xferq_job {
@@ -215,12 +222,13 @@ xferq_hr xferq_queue_stop_worker(xferq_queue* queue) {
   });
 }
 
-xferq_hr xferq_queue_set_callbacks(xferq_queue* queue, const xferq_callbacks* callbacks, void* user) {
-  if (queue == nullptr) return XFERQ_E_INVALIDARG;
-  return guarded([&] {
-    xferq::JobCallbacks cb;
-    if (callbacks) {
-      const xferq_callbacks c = *callbacks;
+// Hands the engine both C callback sets as one JobCallbacks. Caller holds queue->mu.
+static void apply_callbacks(xferq_queue* queue) {
+  xferq::JobCallbacks cb;
+  {
+    {
+      const xferq_callbacks c = queue->callbacks;
+      void* user = queue->callbacks_user;
       if (c.transferred)
         cb.transferred = [c, user](const std::string& id) { c.transferred(user, id.c_str()); };
       if (c.error)
@@ -234,10 +242,47 @@ xferq_hr xferq_queue_set_callbacks(xferq_queue* queue, const xferq_callbacks* ca
       if (c.modified)
         cb.modified = [c, user](const std::string& id) { c.modified(user, id.c_str()); };
     }
-    queue->queue->set_callbacks(std::move(cb));
+    const xferq_progress_callbacks p = queue->progress_callbacks;
+    void* puser = queue->progress_user;
+    if (p.file_transferred)
+      cb.file_transferred = [p, puser](const std::string& id, uint32_t idx) {
+        p.file_transferred(puser, id.c_str(), idx);
+      };
+    if (p.progress)
+      cb.progress = [p, puser](const std::string& id, const xferq::JobProgress& jp) {
+        xferq_progress out{jp.bytes_total, jp.bytes_transferred, jp.files_total, jp.files_transferred};
+        p.progress(puser, id.c_str(), &out);
+      };
+    cb.progress_interval = std::chrono::milliseconds(p.progress_interval_ms);
+    cb.progress_percent = p.progress_percent;
+  }
+  queue->queue->set_callbacks(std::move(cb));
+}
+
+xferq_hr xferq_queue_set_callbacks(xferq_queue* queue, const xferq_callbacks* callbacks, void* user) {
+  if (queue == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    std::lock_guard<std::mutex> lock(queue->mu);
+    queue->callbacks = callbacks ? *callbacks : xferq_callbacks{};
+    queue->callbacks_user = user;
+    apply_callbacks(queue);
     return XFERQ_S_OK;
   });
 }
+
+xferq_hr xferq_queue_set_progress_callbacks(xferq_queue* queue, const xferq_progress_callbacks* callbacks,
+                                            void* user) {
+  if (queue == nullptr) return XFERQ_E_INVALIDARG;
+  if (callbacks && callbacks->progress_percent > 100) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    std::lock_guard<std::mutex> lock(queue->mu);
+    queue->progress_callbacks = callbacks ? *callbacks : xferq_progress_callbacks{};
+    queue->progress_user = user;
+    apply_callbacks(queue);
+    return XFERQ_S_OK;
+  });
+}
+
 
 static xferq_hr hand_out(xferq::Result<Job> r, xferq_job** out) {
   if (!r) return hr_of(r.error());
@@ -773,4 +818,31 @@ xferq_hr xferq_job_bandwidth_limit(const xferq_job* job, int64_t* bytes_per_sec)
 xferq_hr xferq_job_set_bandwidth_limit(xferq_job* job, int64_t bytes_per_sec) {
   if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
   return guarded([&] { return hr_of(job->job.set_bandwidth_limit(bytes_per_sec)); });
+}
+
+xferq_hr xferq_job_set_notify_command_line(xferq_job* job, const char* program, const char* const* args,
+                                           size_t arg_count) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  if (arg_count > 0 && args == nullptr) return XFERQ_E_INVALIDARG;
+  for (size_t i = 0; i < arg_count; ++i)
+    if (args[i] == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    std::vector<std::string> a(args, args + arg_count);
+    return hr_of(job->job.set_notify_command_line(program ? program : "", a));
+  });
+}
+
+xferq_hr xferq_job_notify_command_line(const xferq_job* job, char* buf, size_t size, size_t* required,
+                                       size_t* arg_count) {
+  if (required) *required = 0;
+  if (arg_count) *arg_count = 0;
+  return getter(job, required, [&](const Job& j, size_t* req) -> xferq_hr {
+    auto r = j.notify_command_line();
+    if (!r) return hr_of(r.error());
+    // program NUL arg1 NUL ... argN (copy_out adds the last NUL).
+    std::string packed = r->program;
+    for (const std::string& a : r->args) packed.append(1, '\0').append(a);
+    if (arg_count) *arg_count = r->args.size();
+    return copy_out(packed, buf, size, req);
+  });
 }

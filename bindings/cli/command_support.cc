@@ -111,6 +111,8 @@ nlohmann::json full_json(const Job& job) {
               {"client_certificate", tls.client_certificate},
               {"client_key", tls.client_key},
               {"has_client_key_password", tls.has_client_key_password}};
+  const NotifyCommandLine notify = get(job.notify_command_line());
+  j["notify_command_line"] = {{"program", notify.program}, {"args", notify.args}};
   return j;
 }
 

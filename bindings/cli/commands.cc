@@ -105,6 +105,10 @@ int cmd_info(const Globals& g, const std::string& jobref, bool verbose) {
                 << " MAX DOWNLOAD TIME: " << i.maximum_download_time.count()
                 << " (USED: " << i.download_time_used.count() << ")\n";
       print_tls_lines(get(job.tls_options()));
+      const NotifyCommandLine notify = get(job.notify_command_line());
+      std::cout << "NOTIFY COMMAND LINE: " << (notify.program.empty() ? "NONE" : "'" + shown(notify.program) + "'");
+      for (const std::string& a : notify.args) std::cout << " '" << shown(a) << "'";
+      std::cout << "\n";
       std::cout << "FILES:\n";
       for (const FileInfo& f : get(job.files())) print_file_lines(f);
     }

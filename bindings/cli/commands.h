@@ -48,6 +48,9 @@ int cmd_setjobbandwidth(const Globals& g, const std::string& job, const std::str
 int cmd_getjobbandwidth(const Globals& g, const std::string& job);
 int cmd_setbandwidthschedule(const Globals& g, const std::vector<std::string>& windows);
 int cmd_getbandwidth(const Globals& g);
+// words: JOB PROGRAM [ARG ...]; PROGRAM "" and no ARG removes it.
+int cmd_setnotifycmdline(const Globals& g, const std::vector<std::string>& words);
+int cmd_getnotifycmdline(const Globals& g, const std::string& job);
 int cmd_suspend(const Globals& g, const std::string& job);
 int cmd_resume(const Globals& g, const std::string& job);
 int cmd_cancel(const Globals& g, const std::string& job);

@@ -1,6 +1,7 @@
 // commands_serve.cc — the subcommands that serve the queue or watch it:
 // run (the worker until a signal or idle), monitor, and transfer (one job,
-// start to finish, with a progress line).
+// start to finish, with a progress line redrawn on the job's progress
+// callback and a line per finished file from its file_transferred callback).
 #include "command_support.h"
 #include "commands.h"
 
@@ -8,9 +9,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace xferq::cli {
 
@@ -139,6 +143,48 @@ std::string bar(int64_t done, int64_t total) {
          std::string(3 - std::min<size_t>(3, pct_text.size()), ' ') + pct_text + "%";
 }
 
+// What the transfer's callbacks report to the command's loop (they run on
+// the worker thread): the files finished since the loop last looked, and
+// whether anything changed, so the loop redraws at once instead of at its
+// next 100 ms tick.
+// Thread safety: every member is guarded by mu.
+struct TransferEvents {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<uint32_t> files_done;
+  bool changed = false;
+
+  void note(const uint32_t* file) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (file) files_done.push_back(*file);
+      changed = true;
+    }
+    cv.notify_one();
+  }
+  // The callbacks that feed it, for the job `id`.
+  JobCallbacks callbacks(const std::string& id) {
+    JobCallbacks cb;
+    cb.progress_interval = std::chrono::milliseconds(100);
+    cb.file_transferred = [this, id](const std::string& job_id, uint32_t file) {
+      if (job_id == id) note(&file);
+    };
+    cb.progress = [this](const std::string&, const JobProgress&) { note(nullptr); };
+    cb.transferred = [this](const std::string&) { note(nullptr); };
+    cb.error = [this](const std::string&, const JobErrorInfo&) { note(nullptr); };
+    return cb;
+  }
+  // Waits up to `timeout` for a change; returns the files finished since.
+  std::vector<uint32_t> wait(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, timeout, [this] { return changed; });
+    changed = false;
+    std::vector<uint32_t> out;
+    out.swap(files_done);
+    return out;
+  }
+};
+
 }  // namespace
 
 int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const std::string& name,
@@ -153,8 +199,10 @@ int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const 
     for (size_t k = 0; k < pairs.size(); k += 2) specs.push_back({pairs[k], absolute_path(pairs[k + 1])});
 
     install_signal_handlers();
+    TransferEvents events;  // outlives q: the worker's callbacks point at it
     auto q = open_queue(g, true, true);
     Job job = get(q->create_job(name.empty() ? std::string("xferq transfer") : name));
+    q->set_callbacks(events.callbacks(job.id()));
     auto abandon = [&](const Failure& f) {
       job.cancel();
       throw Fail{f};
@@ -165,6 +213,14 @@ int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const 
     std::cout << "Transfer job " << job.id() << " started.\n" << std::flush;
 
     const bool tty = ::isatty(STDOUT_FILENO) == 1;
+    std::vector<bool> printed(specs.size(), false);
+    auto print_file = [&](uint32_t file) {
+      if (file >= specs.size() || printed[file]) return;
+      printed[file] = true;
+      if (tty) std::cout << "\r\033[K";
+      std::cout << "File " << file + 1 << " / " << specs.size() << " transferred: " << shown(specs[file].local_path)
+                << "\n" << std::flush;
+    };
     ProgressMeter meter;
     std::string last;
     for (;;) {
@@ -200,6 +256,8 @@ int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const 
         std::cout << last << (rate.empty() ? "" : ", " + rate) << "\n" << std::flush;
       }
       if (i.state == JobState::transferred) {
+        // Every file is done; the last one's callback may not have run yet.
+        for (uint32_t f = 0; f < specs.size(); ++f) print_file(f);
         CompleteStatus st;
         if (auto ec = job.complete(&st)) check(ec, job, "complete");
         std::cout << "Transfer complete.\n";
@@ -220,7 +278,7 @@ int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const 
         std::cerr << "xferq: job " << job.id() << " was " << to_string(i.state) << " by someone else.\n";
         return kExitFailure;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (const uint32_t file : events.wait(std::chrono::milliseconds(100))) print_file(file);
     }
   });
 }

@@ -201,6 +201,19 @@ int main(int argc, char** argv) {
               cmd_setminretrydelay);
   job_arg_cmd("setnoprogresstimeout", "SECONDS", "seconds without progress before a transient error is fatal",
               cmd_setnoprogresstimeout);
+  {
+    // Everything after JOB is taken as it is ("-c" included): the program's
+    // arguments are not xferq's options.
+    auto* s = app.add_subcommand("setnotifycmdline",
+                                 "run PROGRAM (absolute path, no shell) with ARGs when the job is TRANSFERRED or in "
+                                 "ERROR; {job} in an ARG becomes the job's GUID; an empty PROGRAM removes it");
+    s->prefix_command();
+    s->fallthrough(false);
+    s->footer("usage: xferq setnotifycmdline JOB PROGRAM [ARG ...]");
+    s->callback([&, s] { action = [&, s] { return cmd_setnotifycmdline(g, s->remaining()); }; });
+  }
+  job_cmd("getnotifycmdline", "print a job's notify command line: the program, then each argument, one a line",
+          cmd_getnotifycmdline);
   job_cmd("suspend", "pause a job", cmd_suspend);
   job_cmd("resume", "queue a job for transfer", cmd_resume);
   job_cmd("cancel", "cancel a job and delete its temporary files", cmd_cancel);

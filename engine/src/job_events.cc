@@ -1,6 +1,8 @@
 // job_events.cc — see job_events.h.
 #include "job_events.h"
 
+#include <algorithm>
+
 namespace xferq::detail {
 
 void JobEvents::set_callbacks(JobCallbacks callbacks) {
@@ -28,6 +30,21 @@ void JobEvents::worker_stopped(std::error_code error) {
 
 void JobEvents::modified(const std::string& id) {
   if (auto cb = current(); cb && cb->modified) cb->modified(id);
+}
+
+void JobEvents::file_transferred(const std::string& id, uint32_t file_index) {
+  if (auto cb = current(); cb && cb->file_transferred) cb->file_transferred(id, file_index);
+}
+
+void JobEvents::progress(const std::string& id, const JobProgress& progress) {
+  if (auto cb = current(); cb && cb->progress) cb->progress(id, progress);
+}
+
+std::optional<JobEvents::ProgressThrottle> JobEvents::progress_throttle() {
+  auto cb = current();
+  if (!cb || !cb->progress) return std::nullopt;
+  return ProgressThrottle{std::max(cb->progress_interval, std::chrono::milliseconds(0)),
+                          std::min<uint32_t>(cb->progress_percent, 100)};
 }
 
 }  // namespace xferq::detail

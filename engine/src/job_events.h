@@ -7,7 +7,9 @@
 #ifndef XFERQ_JOB_EVENTS_H_
 #define XFERQ_JOB_EVENTS_H_
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 
@@ -26,6 +28,16 @@ class JobEvents {
   void error(const std::string& id, const JobErrorInfo& error);
   void modified(const std::string& id);
   void worker_stopped(std::error_code error);
+  void file_transferred(const std::string& id, uint32_t file_index);
+  void progress(const std::string& id, const JobProgress& progress);
+
+  // The progress callback's throttle, if one is registered (nullopt: none,
+  // so the worker need not read the progress at all).
+  struct ProgressThrottle {
+    std::chrono::milliseconds interval{0};
+    uint32_t percent = 0;
+  };
+  std::optional<ProgressThrottle> progress_throttle();
 
  private:
   std::shared_ptr<const JobCallbacks> current();

@@ -126,6 +126,30 @@ std::error_code check_upload_source(std::string_view path) {
   if (!info.exists) return make_error_code(Errc::file_not_found);
   if (!info.regular) return make_error_code(Errc::invalid_arg);
   if (!can_read(p)) return make_error_code(Errc::access_denied);
+  // The BITS upload protocol has no way to send an empty file (a Fragment's
+  // Content-Range covers one byte at least); refused here rather than
+  // "transferred" with nothing on the server.
+  if (info.size == 0) return make_error_code(Errc::invalid_arg);
+  return {};
+}
+
+std::error_code check_notify_command_line(std::string_view program, const std::vector<std::string>& args) {
+  if (program.empty()) return args.empty() ? std::error_code() : make_error_code(Errc::invalid_arg);
+  const auto has_nul = [](std::string_view s) { return s.find('\0') != std::string_view::npos; };
+  if (has_nul(program)) return make_error_code(Errc::invalid_arg);
+  size_t total = 0;
+  for (const std::string& a : args) {
+    if (has_nul(a)) return make_error_code(Errc::invalid_arg);
+    total += a.size() + 1;
+  }
+  if (program.size() > kMaxNotifyProgram || (total > 0 && total - 1 > kMaxNotifyArgs))
+    return make_error_code(Errc::string_too_long);
+  if (program.front() != '/') return make_error_code(Errc::invalid_arg);
+  const std::string p(program);
+  const PathInfo info = inspect_path(p);
+  if (!info.exists) return make_error_code(Errc::file_not_found);
+  if (!info.regular) return make_error_code(Errc::invalid_arg);
+  if (!can_execute(p)) return make_error_code(Errc::access_denied);
   return {};
 }
 

@@ -28,8 +28,17 @@ std::error_code check_local_path(std::string_view path);
 
 // The file of an upload job: an absolute path (same form rules) to an
 // existing, readable regular file. ERROR_FILE_NOT_FOUND if nothing is there,
-// E_INVALIDARG if it is not a regular file, E_ACCESSDENIED if unreadable.
+// E_INVALIDARG if it is not a regular file or is empty (see job.h),
+// E_ACCESSDENIED if unreadable.
 std::error_code check_upload_source(std::string_view path);
+
+// A notify command line (Job::set_notify_command_line): both empty (none), or
+// an absolute path to an existing executable regular file and arguments
+// without NUL, within the limits. ERROR_FILE_NOT_FOUND / E_INVALIDARG /
+// E_ACCESSDENIED / BG_E_STRING_TOO_LONG as job.h says.
+constexpr size_t kMaxNotifyProgram = 4096;  // PATH_MAX (BITS: MAX_PATH)
+constexpr size_t kMaxNotifyArgs = 4000;     // BITS's limit on the parameters
+std::error_code check_notify_command_line(std::string_view program, const std::vector<std::string>& args);
 
 // Display names and descriptions: UTF-8, within the limits, without control
 // characters (C0, DEL, C1: a newline would forge a line of a listing, an

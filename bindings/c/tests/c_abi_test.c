@@ -649,6 +649,102 @@ static int upload_jobs(struct ctx* c) {
   return 0;
 }
 
+/* What the progress callbacks saw (worker thread). */
+struct progress_events {
+  pthread_mutex_t mu;
+  int files;
+  int calls;
+  uint32_t last_file;
+  int64_t last_bytes;
+};
+
+static void on_file(void* user, const char* job_id, uint32_t file_index) {
+  struct progress_events* pe = (struct progress_events*)user;
+  (void)job_id;
+  pthread_mutex_lock(&pe->mu);
+  pe->files++;
+  pe->last_file = file_index;
+  pthread_mutex_unlock(&pe->mu);
+}
+
+static void on_progress(void* user, const char* job_id, const xferq_progress* p) {
+  struct progress_events* pe = (struct progress_events*)user;
+  (void)job_id;
+  pthread_mutex_lock(&pe->mu);
+  pe->calls++;
+  pe->last_bytes = p->bytes_transferred;
+  pthread_mutex_unlock(&pe->mu);
+}
+
+/* The notify command line (touch, no shell: "a;b" is one file name) and the
+ * progress callbacks, which leave the other callbacks registered. */
+static int notifications(struct ctx* c) {
+  char url[512], local[1024], arg0[1024], arg1[1024], marker[1024], buf[4096];
+  const char* args[2];
+  const char* bad[1] = {NULL};
+  size_t required = 0, arg_count = 9;
+  xferq_job* j = NULL;
+  xferq_progress_callbacks pcb;
+  struct progress_events pe;
+  int transferred_before, waited, files = 0, calls = 0;
+  int64_t last_bytes = 0;
+
+  memset(&pe, 0, sizeof pe);
+  pthread_mutex_init(&pe.mu, NULL);
+  memset(&pcb, 0, sizeof pcb);
+  pcb.file_transferred = on_file;
+  pcb.progress = on_progress;
+  pcb.progress_interval_ms = 0;
+  pcb.progress_percent = 101;
+  EXPECT_HR(xferq_queue_set_progress_callbacks(c->queue, &pcb, &pe), XFERQ_E_INVALIDARG);
+  pcb.progress_percent = 0;
+  EXPECT_HR(xferq_queue_set_progress_callbacks(c->queue, &pcb, &pe), XFERQ_S_OK);
+
+  EXPECT_HR(xferq_queue_create_job(c->queue, "c-abi notify", &j), XFERQ_S_OK);
+  path_in(c, "notified-{job}", arg0, sizeof arg0);
+  path_in(c, "a;b", arg1, sizeof arg1);
+  args[0] = arg0;
+  args[1] = arg1;
+  EXPECT_HR(xferq_job_set_notify_command_line(j, "/nonexistent/notify", args, 2), XFERQ_ERROR_FILE_NOT_FOUND);
+  EXPECT_HR(xferq_job_set_notify_command_line(j, "touch", args, 2), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_job_set_notify_command_line(j, "/usr/bin/touch", bad, 1), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_job_notify_command_line(j, buf, sizeof buf, &required, &arg_count), XFERQ_S_OK);
+  EXPECT_TRUE(required == 1 && buf[0] == '\0' && arg_count == 0);
+  EXPECT_HR(xferq_job_set_notify_command_line(j, "/usr/bin/touch", args, 2), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_notify_command_line(j, NULL, 0, &required, &arg_count), XFERQ_E_INSUFFICIENT_BUFFER);
+  EXPECT_TRUE(required == strlen("/usr/bin/touch") + strlen(arg0) + strlen(arg1) + 3);
+  EXPECT_HR(xferq_job_notify_command_line(j, buf, sizeof buf, &required, &arg_count), XFERQ_S_OK);
+  EXPECT_TRUE(arg_count == 2);
+  EXPECT_STREQ(buf, "/usr/bin/touch");
+  EXPECT_STREQ(buf + strlen(buf) + 1, arg0);
+  EXPECT_STREQ(buf + strlen(buf) + 1 + strlen(arg0) + 1, arg1);
+
+  transferred_before = events_transferred(&c->ev);
+  url_of(c, C_ABI_SMALL_PATH, url, sizeof url);
+  path_in(c, "notify.bin", local, sizeof local);
+  EXPECT_HR(xferq_job_add_file(j, url, local), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_resume(j), XFERQ_S_OK);
+  EXPECT_TRUE(wait_state(j, XFERQ_STATE_TRANSFERRED, 20000));
+  snprintf(marker, sizeof marker, "%s/notified-%s", c->dir, xferq_job_id(j));
+  for (waited = 0; waited < 10000 && !(file_exists(marker) && file_exists(arg1)); waited += 10) sleep_ms(10);
+  EXPECT_TRUE(file_exists(marker));
+  EXPECT_TRUE(file_exists(arg1));
+  for (waited = 0; waited < 10000 && events_transferred(&c->ev) == transferred_before; waited += 10) sleep_ms(10);
+  EXPECT_TRUE(events_transferred(&c->ev) == transferred_before + 1); /* still registered */
+  pthread_mutex_lock(&pe.mu);
+  files = pe.files;
+  calls = pe.calls;
+  last_bytes = pe.last_bytes;
+  pthread_mutex_unlock(&pe.mu);
+  EXPECT_TRUE(files == 1 && pe.last_file == 0);
+  EXPECT_TRUE(calls >= 1 && last_bytes == C_ABI_SMALL_SIZE);
+  EXPECT_HR(xferq_job_complete(j), XFERQ_S_OK);
+  EXPECT_HR(xferq_queue_set_progress_callbacks(c->queue, NULL, NULL), XFERQ_S_OK);
+  xferq_job_release(j);
+  pthread_mutex_destroy(&pe.mu);
+  return 0;
+}
+
 /* Reopened without a worker: the jobs kept their final states. */
 static int reopened(struct ctx* c) {
   char path[1024];
@@ -691,6 +787,7 @@ static int scenario(struct ctx* c) {
   RUN(cancelled_job(c));
   RUN(partial_job(c));
   RUN(upload_jobs(c));
+  RUN(notifications(c));
   RUN(reopened(c));
   RUN(bandwidth(c)); /* last: its job would change the job counts above */
   return 0;

@@ -311,3 +311,33 @@ def test_bandwidth_limits(tmp_path):
         assert q.get_job(job_id).bandwidth_limit == 250_000
         q.bandwidth_schedule = []
         assert q.bandwidth_schedule == []
+
+
+def test_notify_command_line_and_progress_callbacks(server, queue, tmp_path):
+    files, calls, done = [], [], threading.Event()
+    queue.set_callbacks(transferred=lambda job_id: done.set())
+    queue.set_progress_callbacks(file_transferred=lambda job_id, i: files.append((job_id, i)),
+                                 progress=lambda job_id, p: calls.append(p), interval=0.0)
+    job = queue.create_job("python notify")
+    assert job.notify_command_line == xferq.NotifyCommandLine("", [])
+    with pytest.raises(xferq.XferqError) as e:
+        job.set_notify_command_line("touch", [])
+    assert e.value.name == "E_INVALIDARG"
+    with pytest.raises(xferq.XferqError) as e:
+        job.set_notify_command_line(tmp_path / "missing", [])
+    assert e.value.name == "ERROR_FILE_NOT_FOUND"
+    args = [str(tmp_path / "done-{job}"), str(tmp_path / "a;b")]
+    job.set_notify_command_line("/usr/bin/touch", args)
+    assert job.notify_command_line == xferq.NotifyCommandLine("/usr/bin/touch", args)
+
+    job.add_file(server.url("/small.bin"), tmp_path / "small.bin")
+    job.resume()
+    assert done.wait(10)
+    # touch ran without a shell: "a;b" is one file name, {job} the job's id.
+    assert wait_for(lambda: (tmp_path / f"done-{job.id}").exists() and (tmp_path / "a;b").exists())
+    assert files == [(job.id, 0)]
+    assert calls and calls[-1].bytes_transferred == len(SMALL)
+    job.complete()
+    with pytest.raises(xferq.XferqError) as e:
+        job.set_notify_command_line("", [])
+    assert e.value.name == "DO_E_INVALID_STATE"

@@ -33,7 +33,7 @@ from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Seq
 
 __all__ = [
     "Queue", "Job", "JobType", "State", "Priority", "ErrorContext", "CompleteStatus",
-    "Progress", "Times", "JobError", "FileInfo", "XferqError", "BandwidthWindow",
+    "Progress", "Times", "JobError", "FileInfo", "NotifyCommandLine", "XferqError", "BandwidthWindow",
     "hresult_name", "hresult_message", "library_path",
     "S_OK", "BG_S_PARTIAL_COMPLETE", "DO_E_INVALID_STATE", "BG_E_NOT_FOUND", "BG_E_EMPTY",
     "BG_E_ERROR_INFORMATION_UNAVAILABLE", "E_INVALIDARG", "E_NOTIMPL",
@@ -123,6 +123,11 @@ class Progress(NamedTuple):
     bytes_transferred: int
     files_total: int
     files_transferred: int
+
+
+class NotifyCommandLine(NamedTuple):
+    program: str              # "" when none is set
+    args: List[str]           # "{job}" stands for the job's id
 
 
 class Times(NamedTuple):
@@ -242,6 +247,15 @@ class _Callbacks(ctypes.Structure):
     _fields_ = [("transferred", _EventFn), ("error", _ErrorFn), ("modified", _EventFn)]
 
 
+_FileEventFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint32)
+_ProgressFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(_Progress))
+
+
+class _ProgressCallbacks(ctypes.Structure):
+    _fields_ = [("file_transferred", _FileEventFn), ("progress", _ProgressFn),
+                ("progress_interval_ms", ctypes.c_uint32), ("progress_percent", ctypes.c_uint32)]
+
+
 _hr = ctypes.c_uint32
 _p = ctypes.c_void_p
 _sz = ctypes.c_size_t
@@ -316,6 +330,9 @@ _PROTOTYPES = {
     "xferq_queue_bandwidth_schedule": (_hr, [_p, ctypes.POINTER(_BandwidthWindow), _sz, ctypes.POINTER(_sz)]),
     "xferq_job_bandwidth_limit": (_hr, [_p, ctypes.POINTER(ctypes.c_int64)]),
     "xferq_job_set_bandwidth_limit": (_hr, [_p, ctypes.c_int64]),
+    "xferq_queue_set_progress_callbacks": (_hr, [_p, ctypes.POINTER(_ProgressCallbacks), _p]),
+    "xferq_job_set_notify_command_line": (_hr, [_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), _sz]),
+    "xferq_job_notify_command_line": (_hr, [_p, ctypes.c_char_p, _sz, ctypes.POINTER(_sz), ctypes.POINTER(_sz)]),
 }
 
 
@@ -570,6 +587,32 @@ class Job:
     @custom_headers.setter
     def custom_headers(self, headers) -> None:
         _check(_lib.xferq_job_set_custom_headers(self._h, _utf8("\n".join(headers))))
+
+    def set_notify_command_line(self, program: "str | os.PathLike[str]", args=()) -> None:
+        """The program (absolute path of an executable) started without a shell,
+        with `args` as its arguments ("{job}" becomes the job's id), when the
+        job reaches TRANSFERRED or ERROR (BITS's SetNotifyCmdLine). "" and no
+        args removes it. Checked now: XferqError ERROR_FILE_NOT_FOUND,
+        E_INVALIDARG, E_ACCESSDENIED or BG_E_STRING_TOO_LONG."""
+        encoded = [_utf8(a) for a in args]
+        array = (ctypes.c_char_p * max(len(encoded), 1))(*encoded)
+        _check(_lib.xferq_job_set_notify_command_line(self._h, _utf8(program), array, len(encoded)))
+
+    @property
+    def notify_command_line(self) -> NotifyCommandLine:
+        required, count = _sz(0), _sz(0)
+        hr = _lib.xferq_job_notify_command_line(self._h, None, 0, ctypes.byref(required), ctypes.byref(count))
+        while hr == _E_INSUFFICIENT_BUFFER:
+            buf = ctypes.create_string_buffer(required.value)
+            hr = _lib.xferq_job_notify_command_line(self._h, buf, len(buf), ctypes.byref(required),
+                                                    ctypes.byref(count))
+            if hr == S_OK:
+                # program NUL arg NUL ... arg NUL
+                parts = buf.raw[:required.value - 1].split(b"\0")
+                return NotifyCommandLine(parts[0].decode("utf-8", "surrogateescape"),
+                                         [a.decode("utf-8", "surrogateescape") for a in parts[1:]])
+        _check(hr)
+        return NotifyCommandLine("", [])
 
     def set_credentials(self, target: int, scheme: int, user: str, password: str) -> None:
         """Credentials for AUTH_TARGET_SERVER / _PROXY by AUTH_SCHEME_BASIC / _DIGEST / _BEARER
@@ -860,6 +903,30 @@ class Queue:
         _check(_lib.xferq_queue_set_callbacks(self._handle(), ctypes.byref(cbs), None))
         # The old thunks may still be running on the worker: keep them too
         # until the queue is closed.
+        self._callbacks = (cbs, self._callbacks)
+
+    def set_progress_callbacks(self, file_transferred: Optional[Callable[[str, int], None]] = None,
+                               progress: Optional[Callable[[str, Progress], None]] = None,
+                               interval: float = 0.5, percent: int = 0) -> None:
+        """Registers file_transferred(job_id, file_index) (each file once, in
+        order) and progress(job_id, Progress), the latter at least `interval`
+        seconds apart per job and, with percent 1..100, only when the bytes
+        crossed another multiple of that many percent; plus one call when the
+        job reaches TRANSFERRED. Replaces earlier ones; the callbacks of
+        set_callbacks() stay. Worker thread; keep them short."""
+        def on_file(_user, job_id, index):
+            file_transferred(job_id.decode(), index)
+
+        def on_progress(_user, job_id, p):
+            v = p.contents
+            progress(job_id.decode(), Progress(v.bytes_total, v.bytes_transferred, v.files_total,
+                                               v.files_transferred))
+
+        cbs = _ProgressCallbacks(_FileEventFn(on_file) if file_transferred else _FileEventFn(),
+                                 _ProgressFn(on_progress) if progress else _ProgressFn(),
+                                 int(interval * 1000), int(percent))
+        _check(_lib.xferq_queue_set_progress_callbacks(self._handle(), ctypes.byref(cbs), None))
+        # As in set_callbacks(): old thunks may still run; keep them.
         self._callbacks = (cbs, self._callbacks)
 
     def __repr__(self) -> str:

@@ -2,6 +2,8 @@
 #ifndef XFERQ_CALLBACKS_H_
 #define XFERQ_CALLBACKS_H_
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <system_error>
@@ -17,9 +19,9 @@ namespace xferq {
 // is not delivered later, and calls made by other processes fire nothing here
 // (the transfers this process's worker runs do, whoever created the job).
 //
-// Threads: transferred and error run on the worker thread; modified runs on the
-// worker thread for the worker's events and on the calling thread, before the
-// call returns, for API calls. No queue lock is held while they run, so they
+// Threads: transferred, error, file_transferred and progress run on the
+// worker thread; modified runs on the worker thread for the worker's events
+// and on the calling thread, before the call returns, for API calls. No queue lock is held while they run, so they
 // may call into the Queue and its Jobs (complete() from transferred is the
 // usual pattern), except that they must not call Queue::stop_worker() or
 // destroy the Queue (see queue.h). The worker waits for them: every transfer
@@ -33,7 +35,8 @@ namespace xferq {
 struct JobCallbacks {
   // The job reached TRANSFERRED: every file is in its temp file (uploads: the
   // server has every byte, and the reply is here): call complete() to get the
-  // files. Worker thread, right after modified for the same change.
+  // files. Worker thread, right after modified (and the final progress) for
+  // the same change.
   std::function<void(const std::string& job_id)> transferred;
   // The job entered ERROR, after a failed attempt (right after modified) or when
   // the no-progress timeout ran out (alone), with the error Job::error() now
@@ -52,6 +55,28 @@ struct JobCallbacks {
   // Queue::worker_error() then reports); nothing transfers in this process
   // until start_worker() is called again. Worker thread, once, as it exits.
   std::function<void(std::error_code error)> worker_stopped;
+
+  // A file of the job is finished: every byte is in its temp file (a
+  // download) or acknowledged by the server (an upload). `file_index` is its
+  // place in Job::files(); once per file, in order, before the modified of
+  // the same change (and before transferred for the last one). Worker thread.
+  std::function<void(const std::string& job_id, uint32_t file_index)> file_transferred;
+  // The job's progress, as Job::progress() would read it: after a committed
+  // byte count (a download every QueueOptions::progress_interval, an upload
+  // after each Ack) or a finished file, throttled per job by the two members
+  // below, and once more, unthrottled, when the job reaches TRANSFERRED (so the
+  // last call shows every byte). Worker thread, after the modified of the
+  // same change.
+  std::function<void(const std::string& job_id, const JobProgress& progress)> progress;
+  // Throttles (both apply): at least progress_interval between two calls for
+  // a job (BITS's MINIMUM_NOTIFICATION_INTERVAL_MS, 500 ms; DO's
+  // CallbackFreqSeconds; 0: no minimum), and, when progress_percent is 1 to
+  // 100, a call only when the job's bytes crossed another multiple of that
+  // many percent of bytes_total since the last call (DO's
+  // CallbackFreqPercent; 0: any change; with bytes_total unknown only the
+  // interval applies).
+  std::chrono::milliseconds progress_interval{500};
+  uint32_t progress_percent = 0;
 };
 
 }  // namespace xferq

@@ -65,8 +65,12 @@ class Job {
   //   over 2,200 bytes; ERROR_PATH_NOT_FOUND if the path's directory is missing,
   //   E_ACCESSDENIED if it is not writable. UPLOAD / UPLOAD_REPLY jobs instead
   //   need local_path to be the file to send: ERROR_FILE_NOT_FOUND if nothing is
-  //   there, E_INVALIDARG if it is not a regular file, E_ACCESSDENIED if it is
-  //   unreadable; BG_E_TOO_MANY_FILES for more than one file;
+  //   there, E_INVALIDARG if it is not a regular file or is empty (the BITS
+  //   upload protocol cannot send an empty file: a Fragment's Content-Range
+  //   covers at least one byte, and a session closed without one leaves the
+  //   server no file), E_ACCESSDENIED if it is unreadable; BG_E_TOO_MANY_FILES
+  //   for more than one file. A file emptied after add_file() fails the job
+  //   when it starts (ERROR, E_INVALIDARG, LOCAL_FILE context);
   // - in the transaction: DO_E_INVALID_STATE on final jobs; BG_E_TOO_MANY_FILES
   //   if an upload job has its file already; BG_E_TOO_MANY_FILES_IN_JOB past 200
   //   files; for downloads, E_INVALIDARG for a path twice in the call and
@@ -315,6 +319,37 @@ class Job {
   // E_INVALIDARG if negative. Progress restarts the clock; a transient error
   // whose retry would come after the timeout runs out is fatal at once.
   std::error_code set_no_progress_timeout(std::chrono::seconds timeout);
+
+  // ---- Notification --------------------------------------------------------
+  // The notify command line (BITS's SetNotifyCmdLine): when the job reaches
+  // TRANSFERRED or ERROR (only those; also ERROR by the no-progress timeout),
+  // the process whose worker runs the job starts `program` with `args` as
+  // argv[1..] — no shell: each argument reaches the program as one argument,
+  // whatever it holds (";", spaces, quotes). Every "{job}" in an argument
+  // becomes the job's id ("{XXXXXXXX-...}"); nothing else is substituted or
+  // added (BITS passes whatever the application wrote, so its callers put the
+  // id there themselves). The program gets stdin, stdout and stderr on
+  // /dev/null and the worker process's environment and working directory; the
+  // worker does not wait for it (it collects its exit status, so no zombie is
+  // left). Exited non-zero (or killed, or not started at all: the program
+  // was removed since) while the job is still in the state
+  // that started it, it is run again after the job's minimum retry delay (at
+  // least 1 s), as BITS does, until it succeeds or the job moves on; these
+  // reruns are remembered by the running worker only (a worker restart drops
+  // them). Unlike BITS, it runs whether or not callbacks are registered (they
+  // live in one process; the command line is stored in the queue).
+  //
+  // set: `program` an absolute path to an existing executable regular file,
+  // checked now (ERROR_FILE_NOT_FOUND if nothing is there, E_INVALIDARG if it
+  // is not absolute or not a regular file, E_ACCESSDENIED if not executable);
+  // E_INVALIDARG for a NUL in any string or arguments without a program;
+  // BG_E_STRING_TOO_LONG for a program over 4,096 bytes or arguments over
+  // 4,000 bytes in all (each counted with one separator, as if joined by
+  // spaces). An empty program with no arguments removes it. State rules as
+  // for the other setters; fires modified; one transaction.
+  std::error_code set_notify_command_line(std::string_view program, const std::vector<std::string>& args);
+  // As set ({} if none; "{job}" not substituted). One read.
+  Result<NotifyCommandLine> notify_command_line() const;
 
   // Upload-reply jobs: where complete() puts the reply (absolute path, writable
   // directory; default: the upload file's path + ".reply"). Set it before

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 #include <utility>
 
@@ -69,6 +70,15 @@ struct TlsOptions {
   // with client_key_password empty, it keeps the stored passphrase, so that
   // options read back, changed and written again lose nothing.
   bool has_client_key_password = false;
+};
+
+// A job's notify command line (Job::set_notify_command_line, BITS's
+// SetNotifyCmdLine): a program, by absolute path, and its arguments, run
+// without a shell when the job reaches TRANSFERRED or ERROR. Both empty: none.
+// Thread safety: a plain value type; not synchronized.
+struct NotifyCommandLine {
+  std::string program;            // absolute path of an executable file
+  std::vector<std::string> args;  // argv[1..]; every "{job}" becomes the job's id
 };
 
 // Where an error happened. xferq reports LOCAL_FILE (temp, target or upload

@@ -202,6 +202,8 @@ PathInfo inspect_path(const std::string& path) {
 
 bool can_read(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
 
+bool can_execute(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+
 bool can_create_in(const std::string& dir) { return ::access(dir.c_str(), W_OK | X_OK) == 0; }
 
 }  // namespace xferq::detail

@@ -64,9 +64,10 @@ struct PathInfo {
 };
 PathInfo inspect_path(const std::string& path);
 
-// Whether the calling process may read the file (R_OK) or create files in the
-// directory (W_OK | X_OK).
+// Whether the calling process may read the file (R_OK), execute it (X_OK), or
+// create files in the directory (W_OK | X_OK).
 bool can_read(const std::string& path);
+bool can_execute(const std::string& path);
 bool can_create_in(const std::string& dir);
 
 // The queue file, before SQLite opens it: created 0600 if missing (never

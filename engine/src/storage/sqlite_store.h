@@ -64,6 +64,9 @@ class SqliteStore final : public Store {
   Result<ProxySettings> proxy_settings(const std::string& id) override;
   std::error_code set_tls_options(const std::string& id, const TlsOptions& tls, int64_t now_us) override;
   Result<TlsOptions> tls_options(const std::string& id) override;
+  std::error_code set_notify_command_line(const std::string& id, const NotifyCommandLine& command,
+                                          int64_t now_us) override;
+  Result<NotifyCommandLine> notify_command_line(const std::string& id) override;
   std::error_code set_remote_name(const std::string& id, int64_t idx, const std::string& url,
                                   int64_t now_us) override;
   std::error_code replace_remote_prefix(const std::string& id, const std::string& old_prefix,

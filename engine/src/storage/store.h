@@ -201,6 +201,11 @@ class Store {
   // blanks it).
   virtual std::error_code set_tls_options(const std::string& id, const TlsOptions& tls, int64_t now_us) = 0;
   virtual Result<TlsOptions> tls_options(const std::string& id) = 0;
+  // The notify command line (program "" and no args: none). BG_E_NOT_FOUND /
+  // DO_E_INVALID_STATE as for a property.
+  virtual std::error_code set_notify_command_line(const std::string& id, const NotifyCommandLine& command,
+                                                  int64_t now_us) = 0;
+  virtual Result<NotifyCommandLine> notify_command_line(const std::string& id) = 0;
   // New remote names (downloads): file `idx`'s URL, or every URL starting
   // with `old_prefix` rewritten — each new URL passing `check_url` inside the
   // transaction, all or none. E_INVALIDARG for an idx past the last file;

@@ -379,6 +379,7 @@ void DownloadDriver::on_flushed(const Flusher::Result& r) {
     committed_ = std::max(committed_, r.bytes);
     crash_point("worker.after_progress_commit");
     loop_.events().modified(claim_.job_id);
+    loop_.progressed(claim_.job_id, false);
     return;
   }
   finishing_ = false;

@@ -98,6 +98,7 @@ void JobDriver::fail(TransferFailure failure) {
                    failure.file_index ? std::optional<uint32_t>(static_cast<uint32_t>(*failure.file_index))
                                       : std::nullopt};
     loop_.events().error(claim_.job_id, e);
+    loop_.job_ended(claim_.job_id, JobState::error);
   }
 }
 
@@ -128,7 +129,9 @@ void JobDriver::job_transferred() {
   release_io();
   end_ = DriverEnd::transferred;
   loop_.events().modified(claim_.job_id);
+  loop_.progressed(claim_.job_id, true);
   loop_.events().transferred(claim_.job_id);
+  loop_.job_ended(claim_.job_id, JobState::transferred);
 }
 
 bool JobDriver::finish_file() {
@@ -142,6 +145,7 @@ bool JobDriver::finish_file() {
     drop();
     return false;
   }
+  if (has_file_) loop_.events().file_transferred(claim_.job_id, static_cast<uint32_t>(row.idx));
   if (*r == FileFinish::job_transferred) {
     job_transferred();
     return false;
@@ -154,6 +158,7 @@ bool JobDriver::finish_file() {
   }
   file_ = **next;
   loop_.events().modified(claim_.job_id);
+  loop_.progressed(claim_.job_id, false);
   return true;
 }
 

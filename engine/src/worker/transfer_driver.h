@@ -54,6 +54,11 @@ class TransferLoop {
   // any other error stops the worker, which reports it (worker_stopped).
   // Returns true if the error is passing.
   virtual bool store_failed(std::error_code error) = 0;
+  // Notifications (notifier.h): the job reached TRANSFERRED or ERROR (its
+  // notify command line runs); its committed progress changed (the progress
+  // callback, throttled; `final`: it reached TRANSFERRED).
+  virtual void job_ended(const std::string& job_id, JobState state) = 0;
+  virtual void progressed(const std::string& job_id, bool final) = 0;
 };
 
 // How a driver ended, for the loop's scheduling.

@@ -44,6 +44,15 @@ void UploadDriver::start() {
     return fail(Errc::validation_failed, ErrorContext::local_file,
                        "the file to upload changed during the upload: " + file_.local_path, false);
   }
+  if (source.size == 0) {
+    // Emptied since add_file() refused an empty file: the protocol cannot
+    // send it (no Fragment covers zero bytes), and closing a session without
+    // one would leave the server no file while the job claimed success.
+    return fail(Errc::invalid_arg, ErrorContext::local_file,
+                "the file to upload is empty; the BITS upload protocol cannot send an empty file: " +
+                    file_.local_path,
+                false);
+  }
   file_.bytes_total = source.size;
   committed_ = file_.bytes_transferred;
   next_request();
@@ -202,6 +211,7 @@ void UploadDriver::on_fragment_ack(CurlRequest& r) {
     if (!applied(loop_.store().commit_progress(claim_, file_, now_us()))) return;
     committed_ = next;
     loop_.events().modified(claim_.job_id);
+    loop_.progressed(claim_.job_id, false);
   }
   if (status == 200 && next == file_.bytes_total && claim_.type == JobType::upload_reply && up_.reply_url.empty())
     return fail(Errc::validation_failed, ErrorContext::remote_application,

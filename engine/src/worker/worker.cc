@@ -164,6 +164,7 @@ void Worker::loop() {
     dispatch_flush_results(false);
     for (auto& kv : jobs_) kv.second->on_turn();
     reap();
+    notifier_.on_turn();
     ok(ctx_.store.flush_retired());
     sleep();
   }
@@ -231,6 +232,7 @@ void Worker::requeue_due() {
   for (const auto& id : expired) {
     auto info = ctx_.store.job_info(id);
     if (info && info->error) ctx_.events.error(id, *info->error);
+    notifier_.job_ended(id, JobState::error);
   }
   auto next = ctx_.store.next_retry_us();
   if (!ok(next)) return;

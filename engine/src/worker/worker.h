@@ -42,6 +42,7 @@
 #include "worker/cancel_session_driver.h"
 #include "worker/flusher.h"
 #include "worker/job_driver.h"
+#include "worker/notifier.h"
 #include "worker/transfer_driver.h"
 #include "xferq/error.h"
 
@@ -93,6 +94,8 @@ class Worker final : public TransferLoop {
   bool superseded(const std::string& job_id, int64_t generation, uint64_t* seen) override;
   void flush(Flusher::Request request) override;
   bool store_failed(std::error_code error) override;
+  void job_ended(const std::string& job_id, JobState state) override { notifier_.job_ended(job_id, state); }
+  void progressed(const std::string& job_id, bool final) override { notifier_.progressed(job_id, final); }
 
   // The error that stopped the worker by itself, or {}. Any thread.
   std::error_code failure();
@@ -147,6 +150,7 @@ class Worker final : public TransferLoop {
   CancelSessions cancels_{*this};
   BandwidthManager bandwidth_{ctx_.store, ctx_.options};  // shares of the bandwidth limits
   std::unique_ptr<Flusher> flusher_;  // exists while the worker runs
+  Notifier notifier_{*this};          // notify command lines, the progress throttle
 };
 
 }  // namespace xferq::detail

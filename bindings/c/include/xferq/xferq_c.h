@@ -224,6 +224,30 @@ XFERQ_C_API xferq_hr xferq_queue_stop_worker(xferq_queue* queue);
 XFERQ_C_API xferq_hr xferq_queue_set_callbacks(xferq_queue* queue, const xferq_callbacks* callbacks,
                                                void* user);
 
+/* More callbacks, registered apart from xferq_callbacks so that struct keeps
+ * its layout. file_transferred: a file of the job is finished (every byte in
+ * its temp file, or acknowledged by the upload server), once per file in
+ * order, before the job's transferred. progress: the job's committed
+ * progress, at least progress_interval_ms apart per job (0: no minimum;
+ * BITS's MINIMUM_NOTIFICATION_INTERVAL_MS is 500) and, when progress_percent
+ * is 1 to 100, only when the bytes crossed another multiple of that many
+ * percent; plus one unthrottled call when the job reaches TRANSFERRED. Both
+ * run on the worker thread with no lock held. */
+typedef void (*xferq_file_event_fn)(void* user, const char* job_id, uint32_t file_index);
+typedef void (*xferq_progress_fn)(void* user, const char* job_id, const xferq_progress* progress);
+typedef struct xferq_progress_callbacks {
+  xferq_file_event_fn file_transferred; /* may be NULL */
+  xferq_progress_fn progress;           /* may be NULL */
+  uint32_t progress_interval_ms;        /* minimum time between two progress calls of a job */
+  uint32_t progress_percent;            /* 0: any change; 1..100: percent steps */
+} xferq_progress_callbacks;
+
+/* Registers the progress callbacks (copied; NULL removes them), replacing
+ * earlier ones; the xferq_callbacks set with xferq_queue_set_callbacks stay,
+ * and the other way round. `user` as for xferq_queue_set_callbacks. */
+XFERQ_C_API xferq_hr xferq_queue_set_progress_callbacks(xferq_queue* queue,
+                                                        const xferq_progress_callbacks* callbacks, void* user);
+
 /* Creates a download job, SUSPENDED, with a new id; *out receives its handle.
  * XFERQ_E_INVALIDARG for an empty name, XFERQ_BG_E_STRING_TOO_LONG over 256
  * characters. */
@@ -426,6 +450,20 @@ typedef struct xferq_file_response {
 XFERQ_C_API xferq_hr xferq_job_file_response(const xferq_job* job, uint32_t file_index,
                                              xferq_file_response** response);
 XFERQ_C_API void xferq_free_file_response(xferq_file_response* response);
+
+/* The notify command line (BITS's SetNotifyCmdLine; see Job::set_notify_command_line
+ * in xferq/job.h): `program` (absolute path of an executable) is started
+ * without a shell with args[0..arg_count) as its arguments when the job
+ * reaches TRANSFERRED or ERROR; every "{job}" in an argument becomes the
+ * job's id. program "" (or NULL) with no arguments removes it.
+ * XFERQ_BG_E_STRING_TOO_LONG, XFERQ_E_INVALIDARG, ERROR_FILE_NOT_FOUND,
+ * XFERQ_E_ACCESSDENIED as job.h says. The getter writes the program and then
+ * each argument into `buf`, each NUL-terminated, and the argument count to
+ * *arg_count (may be NULL); "" and 0 when none is set. */
+XFERQ_C_API xferq_hr xferq_job_set_notify_command_line(xferq_job* job, const char* program,
+                                                       const char* const* args, size_t arg_count);
+XFERQ_C_API xferq_hr xferq_job_notify_command_line(const xferq_job* job, char* buf, size_t size,
+                                                   size_t* required, size_t* arg_count);
 
 /* Seconds to wait in TRANSIENT_ERROR before retrying (default 600; raised to
  * the queue's floor). */
