@@ -286,6 +286,24 @@ TEST_F(CliTest, TlsRemoteNamesAndLimitsFromTheShell) {
   EXPECT_EQ(run({"info", id, "--verbose"}).out.find("CLIENT CERTIFICATE"), std::string::npos);
 }
 
+// Integrity from the shell: the expected digests are stored canonical and
+// shown by info; bad digests, indexes and states are refused.
+TEST_F(CliTest, IntegrityFromTheShell) {
+  const std::string id = create("checked");
+  const std::string hex(64, 'A');
+  EXPECT_EQ(run({"addfile", id, "http://127.0.0.1:9/a", dir_ / "a.bin", "--sha256", "abc"}).status, 5);
+  ASSERT_EQ(run({"addfile", id, "http://127.0.0.1:9/a", dir_ / "a.bin", "--sha256", hex, "--size", "10"}).status, 0);
+  CliRun info = run({"info", id, "--verbose"});
+  EXPECT_NE(info.out.find("EXPECTED: SIZE 10 SHA-256 " + std::string(64, 'a')), std::string::npos) << info.out;
+  EXPECT_NE(run({"--json", "info", id}).out.find("\"expected_sha256\": \"" + std::string(64, 'a')), std::string::npos);
+  ASSERT_EQ(run({"setfileintegrity", id, "0", "--sha512", std::string(128, 'b')}).status, 0);
+  EXPECT_NE(run({"info", id, "--verbose"}).out.find("SHA-512 " + std::string(128, 'b')), std::string::npos);
+  EXPECT_EQ(run({"setfileintegrity", id, "x"}).status, 5);
+  EXPECT_EQ(run({"setfileintegrity", id, "4", "--size", "1"}).status, 5);
+  EXPECT_EQ(run({"setvalidationstate", id, "0", "MAYBE"}).status, 5);
+  EXPECT_EQ(run({"setvalidationstate", id, "0", "FALSE"}).status, 4) << "not transferred: wrong state";
+}
+
 TEST_F(CliTest, SecurityFlagsFromTheShell) {
   const std::string id = create("flags");
   EXPECT_EQ(run({"getsecurityflags", id}).out, "0x00000000\n");

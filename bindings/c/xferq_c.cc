@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -845,4 +846,49 @@ xferq_hr xferq_job_notify_command_line(const xferq_job* job, char* buf, size_t s
     if (arg_count) *arg_count = r->args.size();
     return copy_out(packed, buf, size, req);
   });
+}
+
+namespace {
+xferq::FileIntegrity integrity_of(int64_t size, const char* sha256, const char* sha512) {
+  xferq::FileIntegrity e;
+  e.size = size;
+  e.sha256 = sha256 ? sha256 : "";
+  e.sha512 = sha512 ? sha512 : "";
+  return e;
+}
+}  // namespace
+
+xferq_hr xferq_job_add_file_with_integrity(xferq_job* job, const char* remote_url, const char* local_path,
+                                           int64_t size, const char* sha256, const char* sha512) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  if (remote_url == nullptr || local_path == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    return hr_of(job->job.add_files({xferq::FileSpec(remote_url, local_path, integrity_of(size, sha256, sha512))}));
+  });
+}
+
+xferq_hr xferq_job_set_file_integrity(xferq_job* job, uint32_t file_index, int64_t size, const char* sha256,
+                                      const char* sha512) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] { return hr_of(job->job.set_file_integrity(file_index, integrity_of(size, sha256, sha512))); });
+}
+
+xferq_hr xferq_job_file_integrity(const xferq_job* job, uint32_t file_index, int64_t* size, char sha256[65],
+                                  char sha512[129]) {
+  return getter(job, size, [&](const Job& j, int64_t* out) -> xferq_hr {
+    if (sha256 == nullptr || sha512 == nullptr) return XFERQ_E_INVALIDARG;
+    auto r = j.files();
+    if (!r) return hr_of(r.error());
+    if (file_index >= r->size()) return XFERQ_E_INVALIDARG;
+    const xferq::FileIntegrity& e = (*r)[file_index].integrity;
+    *out = e.size;
+    std::snprintf(sha256, 65, "%s", e.sha256.c_str());
+    std::snprintf(sha512, 129, "%s", e.sha512.c_str());
+    return XFERQ_S_OK;
+  });
+}
+
+xferq_hr xferq_job_set_validation_state(xferq_job* job, uint32_t file_index, int valid) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  return guarded([&] { return hr_of(job->job.set_validation_state(file_index, valid != 0)); });
 }

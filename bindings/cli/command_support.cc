@@ -129,6 +129,14 @@ void print_file_lines(const FileInfo& f) {
   std::cout << "  " << f.bytes_transferred << " / " << size_text(f.bytes_total) << " "
             << (f.completed ? "COMPLETED" : "WORKING") << " " << shown(f.remote_url) << " -> " << shown(f.local_path)
             << (f.final_url.empty() ? std::string() : " (from " + shown(f.final_url) + ")") << "\n";
+  const FileIntegrity& e = f.integrity;
+  if (!e.empty()) {
+    std::cout << "    EXPECTED:";
+    if (e.size >= 0) std::cout << " SIZE " << e.size;
+    if (!e.sha256.empty()) std::cout << " SHA-256 " << e.sha256;
+    if (!e.sha512.empty()) std::cout << " SHA-512 " << e.sha512;
+    std::cout << "\n";
+  }
   if (f.http_status == 0) return;
   std::cout << "    HTTP " << f.http_status;
   if (!f.content_type.empty()) std::cout << " TYPE: " << shown(f.content_type);

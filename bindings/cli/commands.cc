@@ -6,6 +6,8 @@
 #include "commands.h"
 #include "fileset.h"
 
+#include <cstdlib>
+#include <cctype>
 #include <fstream>
 #include <iostream>
 
@@ -20,16 +22,57 @@ int cmd_create(const Globals& g, const std::string& name, JobType type) {
   });
 }
 
-int cmd_addfile(const Globals& g, const std::string& jobref, const std::string& url, const std::string& path) {
+int cmd_addfile(const Globals& g, const std::string& jobref, const std::string& url, const std::string& path,
+                const FileIntegrity& integrity) {
   return guarded([&] {
     auto q = open_queue(g, false);
     Job job = find_job(*q, jobref);
     const std::string abs = absolute_path(path);
-    check(job.add_file(url, abs), job, "add a file to");
+    check(job.add_files({FileSpec(url, abs, integrity)}), job, "add a file to");
     // The URL as the queue shows it: credentials in it are never printed.
     auto files = get(job.files());
     std::cout << "Added " << shown(files.empty() ? url : files.back().remote_url) << " -> "
               << shown(files.empty() ? abs : files.back().local_path) << " to job " << job.id() << ".\n";
+    return kExitOk;
+  });
+}
+
+namespace {
+// A file index from the command line (0 for the first file).
+uint32_t parse_file_index(const std::string& text) {
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(text.c_str(), &end, 10);
+  if (text.empty() || text[0] == '-' || !end || *end != '\0' || v > 0xFFFFFFFFul)
+    fail_arg("the file index must be a number (0 for the first file): " + shown(text));
+  return static_cast<uint32_t>(v);
+}
+}  // namespace
+
+int cmd_setfileintegrity(const Globals& g, const std::string& jobref, const std::string& index,
+                         const FileIntegrity& integrity) {
+  return guarded([&] {
+    const uint32_t i = parse_file_index(index);
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.set_file_integrity(i, integrity), job, "set the integrity check of");
+    std::cout << (integrity.empty() ? "Integrity check of file " + std::to_string(i) + " removed.\n"
+                                    : "Integrity check of file " + std::to_string(i) + " set.\n");
+    return kExitOk;
+  });
+}
+
+int cmd_setvalidationstate(const Globals& g, const std::string& jobref, const std::string& index,
+                           const std::string& state) {
+  return guarded([&] {
+    const uint32_t i = parse_file_index(index);
+    std::string s = state;
+    for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (s != "TRUE" && s != "FALSE") fail_arg("the state must be TRUE or FALSE, not " + shown(state));
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    check(job.set_validation_state(i, s == "TRUE"), job, "set the validation state of");
+    std::cout << (s == "TRUE" ? "File " + std::to_string(i) + " accepted.\n"
+                              : "File " + std::to_string(i) + " rejected: the job is in ERROR; resume fetches it again.\n");
     return kExitOk;
   });
 }

@@ -13,7 +13,13 @@ namespace xferq::cli {
 int cmd_create(const Globals& g, const std::string& name, JobType type = JobType::download);
 // Upload-reply jobs: where complete() puts the server's reply.
 int cmd_setreplyfilename(const Globals& g, const std::string& job, const std::string& path);
-int cmd_addfile(const Globals& g, const std::string& job, const std::string& url, const std::string& path);
+// integrity: what the file must be (--size, --sha256, --sha512; empty: unchecked).
+int cmd_addfile(const Globals& g, const std::string& job, const std::string& url, const std::string& path,
+                const FileIntegrity& integrity = FileIntegrity());
+int cmd_setfileintegrity(const Globals& g, const std::string& job, const std::string& index,
+                         const FileIntegrity& integrity);
+int cmd_setvalidationstate(const Globals& g, const std::string& job, const std::string& index,
+                           const std::string& state);
 int cmd_addfileset(const Globals& g, const std::string& job, const std::string& listfile);
 int cmd_list(const Globals& g, bool all);
 int cmd_info(const Globals& g, const std::string& job, bool verbose);

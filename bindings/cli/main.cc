@@ -89,6 +89,12 @@ int main(int argc, char** argv) {
   bool upload = false, upload_reply = false;
   std::vector<std::string> pairs;
 
+  xferq::FileIntegrity integrity;
+  auto add_integrity_options = [](CLI::App* s, xferq::FileIntegrity* e) {
+    s->add_option("--size", e->size, "the file's size in bytes");
+    s->add_option("--sha256", e->sha256, "the file's SHA-256, hex");
+    s->add_option("--sha512", e->sha512, "the file's SHA-512, hex");
+  };
   auto job_cmd = [&](const char* name, const char* help, int (*fn)(const Globals&, const std::string&)) {
     auto* s = app.add_subcommand(name, help);
     s->add_option("JOB", job, "job GUID or unique display name")->required();
@@ -122,7 +128,24 @@ int main(int argc, char** argv) {
     s->add_option("JOB", job)->required();
     s->add_option("URL", a)->required();
     s->add_option("PATH", b)->required();
-    s->callback([&] { action = [&] { return cmd_addfile(g, job, a, b); }; });
+    add_integrity_options(s, &integrity);
+    s->callback([&] { action = [&] { return cmd_addfile(g, job, a, b, integrity); }; });
+  }
+  {
+    auto* s = app.add_subcommand("setfileintegrity",
+                                 "what a download's file must be: FILE_INDEX [--size N] [--sha256 HEX] [--sha512 HEX]");
+    s->add_option("JOB", job)->required();
+    s->add_option("FILE_INDEX", a)->required();
+    add_integrity_options(s, &integrity);
+    s->callback([&] { action = [&] { return cmd_setfileintegrity(g, job, a, integrity); }; });
+  }
+  {
+    auto* s = app.add_subcommand("setvalidationstate",
+                                 "reject (FALSE) or accept (TRUE) a transferred file: FILE_INDEX TRUE|FALSE");
+    s->add_option("JOB", job)->required();
+    s->add_option("FILE_INDEX", a)->required();
+    s->add_option("STATE", b)->required();
+    s->callback([&] { action = [&] { return cmd_setvalidationstate(g, job, a, b); }; });
   }
   job_arg_cmd("addfileset", "LISTFILE", "add the files listed (\"URL PATH\" lines) to a job", cmd_addfileset);
   {

@@ -90,6 +90,9 @@ nlohmann::json job_json(const JobInfo& info, const std::vector<FileInfo>* files)
       fj["last_modified"] = text_or_null(f.last_modified);
       fj["content_type"] = text_or_null(f.content_type);
       fj["content_disposition"] = text_or_null(f.content_disposition);
+      fj["expected_size"] = f.integrity.size >= 0 ? nlohmann::json(f.integrity.size) : nlohmann::json(nullptr);
+      fj["expected_sha256"] = text_or_null(f.integrity.sha256);
+      fj["expected_sha512"] = text_or_null(f.integrity.sha512);
       arr.push_back(std::move(fj));
     }
     j["files"] = std::move(arr);

@@ -436,6 +436,15 @@ static int completed_job(struct ctx* c) {
   files = NULL;
 
   RUN(http_options(c, j, url));
+  {
+    int64_t size = 0;
+    char h256[65], h512[129];
+    EXPECT_HR(xferq_job_set_file_integrity(j, 0, C_ABI_SMALL_SIZE, NULL, NULL), XFERQ_S_OK);
+    EXPECT_HR(xferq_job_set_file_integrity(j, 0, -1, "not hex", NULL), XFERQ_E_INVALIDARG);
+    EXPECT_HR(xferq_job_file_integrity(j, 0, &size, h256, h512), XFERQ_S_OK);
+    EXPECT_TRUE(size == C_ABI_SMALL_SIZE && h256[0] == '\0' && h512[0] == '\0');
+    EXPECT_HR(xferq_job_set_validation_state(j, 0, 0), XFERQ_DO_E_INVALID_STATE); /* not transferred yet */
+  }
 
   /* Listing: active jobs only, then with final ones. */
   EXPECT_HR(xferq_queue_job_ids(c->queue, 0, NULL, 0, &count), XFERQ_E_INSUFFICIENT_BUFFER);

@@ -341,3 +341,29 @@ def test_notify_command_line_and_progress_callbacks(server, queue, tmp_path):
     with pytest.raises(xferq.XferqError) as e:
         job.set_notify_command_line("", [])
     assert e.value.name == "DO_E_INVALID_STATE"
+
+
+def test_integrity(server, queue, tmp_path):
+    import hashlib
+    job = queue.create_job("integrity")
+    dest = tmp_path / "checked.bin"
+    wrong = hashlib.sha256(b"not the file").hexdigest()
+    with pytest.raises(xferq.XferqError) as e:
+        job.add_file(server.url("/small.bin"), dest, sha256="abc")
+    assert e.value.name == "E_INVALIDARG"
+    job.add_file(server.url("/small.bin"), dest, sha256=wrong.upper())
+    assert job.files[0].expected_sha256 == wrong
+    job.resume()
+    assert wait_for(lambda: job.state is xferq.State.ERROR)
+    assert job.error.hresult == xferq.BG_E_VALIDATION_FAILED
+    assert temp_files(tmp_path) == []
+    job.set_file_integrity(0, size=len(SMALL), sha256=hashlib.sha256(SMALL).hexdigest(),
+                           sha512=hashlib.sha512(SMALL).hexdigest())
+    job.resume()
+    assert wait_for(lambda: job.state is xferq.State.TRANSFERRED)
+    job.set_validation_state(0, False)  # the application rejects it after all
+    assert job.state is xferq.State.ERROR and temp_files(tmp_path) == []
+    job.resume()
+    assert wait_for(lambda: job.state is xferq.State.TRANSFERRED)
+    job.complete()
+    assert sha256(dest.read_bytes()) == sha256(SMALL)

@@ -49,6 +49,7 @@ BG_E_EMPTY = 0x80200003
 BG_E_ERROR_INFORMATION_UNAVAILABLE = 0x8020000F
 E_INVALIDARG = 0x80070057
 E_NOTIMPL = 0x80004001
+BG_E_VALIDATION_FAILED = 0x80200053
 BG_E_MAXDOWNLOAD_TIMEOUT = 0x80200054
 BG_E_MAX_DOWNLOAD_SIZE_LIMIT_REACHED = 0x80200064
 _E_INSUFFICIENT_BUFFER = 0x8007007A
@@ -159,6 +160,10 @@ class FileInfo(NamedTuple):
     last_modified: str = ""
     content_type: str = ""
     content_disposition: str = ""
+    # What the file must be (set_file_integrity; -1 / "": not checked).
+    expected_size: int = -1
+    expected_sha256: str = ""
+    expected_sha512: str = ""
 
 
 class XferqError(Exception):
@@ -321,6 +326,12 @@ _PROTOTYPES = {
     "xferq_job_set_maximum_download_time": (_hr, [_p, ctypes.c_uint32]),
     "xferq_job_file_response": (_hr, [_p, ctypes.c_uint32, ctypes.POINTER(ctypes.POINTER(_FileResponse))]),
     "xferq_free_file_response": (None, [ctypes.POINTER(_FileResponse)]),
+    "xferq_job_add_file_with_integrity": (_hr, [_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int64,
+                                                ctypes.c_char_p, ctypes.c_char_p]),
+    "xferq_job_set_file_integrity": (_hr, [_p, ctypes.c_uint32, ctypes.c_int64, ctypes.c_char_p, ctypes.c_char_p]),
+    "xferq_job_file_integrity": (_hr, [_p, ctypes.c_uint32, ctypes.POINTER(ctypes.c_int64), ctypes.c_char_p,
+                                       ctypes.c_char_p]),
+    "xferq_job_set_validation_state": (_hr, [_p, ctypes.c_uint32, ctypes.c_int]),
     # Bandwidth limits
     "xferq_queue_set_bandwidth_limit": (_hr, [_p, ctypes.c_int64]),
     "xferq_queue_bandwidth_limit": (_hr, [_p, ctypes.POINTER(ctypes.c_int64)]),
@@ -450,10 +461,24 @@ class Job:
         return self._id
 
     # The job's life.
-    def add_file(self, remote_url: str, local_path: "str | os.PathLike[str]") -> None:
+    def add_file(self, remote_url: str, local_path: "str | os.PathLike[str]", *, size: int = -1,
+                 sha256: str = "", sha512: str = "") -> None:
         """Adds a file (http(s) URL, absolute local path); it appears at
-        local_path only when complete() succeeds."""
-        _check(_lib.xferq_job_add_file(self._h, _utf8(remote_url), _utf8(local_path)))
+        local_path only when complete() succeeds. size / sha256 / sha512 (hex):
+        what the download must be, checked before it counts as transferred."""
+        if size == -1 and not sha256 and not sha512:
+            _check(_lib.xferq_job_add_file(self._h, _utf8(remote_url), _utf8(local_path)))
+        else:
+            _check(_lib.xferq_job_add_file_with_integrity(self._h, _utf8(remote_url), _utf8(local_path), size,
+                                                          _utf8(sha256), _utf8(sha512)))
+
+    def set_file_integrity(self, file_index: int, *, size: int = -1, sha256: str = "", sha512: str = "") -> None:
+        """What file file_index must be, while it is not transferred (empty values clear)."""
+        _check(_lib.xferq_job_set_file_integrity(self._h, file_index, size, _utf8(sha256), _utf8(sha512)))
+
+    def set_validation_state(self, file_index: int, valid: bool) -> None:
+        """BITS's SetValidationState: False rejects a transferred file (ERROR, bytes deleted)."""
+        _check(_lib.xferq_job_set_validation_state(self._h, file_index, 1 if valid else 0))
 
     def set_reply_file_name(self, path: "str | os.PathLike[str]") -> None:
         """Upload-reply jobs: where complete() puts the server's reply."""
@@ -536,7 +561,16 @@ class Job:
                     for f in (arr[i] for i in range(count.value))]
         finally:
             _lib.xferq_free_files(arr)
-        return [FileInfo(*b, *self._file_response(i)) for i, b in enumerate(base)]
+        return [FileInfo(*b, *self._file_response(i), *self._file_integrity(i)) for i, b in enumerate(base)]
+
+    def _file_integrity(self, index: int) -> tuple:
+        size = ctypes.c_int64()
+        h256, h512 = ctypes.create_string_buffer(65), ctypes.create_string_buffer(129)
+        hr = _lib.xferq_job_file_integrity(self._h, index, ctypes.byref(size), h256, h512)
+        if hr == E_INVALIDARG:
+            return ()
+        _check(hr)
+        return (size.value, h256.value.decode(), h512.value.decode())
 
     def _file_response(self, index: int) -> tuple:
         resp = ctypes.POINTER(_FileResponse)()

@@ -434,6 +434,23 @@ XFERQ_C_API xferq_hr xferq_job_set_max_download_size(xferq_job* job, uint64_t by
 XFERQ_C_API xferq_hr xferq_job_maximum_download_time(const xferq_job* job, uint32_t* seconds);
 XFERQ_C_API xferq_hr xferq_job_set_maximum_download_time(xferq_job* job, uint32_t seconds);
 
+/* Integrity (FileSpec::integrity): a download's expected size (-1: none) and
+ * SHA-256 / SHA-512 as hex (NULL or "": none), checked before the file counts
+ * as transferred; a mismatch is ERROR with XFERQ_BG_E_VALIDATION_FAILED, the
+ * bytes deleted. add_file_with_integrity is add_file plus them;
+ * set_file_integrity changes them while the file is not transferred
+ * (XFERQ_DO_E_INVALID_STATE after); set_validation_state(…, 0) rejects a
+ * transferred file (BITS's SetValidationState): ERROR, the bytes deleted,
+ * resume fetches it again. The getter fills *size and the two buffers ("" for
+ * none; 65 and 129 bytes, NUL included). */
+XFERQ_C_API xferq_hr xferq_job_add_file_with_integrity(xferq_job* job, const char* remote_url, const char* local_path,
+                                                       int64_t size, const char* sha256, const char* sha512);
+XFERQ_C_API xferq_hr xferq_job_set_file_integrity(xferq_job* job, uint32_t file_index, int64_t size,
+                                                  const char* sha256, const char* sha512);
+XFERQ_C_API xferq_hr xferq_job_file_integrity(const xferq_job* job, uint32_t file_index, int64_t* size,
+                                              char sha256[65], char sha512[129]);
+XFERQ_C_API xferq_hr xferq_job_set_validation_state(xferq_job* job, uint32_t file_index, int valid);
+
 /* What the last response for file `file_index` said (FileInfo's response
  * metadata): *response receives one block to release with
  * xferq_free_file_response(). Strings are "" when absent; final_url is set
