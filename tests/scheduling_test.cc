@@ -83,6 +83,27 @@ TEST_F(Scheduling, ForegroundPreemptsLowWhichResumesWithRange) {
   EXPECT_TRUE(temp_files_in(dir_.path()).empty());
 }
 
+TEST_F(Scheduling, PreemptedJobKeepsItsPlaceInItsPriority) {
+  open(std::chrono::milliseconds(0));
+  const std::string a_body = make_body(768 * 1024, 121), b_body = make_body(64 * 1024, 122),
+                    f_body = make_body(128 * 1024, 123);
+  server_.set("/a", body_resource(a_body, 512 * 1024));
+  server_.set("/b", body_resource(b_body));
+  server_.set("/f", body_resource(f_body, 256 * 1024));
+  Job a = download("/a", "a.bin", JobPriority::low);
+  ASSERT_TRUE(wait_for([&] { return bytes(a) > 0; })) << state_name(a);
+  Job b = download("/b", "b.bin", JobPriority::low);  // queued after A
+  Job f = download("/f", "f.bin", JobPriority::foreground);
+  ASSERT_TRUE(wait_state(a, JobState::queued)) << state_name(a);
+  complete_and_compare(a, "a.bin", a_body);
+  complete_and_compare(b, "b.bin", b_body);
+  complete_and_compare(f, "f.bin", f_body);
+  // The log: a, f, a (Range), then b — A resumed before B ever started.
+  std::vector<std::string> order;
+  for (const RequestRecord& r : server_.requests()) order.push_back(r.path + (r.range.empty() ? "" : "+range"));
+  EXPECT_EQ(order, (std::vector<std::string>{"/a", "/f", "/a+range", "/b"}));
+}
+
 TEST_F(Scheduling, EqualOrLowerPriorityNeverPreempts) {
   open(std::chrono::milliseconds(0));
   const std::string a_body = make_body(1024 * 1024, 81), small = make_body(64 * 1024, 82);
@@ -126,7 +147,7 @@ TEST_F(Scheduling, EqualPrioritiesTakeTurnsInTimeSlices) {
   // Both resumed with Range after giving the slot up...
   EXPECT_FALSE(ranged("/a").empty());
   EXPECT_FALSE(ranged("/b").empty());
-  for (const std::string& p : {"/a", "/b"})
+  for (const char* p : {"/a", "/b"})
     for (const RequestRecord& r : ranged(p)) {
       EXPECT_EQ(r.status, 206) << p << " " << r.range;
       EXPECT_GT(range_start(r), 0) << p;
