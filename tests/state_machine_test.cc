@@ -1,7 +1,9 @@
 // state_machine_test.cc — the reference's oracle (tests/data/transitions.csv,
 // the BITS reference table, explained in docs/bits-behaviour.md) checked twice: against the pure
 // table, and end to end against a real queue whose jobs are driven into each
-// state by real transfers from the fixture server.
+// state by real transfers from the fixture server. Also the scheduling rules
+// (worker/scheduler.h: who preempts whom, time slices) as a pure function;
+// tests/scheduling_test.cc runs them with real transfers.
 #include <fstream>
 #include <map>
 #include <sstream>
