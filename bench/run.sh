@@ -21,7 +21,11 @@
 # per round (cancel/s over the same round's floor/s); a cancel's sustained
 # rate is timed until the queue's outbox (file_ops) is empty and its temp files
 # are gone. Transfers: rounds interleave xferq with curl -o / raw libcurl
-# multi / aria2c, each round's order alternated.
+# multi / aria2c, each round's order alternated. Preemption (xferq_bench
+# preempt): 4 LOW jobs hold every slot (the in-process fixture server, 1 MB/s
+# each); per sample a FOREGROUND job is resumed and timed until its temp file
+# holds its first byte, then cancelled; the next sample waits until all LOW
+# jobs transfer again.
 #
 # How the cancel benchmarks get real temp files: rows are inserted with SQL in
 # setup (never measured) in the exact shape of a SUSPENDED job interrupted in
@@ -91,10 +95,10 @@ mkdir -p "$RES"
 
 if ((QUICK)); then
   CANCEL_JOBS=10000; MIN_OPS=1000; LOAD_ROUNDS=3; QUIESCE_N=50; QUIESCE_X=60
-  BIG_MIB=256; SMALL_N=2000; SCALES="1000:1k 100000:100k"; RUNS=5
+  BIG_MIB=256; SMALL_N=2000; SCALES="1000:1k 100000:100k"; RUNS=5; PREEMPT_N=40
 else
   CANCEL_JOBS=100000; MIN_OPS=5000; LOAD_ROUNDS=5; QUIESCE_N=200; QUIESCE_X=200
-  BIG_MIB=1024; SMALL_N=10000; SCALES="1000:1k 100000:100k 1000000:1m"; RUNS=5
+  BIG_MIB=1024; SMALL_N=10000; SCALES="1000:1k 100000:100k 1000000:1m"; RUNS=5; PREEMPT_N=200
 fi
 ROUNDS=5  # cancel rounds per T (each phase >= 0.5 s and >= MIN_OPS operations)
 BIG_BYTES=$((BIG_MIB * 1024 * 1024))
@@ -272,6 +276,12 @@ step "peak RSS: a process opening the ${LAST_TAG}-job queue and running the work
 "$BENCH" rss --db "$LAST_DB" --tag "$LAST_TAG" >"$RES/rss.json"
 rm -rf "$SCRATCH/scale-$LAST_TAG"
 
+# ---- 6: preemption latency ------------------------------------------------------------------------
+step "preemption: $PREEMPT_N FOREGROUND resumes, each timed to its first byte while 4 LOW jobs hold every slot"
+mkdir -p "$SCRATCH/preempt"
+"$BENCH" preempt --dir "$SCRATCH/preempt" --slots 4 --samples "$PREEMPT_N" >"$RES/preempt.json"
+rm -rf "$SCRATCH/preempt"
+
 # ---- micro (Google Benchmark), extras --------------------------------------------------------------
 step "micro: Google Benchmark, one cancel vs one minimal transaction (single thread)"
 mkdir -p "$SCRATCH/micro"
@@ -370,6 +380,8 @@ jq -r '
               le($r.cancel_p99_ms_100k_jobs; $r.cancel_p99_ms_1k_jobs * 1.5)) end),
     (if $r.rss_mib_1m_jobs != null then row("rss_mib_1m_jobs"; $r.rss_mib_1m_jobs | f; "<= 64"; le($r.rss_mib_1m_jobs; 64))
      else row("  (quick) rss_mib_100k_jobs"; $r.rss_mib_100k_jobs | f; "<= 64"; le($r.rss_mib_100k_jobs; 64)) end),
+    row("preemption: FOREGROUND resume -> first byte p50 / p99 ms (" + ($r.preempt_slots | f) + " LOW slots busy, " + ($r.preempt_samples | f) + " samples)";
+        ($r.preempt_first_byte_p50_ms | f) + " / " + ($r.preempt_first_byte_p99_ms | f) + "  (max " + ($r.preempt_first_byte_max_ms | f) + ")"; ""; null),
     row("micro: cancel / floor txn, us (1 thread)"; ($r.micro_BM_Cancel_us | f) + " / " + ($r.micro_BM_FloorTxn_us | f); ""; null)
   ][] | @tsv' "$RES/all.json" | column -t -s $'\t'
 

@@ -11,6 +11,8 @@
 //              per-job limit beside an unlimited job (server given by URL)
 //   smallfiles many small files through the engine (16 concurrent jobs)
 //   scale      cancel latency with N jobs in the queue
+//   preempt    preemption latency: a FOREGROUND job's resume to its first
+//              byte while every slot runs a LOW job (fixture server)
 //   rss        peak RSS of a process that opens a queue and runs the worker
 //   mkfile / mkfiles   test data for the nginx server
 //
@@ -1124,6 +1126,96 @@ int mode_smallfiles() {
   return 0;
 }
 
+// ---- Preemption ----------------------------------------------------------------------------------
+
+// Every slot runs a LOW job (throttled, so none ends during the run); then,
+// per sample, a FOREGROUND job is resumed and timed to its first byte: the
+// moment its temp file holds one (polled every 100 us; the engine's
+// TRANSFERRING commit fires no callback for downloads). The FOREGROUND job is
+// cancelled once timed, and the LOW job it preempted must be transferring
+// again before the next sample, so each sample meets full slots.
+int mode_preempt() {
+  const std::string dir = arg("dir");
+  const int slots = static_cast<int>(arg_i("slots", 4));
+  const int64_t samples = arg_i("samples", 50);
+  FixtureServer server;
+  Resource low;
+  low.body = std::string(64 * 1024 * 1024, 'l');  // never finished: 1 MB/s per job
+  low.etag = "\"low\"";
+  low.bytes_per_sec = 1024 * 1024;
+  server.set("/low", low);
+  Resource fg;
+  fg.body = std::string(8 * 1024 * 1024, 'f');  // a first byte, then cancelled
+  fg.etag = "\"fg\"";
+  fg.bytes_per_sec = 4 * 1024 * 1024;
+  server.set("/fg", fg);
+  QueueOptions o;
+  o.max_concurrent_transfers = slots;
+  o.time_slice = std::chrono::milliseconds(0);  // preemption alone
+  auto q = open_queue(dir + "/preempt.db", o);
+
+  std::vector<Job> lows;
+  for (int i = 0; i < slots; ++i) {
+    auto job = q->create_job("low " + std::to_string(i));
+    if (auto ec = job->add_file(server.url("/low"), dir + "/low" + std::to_string(i) + ".bin"))
+      throw std::runtime_error(ec.message());
+    job->set_priority(JobPriority::low);
+    job->resume();
+    lows.push_back(*job);
+  }
+  auto all_low_running = [&] {
+    for (const Job& j : lows) {
+      auto st = j.state();
+      if (!st) return false;
+      if (*st == JobState::transferred || *st == JobState::error) throw std::runtime_error("a LOW job ended");
+      if (*st != JobState::transferring) return false;
+    }
+    return true;
+  };
+  std::vector<double> to_first_byte;
+  int64_t preempted_seen = 0;
+  for (int64_t i = 0; i < samples; ++i) {
+    int64_t deadline = mono_ns() + 30'000'000'000LL;
+    while (!all_low_running()) {
+      if (mono_ns() > deadline) throw std::runtime_error("the LOW jobs did not all run again");
+      sleep_ms(2);
+    }
+    auto job = q->create_job("foreground " + std::to_string(i));
+    const std::string local = dir + "/fg.bin";
+    if (auto ec = job->add_file(server.url("/fg"), local)) throw std::runtime_error(ec.message());
+    job->set_priority(JobPriority::foreground);
+    const std::string temp = engine_temp_path(local, job->id(), 0);
+    const int64_t t0 = mono_ns();
+    if (auto ec = job->resume()) throw std::runtime_error(ec.message());
+    deadline = t0 + 30'000'000'000LL;
+    for (;;) {
+      struct stat st {};
+      if (::stat(temp.c_str(), &st) == 0 && st.st_size > 0) break;
+      if (mono_ns() > deadline) throw std::runtime_error("no first byte within 30 s");
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    to_first_byte.push_back(static_cast<double>(mono_ns() - t0) / 1e6);
+    for (const Job& j : lows) {
+      auto st = j.state();
+      preempted_seen += st && *st == JobState::queued;
+    }
+    job->cancel();
+  }
+  for (Job& j : lows) j.cancel();
+  Json j;
+  j.num("preempt_slots", slots);
+  j.num("preempt_samples", static_cast<double>(to_first_byte.size()));
+  j.num("preempt_first_byte_p50_ms", percentile(to_first_byte, 0.50));
+  j.num("preempt_first_byte_p99_ms", percentile(to_first_byte, 0.99));
+  j.num("preempt_first_byte_max_ms", *std::max_element(to_first_byte.begin(), to_first_byte.end()));
+  j.num("preempt_low_queued_at_first_byte", static_cast<double>(preempted_seen));
+  j.print();
+  log("preempt: " + std::to_string(slots) + " LOW slots, " + std::to_string(to_first_byte.size()) +
+      " FOREGROUND resumes: first byte p50 " + fmt(percentile(to_first_byte, 0.5)) + " ms, p99 " +
+      fmt(percentile(to_first_byte, 0.99)) + " ms");
+  return 0;
+}
+
 // ---- Scale -------------------------------------------------------------------------------------
 
 int mode_scale() {
@@ -1379,6 +1471,7 @@ int main(int argc, char** argv) {
     if (mode == "bandwidth") return mode_bandwidth();
     if (mode == "smallfiles") return mode_smallfiles();
     if (mode == "scale") return mode_scale();
+    if (mode == "preempt") return mode_preempt();
     if (mode == "rss") return mode_rss();
     if (mode == "mkfile") return mode_mkfile();
     if (mode == "mkfiles") return mode_mkfiles();

@@ -153,6 +153,36 @@ TEST_F(CliTest, UploadReplyJobFromTheShell) {
   EXPECT_NE(run({"setreplyfilename", "plain", "r.txt"}, dir_.path()).status, 0);
 }
 
+// `run --time-slice`: with every slot (4) busy and a fifth job of the same
+// priority waiting, jobs take turns and resume with Range.
+TEST_F(CliTest, RunWithTimeSliceRotatesEqualPriorities) {
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 5; ++i) {
+    bodies.push_back(make_body(384 * 1024, 40 + i));
+    const std::string name = "r" + std::to_string(i);
+    server_.set("/" + name, body_resource(bodies.back(), 256 * 1024));
+    create(name);
+    ASSERT_EQ(run({"addfile", name, server_.url("/" + name), name + ".bin"}, dir_.path()).status, 0);
+    ASSERT_EQ(run({"resume", name}).status, 0);
+  }
+  EXPECT_EQ(run({"run", "--until-idle", "--time-slice", "-1"}).status, 2);  // usage
+  CliRun served = run({"run", "--until-idle", "--time-slice", "0.2"}, "", std::chrono::milliseconds(60000));
+  ASSERT_EQ(served.status, 0) << served.err;
+  int resumed = 0;
+  for (const RequestRecord& r : server_.requests())
+    if (!r.range.empty()) {
+      EXPECT_EQ(r.status, 206) << r.path << " " << r.range;
+      ++resumed;
+    }
+  EXPECT_GT(resumed, 0);  // someone gave its slot up and came back
+  for (int i = 0; i < 5; ++i) {
+    const std::string name = "r" + std::to_string(i);
+    ASSERT_EQ(run({"complete", name}).status, 0) << name;
+    EXPECT_EQ(read_file(dir_ / (name + ".bin")), bodies[i]) << name;
+  }
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+}
+
 // `run --until-idle` on a damaged queue ends at once with the error and a
 // non-zero status (it used to print nothing and never end).
 TEST_F(CliTest, RunOnADamagedQueueFailsInsteadOfHanging) {

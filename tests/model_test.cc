@@ -6,7 +6,9 @@
 // moves jobs on its own, so after every step the set is closed under what the
 // worker can do to that job given its files (QUEUED -> CONNECTING ->
 // TRANSFERRING -> TRANSFERRED if every file is transferable, ERROR at the
-// first 404, TRANSIENT_ERROR at the first 503 or stalled file). A call is
+// first 404, TRANSIENT_ERROR at the first 503 or stalled file; and
+// CONNECTING / TRANSFERRING -> QUEUED when a better-priority job preempts it
+// or its time slice ends, worker/scheduler.h). A call is
 // checked against the reference table (tests/data/transitions.csv plus the
 // cells state_machine.h defines): the code returned must be one the table
 // gives for some possible state; the possible states then shrink to those
@@ -123,6 +125,8 @@ uint32_t closure(uint32_t m, const MJob& j) {
     if (m & bit(S::queued)) n |= bit(S::connecting);
     if (m & bit(S::connecting)) n |= bit(S::transferring) | end;
     if (m & bit(S::transferring)) n |= end;
+    // Preemption and time slices give a running job's slot back.
+    if (m & (bit(S::connecting) | bit(S::transferring))) n |= bit(S::queued);
     if (n == m) return m;
     m = n;
   }

@@ -1,13 +1,16 @@
 // state_machine_test.cc — the reference's oracle (tests/data/transitions.csv,
 // the BITS reference table, explained in docs/bits-behaviour.md) checked twice: against the pure
 // table, and end to end against a real queue whose jobs are driven into each
-// state by real transfers from the fixture server.
+// state by real transfers from the fixture server. Also the scheduling rules
+// (worker/scheduler.h: who preempts whom, time slices) as a pure function;
+// tests/scheduling_test.cc runs them with real transfers.
 #include <fstream>
 #include <map>
 #include <sstream>
 
 #include "state_machine.h"
 #include "test_util.h"
+#include "worker/scheduler.h"
 
 namespace xferq::testing {
 namespace {
@@ -45,6 +48,90 @@ uint32_t result_code(const std::error_code& ec, CompleteStatus status, bool is_c
   if (ec) return to_hresult(ec);
   if (is_complete && status == CompleteStatus::partial) return kBG_S_PARTIAL_COMPLETE;
   return kS_OK;
+}
+
+// ---- Scheduling: the preempt / share rules (worker/scheduler.h) ------------
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+constexpr JobPriority FG = JobPriority::foreground, HI = JobPriority::high, NO = JobPriority::normal,
+                      LO = JobPriority::low;
+
+detail::RunningSlot slot(const char* id, JobPriority p, Clock::time_point since) {
+  return detail::RunningSlot{id, p, since};
+}
+
+std::string yields(const detail::SlotPlan& plan) {
+  std::string out;
+  for (const auto& y : plan.yields)
+    out += y.job_id + (y.event == detail::WorkerEvent::preempted ? ":preempted " : ":slice_over ");
+  return out;
+}
+
+TEST(Scheduling, BetterPriorityPreemptsTheWorstRunningJob) {
+  const auto now = Clock::now();
+  const int64_t queued[4] = {1, 0, 0, 0};  // one FOREGROUND waits
+  // The worst priority goes first, whatever the order or age of the others.
+  auto plan = detail::plan_slots({slot("n", NO, now - milliseconds(9000)), slot("l", LO, now), slot("h", HI, now)},
+                                 queued, 3, milliseconds(0), now);
+  EXPECT_EQ(yields(plan), "l:preempted ");
+  // Among equals, the one that has held its slot longest.
+  plan = detail::plan_slots({slot("l1", LO, now - milliseconds(10)), slot("l2", LO, now - milliseconds(20))}, queued,
+                            2, milliseconds(0), now);
+  EXPECT_EQ(yields(plan), "l2:preempted ");
+}
+
+TEST(Scheduling, NoPreemptionForEqualOrWorsePriority) {
+  const auto now = Clock::now();
+  const int64_t normal_waits[4] = {0, 0, 1, 0};
+  EXPECT_EQ(yields(detail::plan_slots({slot("n", NO, now - milliseconds(100000))}, normal_waits, 1, milliseconds(0),
+                                      now)),
+            "");
+  EXPECT_EQ(yields(detail::plan_slots({slot("h", HI, now - milliseconds(100000))}, normal_waits, 1,
+                                      milliseconds(1000), now)),
+            "");  // a worse job never takes a slot, slices or not
+  const int64_t low_waits[4] = {0, 0, 0, 3};
+  EXPECT_EQ(yields(detail::plan_slots({slot("f", FG, now), slot("n", NO, now)}, low_waits, 2, milliseconds(0), now)),
+            "");
+}
+
+TEST(Scheduling, FreeSlotsGoFirstAndEachWaitingJobTakesOneSlot) {
+  const auto now = Clock::now();
+  const int64_t queued[4] = {1, 1, 0, 0};  // FOREGROUND and HIGH wait
+  // One free slot: FOREGROUND takes it (claim order); HIGH preempts the LOW job.
+  auto plan = detail::plan_slots({slot("l", LO, now), slot("n", NO, now)}, queued, 3, milliseconds(0), now);
+  EXPECT_EQ(yields(plan), "l:preempted ");
+  // No free slot: both preempt, the worst first.
+  plan = detail::plan_slots({slot("l", LO, now), slot("n", NO, now)}, queued, 2, milliseconds(0), now);
+  EXPECT_EQ(yields(plan), "l:preempted n:preempted ");
+  // A job in a free slot preempts nobody.
+  plan = detail::plan_slots({slot("l", LO, now)}, queued, 3, milliseconds(0), now);
+  EXPECT_EQ(yields(plan), "");
+}
+
+TEST(Scheduling, EqualPrioritiesShareByTimeSlices) {
+  const auto now = Clock::now();
+  const milliseconds slice(300);
+  const int64_t one_normal[4] = {0, 0, 1, 0};
+  // The slice has not ended: keep running; ask again when it ends.
+  auto plan = detail::plan_slots({slot("a", NO, now - milliseconds(100))}, one_normal, 1, slice, now);
+  EXPECT_EQ(yields(plan), "");
+  ASSERT_TRUE(plan.next_slice_end);
+  EXPECT_EQ(*plan.next_slice_end, now - milliseconds(100) + slice);
+  // It has: the longest running job of that priority rotates, one per waiting job.
+  plan = detail::plan_slots({slot("a", NO, now - milliseconds(400)), slot("b", NO, now - milliseconds(500)),
+                             slot("c", NO, now - milliseconds(50))},
+                            one_normal, 3, slice, now);
+  EXPECT_EQ(yields(plan), "b:slice_over ");
+  ASSERT_TRUE(plan.next_slice_end);
+  EXPECT_EQ(*plan.next_slice_end, now - milliseconds(50) + slice);  // c's; a's has passed
+  // A slice of zero turns round robin off.
+  plan = detail::plan_slots({slot("a", NO, now - milliseconds(100000))}, one_normal, 1, milliseconds(0), now);
+  EXPECT_EQ(yields(plan), "");
+  EXPECT_FALSE(plan.next_slice_end);
+  // Preemption comes first: the LOW job makes way, not the NORMAL one whose slice ended.
+  plan = detail::plan_slots({slot("a", NO, now - milliseconds(1000)), slot("l", LO, now)}, one_normal, 2, slice, now);
+  EXPECT_EQ(yields(plan), "l:preempted ");
 }
 
 TEST(StateTable, OracleHasEveryState) {
@@ -130,8 +217,19 @@ TEST(StateTable, MasksAndTargetsComeFromTheTable) {
   const auto interrupted = detail::worker_transition(WorkerEvent::interrupted);
   EXPECT_EQ(interrupted.from, state_bit(JobState::connecting) | state_bit(JobState::transferring));
   EXPECT_EQ(interrupted.to, JobState::queued);
+  EXPECT_FALSE(interrupted.to_back);  // a shutdown is not the job's turn ending: it keeps its place
+  EXPECT_TRUE(retry.to_back);         // behind the jobs that waited while it failed
+  // Scheduling (worker/scheduler.h): a running job gives its slot back.
+  const auto preempted = detail::worker_transition(WorkerEvent::preempted);
+  EXPECT_EQ(preempted.from, state_bit(JobState::connecting) | state_bit(JobState::transferring));
+  EXPECT_EQ(preempted.to, JobState::queued);
+  EXPECT_FALSE(preempted.to_back);  // resumes first among its priority once the better job is done
+  const auto slice = detail::worker_transition(WorkerEvent::slice_over);
+  EXPECT_EQ(slice.from, state_bit(JobState::connecting) | state_bit(JobState::transferring));
+  EXPECT_EQ(slice.to, JobState::queued);
+  EXPECT_TRUE(slice.to_back);  // round robin: behind every job of its priority
   // on_worker_event agrees with worker_transition for every state and event.
-  for (int e = 0; e <= static_cast<int>(WorkerEvent::interrupted); ++e) {
+  for (int e = 0; e <= static_cast<int>(WorkerEvent::slice_over); ++e) {
     const auto t = detail::worker_transition(static_cast<WorkerEvent>(e));
     for (int s = 0; s < 9; ++s) {
       const auto next = detail::on_worker_event(static_cast<JobState>(s), static_cast<WorkerEvent>(e));

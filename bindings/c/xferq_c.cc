@@ -223,6 +223,20 @@ xferq_hr xferq_queue_stop_worker(xferq_queue* queue) {
   });
 }
 
+xferq_hr xferq_queue_set_time_slice(xferq_queue* queue, uint32_t time_slice_ms) {
+  if (queue == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] { return hr_of(queue->queue->set_time_slice(std::chrono::milliseconds(time_slice_ms))); });
+}
+
+xferq_hr xferq_queue_time_slice(xferq_queue* queue, uint32_t* time_slice_ms) {
+  if (queue == nullptr || time_slice_ms == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    const int64_t ms = queue->queue->time_slice().count();
+    *time_slice_ms = static_cast<uint32_t>(std::min<int64_t>(ms, UINT32_MAX));
+    return XFERQ_S_OK;
+  });
+}
+
 // Hands the engine both C callback sets as one JobCallbacks. Caller holds queue->mu.
 static void apply_callbacks(xferq_queue* queue) {
   xferq::JobCallbacks cb;

@@ -62,7 +62,8 @@ int cmd_resume(const Globals& g, const std::string& job);
 int cmd_cancel(const Globals& g, const std::string& job);
 int cmd_complete(const Globals& g, const std::string& job);
 int cmd_reset(const Globals& g);
-int cmd_run(const Globals& g, bool until_idle);
+// `time_slice_s` < 0: the default time slice (QueueOptions::time_slice).
+int cmd_run(const Globals& g, bool until_idle, double time_slice_s = -1);
 // Reprints the job list every `refresh` seconds until SIGINT/SIGTERM, or
 // `count` times if count > 0; clears the screen first when stdout is a tty.
 int cmd_monitor(const Globals& g, bool all, double refresh, long count);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
@@ -18,10 +19,16 @@
 
 namespace xferq::cli {
 
-int cmd_run(const Globals& g, bool until_idle) {
+int cmd_run(const Globals& g, bool until_idle, double time_slice_s) {
   return guarded([&] {
     install_signal_handlers();
     auto q = open_queue(g, true, true);
+    if (time_slice_s >= 0) {
+      // Right after open: the worker's first claims fill free slots, which no
+      // slice length affects; rotation only starts once every slot is busy.
+      const auto ms = std::chrono::milliseconds(std::llround(time_slice_s * 1000));
+      if (auto ec = q->set_time_slice(ms)) fail(ec, "cannot set the time slice: " + ec.message());
+    }
     auto busy = [&]() -> bool {
       // The worker stopped because the queue failed under it: say why, exit non-zero.
       if (auto ec = q->worker_error()) fail(ec, "the worker stopped: " + ec.message());

@@ -245,10 +245,15 @@ int main(int argc, char** argv) {
     auto* s = app.add_subcommand("reset", "cancel every active job");
     s->callback([&] { action = [&] { return cmd_reset(g); }; });
   }
+  double time_slice = -1;  // -1: QueueOptions' default
   {
     auto* s = app.add_subcommand("run", "serve the queue (run transfers) until SIGINT/SIGTERM");
     s->add_flag("--until-idle", flag, "stop when no job is queued, connecting, transferring or retrying");
-    s->callback([&] { action = [&] { return cmd_run(g, flag); }; });
+    s->add_option("--time-slice", time_slice,
+                  "seconds a job keeps its slot while a job of its priority waits (round robin; "
+                  "0: none; default 300)")
+        ->check(CLI::Range(0.0, 4294967.0));
+    s->callback([&] { action = [&] { return cmd_run(g, flag, time_slice); }; });
   }
   double refresh = 1.0;
   long count = 0;

@@ -29,6 +29,8 @@ void Queue::set_callbacks(JobCallbacks callbacks) { core_->set_callbacks(std::mo
 void Queue::start_worker() { core_->start_worker(); }
 void Queue::stop_worker() { core_->stop_worker(); }
 std::error_code Queue::worker_error() const { return core_->worker_error(); }
+std::error_code Queue::set_time_slice(std::chrono::milliseconds slice) { return core_->set_time_slice(slice); }
+std::chrono::milliseconds Queue::time_slice() const { return core_->time_slice(); }
 const std::string& Queue::path() const noexcept { return core_->path(); }
 
 }  // namespace xferq

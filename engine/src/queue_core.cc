@@ -23,7 +23,11 @@ Result<std::shared_ptr<QueueCore>> QueueCore::open(const std::string& path, cons
 }
 
 QueueCore::QueueCore(std::string path, const QueueOptions& options, std::unique_ptr<Store> store)
-    : path_(std::move(path)), options_(options), store_(std::move(store)), outbox_(*store_) {}
+    : path_(std::move(path)),
+      options_(options),
+      store_(std::move(store)),
+      outbox_(*store_),
+      time_slice_ms_(std::max<int64_t>(0, options.time_slice.count())) {}
 
 QueueCore::~QueueCore() {
   stop_worker();
@@ -186,9 +190,17 @@ void QueueCore::start_worker() {
   if (worker_) return;
   // `this` outlives the worker: the destructor stops the worker first.
   WorkerContext context{*store_,  options_, path_ + "-worker.lock", wake_socket_path(path_),
-                        events_, outbox_,  [this] { housekeep(); }};
+                        events_, outbox_,  [this] { housekeep(); }, &time_slice_ms_};
   worker_ = std::make_unique<Worker>(std::move(context));
   worker_->start();
+}
+
+std::error_code QueueCore::set_time_slice(std::chrono::milliseconds slice) {
+  if (slice.count() < 0) return make_error_code(Errc::invalid_arg);
+  time_slice_ms_.store(slice.count(), std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(worker_mu_);
+  if (worker_) worker_->time_slice_changed();
+  return {};
 }
 
 std::error_code QueueCore::worker_error() {

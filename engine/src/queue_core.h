@@ -8,6 +8,8 @@
 #ifndef XFERQ_QUEUE_CORE_H_
 #define XFERQ_QUEUE_CORE_H_
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -78,6 +80,12 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   void stop_worker();
   // Why the running worker stopped by itself ({} if it did not).
   std::error_code worker_error();
+  // Queue::set_time_slice / time_slice: the worker reads it every time it
+  // schedules.
+  std::error_code set_time_slice(std::chrono::milliseconds slice);
+  std::chrono::milliseconds time_slice() const {
+    return std::chrono::milliseconds(time_slice_ms_.load(std::memory_order_relaxed));
+  }
 
  private:
   QueueCore(std::string path, const QueueOptions& options, std::unique_ptr<Store> store);
@@ -88,6 +96,7 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   std::unique_ptr<Store> store_;
   JobEvents events_;
   Outbox outbox_;
+  std::atomic<int64_t> time_slice_ms_;  // starts as options_.time_slice
   std::mutex worker_mu_;
   std::unique_ptr<Worker> worker_;
 };

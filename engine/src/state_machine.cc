@@ -44,16 +44,26 @@ constexpr int kCallTable[][kStates] = {
 
 int cell(S current, Call call) { return kCallTable[static_cast<int>(call)][static_cast<int>(current)]; }
 
-// Rows: the worker events, in enum order.
+// Rows: the worker events, in enum order. The third column (to_back) says
+// where a job that goes back to QUEUED waits in its priority:
+// - retry_due: behind the jobs that waited while it failed;
+// - interrupted: in its place (a shutdown or a crash is not the job's turn
+//   ending; it runs first again);
+// - preempted: in its place, so that when the better job ends the preempted
+//   one resumes before jobs of its priority that never started (BITS leaves
+//   this open; keeping the place keeps partial files few);
+// - slice_over: behind every job of its priority (round robin).
 constexpr WorkerTransition kWorkerTable[] = {
-    /* start               */ {bits({S::queued}), S::connecting},
-    /* connected           */ {bits({S::connecting, S::transferring}), S::transferring},
-    /* all_files_done      */ {bits({S::connecting, S::transferring}), S::transferred},
-    /* transient_error     */ {bits({S::connecting, S::transferring}), S::transient_error},
-    /* fatal_error         */ {bits({S::connecting, S::transferring}), S::error},
-    /* no_progress_expired */ {bits({S::transient_error}), S::error},
-    /* retry_due           */ {bits({S::transient_error}), S::queued},
-    /* interrupted         */ {bits({S::connecting, S::transferring}), S::queued},
+    /* start               */ {bits({S::queued}), S::connecting, false},
+    /* connected           */ {bits({S::connecting, S::transferring}), S::transferring, false},
+    /* all_files_done      */ {bits({S::connecting, S::transferring}), S::transferred, false},
+    /* transient_error     */ {bits({S::connecting, S::transferring}), S::transient_error, false},
+    /* fatal_error         */ {bits({S::connecting, S::transferring}), S::error, false},
+    /* no_progress_expired */ {bits({S::transient_error}), S::error, false},
+    /* retry_due           */ {bits({S::transient_error}), S::queued, true},
+    /* interrupted         */ {bits({S::connecting, S::transferring}), S::queued, false},
+    /* preempted           */ {bits({S::connecting, S::transferring}), S::queued, false},
+    /* slice_over          */ {bits({S::connecting, S::transferring}), S::queued, true},
 };
 
 }  // namespace

@@ -81,13 +81,21 @@ enum class WorkerEvent {
   no_progress_expired,  // transient errors for longer than the no-progress timeout
   retry_due,            // the minimum retry delay has passed
   interrupted,          // the worker let go (shutdown, crash recovery, database failure)
+  // Scheduling (worker/scheduler.h): the loop takes a running job's slot
+  // back. Appended so the earlier events keep their numbers.
+  preempted,            // a job of better priority needed the slot
+  slice_over,           // its time slice ended while a job of its priority waited
 };
 
-// One worker event's row of the table: the states it applies to (a bit mask)
-// and the state it leads to.
+// One worker event's row of the table: the states it applies to (a bit mask),
+// the state it leads to, and, for events that lead to QUEUED, where in its
+// priority the job waits: `to_back` puts it behind every job of its priority
+// queued so far (queued_seq = now: round robin); otherwise it keeps its place
+// (queued_seq unchanged), so it runs again before jobs queued after it.
 struct WorkerTransition {
   uint32_t from = 0;
   JobState to = JobState::queued;
+  bool to_back = false;
 };
 WorkerTransition worker_transition(WorkerEvent event);
 

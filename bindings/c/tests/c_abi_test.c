@@ -224,6 +224,19 @@ static int open_queue(struct ctx* c) {
   cb.error = on_error;
   cb.modified = on_modified;
   EXPECT_HR(xferq_queue_set_callbacks(c->queue, &cb, &c->ev), XFERQ_S_OK);
+
+  /* The time slice: not in the options struct (its layout stays), a setter. */
+  {
+    uint32_t slice = 0;
+    EXPECT_HR(xferq_queue_time_slice(c->queue, &slice), XFERQ_S_OK);
+    EXPECT_TRUE(slice == 300000);
+    EXPECT_HR(xferq_queue_set_time_slice(c->queue, 250), XFERQ_S_OK);
+    EXPECT_HR(xferq_queue_time_slice(c->queue, &slice), XFERQ_S_OK);
+    EXPECT_TRUE(slice == 250);
+    EXPECT_HR(xferq_queue_set_time_slice(c->queue, 300000), XFERQ_S_OK);
+    EXPECT_HR(xferq_queue_set_time_slice(NULL, 1), XFERQ_E_INVALIDARG);
+    EXPECT_HR(xferq_queue_time_slice(c->queue, NULL), XFERQ_E_INVALIDARG);
+  }
   return 0;
 }
 

@@ -367,3 +367,36 @@ def test_integrity(server, queue, tmp_path):
     assert wait_for(lambda: job.state is xferq.State.TRANSFERRED)
     job.complete()
     assert sha256(dest.read_bytes()) == sha256(SMALL)
+
+
+def test_preemption_and_time_slice(server, tmp_path):
+    """One slot: a FOREGROUND job preempts a running LOW one, which goes back
+    to QUEUED and resumes (with Range) after it."""
+    with xferq.Queue(tmp_path / "queue.db", max_concurrent_transfers=1, progress_interval=0.05,
+                     poll_interval=0.01, minimum_retry_delay_floor=0, stall_timeout=30,
+                     time_slice=0.25) as q:
+        assert q.time_slice == 0.25
+        q.time_slice = 0  # preemption only: no round robin in this test
+        assert q.time_slice == 0
+        with pytest.raises(ValueError):
+            q.time_slice = -1
+        low = q.create_job("low")
+        low.add_file(server.url("/slow.bin"), tmp_path / "slow.bin")
+        low.priority = xferq.Priority.LOW
+        low.resume()
+        assert wait_for(lambda: low.progress.bytes_transferred > 0)
+        fg = q.create_job("foreground")
+        fg.add_file(server.url("/small.bin"), tmp_path / "small.bin")
+        fg.priority = xferq.Priority.FOREGROUND
+        fg.resume()
+        assert wait_for(lambda: low.state is xferq.State.QUEUED)
+        kept = low.progress.bytes_transferred
+        assert kept > 0
+        assert wait_for(lambda: fg.state is xferq.State.TRANSFERRED)
+        fg.complete()
+        assert sha256((tmp_path / "small.bin").read_bytes()) == sha256(SMALL)
+        # The LOW job takes its slot back and goes on from what it kept.
+        assert wait_for(lambda: server.requests.count("/slow.bin") == 2)
+        assert wait_for(lambda: low.progress.bytes_transferred > kept)
+        low.cancel()
+        assert temp_files(tmp_path) == []

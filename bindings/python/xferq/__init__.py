@@ -275,6 +275,8 @@ _PROTOTYPES = {
     "xferq_queue_close": (None, [_p]),
     "xferq_queue_start_worker": (_hr, [_p]),
     "xferq_queue_stop_worker": (_hr, [_p]),
+    "xferq_queue_set_time_slice": (_hr, [_p, ctypes.c_uint32]),
+    "xferq_queue_time_slice": (_hr, [_p, ctypes.POINTER(ctypes.c_uint32)]),
     "xferq_queue_set_callbacks": (_hr, [_p, ctypes.POINTER(_Callbacks), _p]),
     "xferq_queue_create_job": (_hr, [_p, ctypes.c_char_p, ctypes.POINTER(_p)]),
     "xferq_queue_create_job_of_type": (_hr, [_p, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(_p)]),
@@ -768,7 +770,7 @@ class Queue:
                  poll_interval: float = 0.02, busy_timeout: float = 10.0,
                  synchronous_full: bool = False, minimum_retry_delay_floor: int = 5,
                  stall_timeout: int = 60, verify_tls: bool = True,
-                 user_agent: Optional[str] = None):
+                 user_agent: Optional[str] = None, time_slice: Optional[float] = None):
         o = _QueueOptions()
         _lib.xferq_queue_options_init(ctypes.byref(o))
         o.start_worker = int(bool(start_worker))
@@ -787,6 +789,12 @@ class Queue:
         _check(_lib.xferq_queue_open(_utf8(path), ctypes.byref(o), ctypes.byref(h)))
         self._h = h
         self.path = os.fspath(path)
+        if time_slice is not None:
+            try:
+                self.time_slice = time_slice
+            except BaseException:
+                self.close()
+                raise
 
     def close(self) -> None:
         """Stops the worker and releases the queue. Idempotent. Job objects
@@ -824,6 +832,22 @@ class Queue:
 
     def stop_worker(self) -> None:
         _check(_lib.xferq_queue_stop_worker(self._handle()))
+
+    @property
+    def time_slice(self) -> float:
+        """Seconds a job keeps its transfer slot while a job of its priority
+        waits (round robin; 0: no time slices; default 300). A job of a
+        better priority preempts a worse one regardless. Not persisted."""
+        v = ctypes.c_uint32()
+        _check(_lib.xferq_queue_time_slice(self._handle(), ctypes.byref(v)))
+        return v.value / 1000
+
+    @time_slice.setter
+    def time_slice(self, seconds: float) -> None:
+        ms = round(seconds * 1000)
+        if not 0 <= ms <= 0xFFFFFFFF:
+            raise ValueError("time_slice must be between 0 and 4294967.295 seconds")
+        _check(_lib.xferq_queue_set_time_slice(self._handle(), ms))
 
     def create_job(self, display_name: str, job_type: JobType = JobType.DOWNLOAD) -> Job:
         """A new job, SUSPENDED: a download, or an upload (one existing local

@@ -24,6 +24,17 @@ struct QueueOptions {
   // Transfers running at once (one per job; a job's files go one after another).
   int max_concurrent_transfers = 4;
 
+  // Round robin among jobs of one priority (BITS's time slices): when every
+  // slot is busy and a job of the same priority waits, a job that has held
+  // its slot this long goes back to QUEUED, behind the jobs of its priority,
+  // and resumes later with a Range request. Zero turns time slices off (a
+  // job keeps its slot until it ends). Five minutes: a rotation costs a new
+  // request and an fdatasync (milliseconds), well under 0.1% of a slice, and
+  // with a handful of jobs per priority each still gets a turn within
+  // minutes. Independent of this, a runnable job of a better priority always
+  // preempts the worst running job of a worse one.
+  std::chrono::milliseconds time_slice{5 * 60 * 1000};
+
   // How often a running download commits its byte count (after fdatasync of
   // the bytes it claims; an upload commits after each Ack). Smaller loses less
   // on a crash or a suspend and costs more writes.

@@ -144,6 +144,15 @@ class Queue {
   // (XFERQ_E_BUSY) never stops it: it retries. No database access.
   std::error_code worker_error() const;
 
+  // The round-robin time slice among jobs of one priority
+  // (QueueOptions::time_slice; zero turns time slices off), changed while the
+  // queue is open: the running worker uses it from its next turn on (slices
+  // already running are measured against the new length). Not persisted.
+  // E_INVALIDARG for a negative value. Safe from any thread; no database
+  // access.
+  std::error_code set_time_slice(std::chrono::milliseconds slice);
+  std::chrono::milliseconds time_slice() const;
+
   // The database file's path, as given to open(). No database access.
   const std::string& path() const noexcept;
 

@@ -112,6 +112,8 @@ class SqliteStore final : public Store {
   Result<WriteOutcome> fail(const Claim& claim, const TransferFailure& failure, int64_t now_us,
                             JobState* state_after) override;
   Result<WriteOutcome> release(const Claim& claim, int64_t now_us) override;
+  Result<WriteOutcome> requeue_running(const Claim& claim, WorkerEvent event, int64_t now_us) override;
+  Result<SchedulingView> scheduling_view(const std::vector<std::string>& held) override;
   Result<int64_t> requeue_due(int64_t now_us, std::vector<std::string>* expired) override;
   Result<std::optional<int64_t>> next_retry_us() override;
   std::error_code recover_interrupted(int64_t now_us) override;

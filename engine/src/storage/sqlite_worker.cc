@@ -36,6 +36,21 @@ Claim read_claim(SQLite::Statement& s, const std::string& id) {
   c.download_time_left_us = s.getColumn(13).getInt64();
   return c;
 }
+
+// "queued_seq = <now>, " when the transition sends the job behind every job
+// of its priority queued so far (the table's to_back), else "" (it keeps its
+// place).
+std::string queue_place(const WorkerTransition& t, const char* now) {
+  return t.to_back ? std::string("queued_seq = ") + now + ", " : std::string();
+}
+
+// The statement of Store::requeue_running for `event`: ?1 id, ?2 the claim's
+// generation, ?3 now, ?4 the target state.
+std::string requeue_running_sql(WorkerEvent event) {
+  const WorkerTransition t = worker_transition(event);
+  return "UPDATE jobs SET state = ?4, generation = generation + 1, modified_us = ?3, " + queue_place(t, "?3") +
+         sqlite::end_running_time("?3") + " WHERE id = ?1 AND generation = ?2 AND " + state_in(t.from);
+}
 }  // namespace
 
 // ---- The outbox -----------------------------------------------------------------
@@ -400,18 +415,52 @@ Result<WriteOutcome> SqliteStore::fail(const Claim& claim, const TransferFailure
 }
 
 Result<WriteOutcome> SqliteStore::release(const Claim& claim, int64_t now_us) {
-  const WorkerTransition interrupted = worker_transition(WorkerEvent::interrupted);
-  static const std::string sql =
-      "UPDATE jobs SET state = ?4, generation = generation + 1, modified_us = ?3, " + sqlite::end_running_time("?3") +
-      " WHERE id = ?1 AND generation = ?2 AND " + state_in(interrupted.from);
+  return requeue_running(claim, WorkerEvent::interrupted, now_us);
+}
+
+Result<WriteOutcome> SqliteStore::requeue_running(const Claim& claim, WorkerEvent event, int64_t now_us) {
+  const WorkerTransition t = worker_transition(event);
+  // One statement per event (the table fixes its states and queue place),
+  // built once: prepare() caches statements by the text's address.
+  static const std::string sqls[] = {requeue_running_sql(WorkerEvent::interrupted),
+                                     requeue_running_sql(WorkerEvent::preempted),
+                                     requeue_running_sql(WorkerEvent::slice_over)};
+  const std::string* sql = event == WorkerEvent::preempted    ? &sqls[1]
+                           : event == WorkerEvent::slice_over ? &sqls[2]
+                                                              : &sqls[0];
+  if (event != WorkerEvent::interrupted && event != WorkerEvent::preempted && event != WorkerEvent::slice_over)
+    return make_error_code(std::errc::invalid_argument);  // not an event that gives a slot back
   return write_value<WriteOutcome>(WriteOutcome::stale, [&](WriteOutcome& outcome) -> std::error_code {
-    auto& s = prepare(sql.c_str());
+    auto& s = prepare(sql->c_str());
     s.bind(1, claim.job_id);
     s.bind(2, claim.generation);
     s.bind(3, now_us);
-    s.bind(4, static_cast<int>(interrupted.to));
+    s.bind(4, static_cast<int>(t.to));
     outcome = s.exec() == 1 ? WriteOutcome::applied : WriteOutcome::stale;
     return {};
+  });
+}
+
+Result<SchedulingView> SqliteStore::scheduling_view(const std::vector<std::string>& held) {
+  const WorkerTransition start = worker_transition(WorkerEvent::start);
+  static const std::string queued_sql =
+      "SELECT priority, count(*) FROM jobs WHERE " + state_in(start.from) + " GROUP BY priority";
+  return read<SchedulingView>([&] {
+    SchedulingView v;
+    auto& q = prepare(queued_sql.c_str());
+    while (q.executeStep()) {
+      const int p = q.getColumn(0).getInt();
+      if (p >= 0 && p < 4) v.queued[p] = q.getColumn(1).getInt64();
+    }
+    q.reset();
+    auto& r = prepare("SELECT priority FROM jobs WHERE id = ?");
+    for (const std::string& id : held) {
+      r.reset();
+      r.bind(1, id);
+      if (r.executeStep()) v.running.emplace_back(id, static_cast<JobPriority>(r.getColumn(0).getInt()));
+      r.reset();
+    }
+    return v;
   });
 }
 
@@ -429,8 +478,9 @@ Result<int64_t> SqliteStore::requeue_due(int64_t now_us, std::vector<std::string
       "WHERE " + state_in(expiry.from) + " AND no_progress_since_us + no_progress_timeout_s * 1000000 <= ?1 "
       "RETURNING id";
   static const std::string requeue_sql =
-      "UPDATE jobs SET state = ?2, generation = generation + 1, modified_us = ?1, queued_seq = ?1 "
-      "WHERE " + state_in(retry.from) + " AND retry_at_us <= ?1";
+      "UPDATE jobs SET state = ?2, generation = generation + 1, modified_us = ?1" +
+      std::string(retry.to_back ? ", queued_seq = ?1" : "") + " WHERE " + state_in(retry.from) +
+      " AND retry_at_us <= ?1";
   expired->clear();
   // Most wake-ups find nothing due: answer those with a read, no write lock.
   auto due = read<bool>([&] {

@@ -137,6 +137,15 @@ struct JobBandwidth {
 // What a worker write did.
 enum class WriteOutcome { applied, stale };
 
+// The queue as the scheduler sees it (Store::scheduling_view).
+struct SchedulingView {
+  // QUEUED jobs by priority, indexed by JobPriority's value (0 FOREGROUND ..
+  // 3 LOW).
+  int64_t queued[4] = {0, 0, 0, 0};
+  // The held jobs that still exist, with their priority now.
+  std::vector<std::pair<std::string, JobPriority>> running;
+};
+
 // What finishing a file led to.
 enum class FileFinish { more_files, job_transferred, stale };
 
@@ -319,6 +328,15 @@ class Store {
                                     JobState* state_after) = 0;
   // worker_transition(interrupted): the worker let go of a running job.
   virtual Result<WriteOutcome> release(const Claim& claim, int64_t now_us) = 0;
+  // worker_transition(event) for a running job whose slot the loop takes back
+  // (WorkerEvent::preempted, WorkerEvent::slice_over): back to QUEUED, in its
+  // place or behind its priority as the table's to_back says. Conditional on
+  // the claim's generation.
+  virtual Result<WriteOutcome> requeue_running(const Claim& claim, WorkerEvent event, int64_t now_us) = 0;
+  // What the scheduler weighs (worker/scheduler.h), in one read: how many
+  // jobs wait in QUEUED at each priority, and the current priority of each
+  // of `held` (the jobs the worker runs; a job gone is left out).
+  virtual Result<SchedulingView> scheduling_view(const std::vector<std::string>& held) = 0;
   // worker_transition(retry_due) for jobs whose delay passed and
   // worker_transition(no_progress_expired) for those past their no-progress
   // timeout (their ids in *expired). Returns how many went back to the queue.

@@ -63,6 +63,22 @@ void JobDriver::stop(bool shutting_down) {
   if (end_ == DriverEnd::running) end_ = DriverEnd::dropped;
 }
 
+bool JobDriver::give_slot_back(WorkerEvent event) {
+  if (end_ != DriverEnd::running) return true;
+  // Bytes first, as a shutdown: the count committed is what the next claim
+  // resumes from (with Range), so nothing that arrived is fetched twice
+  // beyond what was not yet durable. The request keeps running meanwhile:
+  // on_body only runs inside curl_multi_perform, never during this call.
+  keep_progress();
+  auto w = loop_.store().requeue_running(claim_, event, now_us());
+  if (!w && loop_.store_failed(w.error())) return false;  // busy: keep the slot for now
+  drop();
+  // Stale: a call moved the job on first (cancel, suspend...); it owns the
+  // job and its files, and the loop's reconcile would have stopped us anyway.
+  if (w && *w == WriteOutcome::applied) loop_.events().modified(claim_.job_id);
+  return true;
+}
+
 bool JobDriver::superseded() { return loop_.superseded(claim_.job_id, claim_.generation, &seen_change_); }
 
 bool JobDriver::applied(const Result<WriteOutcome>& outcome) {

@@ -29,6 +29,11 @@ class JobDriver : public TransferDriver {
   const std::string& job_id() const { return claim_.job_id; }
   const Claim& claim() const { return claim_; }
   void stop(bool shutting_down) override;
+  // The loop takes the job's slot back (`event`: WorkerEvent::preempted or
+  // WorkerEvent::slice_over, worker/scheduler.h): commits what is durable,
+  // then moves the job back to QUEUED (generation-checked) and lets go.
+  // False if the store was busy: the transfer goes on, ask again later.
+  bool give_slot_back(WorkerEvent event);
 
   // Bandwidth (bandwidth_manager.h): the transfer's pacing, kept across its
   // requests; every request of the job reads and writes through it.

@@ -10,6 +10,7 @@
 #include "fs/file_ops.h"
 #include "outbox.h"
 #include "worker/curl_request.h"
+#include "worker/scheduler.h"
 
 namespace xferq::detail {
 
@@ -41,6 +42,18 @@ void Worker::job_changed(const std::string& job_id, int64_t generation, bool may
   changes_may_run_ = changes_may_run_ || may_run;
   change_seq_.fetch_add(1, std::memory_order_release);
   if (multi_) curl_multi_wakeup(multi_);
+}
+
+void Worker::time_slice_changed() {
+  replan_.store(true, std::memory_order_release);
+  wake();
+}
+
+std::chrono::milliseconds Worker::time_slice() const {
+  const int64_t ms = ctx_.time_slice_ms ? ctx_.time_slice_ms->load(std::memory_order_relaxed)
+                                        : ctx_.options.time_slice.count();
+  // Longer than a year is "never" (and keeps steady_clock arithmetic from overflowing).
+  return std::chrono::milliseconds(std::clamp<int64_t>(ms, 0, 365LL * 24 * 3600 * 1000));
 }
 
 bool Worker::superseded(const std::string& job_id, int64_t generation, uint64_t* seen) {
@@ -149,15 +162,18 @@ void Worker::loop() {
   while (!stopping_) {
     bool may_run = false;
     if (take_changes(&may_run)) {
-      if (may_run) dirty_ = true;
+      if (may_run) dirty_ = contended_ = true;
       cancels_.note_change();  // a cancel may have left a Cancel-Session to send
       bandwidth_.invalidate();  // a bandwidth setting may have changed (here or elsewhere)
     }
+    if (replan_.exchange(false, std::memory_order_acq_rel)) {
+      contended_ = true;  // a new slice length: every slice's end moves
+      next_slice_end_ = Steady::time_point::max();
+    }
     cancels_.run_due();
     run_timers();
-    if (dirty_ && static_cast<int>(jobs_.size()) < ctx_.options.max_concurrent_transfers &&
-        Steady::now() >= claim_not_before_)
-      schedule();
+    if (slots_full() && (contended_ || Steady::now() >= next_slice_end_)) rebalance();
+    if (dirty_ && !slots_full() && Steady::now() >= claim_not_before_) schedule();
     // Shares are set before libcurl moves bytes: a new transfer starts paced.
     ok(bandwidth_.turn(jobs_));
     perform();
@@ -237,7 +253,7 @@ void Worker::requeue_due() {
   auto next = ctx_.store.next_retry_us();
   if (!ok(next)) return;
   next_retry_us_ = *next ? **next : now + 3600 * 1000000LL;
-  if (*requeued > 0) dirty_ = true;
+  if (*requeued > 0) dirty_ = contended_ = true;
 }
 
 void Worker::schedule() {
@@ -261,6 +277,33 @@ void Worker::schedule() {
   }
 }
 
+void Worker::rebalance() {
+  contended_ = false;
+  next_slice_end_ = Steady::time_point::max();
+  std::vector<std::string> held;
+  for (const auto& kv : jobs_)
+    if (kv.second->end() == DriverEnd::running) held.push_back(kv.first);
+  auto view = ctx_.store.scheduling_view(held);
+  if (!view) {
+    if (ok(view)) contended_ = true;  // busy: ask again next turn
+    return;
+  }
+  std::vector<RunningSlot> running;
+  for (const auto& [id, priority] : view->running) running.push_back(RunningSlot{id, priority, slot_since_[id]});
+  // A driver that ended but is not reaped yet, or whose job is gone, holds
+  // its slot until reap(): it is neither running nor free here.
+  const int slots = ctx_.options.max_concurrent_transfers - static_cast<int>(jobs_.size() - running.size());
+  const SlotPlan plan = plan_slots(running, view->queued, slots, time_slice(), Steady::now());
+  if (plan.next_slice_end) next_slice_end_ = *plan.next_slice_end;
+  for (const SlotYield& y : plan.yields) {
+    auto it = jobs_.find(y.job_id);
+    if (it == jobs_.end()) continue;
+    if (!it->second->give_slot_back(y.event)) contended_ = true;  // busy: ask again next turn
+  }
+  // The freed slots go to the waiting jobs in this turn's schedule().
+  if (!plan.yields.empty()) reap();
+}
+
 void Worker::start_job(Claim claim) {
   auto next = ctx_.store.next_file(claim.job_id);
   if (!next) {
@@ -268,6 +311,9 @@ void Worker::start_job(Claim claim) {
     return;
   }
   const std::string id = claim.job_id;
+  const Steady::time_point now = Steady::now();
+  slot_since_[id] = now;
+  if (time_slice().count() > 0) next_slice_end_ = std::min(next_slice_end_, now + time_slice());
   auto driver = make_job_driver(*this, std::move(claim), *next);
   JobDriver& ref = *driver;
   jobs_[id] = std::move(driver);
@@ -305,6 +351,7 @@ void Worker::reap() {
     }
     if (end == DriverEnd::failed) next_retry_us_ = 0;  // a new TRANSIENT_ERROR job may be due sooner
     dirty_ = true;
+    slot_since_.erase(it->first);
     it = jobs_.erase(it);
   }
   cancels_.reap();
@@ -317,7 +364,11 @@ void Worker::sleep() {
   if (!jobs_.empty()) timeout_ms = std::min<int64_t>(timeout_ms, opt.progress_interval.count());
   const int64_t until_retry_ms = (next_retry_us_ - now_us()) / 1000;
   timeout_ms = std::max<int64_t>(0, std::min(timeout_ms, until_retry_ms));
-  if (dirty_ && static_cast<int>(jobs_.size()) < opt.max_concurrent_transfers) {
+  if (slots_full() && next_slice_end_ != Steady::time_point::max()) {
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_slice_end_ - Steady::now());
+    timeout_ms = std::min<int64_t>(timeout_ms, std::max<int64_t>(0, wait.count() + 1));
+  }
+  if (dirty_ && !slots_full()) {
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(claim_not_before_ - Steady::now());
     timeout_ms = std::min<int64_t>(timeout_ms, std::max<int64_t>(0, wait.count()));
   }
@@ -336,6 +387,7 @@ void Worker::shutdown() {
   dispatch_flush_results(true);
   for (auto& kv : jobs_) kv.second->stop(true);
   jobs_.clear();
+  slot_since_.clear();
   cancels_.stop_all();
 }
 

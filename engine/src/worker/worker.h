@@ -6,7 +6,10 @@
 // looks for commits of other processes (Store::change_counter()); drops the
 // transfers those changes made stale; sends the Cancel-Sessions the outbox
 // holds; runs housekeeping and requeues jobs whose retry delay passed; claims
-// runnable jobs by priority into free slots; lets libcurl move bytes; routes
+// runnable jobs by priority into free slots — when every slot is busy, first
+// takes slots back from running jobs for better-priority ones (preemption) or
+// for jobs of the same priority whose turn it is (time slices; the policy is
+// worker/scheduler.h); lets libcurl move bytes; routes
 // finished requests and flush results to their drivers; then sleeps until a
 // socket, a call or a timer needs it.
 //
@@ -60,6 +63,9 @@ struct WorkerContext {
   JobEvents& events;
   Outbox& outbox;                  // recovery at start
   std::function<void()> housekeep; // expiry and purge, every housekeeping_interval
+  // The time slice in ms, which Queue::set_time_slice may change while the
+  // worker runs; null: options.time_slice.
+  const std::atomic<int64_t>* time_slice_ms = nullptr;
 };
 
 class Worker final : public TransferLoop {
@@ -84,6 +90,9 @@ class Worker final : public TransferLoop {
   // priority), so look for work too; a cancel, suspend or complete only has
   // to stop the job if it is running. Wakes the loop at once.
   void job_changed(const std::string& job_id, int64_t generation, bool may_run);
+  // The time slice changed (WorkerContext::time_slice_ms): plan again. Any
+  // thread but the worker's; wakes the loop.
+  void time_slice_changed();
 
   // TransferLoop, for the drivers (worker thread).
   Store& store() override { return ctx_.store; }
@@ -112,6 +121,11 @@ class Worker final : public TransferLoop {
   void run_timers();
   void requeue_due();
   void schedule();
+  // Every slot is busy: asks the scheduler (worker/scheduler.h) which running
+  // jobs give their slot back, and takes those slots back.
+  void rebalance();
+  std::chrono::milliseconds time_slice() const;
+  bool slots_full() const { return static_cast<int>(jobs_.size()) >= ctx_.options.max_concurrent_transfers; }
   void start_job(Claim claim);
   void perform();
   void dispatch_flush_results(bool shutting_down);
@@ -141,6 +155,13 @@ class Worker final : public TransferLoop {
   CURLM* multi_ = nullptr;
   std::error_code failure_;        // guarded by mu_: why the worker stopped by itself
   bool dirty_ = true;              // worth looking for runnable jobs
+  // A job may have become runnable, or a priority changed, since the last
+  // rebalance(): with every slot busy, worth asking the scheduler.
+  bool contended_ = true;
+  std::atomic<bool> replan_{false};  // set by time_slice_changed()
+  // When the earliest running job's time slice ends (max(): none will).
+  Steady::time_point next_slice_end_ = Steady::time_point::max();
+  std::map<std::string, Steady::time_point> slot_since_;  // job id -> when it got its slot
   Steady::time_point claim_not_before_{};  // after a busy claim, wait a poll interval
   int64_t next_retry_us_ = 0;      // when a retry is due; 0: look it up
   int64_t last_counter_ = 0;       // Store::change_counter() when last polled

@@ -217,6 +217,15 @@ XFERQ_C_API void xferq_queue_close(xferq_queue* queue);
 XFERQ_C_API xferq_hr xferq_queue_start_worker(xferq_queue* queue);
 XFERQ_C_API xferq_hr xferq_queue_stop_worker(xferq_queue* queue);
 
+/* The round-robin time slice among jobs of one priority, in milliseconds
+ * (QueueOptions::time_slice: default 300000, five minutes; 0 turns time
+ * slices off). Set after open — xferq_queue_options keeps its layout — and
+ * any time later: the running worker uses the new length from its next turn.
+ * Not persisted. A job of a better priority preempts a worse one whatever
+ * the slice. */
+XFERQ_C_API xferq_hr xferq_queue_set_time_slice(xferq_queue* queue, uint32_t time_slice_ms);
+XFERQ_C_API xferq_hr xferq_queue_time_slice(xferq_queue* queue, uint32_t* time_slice_ms);
+
 /* Registers callbacks (copied; NULL removes them), replacing earlier ones.
  * `user` must stay valid until they are replaced, the worker is stopped or
  * the queue is closed; a callback already running may finish after this
