@@ -196,6 +196,23 @@ for r in $(seq 1 $RUNS); do
   echo "   download round $r: curl $c MB/s, xferq $x MB/s"
   dl_curl+=("$c"); dl_xferq+=("$x")
 done
+# The hashing cost: the same download with and without SHA-256 verification,
+# interleaved, the ratio per round (goal: at most 10% slower).
+BIG_SHA256=$(sha256sum "$WWW/big.bin" | cut -d' ' -f1)
+xferq_hash_round() {
+  local d; d=$(fresh_dir xferq-hash)
+  "$BENCH" download --dir "$d" --url "$BASE/big.bin" --bytes "$BIG_BYTES" --sha256 "$BIG_SHA256" | jq .download_mb_s
+  rm -rf "$d"
+}
+dl_plain=(); dl_hashed=()
+for r in $(seq 1 $RUNS); do
+  if ((r % 2)); then p=$(xferq_dl_round); h=$(xferq_hash_round); else h=$(xferq_hash_round); p=$(xferq_dl_round); fi
+  echo "   hashing round $r: plain $p MB/s, with SHA-256 $h MB/s"
+  dl_plain+=("$p"); dl_hashed+=("$h")
+done
+jq -n --argjson p "[$(IFS=,; echo "${dl_plain[*]}")]" --argjson h "[$(IFS=,; echo "${dl_hashed[*]}")]" \
+  '{hash_plain_mb_s_rounds: $p, hash_sha256_mb_s_rounds: $h,
+    hash_ratio_rounds: [range($h | length) | $h[.] / $p[.]]}' >"$RES/hashing.json"
 jq -n --argjson c "[$(IFS=,; echo "${dl_curl[*]}")]" --argjson x "[$(IFS=,; echo "${dl_xferq[*]}")]" \
   --argjson runs "$RUNS" --argjson bytes "$BIG_BYTES" \
   '{curl_mb_s_rounds: $c, download_mb_s_rounds: $x, download_ratio_vs_curl_rounds: [range($x | length) | $x[.] / $c[.]],
@@ -358,6 +375,9 @@ jq -r '
         ($r.quiesce_p50_ms_inproc | f) + " / " + ($r.quiesce_p99_ms_inproc | f) + "  (" + sp("quiesce_p99_ms_inproc_round") + ")"; "p99 <= 20"; le($r.quiesce_p99_ms_inproc; 20)),
     row("quiesce via `xferq cancel` p50 / p99 ms (pooled; per-round p99)";
         ($r.quiesce_p50_ms_xproc | f) + " / " + ($r.quiesce_p99_ms_xproc | f) + "  (" + sp("quiesce_p99_ms_xproc_round") + ")"; "p99 <= 30"; le($r.quiesce_p99_ms_xproc; 30)),
+    row("download with SHA-256 check / without (same file, interleaved)";
+        sp("hash_ratio") + "  (" + sp("hash_sha256_mb_s") + " vs " + sp("hash_plain_mb_s") + " MB/s)"; ">= 0.9";
+        ge($r.hash_ratio_med; 0.9)),
     row("download / curl -o (" + (($r.download_bytes / 1048576) | f) + " MiB)";
         sp("download_ratio_vs_curl") + "  (xferq " + sp("download_mb_s") + " vs curl " + sp("curl_mb_s") + " MB/s)"; ">= 1.0";
         ge($r.download_ratio_vs_curl_med; 1.0)),

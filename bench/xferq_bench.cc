@@ -1061,7 +1061,11 @@ int mode_download() {
   q->set_callbacks(counting(d));
   auto job = q->create_job("download");
   const std::string out = dir + "/xferq-big.bin";
-  if (auto ec = job->add_file(arg("url"), out)) throw std::runtime_error(ec.message());
+  // --sha256 HEX: the same download with its integrity checked (hashed as the
+  // bytes arrive, compared before the file counts as transferred).
+  FileIntegrity expected;
+  expected.sha256 = arg("sha256");
+  if (auto ec = job->add_files({FileSpec(arg("url"), out, expected)})) throw std::runtime_error(ec.message());
   const int64_t t0 = mono_ns();
   job->resume();
   if (!wait_for(d, 1, 600)) throw std::runtime_error("download failed or timed out");
