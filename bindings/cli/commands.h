@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "serve_support.h"
 
 namespace xferq::cli {
 
@@ -38,6 +39,8 @@ int cmd_cancel(const Globals& g, const std::string& job);
 int cmd_complete(const Globals& g, const std::string& job);
 int cmd_reset(const Globals& g);
 int cmd_run(const Globals& g, bool until_idle);
+// The worker plus the HTTP API, live events and dashboard (serve_command.cc).
+int cmd_serve(const Globals& g, const ServeOptions& options);
 // Reprints the job list every `refresh` seconds until SIGINT/SIGTERM, or
 // `count` times if count > 0; clears the screen first when stdout is a tty.
 int cmd_monitor(const Globals& g, bool all, double refresh, long count);
