@@ -4,6 +4,7 @@
 // (listening address, TLS, token, start and orderly stop on SIGINT/SIGTERM).
 #include <signal.h>
 
+#include <cctype>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -57,8 +58,11 @@ httplib::Server::HandlerResponse guard(const ApiContext& ctx, const Request& req
       std::find(ctx.allowed_origins.begin(), ctx.allowed_origins.end(), origin) == ctx.allowed_origins.end();
   if (req.method == "OPTIONS" || foreign_origin || site == "cross-site" || site == "same-site")
     return refuse_early(res, 403, kAccessDenied, "cross-origin requests are refused");
+  // The scheme name is case-insensitive (RFC 9110); the token is not.
   const std::string auth = req.get_header_value("Authorization");
-  if (!starts_with(auth, "Bearer ") || !token_matches(ctx.token, std::string_view(auth).substr(7))) {
+  std::string scheme = auth.substr(0, 7);
+  for (char& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (scheme != "bearer " || !token_matches(ctx.token, std::string_view(auth).substr(7))) {
     res.set_header("WWW-Authenticate", "Bearer realm=\"xferq\"");
     return refuse_early(res, 401, kAccessDenied, "a valid token is required (Authorization: Bearer TOKEN)");
   }
