@@ -95,7 +95,8 @@ function makeRow(id) {
   name.append(title, el('span', 'id', id));
   const state = el('td');
   const stateText = el('span', 'state');
-  state.append(stateText);
+  const errorText = el('span', 'error-name');
+  state.append(stateText, errorText);
   const progress = el('td');
   const bar = el('div', 'bar');
   bar.setAttribute('role', 'progressbar');
@@ -119,7 +120,7 @@ function makeRow(id) {
   const filesCell = el('td');
   filesCell.colSpan = 7;
   filesRow.append(filesCell);
-  const r = { row, filesRow, filesCell, title, stateText, bar, fill, label, rate, eta, prio, buttons };
+  const r = { row, filesRow, filesCell, title, stateText, errorText, bar, fill, label, rate, eta, prio, buttons };
   rows.set(id, r);
   $('job-rows').append(row, filesRow);
   return r;
@@ -145,6 +146,7 @@ function render(id) {
   r.eta.textContent = rate && total ? duration((total - done) / rate) : '';
   r.prio.textContent = job.priority;
   r.row.title = job.error ? job.error.name + ': ' + job.error.description : '';
+  r.errorText.textContent = job.error ? job.error.name : '';
   for (const [action, , states] of ACTIONS) r.buttons[action].disabled = !states.includes(job.state);
   $('no-jobs').hidden = jobs.size > 0;
   $('job-count').textContent = '(' + jobs.size + ')';
@@ -206,26 +208,30 @@ function drawThroughput() {
   const g = canvas.getContext('2d');
   g.scale(ratio, ratio);
   g.clearRect(0, 0, w, h);
-  const span = 5 * 60 * 1000, now = Date.now();
+  // The last five minutes; a younger history fills the width (one minute at least).
+  const now = Date.now();
+  const oldest = throughput.length ? now - throughput[0].at : 0;
+  const span = Math.min(5 * 60 * 1000, Math.max(60 * 1000, oldest));
   const pts = throughput.filter((p) => now - p.at <= span);
   const max = Math.max(1024, ...pts.map((p) => p.bytes_per_sec));
   g.strokeStyle = '#dde1ea';
   g.fillStyle = '#6b7385';
   g.font = '11px sans-serif';
+  const top = 14, bottom = h - 18;
   for (let i = 0; i <= 2; i++) {
-    const y = 8 + ((h - 24) * i) / 2;
+    const y = top + ((bottom - top) * i) / 2;
     g.beginPath(); g.moveTo(0, y); g.lineTo(w, y); g.stroke();
-    g.fillText(bytes(max * (1 - i / 2)) + '/s', 4, y + 11);
+    g.fillText(bytes(max * (1 - i / 2)) + '/s', 4, y - 3);
   }
-  g.fillText('-5 min', 4, h - 2);
-  g.fillText('now', w - 26, h - 2);
+  g.fillText('-' + Math.round(span / 60000) + ' min', 4, h - 3);
+  g.fillText('now', w - 26, h - 3);
   if (pts.length < 2) return;
   g.strokeStyle = '#2f6fde';
   g.lineWidth = 2;
   g.beginPath();
   pts.forEach((p, i) => {
     const x = w - ((now - p.at) / span) * w;
-    const y = 8 + (h - 24) * (1 - p.bytes_per_sec / max);
+    const y = top + (bottom - top) * (1 - p.bytes_per_sec / max);
     if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
   });
   g.stroke();
@@ -242,6 +248,7 @@ function onEvent(type, data) {
       for (const j of data.jobs) jobs.set(j.id, j);
       throughput = data.throughput;
       for (const id of jobs.keys()) render(id);
+      for (const j of data.jobs) if (j.error) addError(j.id, j.state + ': ' + j.error.name + ': ' + j.error.description);
       if (data.worker_error) addError(null, 'worker stopped: ' + data.worker_error.name + ': ' + data.worker_error.message);
       $('no-jobs').hidden = jobs.size > 0;
       drawThroughput();
