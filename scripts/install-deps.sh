@@ -7,7 +7,8 @@
 # libsystemd-dev (readiness for systemd); its browser test uses chromium
 # (headless) and nodejs (tests/browser/install.sh adds puppeteer-core from
 # npm); help2man makes the man page and bash-completion provides the
-# completions' install directory (pkg-config bash-completion).
+# completions' install directory (pkg-config bash-completion); systemd
+# gives systemd-analyze, which checks the unit files.
 # Idempotent: apt-get runs only when a package is missing. Run as root (or
 # with sudo available). Services in the packages are not started.
 set -euo pipefail
@@ -22,7 +23,7 @@ packages=(
   clang libclang-rt-14-dev llvm
   libcpp-httplib-dev libsystemd-dev
   chromium nodejs
-  help2man bash-completion
+  help2man bash-completion systemd
   "$@"
 )
 

@@ -3,6 +3,7 @@
 // start to finish, with a progress line).
 #include "command_support.h"
 #include "commands.h"
+#include "serve_support.h"
 
 #include <unistd.h>
 
@@ -18,6 +19,7 @@ int cmd_run(const Globals& g, bool until_idle) {
   return guarded([&] {
     install_signal_handlers();
     auto q = open_queue(g, true, true);
+    notify_systemd_ready();  // under a Type=notify unit: the queue is open, the worker started
     auto busy = [&]() -> bool {
       // The worker stopped because the queue failed under it: say why, exit non-zero.
       if (auto ec = q->worker_error()) fail(ec, "the worker stopped: " + ec.message());
@@ -45,6 +47,7 @@ int cmd_run(const Globals& g, bool until_idle) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    notify_systemd_stopping();
     q->stop_worker();
     // A served queue stopped by a signal is a normal end; --until-idle cut
     // short by one is an interruption.
