@@ -23,7 +23,7 @@ packages=(
   clang libclang-rt-14-dev llvm
   libcpp-httplib-dev libsystemd-dev
   chromium nodejs
-  help2man bash-completion systemd
+  help2man man-db bash-completion systemd
   "$@"
 )
 

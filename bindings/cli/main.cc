@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
   using namespace xferq::cli;
   Globals g;
   CLI::App app{"xferq: a background transfer queue (bitsadmin-like)", "xferq"};
+  app.set_version_flag("--version", "xferq " XFERQ_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
   app.add_option("--db", g.db, "queue file (default: $XFERQ_DB, $XDG_DATA_HOME/xferq/queue.db, ~/.local/share/xferq/queue.db)");
@@ -227,6 +228,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "xferq: usage: " << e.what() << " (see xferq --help)\n";
