@@ -1,17 +1,12 @@
-// serve_http.cc — `xferq serve`: the worker and an HTTP(S) server over one
-// queue. Here: the request guard (same origin only, bearer token, JSON
-// bodies), JSON errors, the embedded dashboard, and the command itself
-// (listening address, TLS, token, start and orderly stop on SIGINT/SIGTERM).
-#include <signal.h>
-
+// serve_http.cc — the HTTP plumbing of `xferq serve` around its routes: the
+// request guard (same origin only, bearer token, JSON bodies), JSON errors
+// (also for httplib's own 404 / 413 / 400), security headers, and the
+// embedded dashboard's files.
+#include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <iostream>
-#include <memory>
-#include <thread>
 
-#include "command_support.h"
-#include "commands.h"
+#include "cli.h"
 #include "dashboard_assets.h"
 #include "serve_api.h"
 #include "serve_support.h"

@@ -150,17 +150,20 @@ function render(id) {
   for (const [action, , states] of ACTIONS) r.buttons[action].disabled = !states.includes(job.state);
   $('no-jobs').hidden = jobs.size > 0;
   $('job-count').textContent = '(' + jobs.size + ')';
-  if (!r.filesRow.hidden) loadFiles(id);
+  // An open file list follows the job, re-read at most every two seconds.
+  if (!r.filesRow.hidden && performance.now() - (r.filesLoaded || 0) > 2000) loadFiles(id);
 }
 
 async function toggleFiles(id) {
   const r = rows.get(id);
   r.filesRow.hidden = !r.filesRow.hidden;
-  if (!r.filesRow.hidden) loadFiles(id);
+  // An open file list follows the job, re-read at most every two seconds.
+  if (!r.filesRow.hidden && performance.now() - (r.filesLoaded || 0) > 2000) loadFiles(id);
 }
 
 async function loadFiles(id) {
   const r = rows.get(id);
+  r.filesLoaded = performance.now();
   try {
     const data = await api('GET', '/api/jobs/' + encodeURIComponent(id) + '/files');
     const list = el('ul');
