@@ -137,7 +137,8 @@ TEST_F(ServeApiTest, CreateWithFilesAndResumeStartsAtOnce) {
                        json{{"display_name", "bad"}, {"files", {{{"remote_url", "ftp://x/y"}, {"local_path", dir_ / "y"}}}}});
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.error_name(), "XFERQ_E_UNSUPPORTED_SCHEME");
-  for (const json& j : api("GET", "/api/jobs").json()["jobs"]) EXPECT_NE(j["display_name"], "bad");
+  const json listed = api("GET", "/api/jobs").json();
+  for (const json& j : listed["jobs"]) EXPECT_NE(j["display_name"], "bad");
 }
 
 // One bad request: what is sent and the 4xx and error name expected.

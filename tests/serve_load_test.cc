@@ -85,7 +85,8 @@ TEST(ServeLoadTest, TwentyPollersAndFiveFollowersWhile200JobsTransfer) {
   const bool all_done = wait_for([&] {
     HttpAnswer a = server.call("GET", "/api/jobs");
     if (a.status != 200) return false;
-    for (const json& j : a.json()["jobs"])
+    const json listed = a.json();
+    for (const json& j : listed["jobs"])
       if (j["state"] != "TRANSFERRED") return false;
     return true;
   }, std::chrono::milliseconds(90000));
