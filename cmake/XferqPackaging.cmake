@@ -10,7 +10,8 @@ set(XFERQ_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/xferq)
 
 install(EXPORT xferqTargets
   NAMESPACE xferq::
-  DESTINATION ${XFERQ_INSTALL_CMAKEDIR})
+  DESTINATION ${XFERQ_INSTALL_CMAKEDIR}
+  COMPONENT dev)
 
 configure_package_config_file(
   ${CMAKE_CURRENT_LIST_DIR}/xferqConfig.cmake.in
@@ -24,7 +25,8 @@ write_basic_package_version_file(
 install(FILES
   ${PROJECT_BINARY_DIR}/cmake/xferqConfig.cmake
   ${PROJECT_BINARY_DIR}/cmake/xferqConfigVersion.cmake
-  DESTINATION ${XFERQ_INSTALL_CMAKEDIR})
+  DESTINATION ${XFERQ_INSTALL_CMAKEDIR}
+  COMPONENT dev)
 
 # xferq.pc: `-lxferq` finds libxferq.so (dynamic linking: its dependencies
 # come along as DT_NEEDED); for a static link use `pkg-config --static` and
@@ -33,5 +35,5 @@ set(_xferq_pcdir ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 file(RELATIVE_PATH XFERQ_PC_PREFIX_FROM_PCDIR /prefix/${_xferq_pcdir} /prefix)
 string(REGEX REPLACE "/$" "" XFERQ_PC_PREFIX_FROM_PCDIR "${XFERQ_PC_PREFIX_FROM_PCDIR}")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/xferq.pc.in ${PROJECT_BINARY_DIR}/cmake/xferq.pc @ONLY)
-install(FILES ${PROJECT_BINARY_DIR}/cmake/xferq.pc DESTINATION ${_xferq_pcdir})
+install(FILES ${PROJECT_BINARY_DIR}/cmake/xferq.pc DESTINATION ${_xferq_pcdir} COMPONENT dev)
 unset(_xferq_pcdir)

@@ -3,6 +3,12 @@
 # packages named as arguments (bench/install-bench-deps.sh names its own).
 # clang, libclang-rt-14-dev (libFuzzer and Clang's sanitizer runtimes) and
 # llvm (llvm-symbolizer) are for the fuzz preset (scripts/run-fuzz.sh).
+# `xferq serve` uses libcpp-httplib-dev (HTTP/HTTPS server) and
+# libsystemd-dev (readiness for systemd); its browser test uses chromium
+# (headless) and nodejs (tests/browser/install.sh adds puppeteer-core from
+# npm); help2man makes the man page and bash-completion provides the
+# completions' install directory (pkg-config bash-completion); systemd
+# gives systemd-analyze, which checks the unit files.
 # Idempotent: apt-get runs only when a package is missing. Run as root (or
 # with sudo available). Services in the packages are not started.
 set -euo pipefail
@@ -15,6 +21,9 @@ packages=(
   libcli11-dev nlohmann-json3-dev
   curl python3 python3-pytest openssl tinyproxy-bin nginx-light
   clang libclang-rt-14-dev llvm
+  libcpp-httplib-dev libsystemd-dev
+  chromium nodejs
+  help2man man-db bash-completion systemd
   "$@"
 )
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "serve_support.h"
 
 namespace xferq::cli {
 
@@ -64,6 +65,8 @@ int cmd_complete(const Globals& g, const std::string& job);
 int cmd_reset(const Globals& g);
 // `time_slice_s` < 0: the default time slice (QueueOptions::time_slice).
 int cmd_run(const Globals& g, bool until_idle, double time_slice_s = -1);
+// The worker plus the HTTP API, live events and dashboard (serve_command.cc).
+int cmd_serve(const Globals& g, const ServeOptions& options);
 // Reprints the job list every `refresh` seconds until SIGINT/SIGTERM, or
 // `count` times if count > 0; clears the screen first when stdout is a tty.
 int cmd_monitor(const Globals& g, bool all, double refresh, long count);

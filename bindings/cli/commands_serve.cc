@@ -4,6 +4,7 @@
 // callback and a line per finished file from its file_transferred callback).
 #include "command_support.h"
 #include "commands.h"
+#include "serve_support.h"
 
 #include <unistd.h>
 
@@ -29,6 +30,7 @@ int cmd_run(const Globals& g, bool until_idle, double time_slice_s) {
       const auto ms = std::chrono::milliseconds(std::llround(time_slice_s * 1000));
       if (auto ec = q->set_time_slice(ms)) fail(ec, "cannot set the time slice: " + ec.message());
     }
+    notify_systemd_ready();  // under a Type=notify unit: the queue is open, the worker started
     auto busy = [&]() -> bool {
       // The worker stopped because the queue failed under it: say why, exit non-zero.
       if (auto ec = q->worker_error()) fail(ec, "the worker stopped: " + ec.message());
@@ -56,6 +58,7 @@ int cmd_run(const Globals& g, bool until_idle, double time_slice_s) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    notify_systemd_stopping();
     q->stop_worker();
     // A served queue stopped by a signal is a normal end; --until-idle cut
     // short by one is an interruption.

@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
   using namespace xferq::cli;
   Globals g;
   CLI::App app{"xferq: a background transfer queue (bitsadmin-like)", "xferq"};
+  app.set_version_flag("--version", "xferq " XFERQ_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
   app.add_option("--db", g.db, "queue file (default: $XFERQ_DB, $XDG_DATA_HOME/xferq/queue.db, ~/.local/share/xferq/queue.db)");
@@ -255,6 +256,19 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0.0, 4294967.0));
     s->callback([&] { action = [&] { return cmd_run(g, flag, time_slice); }; });
   }
+  xferq::cli::ServeOptions serve;
+  {
+    auto* s = app.add_subcommand("serve", "serve the queue: the worker, a JSON API with live events, and a dashboard");
+    s->add_option("--listen", serve.listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0: any free one; "
+                                            "a non-loopback address needs --tls-cert and --tls-key)");
+    s->add_option("--token", serve.token, "the API token (default: the token file's, or a new one)");
+    s->add_option("--token-file", serve.token_file, "where the token is kept, mode 0600 (default: QUEUE-serve.token)");
+    s->add_option("--tls-cert", serve.tls_cert, "PEM certificate: serve HTTPS");
+    s->add_option("--tls-key", serve.tls_key, "PEM private key for --tls-cert");
+    s->add_option("--max-transfers", serve.max_transfers, "transfers at once (default 4)");
+    s->add_option("--event-interval", serve.event_interval_ms, "milliseconds between a job's progress events (default 500)");
+    s->callback([&] { action = [&] { return cmd_serve(g, serve); }; });
+  }
   double refresh = 1.0;
   long count = 0;
   {
@@ -298,6 +312,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "xferq: usage: " << e.what() << " (see xferq --help)\n";

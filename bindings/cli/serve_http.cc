@@ -1,0 +1,175 @@
+// serve_http.cc — the HTTP plumbing of `xferq serve` around its routes: the
+// request guard (same origin only, bearer token, JSON bodies), JSON errors
+// (also for httplib's own 404 / 413 / 400), security headers, and the
+// embedded dashboard's files.
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "cli.h"
+#include "dashboard_assets.h"
+#include "serve_api.h"
+#include "serve_support.h"
+
+namespace xferq::cli {
+
+namespace {
+
+using httplib::Request;
+using httplib::Response;
+
+constexpr uint32_t kE_FAIL = 0x80004005u;
+const uint32_t kAccessDenied = static_cast<uint32_t>(Errc::access_denied);
+const uint32_t kInvalidArg = static_cast<uint32_t>(Errc::invalid_arg);
+
+bool starts_with(const std::string& s, std::string_view prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+bool is_api(const std::string& path) { return path == "/api" || starts_with(path, "/api/"); }
+
+// Refused before any route runs.
+httplib::Server::HandlerResponse refuse_early(Response& res, int status, uint32_t hr, const std::string& text) {
+  send_error(res, {status, hr, text});
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+bool has_body(const Request& req) {
+  return req.has_header("Transfer-Encoding") ||
+         (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
+}
+
+bool is_json_type(const std::string& type) {
+  const std::string base = type.substr(0, type.find(';'));
+  return base == "application/json";
+}
+
+httplib::Server::HandlerResponse guard(const ApiContext& ctx, const Request& req, Response& res) {
+  if (!is_api(req.path)) return httplib::Server::HandlerResponse::Unhandled;  // the dashboard's static files
+  // Cross-origin requests are refused outright, preflights included: the
+  // API never sends Access-Control-Allow-* headers.
+  const std::string origin = req.get_header_value("Origin");
+  const std::string site = req.get_header_value("Sec-Fetch-Site");
+  const bool foreign_origin =
+      !origin.empty() &&
+      std::find(ctx.allowed_origins.begin(), ctx.allowed_origins.end(), origin) == ctx.allowed_origins.end();
+  if (req.method == "OPTIONS" || foreign_origin || site == "cross-site" || site == "same-site")
+    return refuse_early(res, 403, kAccessDenied, "cross-origin requests are refused");
+  // The scheme name is case-insensitive (RFC 9110); the token is not.
+  const std::string auth = req.get_header_value("Authorization");
+  std::string scheme = auth.substr(0, 7);
+  for (char& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (scheme != "bearer " || !token_matches(ctx.token, std::string_view(auth).substr(7))) {
+    res.set_header("WWW-Authenticate", "Bearer realm=\"xferq\"");
+    return refuse_early(res, 401, kAccessDenied, "a valid token is required (Authorization: Bearer TOKEN)");
+  }
+  if (has_body(req) && !is_json_type(req.get_header_value("Content-Type")))
+    return refuse_early(res, 415, kInvalidArg, "request bodies must be application/json");
+  return httplib::Server::HandlerResponse::Unhandled;
+}
+
+// JSON bodies for the errors httplib answers by itself.
+httplib::Server::HandlerResponse library_error(const Request& req, Response& res) {
+  if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a route's own JSON error
+  switch (res.status) {
+    case 404:
+      send_error(res, {404, static_cast<uint32_t>(Errc::not_found), "no such endpoint: " + req.method + " " + shown(req.path)});
+      break;
+    case 413:
+      send_error(res, {413, kInvalidArg, "the body is larger than " + std::to_string(kMaxBodyBytes) + " bytes"});
+      break;
+    case 400:
+      send_error(res, {400, kInvalidArg, "malformed request (a body needs Content-Length or chunked encoding)"});
+      break;
+    default:
+      send_error(res, {res.status, kE_FAIL, "the request failed"});
+      break;
+  }
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+const char* content_type_of(const std::string& path) {
+  auto ends = [&](const char* ext) {
+    const size_t n = std::strlen(ext);
+    return path.size() >= n && path.compare(path.size() - n, n, ext) == 0;
+  };
+  if (ends(".html")) return "text/html; charset=utf-8";
+  if (ends(".js")) return "text/javascript; charset=utf-8";
+  if (ends(".css")) return "text/css; charset=utf-8";
+  if (ends(".svg")) return "image/svg+xml";
+  return "application/octet-stream";
+}
+
+// Security headers for every response: nothing is framed, sniffed or fetched
+// from elsewhere; the page may only talk to this server.
+void secure_headers(Response& res) {
+  res.set_header("Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                 "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("X-Frame-Options", "DENY");
+}
+
+}  // namespace
+
+int http_status_for(const std::error_code& ec) {
+  switch (static_cast<Errc>(to_hresult(ec))) {
+    case Errc::not_found:
+      return 404;
+    case Errc::invalid_state:
+    case Errc::empty:
+    case Errc::file_exists:
+    case Errc::too_many_files:
+    case Errc::too_many_files_in_job:
+      return 409;
+    case Errc::invalid_arg:
+    case Errc::string_too_long:
+    case Errc::not_implemented:
+    case Errc::unsupported_scheme:
+    case Errc::path_not_found:
+    case Errc::file_not_found:
+      return 400;
+    case Errc::access_denied:
+      return 403;
+    case Errc::busy:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+void send_json(Response& res, const nlohmann::json& body, int status) {
+  res.status = status;
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+}
+
+void send_error(Response& res, const ApiError& e) {
+  if (e.status == 503) res.set_header("Retry-After", "1");
+  send_json(res,
+            {{"error", {{"name", hresult_name(e.hresult)}, {"hresult", hresult_hex(e.hresult)},
+                        {"code", e.hresult}, {"message", e.message}}}},
+            e.status);
+}
+
+void install_guard(httplib::Server& server, ApiContext& ctx) {
+  const ApiContext* c = &ctx;
+  server.set_pre_routing_handler(
+      httplib::Server::HandlerWithResponse([c](const Request& req, Response& res) { return guard(*c, req, res); }));
+  server.set_error_handler(httplib::Server::HandlerWithResponse(library_error));
+  server.set_post_routing_handler([](const Request&, Response& res) { secure_headers(res); });
+  server.set_payload_max_length(kMaxBodyBytes);
+}
+
+void install_dashboard(httplib::Server& server) {
+  for (size_t i = 0; i < kDashboardAssetCount; ++i) {
+    const DashboardAsset& a = kDashboardAssets[i];
+    auto serve = [&a](const Request&, Response& res) {
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(reinterpret_cast<const char*>(a.data), a.size, content_type_of(a.path));
+    };
+    server.Get(a.path, serve);
+    if (std::string(a.path) == "/index.html") server.Get("/", serve);
+  }
+}
+
+}  // namespace xferq::cli
