@@ -94,6 +94,40 @@ TEST_F(CliTest, CreateAddResumeRunCompleteGivesTheServersBytes) {
   EXPECT_TRUE(temp_files_in(dir_.path()).empty());
 }
 
+// addfilewithranges JOB URL PATH OFFSET:LENGTH[,...] (bitsadmin
+// /AddFileWithRanges): the spec is parsed ("eof" for to the end), a bad one
+// is refused before anything is added, and the file is the ranges' bytes.
+TEST_F(CliTest, AddFileWithRangesParsesTheSpecAndGivesTheRangesBytes) {
+  const std::string body = make_body(5000, 12);
+  server_.set("/r.bin", body_resource(body));
+  const std::string id = create("ranges");
+  for (const char* bad : {"", "10", "10:", ":5", "10:5,", "10:-5", "1 0:5", "10:5;20:5", "x:5", "99999999999999999999:1"}) {
+    CliRun r = run({"addfilewithranges", id, server_.url("/r.bin"), dir_ / "r.bin", bad});
+    EXPECT_EQ(r.status, 5) << "(kExitBadArgument) '" << bad << "': " << r.err;
+  }
+  CliRun overlap = run({"addfilewithranges", id, server_.url("/r.bin"), dir_ / "r.bin", "0:10,5:10"});
+  EXPECT_NE(overlap.status, 0);
+  EXPECT_NE(overlap.err.find("BG_E_OVERLAPPING_RANGES"), std::string::npos) << overlap.err;
+  CliRun none = run({"--json", "info", id});
+  ASSERT_EQ(none.status, 0) << none.err;
+  EXPECT_TRUE(nlohmann::json::parse(none.out)["files"].empty()) << none.out;
+
+  CliRun add = run({"addfilewithranges", id, server_.url("/r.bin"), "r.bin", "100:100,0:10,4990:EOF"}, dir_.path());
+  ASSERT_EQ(add.status, 0) << add.err;
+  CliRun info = run({"--json", "info", id});
+  auto j = nlohmann::json::parse(info.out);
+  ASSERT_EQ(j["files"][0]["ranges"].size(), 3u) << info.out;
+  EXPECT_EQ(j["files"][0]["ranges"][2]["offset"], 4990);
+  EXPECT_EQ(j["files"][0]["ranges"][2]["length"], "eof");
+  CliRun text = run({"info", id, "--verbose"});
+  EXPECT_NE(text.out.find("RANGES: 100:100,0:10,4990:eof"), std::string::npos) << text.out;
+  ASSERT_EQ(run({"resume", id}).status, 0);
+  ASSERT_EQ(run({"run", "--until-idle"}).status, 0);
+  EXPECT_EQ(state(id), "TRANSFERRED");
+  ASSERT_EQ(run({"complete", id}).status, 0);
+  EXPECT_EQ(read_file(dir_ / "r.bin"), body.substr(100, 100) + body.substr(0, 10) + body.substr(4990));
+}
+
 // setnotifycmdline JOB PROGRAM ARG...: the arguments are kept as given,
 // options of xferq's look ("-c", "--json") included; `run` starts the
 // program when the job is TRANSFERRED, without a shell.

@@ -906,3 +906,30 @@ xferq_hr xferq_job_set_validation_state(xferq_job* job, uint32_t file_index, int
   if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
   return guarded([&] { return hr_of(job->job.set_validation_state(file_index, valid != 0)); });
 }
+
+xferq_hr xferq_job_add_file_with_ranges(xferq_job* job, const char* remote_url, const char* local_path,
+                                        const xferq_file_range* ranges, size_t count) {
+  if (job == nullptr) return XFERQ_BG_E_NOT_FOUND;
+  if (remote_url == nullptr || local_path == nullptr || count == 0 || ranges == nullptr) return XFERQ_E_INVALIDARG;
+  return guarded([&] {
+    std::vector<xferq::FileRange> list;
+    list.reserve(count);
+    for (size_t i = 0; i < count; ++i) list.push_back(xferq::FileRange{ranges[i].offset, ranges[i].length});
+    return hr_of(job->job.add_file_with_ranges(remote_url, local_path, std::move(list)));
+  });
+}
+
+xferq_hr xferq_job_file_ranges(const xferq_job* job, uint32_t file_index, xferq_file_range* ranges, size_t capacity,
+                               size_t* count) {
+  return getter(job, count, [&](const Job& j, size_t* out) -> xferq_hr {
+    auto r = j.files();
+    if (!r) return hr_of(r.error());
+    if (file_index >= r->size()) return XFERQ_E_INVALIDARG;
+    const auto& list = (*r)[file_index].ranges;
+    *out = list.size();
+    if (capacity < list.size()) return list.empty() ? XFERQ_S_OK : XFERQ_E_INSUFFICIENT_BUFFER;
+    if (ranges == nullptr && !list.empty()) return XFERQ_E_INVALIDARG;
+    for (size_t i = 0; i < list.size(); ++i) ranges[i] = xferq_file_range{list[i].offset, list[i].length};
+    return XFERQ_S_OK;
+  });
+}

@@ -1,5 +1,6 @@
 // command_support.cc — see command_support.h.
 #include "command_support.h"
+#include "fileset.h"
 
 #include <signal.h>
 
@@ -129,6 +130,7 @@ void print_file_lines(const FileInfo& f) {
   std::cout << "  " << f.bytes_transferred << " / " << size_text(f.bytes_total) << " "
             << (f.completed ? "COMPLETED" : "WORKING") << " " << shown(f.remote_url) << " -> " << shown(f.local_path)
             << (f.final_url.empty() ? std::string() : " (from " + shown(f.final_url) + ")") << "\n";
+  if (!f.ranges.empty()) std::cout << "    RANGES: " << range_list_text(f.ranges) << "\n";
   const FileIntegrity& e = f.integrity;
   if (!e.empty()) {
     std::cout << "    EXPECTED:";

@@ -37,6 +37,24 @@ int cmd_addfile(const Globals& g, const std::string& jobref, const std::string& 
   });
 }
 
+int cmd_addfilewithranges(const Globals& g, const std::string& jobref, const std::string& url,
+                          const std::string& path, const std::string& ranges) {
+  return guarded([&] {
+    std::vector<FileRange> list;
+    if (!parse_range_list(ranges, &list))
+      fail_arg("the ranges must be OFFSET:LENGTH[,OFFSET:LENGTH...] (LENGTH a number or eof): " + shown(ranges));
+    auto q = open_queue(g, false);
+    Job job = find_job(*q, jobref);
+    const std::string abs = absolute_path(path);
+    check(job.add_file_with_ranges(url, abs, list), job, "add a file to");
+    auto files = get(job.files());
+    std::cout << "Added " << list.size() << " range(s) of "
+              << shown(files.empty() ? url : files.back().remote_url) << " -> "
+              << shown(files.empty() ? abs : files.back().local_path) << " to job " << job.id() << ".\n";
+    return kExitOk;
+  });
+}
+
 namespace {
 // A file index from the command line (0 for the first file).
 uint32_t parse_file_index(const std::string& text) {

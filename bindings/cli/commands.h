@@ -17,6 +17,9 @@ int cmd_setreplyfilename(const Globals& g, const std::string& job, const std::st
 // integrity: what the file must be (--size, --sha256, --sha512; empty: unchecked).
 int cmd_addfile(const Globals& g, const std::string& job, const std::string& url, const std::string& path,
                 const FileIntegrity& integrity = FileIntegrity());
+// ranges: "OFFSET:LENGTH[,...]" ("eof" for to the end); a bad spec is a usage error.
+int cmd_addfilewithranges(const Globals& g, const std::string& job, const std::string& url, const std::string& path,
+                          const std::string& ranges);
 int cmd_setfileintegrity(const Globals& g, const std::string& job, const std::string& index,
                          const FileIntegrity& integrity);
 int cmd_setvalidationstate(const Globals& g, const std::string& job, const std::string& index,

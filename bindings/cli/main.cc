@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", g.json, "JSON output for list, info, getstate, getprogress, geterror, getbandwidth");
 
   std::function<int()> action;
-  std::string job, a, b;
+  std::string job, a, b, ranges_spec;
   bool flag = false;
   bool upload = false, upload_reply = false;
   std::vector<std::string> pairs;
@@ -131,6 +131,16 @@ int main(int argc, char** argv) {
     s->add_option("PATH", b)->required();
     add_integrity_options(s, &integrity);
     s->callback([&] { action = [&] { return cmd_addfile(g, job, a, b, integrity); }; });
+  }
+  {
+    auto* s = app.add_subcommand("addfilewithranges",
+                                 "add only these byte ranges of URL, back-to-back, as PATH: "
+                                 "OFFSET:LENGTH[,OFFSET:LENGTH...] (LENGTH eof: to the end)");
+    s->add_option("JOB", job)->required();
+    s->add_option("URL", a)->required();
+    s->add_option("PATH", b)->required();
+    s->add_option("RANGES", ranges_spec)->required();
+    s->callback([&] { action = [&] { return cmd_addfilewithranges(g, job, a, b, ranges_spec); }; });
   }
   {
     auto* s = app.add_subcommand("setfileintegrity",

@@ -93,6 +93,13 @@ nlohmann::json job_json(const JobInfo& info, const std::vector<FileInfo>* files)
       fj["expected_size"] = f.integrity.size >= 0 ? nlohmann::json(f.integrity.size) : nlohmann::json(nullptr);
       fj["expected_sha256"] = text_or_null(f.integrity.sha256);
       fj["expected_sha512"] = text_or_null(f.integrity.sha512);
+      if (!f.ranges.empty()) {
+        auto ranges = nlohmann::json::array();
+        for (const FileRange& r : f.ranges)
+          ranges.push_back({{"offset", r.offset},
+                            {"length", r.length == kLengthToEof ? nlohmann::json("eof") : nlohmann::json(r.length)}});
+        fj["ranges"] = std::move(ranges);
+      }
       arr.push_back(std::move(fj));
     }
     j["files"] = std::move(arr);

@@ -28,6 +28,14 @@ std::error_code Job::add_file(std::string_view remote_url, std::string_view loca
   return add_files({FileSpec{std::string(remote_url), std::string(local_path)}});
 }
 
+std::error_code Job::add_file_with_ranges(std::string_view remote_url, std::string_view local_path,
+                                         std::vector<FileRange> ranges) {
+  if (ranges.empty()) return make_error_code(Errc::invalid_arg);
+  FileSpec spec{std::string(remote_url), std::string(local_path)};
+  spec.ranges = std::move(ranges);
+  return add_files({spec});
+}
+
 std::error_code Job::add_files(const std::vector<FileSpec>& files) {
   if (!core_) return no_job();
   return core_->add_files(id_, files);

@@ -70,6 +70,11 @@ std::error_code QueueCore::add_files(const std::string& id, const std::vector<Fi
   if (upload && files.size() > 1) return make_error_code(Errc::too_many_files);
   std::vector<FileSpec> checked = files;
   for (FileSpec& f : checked) {
+    // AddFileWithRanges: downloads only, then the ranges themselves.
+    if (!f.ranges.empty()) {
+      if (upload) return make_error_code(Errc::not_implemented);
+      if (auto ec = check_ranges(f.ranges)) return ec;
+    }
     if (auto ec = check_remote_url(f.remote_url, options_.allow_other_schemes)) return ec;
     // Integrity is checked on what a download receives; an upload sends its own file.
     if (auto ec = canonicalize_integrity(&f.integrity)) return ec;

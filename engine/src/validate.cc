@@ -372,4 +372,65 @@ std::string new_guid() {
   return buf;
 }
 
+std::error_code check_ranges(const std::vector<FileRange>& ranges) {
+  if (ranges.size() > kMaxRangesPerFile) return make_error_code(Errc::too_many_ranges_in_file);
+  constexpr uint64_t kMaxOffset = static_cast<uint64_t>(INT64_MAX);
+  for (const FileRange& r : ranges) {
+    if (r.offset == kLengthToEof || r.length == 0 || r.offset >= kMaxOffset) return make_error_code(Errc::invalid_range);
+    if (r.length != kLengthToEof && r.length > kMaxOffset - r.offset) return make_error_code(Errc::invalid_range);
+  }
+  std::vector<FileRange> sorted = ranges;
+  std::sort(sorted.begin(), sorted.end(), [](const FileRange& a, const FileRange& b) { return a.offset < b.offset; });
+  for (size_t i = 1; i < sorted.size(); ++i) {
+    const FileRange& prev = sorted[i - 1];
+    if (prev.length == kLengthToEof || prev.offset + prev.length > sorted[i].offset)
+      return make_error_code(Errc::overlapping_ranges);
+  }
+  return {};
+}
+
+std::string format_ranges(const std::vector<FileRange>& ranges) {
+  std::string out;
+  for (const FileRange& r : ranges) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(r.offset) + ':' + (r.length == kLengthToEof ? std::string("eof") : std::to_string(r.length));
+  }
+  return out;
+}
+
+bool parse_ranges(std::string_view text, std::vector<FileRange>* out) {
+  out->clear();
+  auto number = [](std::string_view v, uint64_t* n) {
+    if (v.empty() || v.size() > 20) return false;
+    uint64_t x = 0;
+    for (char c : v) {
+      if (c < '0' || c > '9') return false;
+      const uint64_t d = static_cast<uint64_t>(c - '0');
+      if (x > (UINT64_MAX - d) / 10) return false;
+      x = x * 10 + d;
+    }
+    *n = x;
+    return true;
+  };
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    const size_t colon = item.find(':');
+    if (colon == std::string_view::npos) return false;
+    FileRange r;
+    if (!number(item.substr(0, colon), &r.offset)) return false;
+    const std::string_view len = item.substr(colon + 1);
+    if (len == "eof") {
+      r.length = kLengthToEof;
+    } else if (!number(len, &r.length)) {
+      return false;
+    }
+    out->push_back(r);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+    if (text.empty()) return false;
+  }
+  return true;
+}
+
 }  // namespace xferq::detail

@@ -81,6 +81,16 @@ std::vector<std::string> split_lines(const std::string& joined);
 // `url` with its user-info (user name and password) replaced by "***", for
 // everything that shows a URL: FileInfo, error descriptions, the CLI.
 // Unchanged if it has none (or does not parse).
+// Job::add_file_with_ranges's checks of a non-empty list, in BITS's order:
+// BG_E_TOO_MANY_RANGES_IN_FILE past kMaxRangesPerFile; BG_E_INVALID_RANGE for
+// an offset of kLengthToEof, a length of 0, or an end past INT64_MAX;
+// BG_E_OVERLAPPING_RANGES if two ranges, sorted by offset, share a byte.
+std::error_code check_ranges(const std::vector<FileRange>& ranges);
+// files.ranges as stored: "OFFSET:LENGTH,..." in decimal, "eof" for
+// kLengthToEof; "" for none. parse_ranges() is false on anything else.
+std::string format_ranges(const std::vector<FileRange>& ranges);
+bool parse_ranges(std::string_view text, std::vector<FileRange>* out);
+
 std::string redact_url(const std::string& url);
 
 // A GUID in canonical form "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" (upper

@@ -58,6 +58,9 @@ TEST(CAbi, WholeLifeOfJobsFromC) {
   EXPECT_EQ(xferq::testing::file_content_hash(dir.path() + "/a.bin"), want);
   EXPECT_EQ(xferq::testing::file_content_hash(dir.path() + "/b.bin"), want);
   EXPECT_EQ(xferq::testing::file_content_hash(dir.path() + "/c.bin"), want);
+  // The ranges step: small[100..199] + small[0..9] + small[65000..].
+  EXPECT_EQ(xferq::testing::file_content_hash(dir.path() + "/d.bin"),
+            xferq::testing::content_hash(small.substr(100, 100) + small.substr(0, 10) + small.substr(65000)));
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/slow.bin"));
   server.stop();
 }

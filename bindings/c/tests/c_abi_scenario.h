@@ -17,7 +17,8 @@ extern "C" {
 
 /* Runs every job's life through the C ABI against base_url ("http://host:port"),
  * working in the existing directory `dir`. Leaves dir/a.bin, dir/b.bin (whole
- * copies of C_ABI_SMALL_PATH) and dir/c.bin (a partial complete's kept file).
+ * copies of C_ABI_SMALL_PATH), dir/c.bin (a partial complete's kept file) and
+ * dir/d.bin (three ranges of C_ABI_SMALL_PATH: 100+100, 0+10, 65000+EOF).
  * Returns 0 if every check passed, else the source line of the first failed
  * check (and prints it to stderr). */
 int run_c_abi_scenario(const char* base_url, const char* dir);

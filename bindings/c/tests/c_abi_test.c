@@ -802,6 +802,36 @@ static int reopened(struct ctx* c) {
   return 0;
 }
 
+/* AddFileWithRanges: bad lists refused, then dir/d.bin = small[100..199] +
+ * small[0..9] + small[65000..] (the driver compares the bytes). */
+static int ranges(struct ctx* c) {
+  xferq_job* j = NULL;
+  char url[512], d[1024];
+  xferq_file_range bad[2] = {{0, 10}, {5, 10}};
+  xferq_file_range zero[1] = {{10, 0}};
+  xferq_file_range good[3] = {{100, 100}, {0, 10}, {65000, XFERQ_LENGTH_TO_EOF}};
+  xferq_file_range back[3];
+  size_t count = 0;
+  url_of(c, C_ABI_SMALL_PATH, url, sizeof url);
+  path_in(c, "d.bin", d, sizeof d);
+  EXPECT_HR(xferq_queue_create_job(c->queue, "c-abi ranges", &j), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_add_file_with_ranges(j, url, d, NULL, 0), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_job_add_file_with_ranges(j, url, d, bad, 2), XFERQ_BG_E_OVERLAPPING_RANGES);
+  EXPECT_HR(xferq_job_add_file_with_ranges(j, url, d, zero, 1), XFERQ_BG_E_INVALID_RANGE);
+  EXPECT_HR(xferq_job_add_file_with_ranges(j, url, d, good, 3), XFERQ_S_OK);
+  EXPECT_HR(xferq_job_file_ranges(j, 0, NULL, 0, &count), XFERQ_E_INSUFFICIENT_BUFFER);
+  EXPECT_TRUE(count == 3);
+  EXPECT_HR(xferq_job_file_ranges(j, 0, back, 3, &count), XFERQ_S_OK);
+  EXPECT_TRUE(back[0].offset == 100 && back[1].length == 10 && back[2].length == XFERQ_LENGTH_TO_EOF);
+  EXPECT_HR(xferq_job_file_ranges(j, 1, back, 3, &count), XFERQ_E_INVALIDARG);
+  EXPECT_HR(xferq_job_resume(j), XFERQ_S_OK);
+  EXPECT_TRUE(wait_state(j, XFERQ_STATE_TRANSFERRED, 20000));
+  EXPECT_HR(xferq_job_complete(j), XFERQ_S_OK);
+  EXPECT_TRUE(file_size(d) == 100 + 10 + (C_ABI_SMALL_SIZE - 65000));
+  xferq_job_release(j);
+  return 0;
+}
+
 static int scenario(struct ctx* c) {
   RUN(check_codes());
   RUN(open_queue(c));
@@ -810,6 +840,7 @@ static int scenario(struct ctx* c) {
   RUN(partial_job(c));
   RUN(upload_jobs(c));
   RUN(notifications(c));
+  RUN(ranges(c)); /* before reopened(): that queue has no worker */
   RUN(reopened(c));
   RUN(bandwidth(c)); /* last: its job would change the job counts above */
   return 0;

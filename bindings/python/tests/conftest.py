@@ -24,7 +24,8 @@ SLOW_DELAY = 0.05  # 320 KiB/s: the whole body would take ~50 s
 
 class Handler(http.server.BaseHTTPRequestHandler):
     """Serves /small.bin (fast), /slow.bin (big, trickled) and 404 for the
-    rest, with Content-Length, an ETag and single `bytes=N-` ranges."""
+    rest, with Content-Length, an ETag and single `bytes=N-` ranges (and
+    `bytes=A-B` for /small.bin)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -50,7 +51,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.requests.append(self.path)
-        if self.path == "/small.bin":
+        r = self.headers.get("Range", "")
+        if self.path == "/small.bin" and r.startswith("bytes=") and not r.endswith("-"):
+            a, b = (int(x) for x in r[6:].split("-"))
+            b = min(b, len(SMALL) - 1)
+            self.send_response(206)
+            self.send_header("Content-Length", str(b - a + 1))
+            self.send_header("ETag", '"v1"')
+            self.send_header("Content-Range", f"bytes {a}-{b}/{len(SMALL)}")
+            self.end_headers()
+            self.wfile.write(SMALL[a:b + 1])
+        elif self.path == "/small.bin":
             start = self._range_start(len(SMALL))
             self._head(206 if start else 200, len(SMALL) - start, start, len(SMALL))
             self.wfile.write(SMALL[start:])

@@ -369,6 +369,25 @@ def test_integrity(server, queue, tmp_path):
     assert sha256(dest.read_bytes()) == sha256(SMALL)
 
 
+def test_add_file_with_ranges(server, queue, tmp_path):
+    job = queue.create_job("ranges")
+    dest = tmp_path / "ranged.bin"
+    for bad, name in (([], "E_INVALIDARG"), ([(10, 0)], "BG_E_INVALID_RANGE"),
+                      ([(0, 10), (5, 10)], "BG_E_OVERLAPPING_RANGES"),
+                      ([(i * 10, 5) for i in range(501)], "BG_E_TOO_MANY_RANGES_IN_FILE")):
+        with pytest.raises(xferq.XferqError) as e:
+            job.add_file_with_ranges(server.url("/small.bin"), dest, bad)
+        assert e.value.name == name
+    assert job.files == []
+    ranges = [(1000, 100), (10, 20), (len(SMALL) - 50, xferq.LENGTH_TO_EOF)]
+    job.add_file_with_ranges(server.url("/small.bin"), dest, ranges)
+    assert job.files[0].ranges == tuple(ranges)
+    job.resume()
+    assert wait_for(lambda: job.state is xferq.State.TRANSFERRED)
+    job.complete()
+    assert dest.read_bytes() == SMALL[1000:1100] + SMALL[10:30] + SMALL[-50:]
+
+
 def test_preemption_and_time_slice(server, tmp_path):
     """One slot: a FOREGROUND job preempts a running LOW one, which goes back
     to QUEUED and resumes (with Range) after it."""

@@ -37,6 +37,8 @@ __all__ = [
     "hresult_name", "hresult_message", "library_path",
     "S_OK", "BG_S_PARTIAL_COMPLETE", "DO_E_INVALID_STATE", "BG_E_NOT_FOUND", "BG_E_EMPTY",
     "BG_E_ERROR_INFORMATION_UNAVAILABLE", "E_INVALIDARG", "E_NOTIMPL",
+    "LENGTH_TO_EOF", "BG_E_INVALID_RANGE", "BG_E_OVERLAPPING_RANGES", "BG_E_TOO_MANY_RANGES_IN_FILE",
+    "BG_E_INSUFFICIENT_RANGE_SUPPORT", "BG_E_INVALID_SERVER_RESPONSE",
 ]
 
 # --------------------------------------------------------------------- codes
@@ -52,6 +54,13 @@ E_NOTIMPL = 0x80004001
 BG_E_VALIDATION_FAILED = 0x80200053
 BG_E_MAXDOWNLOAD_TIMEOUT = 0x80200054
 BG_E_MAX_DOWNLOAD_SIZE_LIMIT_REACHED = 0x80200064
+BG_E_INSUFFICIENT_RANGE_SUPPORT = 0x80200013
+BG_E_INVALID_SERVER_RESPONSE = 0x8020001B
+BG_E_INVALID_RANGE = 0x8020002B
+BG_E_OVERLAPPING_RANGES = 0x8020002C
+BG_E_TOO_MANY_RANGES_IN_FILE = 0x80200052
+# A range's length meaning "to the end of the remote file" (BG_LENGTH_TO_EOF).
+LENGTH_TO_EOF = 0xFFFFFFFFFFFFFFFF
 _E_INSUFFICIENT_BUFFER = 0x8007007A
 _JOB_ID_SIZE = 39
 
@@ -164,6 +173,8 @@ class FileInfo(NamedTuple):
     expected_size: int = -1
     expected_sha256: str = ""
     expected_sha512: str = ""
+    # add_file_with_ranges: the (offset, length) ranges; () for a whole file.
+    ranges: Tuple[Tuple[int, int], ...] = ()
 
 
 class XferqError(Exception):
@@ -229,6 +240,10 @@ class _ErrorInfo(ctypes.Structure):
 
 class _FileSpec(ctypes.Structure):
     _fields_ = [("remote_url", ctypes.c_char_p), ("local_path", ctypes.c_char_p)]
+
+
+class _FileRange(ctypes.Structure):
+    _fields_ = [("offset", ctypes.c_uint64), ("length", ctypes.c_uint64)]
 
 
 class _FileInfo(ctypes.Structure):
@@ -334,6 +349,8 @@ _PROTOTYPES = {
     "xferq_job_file_integrity": (_hr, [_p, ctypes.c_uint32, ctypes.POINTER(ctypes.c_int64), ctypes.c_char_p,
                                        ctypes.c_char_p]),
     "xferq_job_set_validation_state": (_hr, [_p, ctypes.c_uint32, ctypes.c_int]),
+    "xferq_job_add_file_with_ranges": (_hr, [_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(_FileRange), _sz]),
+    "xferq_job_file_ranges": (_hr, [_p, ctypes.c_uint32, ctypes.POINTER(_FileRange), _sz, ctypes.POINTER(_sz)]),
     # Bandwidth limits
     "xferq_queue_set_bandwidth_limit": (_hr, [_p, ctypes.c_int64]),
     "xferq_queue_bandwidth_limit": (_hr, [_p, ctypes.POINTER(ctypes.c_int64)]),
@@ -474,6 +491,28 @@ class Job:
             _check(_lib.xferq_job_add_file_with_integrity(self._h, _utf8(remote_url), _utf8(local_path), size,
                                                           _utf8(sha256), _utf8(sha512)))
 
+    def add_file_with_ranges(self, remote_url: str, local_path: "str | os.PathLike[str]",
+                             ranges: Iterable[Tuple[int, int]]) -> None:
+        """BITS's AddFileWithRanges: the (offset, length) ranges of remote_url
+        (length LENGTH_TO_EOF: to its end), back-to-back in this order, make
+        the local file. Downloads only."""
+        pairs = [(int(o), int(n)) for o, n in ranges]
+        arr = (_FileRange * max(len(pairs), 1))(*[_FileRange(o, n) for o, n in pairs])
+        _check(_lib.xferq_job_add_file_with_ranges(self._h, _utf8(remote_url), _utf8(local_path), arr, len(pairs)))
+
+    def _file_ranges(self, index: int) -> Tuple[Tuple[int, int], ...]:
+        count = _sz(0)
+        hr = _lib.xferq_job_file_ranges(self._h, index, None, 0, ctypes.byref(count))
+        if hr == E_INVALIDARG:
+            return ()
+        if hr == _E_INSUFFICIENT_BUFFER:
+            arr = (_FileRange * count.value)()
+            hr = _lib.xferq_job_file_ranges(self._h, index, arr, count.value, ctypes.byref(count))
+            _check(hr)
+            return tuple((r.offset, r.length) for r in arr[:count.value])
+        _check(hr)
+        return ()
+
     def set_file_integrity(self, file_index: int, *, size: int = -1, sha256: str = "", sha512: str = "") -> None:
         """What file file_index must be, while it is not transferred (empty values clear)."""
         _check(_lib.xferq_job_set_file_integrity(self._h, file_index, size, _utf8(sha256), _utf8(sha512)))
@@ -563,7 +602,8 @@ class Job:
                     for f in (arr[i] for i in range(count.value))]
         finally:
             _lib.xferq_free_files(arr)
-        return [FileInfo(*b, *self._file_response(i), *self._file_integrity(i)) for i, b in enumerate(base)]
+        return [FileInfo(*b, *self._file_response(i), *self._file_integrity(i), ranges=self._file_ranges(i))
+                for i, b in enumerate(base)]
 
     def _file_integrity(self, index: int) -> tuple:
         size = ctypes.c_int64()

@@ -29,9 +29,18 @@ enum class Errc : uint32_t {
   error_information_unavailable = 0x8020000Fu,  // BG_E_ERROR_INFORMATION_UNAVAILABLE: no error now
   // BG_E_NETWORK_DISCONNECTED (not produced: network failures are XFERQ_E_TRANSPORT)
   network_disconnected = 0x80200010u,
-  // BG_E_INSUFFICIENT_RANGE_SUPPORT (not produced: a server ignoring Range makes
-  // the file restart from byte 0 instead)
+  // BG_E_INSUFFICIENT_RANGE_SUPPORT: a file added with ranges, and the server
+  // answered a Range request with the whole file (no validator change). A
+  // plain file restarts from byte 0 instead.
   insufficient_range_support = 0x80200013u,
+  // BG_E_INVALID_SERVER_RESPONSE: a 206 whose Content-Range is not the range
+  // asked for (a file added with ranges)
+  invalid_server_response = 0x8020001Bu,
+  // BG_E_INVALID_RANGE: a range that is malformed (add time) or outside the
+  // remote file (run time)
+  invalid_range = 0x8020002Bu,
+  overlapping_ranges = 0x8020002Cu,       // BG_E_OVERLAPPING_RANGES: ranges overlap or repeat
+  too_many_ranges_in_file = 0x80200052u,  // BG_E_TOO_MANY_RANGES_IN_FILE: more than 500
   too_many_files = 0x8020001Cu,           // BG_E_TOO_MANY_FILES (upload jobs hold one)
   string_too_long = 0x80200021u,          // BG_E_STRING_TOO_LONG
   too_many_files_in_job = 0x80200051u,    // BG_E_TOO_MANY_FILES_IN_JOB

@@ -89,6 +89,21 @@ class Job {
   // stat() the paths. Errors and state rules: above.
   std::error_code add_files(const std::vector<FileSpec>& files);
 
+  // BITS's AddFileWithRanges: a download of only these ranges of remote_url,
+  // written back-to-back in the given order into local_path (its size is the
+  // sum of the lengths, a kLengthToEof range's once the server says it). One
+  // request per range (Range: bytes=a-b, never multipart); add_file()'s checks
+  // and state rules, and first: E_INVALIDARG for no ranges, E_NOTIMPL on upload
+  // jobs, BG_E_TOO_MANY_RANGES_IN_FILE past 500, BG_E_INVALID_RANGE for an
+  // offset of kLengthToEof or a length of 0, BG_E_OVERLAPPING_RANGES for ranges
+  // that overlap or repeat. While it runs: ERROR with BG_E_INVALID_RANGE for a
+  // range outside the remote file, BG_E_INSUFFICIENT_RANGE_SUPPORT if the server
+  // sends the whole file instead (validators unchanged; changed ones restart the
+  // file from zero), BG_E_INVALID_SERVER_RESPONSE for a Content-Range other than
+  // the one asked for. Resume continues inside the range the bytes on disk end in.
+  std::error_code add_file_with_ranges(std::string_view remote_url, std::string_view local_path,
+                                       std::vector<FileRange> ranges);
+
   // The files in the order they were added, with their committed progress
   // (see FileInfo). One read.
   Result<std::vector<FileInfo>> files() const;

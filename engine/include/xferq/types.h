@@ -149,6 +149,18 @@ struct FileIntegrity {
   bool empty() const { return size < 0 && sha256.empty() && sha512.empty(); }
 };
 
+// One byte range of a remote file (BITS's BG_FILE_RANGE): `length` bytes from
+// `offset`, or everything from `offset` on with kLengthToEof. A file added
+// with ranges gets them back-to-back, in the order given, as its local file.
+// Thread safety: a plain value type; not synchronized.
+inline constexpr uint64_t kLengthToEof = UINT64_MAX;  // BG_LENGTH_TO_EOF
+inline constexpr size_t kMaxRangesPerFile = 500;     // MaxRangesPerFile
+struct FileRange {
+  uint64_t offset = 0;
+  uint64_t length = kLengthToEof;
+  bool operator==(const FileRange& o) const { return offset == o.offset && length == o.length; }
+};
+
 // One file to add: where it comes from and the absolute local path it ends at
 // (for uploads: the URL it goes to and the local file it comes from), and for
 // downloads what it must be (checked before it counts as transferred).
@@ -161,6 +173,9 @@ struct FileSpec {
   std::string remote_url;
   std::string local_path;
   FileIntegrity integrity;
+  // Downloads only: the ranges of the remote file that make up the local
+  // file (Job::add_file_with_ranges); empty: the whole file.
+  std::vector<FileRange> ranges;
 };
 
 // One file of a job, as Job::files() reports it.
@@ -187,6 +202,9 @@ struct FileInfo {
   std::string content_disposition;
   // What the file must be (Job::set_file_integrity); empty if unchecked.
   FileIntegrity integrity;
+  // The ranges it was added with (Job::add_file_with_ranges); empty: the
+  // whole remote file.
+  std::vector<FileRange> ranges;
 };
 
 // Job::set_security_flags values, as BITS defines them (BG_HTTP_REDIRECT_POLICY_*).

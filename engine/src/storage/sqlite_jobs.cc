@@ -93,7 +93,7 @@ Result<std::vector<FileInfo>> SqliteStore::files(const std::string& id) {
   for (const FileRow& r : *rows)
     out.push_back(FileInfo{redact_url(r.remote_url), r.local_path, r.temp_path, r.bytes_total,
                            r.bytes_transferred, r.completed, redact_url(r.final_url), r.http_status, r.etag,
-                           r.last_modified, r.content_type, r.content_disposition, r.expected});
+                           r.last_modified, r.content_type, r.content_disposition, r.expected, r.ranges});
   return out;
 }
 
@@ -129,8 +129,9 @@ std::error_code SqliteStore::add_files(const std::string& id, const std::vector<
     }
     taken.reset();
     auto& ins = prepare(
-        "INSERT INTO files (job_id, idx, remote_url, local_path, expected_size, expected_sha256, expected_sha512) "
-        "VALUES (?1, ?2, ?3, ?4, nullif(?5, -1), nullif(?6, ''), nullif(?7, ''))");
+        "INSERT INTO files (job_id, idx, remote_url, local_path, expected_size, expected_sha256, expected_sha512, "
+        "ranges, bytes_total) "
+        "VALUES (?1, ?2, ?3, ?4, nullif(?5, -1), nullif(?6, ''), nullif(?7, ''), nullif(?8, ''), ?9)");
     for (size_t i = 0; i < files.size(); ++i) {
       ins.reset();
       ins.bind(1, id);
@@ -140,6 +141,12 @@ std::error_code SqliteStore::add_files(const std::string& id, const std::vector<
       ins.bind(5, files[i].integrity.size);
       ins.bind(6, files[i].integrity.sha256);
       ins.bind(7, files[i].integrity.sha512);
+      ins.bind(8, format_ranges(files[i].ranges));
+      // A file of finite ranges has its size from the start: their sum.
+      int64_t total = files[i].ranges.empty() ? kSizeUnknown : 0;
+      for (const FileRange& r : files[i].ranges)
+        total = r.length == kLengthToEof || total < 0 ? kSizeUnknown : total + static_cast<int64_t>(r.length);
+      ins.bind(9, total);
       ins.exec();
     }
     auto& up = prepare(

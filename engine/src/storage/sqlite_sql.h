@@ -58,11 +58,11 @@ TlsOptions read_tls(SQLite::Statement& s, int first);
 
 #define XFERQ_FILE_COLUMNS \
   "idx, remote_url, local_path, temp_path, bytes_total, bytes_transferred, etag, last_modified, completed, " \
-  "final_url, http_status, content_type, content_disposition, expected_size, expected_sha256, expected_sha512 "
+  "final_url, http_status, content_type, content_disposition, expected_size, expected_sha256, expected_sha512, ranges "
 FileRow read_file_row(SQLite::Statement& s);
 // How many columns XFERQ_FILE_COLUMNS lists: a query that selects more after
 // them reads those from this index on.
-constexpr int kFileColumnCount = 16;
+constexpr int kFileColumnCount = 17;
 
 }  // namespace xferq::detail::sqlite
 

@@ -11,6 +11,7 @@
 
 #include "fs/file_ops.h"
 #include "storage/sqlite_sql.h"
+#include "validate.h"
 #include "xferq/error.h"
 
 namespace xferq::detail {
@@ -150,6 +151,8 @@ FileRow read_file_row(SQLite::Statement& s) {
   f.expected.size = s.isColumnNull(13) ? kSizeUnknown : s.getColumn(13).getInt64();
   f.expected.sha256 = column_text(s, 14);
   f.expected.sha512 = column_text(s, 15);
+  // Written by add_files() from checked ranges: anything else is damage.
+  if (!parse_ranges(column_text(s, 16), &f.ranges)) throw SQLite::Exception("bad files.ranges", SQLITE_CORRUPT);
   return f;
 }
 

@@ -89,6 +89,7 @@ struct FileRow {
   FileIntegrity expected;  // what the file must be (empty: unchecked)
   std::string content_type;
   std::string content_disposition;
+  std::vector<FileRange> ranges;  // Job::add_file_with_ranges; empty: the whole file
 };
 
 // What a response said about its file (FileInfo's response metadata), as

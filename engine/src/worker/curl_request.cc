@@ -162,6 +162,11 @@ void CurlRequest::follow_redirects(int max_redirects, uint32_t security_flags) {
 
 void CurlRequest::set_receive_buffer(long bytes) { curl_easy_setopt(easy_, CURLOPT_BUFFERSIZE, bytes); }
 
+void CurlRequest::set_range(int64_t first, int64_t last) {
+  const std::string range = std::to_string(first) + "-" + (last < 0 ? std::string() : std::to_string(last));
+  curl_easy_setopt(easy_, CURLOPT_RANGE, range.c_str());  // copied by libcurl
+}
+
 void CurlRequest::set_range_from(int64_t offset) {
   const std::string range = std::to_string(offset) + "-";
   curl_easy_setopt(easy_, CURLOPT_RANGE, range.c_str());  // copied by libcurl
@@ -290,6 +295,11 @@ bool parse_count(std::string_view s, int64_t* out) {
 }  // namespace
 
 bool parse_content_range(const std::string& value, int64_t* first, int64_t* total) {
+  int64_t last = 0;
+  return parse_content_range(value, first, &last, total);
+}
+
+bool parse_content_range(const std::string& value, int64_t* first, int64_t* last, int64_t* total) {
   // "bytes FIRST-LAST/TOTAL" or "bytes FIRST-LAST/*" (RFC 9110 14.4), with
   // FIRST <= LAST < TOTAL: anything else is a lying server.
   std::string_view v(value);
@@ -303,6 +313,7 @@ bool parse_content_range(const std::string& value, int64_t* first, int64_t* tota
   const std::string_view tail = v.substr(slash + 1);
   if (tail != "*" && (!parse_count(tail, &t) || t <= b)) return false;
   *first = a;
+  *last = b;
   *total = t;
   return true;
 }

@@ -62,6 +62,8 @@ class CurlRequest {
   void set_receive_buffer(long bytes);
   // Bytes from `offset` on (an HTTP Range request).
   void set_range_from(int64_t offset);
+  // Range: bytes=first-last (one range, never multipart); last < 0: to the end.
+  void set_range(int64_t first, int64_t last);
   // A BITS_POST with this body ([MC-BUP]; the body must outlive the request).
   void bits_post(const std::string& body);
 
@@ -116,6 +118,8 @@ bool parse_header_line(std::string_view line, std::string* lower_name, std::stri
 // Content-Range "bytes FIRST-LAST/TOTAL" (TOTAL may be '*': kSizeUnknown).
 // False if malformed.
 bool parse_content_range(const std::string& value, int64_t* first, int64_t* total);
+// The same, with the last byte too.
+bool parse_content_range(const std::string& value, int64_t* first, int64_t* last, int64_t* total);
 
 // An HTTP status that ended an attempt: BG_E_HTTP_ERROR_nnn in the remote
 // file's context, "the server answered HTTP nnn <what>", transient by

@@ -122,23 +122,147 @@ void DownloadDriver::start_file() {
     file_.etag.clear();
     file_.last_modified.clear();
   }
+  remote_total_ = kSizeUnknown;
+  eof_length_ = -1;
+  if (ranged() && file_.bytes_total >= 0) {
+    // A to-EOF range resolved by an earlier attempt: the rest of the sum.
+    int64_t finite = 0;
+    bool has_eof = false;
+    for (const FileRange& r : file_.ranges) {
+      if (r.length == kLengthToEof)
+        has_eof = true;
+      else
+        finite += static_cast<int64_t>(r.length);
+    }
+    if (has_eof) eof_length_ = file_.bytes_total - finite;
+  }
+  issue_request();
+}
+
+int64_t DownloadDriver::range_length(size_t i) const {
+  const FileRange& r = file_.ranges[i];
+  return r.length == kLengthToEof ? eof_length_ : static_cast<int64_t>(r.length);
+}
+
+void DownloadDriver::locate(int64_t local, size_t* index, int64_t* within, int64_t* start) const {
+  int64_t at = 0;
+  for (size_t i = 0; i < file_.ranges.size(); ++i) {
+    const int64_t len = range_length(i);
+    if (len < 0 || local < at + len || i + 1 == file_.ranges.size()) {
+      *index = i;
+      *within = local - at;
+      *start = at;
+      return;
+    }
+    at += len;
+  }
+}
+
+int64_t DownloadDriver::ranges_total() const {
+  int64_t total = 0;
+  for (size_t i = 0; i < file_.ranges.size(); ++i) {
+    const int64_t len = range_length(i);
+    if (len < 0) return kSizeUnknown;
+    total += len;
+  }
+  return total;
+}
+
+void DownloadDriver::issue_request() {
+  const int64_t offset = file_.bytes_transferred;
   request_ = std::make_unique<CurlRequest>(loop_.options(), this);
-  CurlRequest& r = *request_;
-  requested_from_ = offset;
+  CurlRequest& req = *request_;
   checked_ = false;
   pending_ = Pending::none;
-  r.set_url(file_.remote_url);
-  r.follow_redirects(loop_.options().max_redirects, claim_.security_flags);
-  r.set_receive_buffer(loop_.options().receive_buffer_bytes);
+  sent_validator_ = false;
+  req.set_url(file_.remote_url);
+  req.follow_redirects(loop_.options().max_redirects, claim_.security_flags);
+  req.set_receive_buffer(loop_.options().receive_buffer_bytes);
   // Byte offsets must mean what they say: no content coding.
-  r.add_header("Accept-Encoding: identity");
-  prepare_request(r);
-  if (offset > 0) {
-    r.set_range_from(offset);
-    const std::string& validator = !file_.etag.empty() ? file_.etag : file_.last_modified;
-    if (!validator.empty()) r.add_header("If-Range: " + validator);
+  req.add_header("Accept-Encoding: identity");
+  prepare_request(req);
+  if (ranged()) {
+    int64_t within = 0, start = 0;
+    locate(offset, &range_index_, &within, &start);
+    const int64_t len = range_length(range_index_);
+    const auto first = static_cast<int64_t>(file_.ranges[range_index_].offset);
+    range_local_end_ = len < 0 ? -1 : start + len;
+    requested_from_ = first + within;
+    requested_last_ = len < 0 ? -1 : first + len - 1;
+    req.set_range(requested_from_, requested_last_);
+  } else {
+    requested_from_ = offset;
+    if (offset > 0) req.set_range_from(offset);
   }
-  loop_.add_request(r);
+  if (offset > 0) {
+    const std::string& validator = !file_.etag.empty() ? file_.etag : file_.last_modified;
+    if (!validator.empty()) req.add_header("If-Range: " + validator);
+    sent_validator_ = !validator.empty();
+  }
+  loop_.add_request(req);
+}
+
+bool DownloadDriver::range_failure(Errc code, std::string why) {
+  pending_ = Pending::range_error;
+  pending_code_ = code;
+  pending_reason_ = std::move(why) + " (" + redact_url(file_.remote_url) + ")";
+  return false;
+}
+
+bool DownloadDriver::check_ranged(long status, const std::string& etag, const std::string& last_modified) {
+  const std::string asked =
+      "bytes " + std::to_string(requested_from_) + "-" + (requested_last_ < 0 ? "" : std::to_string(requested_last_));
+  if (status == 416) return range_failure(Errc::invalid_range, "the server refused " + asked + " (416): outside the file");
+  const bool etag_changed = !file_.etag.empty() && etag != file_.etag;
+  const bool date_changed = file_.etag.empty() && !file_.last_modified.empty() && last_modified != file_.last_modified;
+  if (status == 200) {
+    // If-Range saw another entity: start over, as for any file. Otherwise
+    // the server ignores Range, and only ranges make this file.
+    if (sent_validator_ && (etag_changed || date_changed)) {
+      pending_ = Pending::restart;
+      pending_reason_ = "the file changed on the server (validators differ)";
+      return false;
+    }
+    return range_failure(Errc::insufficient_range_support,
+                         "the server sent the whole file (200) to a request for " + asked);
+  }
+  if (status != 206) {
+    pending_ = Pending::http_error;
+    pending_status_ = status;
+    return false;
+  }
+  const std::string range = request_->header("content-range");
+  int64_t first = -1, last = -1, total = kSizeUnknown;
+  if (!parse_content_range(range, &first, &last, &total) || first != requested_from_)
+    return range_failure(Errc::invalid_server_response, "206 with Content-Range '" + range + "' to a request for " + asked);
+  if ((etag_changed && !etag.empty()) || (date_changed && !last_modified.empty()) ||
+      (remote_total_ >= 0 && total >= 0 && total != remote_total_)) {
+    pending_ = Pending::restart;
+    pending_reason_ = "the file changed on the server (validators or size differ)";
+    return false;
+  }
+  if (total >= 0) remote_total_ = total;
+  if (requested_last_ >= 0) {
+    if (last != requested_last_) {
+      if (total >= 0 && requested_last_ >= total)
+        return range_failure(Errc::invalid_range, asked + " asked, the file has " + std::to_string(total) + " bytes");
+      return range_failure(Errc::invalid_server_response, "206 with Content-Range '" + range + "' to a request for " + asked);
+    }
+  } else {
+    // To EOF: the server says where the file ends, and so the range's length.
+    if (total >= 0 && last != total - 1)
+      return range_failure(Errc::invalid_server_response, "206 with Content-Range '" + range + "' to a request for " + asked);
+    const int64_t len = last + 1 - static_cast<int64_t>(file_.ranges[range_index_].offset);
+    if (eof_length_ >= 0 && len != eof_length_) {
+      pending_ = Pending::restart;
+      pending_reason_ = "the file's size changed on the server";
+      return false;
+    }
+    eof_length_ = len;
+    range_local_end_ = file_.bytes_transferred + (last - first + 1);
+  }
+  file_.bytes_total = ranges_total();
+  return true;
 }
 
 bool DownloadDriver::identity_coded() const {
@@ -173,7 +297,9 @@ bool DownloadDriver::check_response() {
     pending_ = Pending::content_coded;
     return false;
   }
-  if (status == 206) {
+  if (ranged()) {
+    if (!check_ranged(status, etag, last_modified)) return false;
+  } else if (status == 206) {
     const std::string range = request_->header("content-range");
     int64_t first = -1, total = kSizeUnknown;
     if (!parse_content_range(range, &first, &total) || first != requested_from_) {
@@ -242,6 +368,10 @@ size_t DownloadDriver::on_body(CurlRequest&, const char* data, size_t n) {
     pending_ = Pending::stale;
     return 0;
   }
+  if (ranged() && range_local_end_ >= 0 && file_.bytes_transferred + static_cast<int64_t>(n) > range_local_end_) {
+    range_failure(Errc::invalid_server_response, "the server sent more than the range asked for");
+    return 0;
+  }
   if (over_size_limit(file_.bytes_transferred + static_cast<int64_t>(n))) {
     pending_ = Pending::too_large;  // delivered more than announced, or announced nothing
     return 0;
@@ -293,6 +423,20 @@ void DownloadDriver::done(CurlRequest&, CURLcode code) {
   if (pending_ != Pending::stale && !commit_response()) return;
   if (pending_ != Pending::none) return act_on_pending();
   if (code != CURLE_OK) return fail(curl_failure(code, *request_, redact_url(file_.remote_url)));
+  if (ranged()) {
+    if (range_local_end_ < 0 || file_.bytes_transferred != range_local_end_) {
+      return fail(Errc::validation_failed, ErrorContext::remote_file,
+                  "the server ended range " + std::to_string(range_index_) + " early (" +
+                      redact_url(file_.remote_url) + ")",
+                  true);
+    }
+    if (range_index_ + 1 < file_.ranges.size()) {
+      end_request();
+      issue_request();  // the next range, into the same temp file
+      return;
+    }
+    return finish();
+  }
   if (file_.bytes_total >= 0 && file_.bytes_transferred != file_.bytes_total) {
     return fail(Errc::validation_failed, ErrorContext::remote_file,
                 "the server sent " + std::to_string(file_.bytes_transferred) + " bytes but announced " +
@@ -342,6 +486,8 @@ void DownloadDriver::act_on_pending() {
                   false);
     case Pending::not_expected:
       return reject_file(pending_reason_);
+    case Pending::range_error:
+      return fail(pending_code_, ErrorContext::remote_file, pending_reason_, false);
     case Pending::local_error:
       return fail_local(pending_error_, "cannot write the temporary file: " + pending_error_.message());
     case Pending::none:
@@ -401,6 +547,9 @@ void DownloadDriver::restart_from_zero(const std::string& why) {
   zero.bytes_transferred = 0;
   zero.etag.clear();
   zero.last_modified.clear();
+  // A to-EOF range's length is the server's to say again.
+  for (const FileRange& r : file_.ranges)
+    if (r.length == kLengthToEof) zero.bytes_total = kSizeUnknown;
   if (!applied(loop_.store().commit_progress(claim_, zero, now_us()))) return;
   temp_.close();
   file_ = zero;

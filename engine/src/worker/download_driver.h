@@ -9,6 +9,13 @@
 // bytes, and hand them to the flusher before the count that claims them is
 // committed. The last flush of a file finishes it.
 //
+// A file added with ranges is fetched one range per request (Range:
+// bytes=a-b), the bytes appended to the temp file in the ranges' order; the
+// local offset says which range, and where in it, a resume continues. A 206
+// must cover exactly the range asked for (BG_E_INVALID_SERVER_RESPONSE,
+// BG_E_INVALID_RANGE past the remote end), a 200 without a validator change
+// means no range support (BG_E_INSUFFICIENT_RANGE_SUPPORT): all fatal.
+//
 // Thread safety: worker thread only.
 #ifndef XFERQ_WORKER_DOWNLOAD_DRIVER_H_
 #define XFERQ_WORKER_DOWNLOAD_DRIVER_H_
@@ -37,10 +44,22 @@ class DownloadDriver final : public JobDriver {
 
  private:
   // What a callback saw that the loop must act on.
-  enum class Pending { none, stale, restart, http_error, content_coded, local_error, too_large, not_expected };
+  enum class Pending { none, stale, restart, http_error, content_coded, local_error, too_large, not_expected, range_error };
 
   void keep_progress() override;
   void start_file();
+  // Sends the request for the file's bytes from file_.bytes_transferred on
+  // (for a ranged file: the rest of the range that offset falls in).
+  void issue_request();
+  // Ranged files: length of range i (-1: a to-EOF range not resolved yet);
+  // the range a local offset falls in, the offset within it and the range's
+  // local start; the file's size (the sum) or kSizeUnknown.
+  bool ranged() const { return !file_.ranges.empty(); }
+  int64_t range_length(size_t i) const;
+  void locate(int64_t local, size_t* index, int64_t* within, int64_t* start) const;
+  int64_t ranges_total() const;
+  bool check_ranged(long status, const std::string& etag, const std::string& last_modified);
+  bool range_failure(Errc code, std::string why);
   // The response's status and headers, before its first body byte: true to
   // write, false with pending_ set. Records only; never touches the database.
   bool check_response();
@@ -65,6 +84,17 @@ class DownloadDriver final : public JobDriver {
   void reject_file(const std::string& why);
 
   int64_t requested_from_ = 0;
+  // Ranged files: the current range, the last remote byte asked for (-1: to
+  // EOF), where it ends locally (-1: not known yet), the resolved length of a
+  // to-EOF range (-1: unknown), the remote size as last announced, and
+  // whether the request carried If-Range with a validator.
+  size_t range_index_ = 0;
+  int64_t requested_last_ = -1;
+  int64_t range_local_end_ = -1;
+  int64_t eof_length_ = -1;
+  int64_t remote_total_ = kSizeUnknown;
+  bool sent_validator_ = false;
+  Errc pending_code_ = Errc::invalid_range;
   std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::now();
   int restarts_ = 0;
   bool checked_ = false;          // the current response's headers were examined

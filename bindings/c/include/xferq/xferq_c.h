@@ -55,6 +55,11 @@ typedef uint32_t xferq_hr;
 #define XFERQ_BG_E_TOO_MANY_FILES_IN_JOB 0x80200051u
 #define XFERQ_BG_E_TOO_MANY_FILES 0x8020001Cu
 #define XFERQ_BG_E_VALIDATION_FAILED 0x80200053u
+#define XFERQ_BG_E_INSUFFICIENT_RANGE_SUPPORT 0x80200013u
+#define XFERQ_BG_E_INVALID_SERVER_RESPONSE 0x8020001Bu
+#define XFERQ_BG_E_INVALID_RANGE 0x8020002Bu
+#define XFERQ_BG_E_OVERLAPPING_RANGES 0x8020002Cu
+#define XFERQ_BG_E_TOO_MANY_RANGES_IN_FILE 0x80200052u
 #define XFERQ_BG_E_MAXDOWNLOAD_TIMEOUT 0x80200054u
 #define XFERQ_BG_E_MAX_DOWNLOAD_SIZE_LIMIT_REACHED 0x80200064u
 #define XFERQ_DO_E_DOWNLOAD_NO_PROGRESS 0x80D02002u
@@ -539,6 +544,26 @@ XFERQ_C_API xferq_hr xferq_queue_bandwidth_schedule(xferq_queue* queue, xferq_ba
 /* The job's own limit (0: none); settable in every state but the final ones. */
 XFERQ_C_API xferq_hr xferq_job_bandwidth_limit(const xferq_job* job, int64_t* bytes_per_sec);
 XFERQ_C_API xferq_hr xferq_job_set_bandwidth_limit(xferq_job* job, int64_t bytes_per_sec);
+
+/* BITS's AddFileWithRanges (Job::add_file_with_ranges): only these `count`
+ * ranges of remote_url, back-to-back in the given order, make the local file.
+ * length XFERQ_LENGTH_TO_EOF: to the end of the remote file. XFERQ_E_INVALIDARG
+ * for count 0 (ranges may be NULL then), XFERQ_E_NOTIMPL on upload jobs,
+ * XFERQ_BG_E_TOO_MANY_RANGES_IN_FILE past 500, XFERQ_BG_E_INVALID_RANGE,
+ * XFERQ_BG_E_OVERLAPPING_RANGES; otherwise as xferq_job_add_file. */
+#define XFERQ_LENGTH_TO_EOF UINT64_MAX
+typedef struct xferq_file_range {
+  uint64_t offset;
+  uint64_t length; /* or XFERQ_LENGTH_TO_EOF */
+} xferq_file_range;
+XFERQ_C_API xferq_hr xferq_job_add_file_with_ranges(xferq_job* job, const char* remote_url, const char* local_path,
+                                                    const xferq_file_range* ranges, size_t count);
+/* File `file_index`'s ranges: *count receives how many (0: the whole file);
+ * up to `capacity` are copied (NULL with capacity 0 asks for the count).
+ * XFERQ_E_INSUFFICIENT_BUFFER if capacity is smaller; XFERQ_E_INVALIDARG
+ * past the last file. */
+XFERQ_C_API xferq_hr xferq_job_file_ranges(const xferq_job* job, uint32_t file_index, xferq_file_range* ranges,
+                                           size_t capacity, size_t* count);
 
 #ifdef __cplusplus
 } /* extern "C" */
