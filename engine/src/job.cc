@@ -57,9 +57,7 @@ std::error_code Job::set_file_integrity(uint32_t file_index, const FileIntegrity
   if (!core_) return no_job();
   FileIntegrity canonical = integrity;
   if (auto ec = detail::canonicalize_integrity(&canonical)) return ec;
-  auto type = core_->store().job_type(id_);
-  if (!type) return type.error();
-  if (*type != JobType::download) return make_error_code(Errc::not_implemented);
+  if (auto ec = core_->require_type(id_, JobType::download)) return ec;
   return core_->changed(id_, core_->store().set_file_integrity(id_, file_index, canonical, detail::now_us()));
 }
 
@@ -161,18 +159,14 @@ std::error_code Job::set_maximum_download_time(std::chrono::seconds limit) {
 
 std::error_code Job::set_reply_file_name(std::string_view path) {
   if (!core_) return no_job();
-  auto type = core_->store().job_type(id_);
-  if (!type) return type.error();
-  if (*type != JobType::upload_reply) return make_error_code(Errc::not_implemented);
+  if (auto ec = core_->require_type(id_, JobType::upload_reply)) return ec;
   if (auto ec = detail::check_local_path(path)) return ec;
   return core_->set_property(id_, Property::reply_file_name, 0, path);
 }
 
 Result<std::string> Job::reply_file_name() const {
   if (!core_) return no_job();
-  auto type = core_->store().job_type(id_);
-  if (!type) return type.error();
-  if (*type != JobType::upload_reply) return make_error_code(Errc::not_implemented);
+  if (auto ec = core_->require_type(id_, JobType::upload_reply)) return ec;
   auto target = core_->store().reply_target(id_);
   if (!target) return target.error();
   return target->value_or(std::string());

@@ -83,26 +83,20 @@ Result<TlsOptions> Job::tls_options() const {
   return tls;
 }
 
-namespace {
-// Remote names are for downloads (BITS: E_NOTIMPL for upload jobs).
-std::error_code download_only(detail::QueueCore& core, const std::string& id) {
-  auto type = core.store().job_type(id);
-  if (!type) return type.error();
-  return *type == JobType::download ? std::error_code() : make_error_code(Errc::not_implemented);
-}
-}  // namespace
 
 std::error_code Job::set_remote_name(uint32_t file_index, std::string_view url) {
   if (!core_) return no_job();
   if (auto ec = detail::check_remote_url(url, core_->options().allow_other_schemes)) return ec;
-  if (auto ec = download_only(*core_, id_)) return ec;
+  // Remote names are for downloads (BITS: E_NOTIMPL for upload jobs).
+  if (auto ec = core_->require_type(id_, JobType::download)) return ec;
   return core_->changed(id_, core_->store().set_remote_name(id_, file_index, std::string(url), detail::now_us()));
 }
 
 std::error_code Job::replace_remote_prefix(std::string_view old_prefix, std::string_view new_prefix) {
   if (!core_) return no_job();
   if (old_prefix.empty()) return make_error_code(Errc::invalid_arg);
-  if (auto ec = download_only(*core_, id_)) return ec;
+  // Remote names are for downloads (BITS: E_NOTIMPL for upload jobs).
+  if (auto ec = core_->require_type(id_, JobType::download)) return ec;
   const bool other_schemes = core_->options().allow_other_schemes;
   auto check = [other_schemes](const std::string& url) { return detail::check_remote_url(url, other_schemes); };
   return core_->changed(id_, core_->store().replace_remote_prefix(id_, std::string(old_prefix),

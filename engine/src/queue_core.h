@@ -55,6 +55,13 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   // set_validation_state(false): the store's decision, the worker woken,
   // the file's bytes deleted, modified and error fired.
   std::error_code invalidate_file(const std::string& id, int64_t idx);
+  // For the calls of one job type only: {} if the job is of `type`,
+  // E_NOTIMPL if of another (BITS's answer), the store's error otherwise.
+  std::error_code require_type(const std::string& id, JobType type) {
+    auto t = store_->job_type(id);
+    if (!t) return t.error();
+    return *t == type ? std::error_code() : make_error_code(Errc::not_implemented);
+  }
   // After a setter's own store call: `ec` passed through; on success the
   // modified callback fires.
   std::error_code changed(const std::string& id, std::error_code ec) {

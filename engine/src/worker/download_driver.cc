@@ -536,13 +536,7 @@ void DownloadDriver::on_flushed(const Flusher::Result& r) {
   finish_flushed();
 }
 
-void DownloadDriver::restart_from_zero(const std::string& why) {
-  if (++restarts_ > kMaxRestarts) {
-    return fail(Errc::validation_failed, ErrorContext::remote_file, "gave up restarting from zero: " + why, true);
-  }
-  end_request();
-  // First make the database claim zero bytes, then drop the old bytes
-  // (start_file truncates to the smaller count).
+FileRow DownloadDriver::zeroed() const {
   FileRow zero = file_;
   zero.bytes_transferred = 0;
   zero.etag.clear();
@@ -550,6 +544,17 @@ void DownloadDriver::restart_from_zero(const std::string& why) {
   // A to-EOF range's length is the server's to say again.
   for (const FileRange& r : file_.ranges)
     if (r.length == kLengthToEof) zero.bytes_total = kSizeUnknown;
+  return zero;
+}
+
+void DownloadDriver::restart_from_zero(const std::string& why) {
+  if (++restarts_ > kMaxRestarts) {
+    return fail(Errc::validation_failed, ErrorContext::remote_file, "gave up restarting from zero: " + why, true);
+  }
+  end_request();
+  // First make the database claim zero bytes, then drop the old bytes
+  // (start_file truncates to the smaller count).
+  const FileRow zero = zeroed();
   if (!applied(loop_.store().commit_progress(claim_, zero, now_us()))) return;
   temp_.close();
   file_ = zero;
@@ -590,10 +595,7 @@ void DownloadDriver::reject_file(const std::string& why) {
   end_request();
   // Zero bytes claimed first, then the bytes go: the database never claims
   // bytes that are not the file, and the bad ones never reach complete().
-  FileRow zero = file_;
-  zero.bytes_transferred = 0;
-  zero.etag.clear();
-  zero.last_modified.clear();
+  const FileRow zero = zeroed();
   if (!applied(loop_.store().commit_progress(claim_, zero, now_us()))) return;
   temp_.close();
   delete_file(file_.temp_path);

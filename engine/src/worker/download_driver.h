@@ -75,6 +75,9 @@ class DownloadDriver final : public JobDriver {
   void finish();
   void finish_flushed();
   void restart_from_zero(const std::string& why);
+  // The current file as it is once its bytes are thrown away: none claimed,
+  // no validators (the next request must not be an If-Range resume).
+  FileRow zeroed() const;
   // Integrity (FileRow::expected): hashes what the temp file holds up to
   // `offset` (a resumed file), then checks a finished file's size and
   // digests. reject_file() throws the bytes away and ends the attempt with
