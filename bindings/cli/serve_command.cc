@@ -6,6 +6,8 @@
 // with TLS; every /api/ request needs the token (serve_api.h).
 #include <signal.h>
 
+#include <atomic>
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -106,7 +108,15 @@ int cmd_serve(const Globals& g, const ServeOptions& o) {
                 << "xferq serve: dashboard: " << base << "#token=" << token << "\n";
     std::cout << "xferq serve: listening on " << base << std::endl;
 
-    std::thread http([&] { server->listen_after_bind(); });
+    std::atomic<bool> http_ended{false};
+    std::thread http([&] {
+      server->listen_after_bind();
+      http_ended = true;
+    });
+    // Server::stop() does nothing until the listening loop has marked itself
+    // running, so a SIGTERM that came before it would leave that loop (and
+    // this process) running for ever: wait for it before saying ready.
+    while (!server->is_running() && !http_ended) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     notify_systemd_ready();
     const std::error_code worker_failed = serve_until_stopped(*q, stop_signals);
     notify_systemd_stopping();
