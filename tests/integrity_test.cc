@@ -191,6 +191,25 @@ TEST_F(Integrity, BytesChangedOnDiskBeforeAResumeAreCaught) {
   EXPECT_TRUE(temp_files_in(dir_.path()).empty()) << "the bad bytes are still on disk";
 }
 
+// A cancel while the hash pool still reads the file: the hashing is
+// abandoned, never awaited, and the temp file goes as for any cancel.
+TEST_F(Integrity, CancelWhileHashingLeavesNoTempFile) {
+  const std::string body = make_body(8 * 1024 * 1024, 29);
+  Resource stalling = body_resource(body);
+  stalling.stall_after_bytes = 6 * 1024 * 1024;
+  server_.set("/c", stalling);
+  FileIntegrity e;
+  e.sha256 = sha256(body);
+  e.sha512 = sha512(body);
+  Job job = job_with("/c", "c.bin", e);
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_for([&] { return !temp_files_in(dir_.path()).empty(); }));
+  ASSERT_FALSE(job.cancel());
+  EXPECT_EQ(state_name(job), "CANCELLED");
+  ASSERT_TRUE(wait_for([&] { return temp_files_in(dir_.path()).empty(); })) << "the temp file outlived the cancel";
+  EXPECT_FALSE(exists(dir_ / "c.bin"));
+}
+
 // BITS's SetValidationState(FALSE): the application rejects a transferred
 // file; the job goes to ERROR, the bytes go, resume() fetches it again.
 TEST_F(Integrity, ValidationStateFalseRejectsATransferredFile) {
