@@ -10,11 +10,15 @@ namespace xferq::detail {
 
 Outbox::~Outbox() { stop(); }
 
-std::error_code Outbox::delete_paths(const FileOp& op, const std::vector<std::string>& paths) {
+std::error_code Outbox::delete_paths(const FileOp& op, const std::vector<std::string>& paths, bool sync_later) {
   std::error_code first_error;
   for (const std::string& p : paths) {
     std::error_code ec = delete_file(p);
     if (ec && !first_error) first_error = ec;
+  }
+  if (!first_error && sync_later) {
+    retire_after_sync(op.id, paths);
+    return {};
   }
   if (!first_error) first_error = make_removals_durable(paths);
   if (!first_error) {
@@ -26,8 +30,9 @@ std::error_code Outbox::delete_paths(const FileOp& op, const std::vector<std::st
 }
 
 std::error_code Outbox::apply(const FileOp& op, bool by_caller) {
-  // Cancel's fast path: the paths came with its transaction.
-  if (op.temp_paths) return delete_paths(op, *op.temp_paths);
+  // Cancel's fast path: the paths came with its transaction; the directory
+  // sync is the janitor's, shared by the cancels that come meanwhile.
+  if (op.temp_paths) return delete_paths(op, *op.temp_paths, by_caller);
   if (op.kind == OpKind::finalize && !by_caller) {
     // Recovery takes the operation first, so that the Complete that made it
     // (still running, in this process or another) no longer takes it back.
@@ -40,7 +45,7 @@ std::error_code Outbox::apply(const FileOp& op, bool by_caller) {
   if (op.kind == OpKind::delete_temps) {
     std::vector<std::string> paths;
     for (const FileRow& f : *files) paths.push_back(f.temp_path);
-    return delete_paths(op, paths);
+    return delete_paths(op, paths, false);
   }
   // Upload-reply jobs: the only temp file is the reply's, and it goes to the
   // reply file name (the upload file itself is never touched).
@@ -118,19 +123,44 @@ void Outbox::defer(FileOp op) {
   cv_.notify_one();
 }
 
+void Outbox::retire_after_sync(int64_t op_id, const std::vector<std::string>& paths) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!janitor_.joinable()) janitor_ = std::thread([this] { janitor_loop(); });
+  unsynced_.push_back(Unsynced{op_id, paths});
+  cv_.notify_one();
+}
+
 void Outbox::janitor_loop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, and nothing left to do
+    cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || !unsynced_.empty(); });
+    if (queue_.empty() && unsynced_.empty()) return;  // stopping, and nothing left to do
     // Take everything queued: one read for all their temp paths and one
-    // retirement, so the janitor visits the store twice per batch, not per job.
+    // retirement, so the janitor visits the store twice per batch, not per
+    // job; and one sync per directory for all the unsynced removals.
     std::vector<FileOp> batch(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
     queue_.clear();
+    std::vector<Unsynced> unsynced;
+    unsynced.swap(unsynced_);
     lock.unlock();
-    delete_batch(batch);
+    if (!batch.empty()) delete_batch(batch);
+    if (!unsynced.empty()) sync_and_retire(unsynced);
     lock.lock();
   }
+}
+
+void Outbox::sync_and_retire(const std::vector<Unsynced>& batch) {
+  std::vector<std::string> removed;
+  std::vector<int64_t> ids;
+  for (const Unsynced& u : batch) {
+    removed.insert(removed.end(), u.paths.begin(), u.paths.end());
+    ids.push_back(u.op_id);
+  }
+  if (std::error_code ec = make_removals_durable(removed)) {
+    for (int64_t id : ids) store_.note_op_failure(id, ec.message());  // retried on the next open
+    return;
+  }
+  store_.retire_ops(ids);
 }
 
 void Outbox::delete_batch(const std::vector<FileOp>& batch) {

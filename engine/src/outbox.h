@@ -6,7 +6,11 @@
 // only repeats the effect. Operations left by a crash are applied on the next
 // open and when a worker starts (apply_pending()). With
 // QueueOptions::defer_cancel_deletes, cancel's deletions go to the janitor
-// thread instead of being done in the call (defer()).
+// thread instead of being done in the call (defer()). Without it, cancel
+// unlinks in the call and the janitor makes the removals durable (one
+// directory sync for every cancel that came meanwhile) before it retires
+// their rows: a power cut before that sync leaves the row, and recovery
+// deletes again whatever came back.
 //
 // Thread safety: every method may be called from any thread.
 #ifndef XFERQ_OUTBOX_H_
@@ -48,8 +52,16 @@ class Outbox {
   void stop();
 
  private:
-  // Deletes the paths; the op is retired if all are gone, else its failure noted.
-  std::error_code delete_paths(const FileOp& op, const std::vector<std::string>& paths);
+  // Deletes the paths; the op is retired once all are gone and their removal
+  // is durable (now, or by the janitor if `sync_later`), else its failure noted.
+  std::error_code delete_paths(const FileOp& op, const std::vector<std::string>& paths, bool sync_later);
+  // An operation whose files are unlinked, waiting for its directory sync.
+  struct Unsynced {
+    int64_t op_id;
+    std::vector<std::string> paths;
+  };
+  void retire_after_sync(int64_t op_id, const std::vector<std::string>& paths);
+  void sync_and_retire(const std::vector<Unsynced>& batch);
   std::error_code finalize(const FileOp& op, const std::vector<FileRow>& files,
                            const std::function<std::string(const FileRow&)>& final_path, bool by_caller);
   void janitor_loop();
@@ -59,6 +71,7 @@ class Outbox {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<FileOp> queue_;
+  std::vector<Unsynced> unsynced_;
   bool stopping_ = false;
   std::thread janitor_;
 };

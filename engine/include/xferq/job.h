@@ -149,7 +149,9 @@ class Job {
   // cancel(): one transaction makes the job CANCELLED and records the deletion
   // of its temp files in the outbox; the files are deleted before cancel()
   // returns (with QueueOptions::defer_cancel_deletes, by a queue thread within
-  // milliseconds). A deletion that fails does not fail cancel(): it stays in the
+  // milliseconds). A queue thread then makes the removals durable (one
+  // directory sync for the cancels that came meanwhile) before the outbox
+  // row goes, so a power cut cannot bring a deleted file back for good. A deletion that fails does not fail cancel(): it stays in the
   // outbox and is retried when the queue file is next opened or a worker
   // starts on it. The worker stops the job's transfer by itself: this
   // process's at once, another process's when the datagram cancel() sends
