@@ -187,14 +187,15 @@ void QueueCore::wake_worker(const std::string& id, int64_t generation, bool may_
   }
   // The queue is served by another process's worker (or none): tell it now
   // rather than let it find the change at its next poll.
-  send_wake(wake_socket_path(path_), WakeMessage{id, generation, may_run});
+  send_wake(wake_socket_path(local_files_base(path_)), WakeMessage{id, generation, may_run});
 }
 
 void QueueCore::start_worker() {
   std::lock_guard<std::mutex> lock(worker_mu_);
   if (worker_) return;
   // `this` outlives the worker: the destructor stops the worker first.
-  WorkerContext context{*store_,  options_, path_ + "-worker.lock", wake_socket_path(path_),
+  const std::string base = local_files_base(path_);
+  WorkerContext context{*store_,  options_, base + "-worker.lock", wake_socket_path(base),
                         events_, outbox_,  [this] { housekeep(); }, &time_slice_ms_};
   worker_ = std::make_unique<Worker>(std::move(context));
   worker_->start();

@@ -176,6 +176,13 @@ enum class Property {
   max_download_time_s,  // seconds CONNECTING + TRANSFERRING
 };
 
+// Where this process keeps the files that sit beside a queue — the worker's
+// lock "<base>-worker.lock" and wake-up socket "<base>-worker.sock": the
+// queue file's own path for SQLite; for a server's URL a name under the temp
+// directory made from a hash of the URL (one serving worker per queue on
+// each host).
+std::string local_files_base(const std::string& path);
+
 class Store {
  public:
   // Opens (creating and migrating if needed) the queue at `path` with the
