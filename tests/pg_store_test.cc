@@ -2,13 +2,15 @@
 // (tests/pg_fixture.h: a private cluster, a fresh database per test) and a
 // real local HTTP server: the engine through a job's life on
 // Queue::open("postgresql://..."), refused calls that change nothing, the
-// schema runner, and claims by two stores at once (SKIP LOCKED).
+// schema runner, claims by two stores at once (SKIP LOCKED), and the
+// oracle table end to end.
 #include <pqxx/pqxx>
 
 #include <atomic>
 #include <set>
 #include <thread>
 
+#include "oracle_end_to_end.h"
 #include "pg_fixture.h"
 #include "storage/store.h"
 #include "test_util.h"
@@ -260,6 +262,18 @@ TEST_F(PgEngine, ChangeCounterSeesOtherConnectionsCommits) {
   ASSERT_TRUE(queue_->create_job("other").ok());
   EXPECT_TRUE(wait_for([&] { return *(*store)->change_counter() > before; }, std::chrono::milliseconds(3000)));
 }
+
+// The oracle table end to end (oracle_end_to_end.h) on PostgreSQL: the same
+// states, results and errors as on SQLite.
+class PgOracle : public OracleEndToEnd {
+ protected:
+  std::string queue_path() override {
+    PgCluster* cluster = PgCluster::shared(&skip_reason_);
+    return cluster ? cluster->create_database() : std::string();
+  }
+};
+
+TEST_F(PgOracle, EveryRowEndToEnd) { every_row_end_to_end(); }
 
 }  // namespace
 }  // namespace xferq::testing
