@@ -55,15 +55,15 @@ std::string default_host_id() {
 // Counts the queue's change notifications sent by other connections.
 class ChangeReceiver final : public pqxx::notification_receiver {
  public:
-  ChangeReceiver(pqxx::connection_base& c, int64_t* counter, int own_backend)
+  ChangeReceiver(pqxx::connection_base& c, int64_t* counter, const std::atomic<int>* own_backend)
       : pqxx::notification_receiver(c, kChannel), counter_(counter), own_backend_(own_backend) {}
   void operator()(const std::string&, int backend_pid) override {
-    if (backend_pid != own_backend_) ++*counter_;
+    if (backend_pid != own_backend_->load()) ++*counter_;
   }
 
  private:
   int64_t* counter_;
-  int own_backend_;
+  const std::atomic<int>* own_backend_;
 };
 
 // Brings the database to the latest migration, one transaction each, under
@@ -274,19 +274,22 @@ Result<std::unique_ptr<Store>> PgStore::open(const std::string& url, const Queue
   } catch (const std::exception& e) {
     return pg::to_error(e);
   }
-  std::unique_ptr<PgStore> store(new PgStore(std::move(connections), options, std::move(host)));
+  const int backend = connections->main->backendpid();
+  std::unique_ptr<PgStore> store(new PgStore(url, std::move(connections), options, std::move(host)));
+  store->own_backend_ = backend;
   // The receiver counts into the store; it LISTENs as it is made.
   try {
     store->connections_->receiver = std::make_unique<ChangeReceiver>(
-        *store->connections_->listen, &store->notifications_, store->connections_->main->backendpid());
+        *store->connections_->listen, &store->notifications_, &store->own_backend_);
   } catch (const std::exception& e) {
     return pg::to_error(e);
   }
   return std::unique_ptr<Store>(std::move(store));
 }
 
-PgStore::PgStore(std::unique_ptr<Connections> connections, const QueueOptions& options, std::string host_id)
-    : connections_(std::move(connections)), options_(options), host_id_(std::move(host_id)) {}
+PgStore::PgStore(std::string url, std::unique_ptr<Connections> connections, const QueueOptions& options,
+                 std::string host_id)
+    : url_(std::move(url)), connections_(std::move(connections)), options_(options), host_id_(std::move(host_id)) {}
 
 PgStore::~PgStore() {
   flush_retired();
@@ -298,38 +301,70 @@ int64_t PgStore::lease_us() const { return kLeaseUs; }
 
 // ---- Plumbing -------------------------------------------------------------------
 
+bool PgStore::connection_lost(const std::exception& e) {
+  // A commit whose outcome is unknown is not "lost before commit": never rerun.
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&e)) return false;
+  if (dynamic_cast<const pqxx::broken_connection*>(&e)) return true;
+  if (const auto* s = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    const std::string state = s->sqlstate();
+    // 57P01..57P03: the server terminated the session (pg_terminate_backend,
+    // a shutdown, a restart); class 08: connection exceptions.
+    return state.rfind("57P0", 0) == 0 || state.rfind("08", 0) == 0;
+  }
+  return false;
+}
+
+bool PgStore::reconnect_locked() {
+  try {
+    auto fresh = std::make_unique<pqxx::connection>(url_);
+    own_backend_ = fresh->backendpid();
+    connections_->main = std::move(fresh);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 std::error_code PgStore::write_txn(const std::function<std::error_code(Txn&)>& body) {
   std::lock_guard<std::mutex> lock(mu_);
   // Retired outbox rows are deleted inside this transaction; if it rolls
   // back, they must stay retired (in memory) for the next one.
   const std::vector<int64_t> retired = retired_ops_;
-  try {
-    pqxx::work tx(*connections_->main);
-    flush_retired_locked(tx);
-    if (std::error_code ec = body(tx)) {
+  // A connection lost before the commit: nothing was written, so the whole
+  // transaction runs once more on a new connection.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      pqxx::work tx(*connections_->main);
+      flush_retired_locked(tx);
+      if (std::error_code ec = body(tx)) {
+        retired_ops_ = retired;
+        return ec;  // the transaction's destructor rolls back
+      }
+      tx.commit();
+      return {};
+    } catch (const std::system_error& e) {
       retired_ops_ = retired;
-      return ec;  // the transaction's destructor rolls back
+      return e.code();
+    } catch (const std::exception& e) {
+      retired_ops_ = retired;
+      if (attempt == 0 && connection_lost(e) && reconnect_locked()) continue;
+      return pg::to_error(e);
     }
-    tx.commit();
-    return {};
-  } catch (const std::system_error& e) {
-    retired_ops_ = retired;
-    return e.code();
-  } catch (const std::exception& e) {
-    retired_ops_ = retired;
-    return pg::to_error(e);
   }
 }
 
 std::error_code PgStore::read_txn(const std::function<void(Txn&)>& body) {
   std::lock_guard<std::mutex> lock(mu_);
-  try {
-    pqxx::read_transaction tx(*connections_->main);
-    body(tx);
-    tx.commit();
-    return {};
-  } catch (const std::exception& e) {
-    return pg::to_error(e);
+  for (int attempt = 0;; ++attempt) {
+    try {
+      pqxx::read_transaction tx(*connections_->main);
+      body(tx);
+      tx.commit();
+      return {};
+    } catch (const std::exception& e) {
+      if (attempt == 0 && connection_lost(e) && reconnect_locked()) continue;
+      return pg::to_error(e);
+    }
   }
 }
 
@@ -371,13 +406,28 @@ std::error_code PgStore::touch_settable(Txn& tx, const std::string& id, int64_t 
   return r.affected_rows() == 0 ? state_error(tx, id) : std::error_code();
 }
 
+bool PgStore::relisten_locked() {
+  try {
+    connections_->receiver.reset();
+    connections_->listen = std::make_unique<pqxx::connection>(url_);
+    connections_->receiver =
+        std::make_unique<ChangeReceiver>(*connections_->listen, &notifications_, &own_backend_);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 Result<int64_t> PgStore::change_counter() {
   std::lock_guard<std::mutex> lock(listen_mu_);
   try {
     // Reads what arrived without waiting; each counts one commit elsewhere.
     connections_->listen->get_notifs();
   } catch (const std::exception& e) {
-    return pg::to_error(e);
+    if (!connection_lost(e) || !relisten_locked()) return pg::to_error(e);
+    // Commits made while nobody listened are unknown: count one, so the
+    // worker re-reads what it holds.
+    ++notifications_;
   }
   return notifications_;
 }

@@ -31,6 +31,7 @@
 #ifndef XFERQ_STORAGE_PG_STORE_H_
 #define XFERQ_STORAGE_PG_STORE_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -159,7 +160,8 @@ class PgStore final : public Store {
 
  private:
   struct Connections;
-  PgStore(std::unique_ptr<Connections> connections, const QueueOptions& options, std::string host_id);
+  PgStore(std::string url, std::unique_ptr<Connections> connections, const QueueOptions& options,
+          std::string host_id);
 
   using Txn = pqxx::dbtransaction;
   // One transaction around `body`; its error (or an exception) rolls back
@@ -182,10 +184,16 @@ class PgStore final : public Store {
     if (!*r) return make_error_code(Errc::not_found);
     return std::move(**r);
   }
+  // A write transaction that answers a value: `body` updates it from
+  // `initial` (afresh if the transaction is run again after a reconnect).
   template <typename T>
-  Result<T> write_value(T initial, const std::function<std::error_code(Txn&, T&)>& body) {
-    T value = std::move(initial);
-    if (std::error_code ec = write_txn([&](Txn& tx) { return body(tx, value); })) return ec;
+  Result<T> write_value(const T& initial, const std::function<std::error_code(Txn&, T&)>& body) {
+    T value = initial;
+    if (std::error_code ec = write_txn([&](Txn& tx) {
+          value = initial;
+          return body(tx, value);
+        }))
+      return ec;
     return value;
   }
 
@@ -204,14 +212,25 @@ class PgStore final : public Store {
   bool is_retired_locked(int64_t op_id) const;
   static BandwidthSettings bandwidth_settings_of(Txn& tx);
   int64_t lease_us() const;
+  // The server or the network dropped the connection (not a statement's
+  // error): the transaction did not commit and may run again on a new one.
+  static bool connection_lost(const std::exception& e);
+  // A new main connection in place of a lost one; false if it cannot be made.
+  bool reconnect_locked();
+  // A new listening connection (and LISTEN); false if it cannot be made.
+  bool relisten_locked();
 
   std::mutex mu_;
+  const std::string url_;  // kept for reconnecting; never logged (it may hold a password)
   std::unique_ptr<Connections> connections_;
   std::vector<int64_t> retired_ops_;
   QueueOptions options_;
   std::string host_id_;
   std::mutex listen_mu_;
   int64_t notifications_ = 0;  // change notifications received (under listen_mu_)
+  // The main connection's server process: its own commits' notifications
+  // are not another's changes. Changes when the connection is remade.
+  std::atomic<int> own_backend_{0};
 };
 
 }  // namespace xferq::detail
