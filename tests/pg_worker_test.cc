@@ -2,11 +2,13 @@
 // a restart mid-transfer, recovery that leaves another host's leased jobs
 // alone, transient and fatal errors and their retries, preemption by
 // priority, a rejected file, a lost database connection, and every job
-// option written and read back (also after reopening).
+// option written and read back (also after reopening), and the xferq
+// command on a postgresql:// URL.
 #include <pqxx/pqxx>
 
 #include <thread>
 
+#include "child_process.h"
 #include "pg_engine.h"
 #include "storage/store.h"
 
@@ -247,6 +249,35 @@ TEST_F(PgEngine, HousekeepingRunsOnPostgresql) {
   ASSERT_FALSE(job.cancel());
   auto report = queue_->housekeep();
   ASSERT_TRUE(report.ok()) << report.error().message();
+}
+
+// The xferq command with --db postgresql://...: create, add, resume, run
+// until idle, complete.
+TEST_F(PgEngine, CommandLineOnAPostgresqlUrl) {
+  queue_.reset();  // the command's `run` serves the queue
+  const std::string body = make_body(300 * 1024, 50);
+  server_.set("/a.bin", body_resource(body));
+  auto cli = [&](std::vector<std::string> args, std::string* out = nullptr) {
+    args.insert(args.begin(), {"--db", url_});
+    const pid_t pid = spawn(XFERQ_CLI_PATH, args, dir_ / "cli.out", dir_ / "cli.err", dir_.path());
+    const int status = wait_exit(pid, std::chrono::milliseconds(30000));
+    if (out) *out = read_file(dir_ / "cli.out");
+    EXPECT_EQ(status, 0) << read_file(dir_ / "cli.err");
+    return status;
+  };
+  std::string id;
+  ASSERT_EQ(cli({"create", "from the shell"}, &id), 0);
+  while (!id.empty() && id.back() == '\n') id.pop_back();
+  ASSERT_EQ(id.size(), 38u) << id;
+  ASSERT_EQ(cli({"addfile", id, server_.url("/a.bin"), dir_ / "a.bin"}), 0);
+  ASSERT_EQ(cli({"resume", id}), 0);
+  ASSERT_EQ(cli({"run", "--until-idle"}), 0);
+  std::string state;
+  ASSERT_EQ(cli({"getstate", id}, &state), 0);
+  EXPECT_EQ(state, "TRANSFERRED\n");
+  ASSERT_EQ(cli({"complete", id}), 0);
+  EXPECT_EQ(read_file(dir_ / "a.bin"), body);
+  EXPECT_EQ(sql_int("SELECT state FROM jobs WHERE id = $1", id), static_cast<int>(JobState::acknowledged));
 }
 
 }  // namespace
