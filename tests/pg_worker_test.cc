@@ -280,5 +280,77 @@ TEST_F(PgEngine, CommandLineOnAPostgresqlUrl) {
   EXPECT_EQ(sql_int("SELECT state FROM jobs WHERE id = $1", id), static_cast<int>(JobState::acknowledged));
 }
 
+// A queue with its worker, working as host `host` (XFERQ_HOST_ID at open).
+std::unique_ptr<Queue> open_as_host(const std::string& url, const std::string& host, QueueOptions o) {
+  ::setenv("XFERQ_HOST_ID", host.c_str(), 1);
+  auto q = open_queue(url, o);
+  ::unsetenv("XFERQ_HOST_ID");
+  return q;
+}
+
+// Two hosts' workers on one queue: every job transferred exactly once (one
+// request per file on the server), byte-identical, and both hosts worked.
+TEST_F(PgEngine, TwoHostsShareOneQueueAndRunEachJobOnce) {
+  queue_.reset();
+  auto o = test_options(true);
+  o.max_concurrent_transfers = 3;
+  auto h1 = open_as_host(url_, "host-one", o);
+  auto h2 = open_as_host(url_, "host-two", o);
+  ASSERT_TRUE(h1 && h2);
+  constexpr int kJobs = 30;
+  std::vector<Job> jobs;
+  std::vector<std::string> bodies;
+  for (int i = 0; i < kJobs; ++i) {
+    bodies.push_back(make_body(64 * 1024 + i, 100 + i));
+    const std::string path = "/j" + std::to_string(i);
+    server_.set(path, body_resource(bodies.back(), 512 * 1024));
+    Queue& q = i % 2 ? *h1 : *h2;
+    Job job = *q.create_job("shared " + std::to_string(i));
+    ASSERT_FALSE(job.add_file(server_.url(path), dir_ / ("j" + std::to_string(i))));
+    jobs.push_back(job);
+  }
+  for (Job& job : jobs) ASSERT_FALSE(job.resume());
+  for (Job& job : jobs) ASSERT_TRUE(wait_state(job, JobState::transferred, std::chrono::milliseconds(30000)))
+      << state_name(job);
+  for (int i = 0; i < kJobs; ++i) {
+    EXPECT_EQ(server_.requests_for("/j" + std::to_string(i)).size(), 1u) << "job " << i << " ran twice";
+    ASSERT_FALSE(jobs[i].complete());
+    EXPECT_EQ(file_content_hash(dir_ / ("j" + std::to_string(i))), content_hash(bodies[i]));
+  }
+  EXPECT_EQ(sql_int("SELECT count(DISTINCT owner_host) FROM jobs"), 2);
+  EXPECT_FALSE(h1->worker_error());
+  EXPECT_FALSE(h2->worker_error());
+}
+
+// Cancel called through one host's queue of a job another host's worker is
+// transferring: the owner hears of it (LISTEN/NOTIFY, then its poll) and
+// stops within moments; the temp file is gone (one machine here: the
+// caller's outbox deletes it).
+TEST_F(PgEngine, CancelThroughAnotherHostStopsTheTransfer) {
+  queue_.reset();
+  auto runner = open_as_host(url_, "runner", test_options(true));
+  auto caller = open_as_host(url_, "caller", test_options(false));
+  ASSERT_TRUE(runner && caller);
+  const std::string body = make_body(4 * 1024 * 1024, 60);
+  server_.set("/big", body_resource(body, 1024 * 1024));
+  Job job = *caller->create_job("remote cancel");
+  ASSERT_FALSE(job.add_file(server_.url("/big"), dir_ / "big.bin"));
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_for([&] { return job.progress().ok() && job.progress()->bytes_transferred > 100000; }));
+  EXPECT_EQ(sql_text("SELECT owner_host FROM jobs WHERE id = $1", job.id()), "runner");
+  const std::string temp = (*job.files())[0].temp_path;
+  ASSERT_FALSE(job.cancel());
+  EXPECT_FALSE(exists(temp));
+  ASSERT_TRUE(wait_for([&] {
+    auto rs = server_.requests_for("/big");
+    return !rs.empty() && rs.back().finished;
+  }, std::chrono::milliseconds(2000)));
+  const long long sent = server_.body_bytes_sent("/big");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(server_.body_bytes_sent("/big"), sent);
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+  EXPECT_FALSE(runner->worker_error());
+}
+
 }  // namespace
 }  // namespace xferq::testing

@@ -210,8 +210,10 @@ Result<FileOp> PgStore::complete(const std::string& id, int64_t now_us, Decision
       "INSERT INTO file_ops (job_id, kind, created_us, previous_state, host) "
       "SELECT $1, " + kind_sql(OpKind::finalize) + ", $2::bigint, $3::integer, owner_host FROM jobs WHERE id = $1 "
       "RETURNING id";
-  // PostgreSQL commits durably (synchronous_commit), as Complete's renames need.
   return write_value<FileOp>(FileOp(), [&](Txn& tx, FileOp& op) -> std::error_code {
+    // Durable even on a server whose default is synchronous_commit=off: the
+    // renames that follow are durable, so the decision must be too.
+    tx.exec("SET LOCAL synchronous_commit = on");
     auto current = state_of(tx, id, /*lock=*/true);
     if (!current) return make_error_code(Errc::not_found);
     *previous = *current;

@@ -8,7 +8,6 @@
 #include <pqxx/pqxx>
 
 #include <algorithm>
-#include <fstream>
 #include <limits>
 
 #include "storage/pg_sql.h"
@@ -39,17 +38,6 @@ constexpr char kChannel[] = "xferq_changes";
 TimePoint from_us(int64_t us) {
   constexpr int64_t kLimit = std::numeric_limits<int64_t>::max() / 1000;
   return TimePoint(std::chrono::microseconds(std::clamp(us, -kLimit, kLimit)));
-}
-
-// The host identity: XFERQ_HOST_ID, else "<hostname>-<machine id, 12 hex>".
-std::string default_host_id() {
-  if (const char* env = std::getenv("XFERQ_HOST_ID"); env && *env) return env;
-  char name[256] = {0};
-  if (::gethostname(name, sizeof name - 1) != 0) std::snprintf(name, sizeof name, "localhost");
-  std::string machine;
-  std::ifstream in("/etc/machine-id");
-  std::getline(in, machine);
-  return std::string(name) + (machine.empty() ? "" : "-" + machine.substr(0, 12));
 }
 
 // Counts the queue's change notifications sent by other connections.
@@ -256,7 +244,7 @@ bool PgStore::is_url(const std::string& path) {
 
 Result<std::unique_ptr<Store>> PgStore::open(const std::string& url, const QueueOptions& options) {
   auto connections = std::make_unique<Connections>();
-  std::string host = default_host_id();
+  std::string host = host_identity();
   try {
     connections->main = std::make_unique<pqxx::connection>(url);
     if (std::error_code ec = migrate(*connections->main)) return ec;

@@ -229,6 +229,8 @@ bool PgStore::set_temp_path(Txn& tx, const Claim& claim, int64_t idx, const std:
 
 Result<WriteOutcome> PgStore::record_temp_path(const Claim& claim, int64_t idx, const std::string& path) {
   return write_value<WriteOutcome>(WriteOutcome::stale, [&](Txn& tx, WriteOutcome& outcome) -> std::error_code {
+    // Durable whatever the server's default: the file may exist after this.
+    tx.exec("SET LOCAL synchronous_commit = on");
     if (set_temp_path(tx, claim, idx, path)) outcome = WriteOutcome::applied;
     return {};
   });

@@ -2,9 +2,13 @@
 // where a process keeps the worker's lock and wake-up socket for a queue.
 #include "storage/store.h"
 
+#include <unistd.h>
+
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "storage/sqlite_store.h"
 #ifdef XFERQ_WITH_POSTGRESQL
@@ -32,13 +36,23 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const QueueO
   return SqliteStore::open(path, options);
 }
 
+std::string host_identity() {
+  if (const char* env = std::getenv("XFERQ_HOST_ID"); env && *env) return env;
+  char name[256] = {0};
+  if (::gethostname(name, sizeof name - 1) != 0) std::snprintf(name, sizeof name, "localhost");
+  std::string machine;
+  std::ifstream in("/etc/machine-id");
+  std::getline(in, machine);
+  return std::string(name) + (machine.empty() ? "" : "-" + machine.substr(0, 12));
+}
+
 std::string local_files_base(const std::string& path) {
   if (!is_server_url(path)) return path;
-  // FNV-1a of the URL: the same URL on one machine names the same lock (one
-  // serving worker per queue per host) without writing the URL, which may
-  // hold a password, into a file name.
+  // FNV-1a of the URL and the host identity: the same queue on one host
+  // names the same lock (one serving worker) without writing the URL, which
+  // may hold a password, into a file name.
   uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : path) h = (h ^ c) * 1099511628211ull;
+  for (unsigned char c : path + '\n' + host_identity()) h = (h ^ c) * 1099511628211ull;
   char name[64];
   std::snprintf(name, sizeof name, "xferq-%016" PRIx64, h);
   std::error_code ec;

@@ -179,9 +179,15 @@ enum class Property {
 // Where this process keeps the files that sit beside a queue — the worker's
 // lock "<base>-worker.lock" and wake-up socket "<base>-worker.sock": the
 // queue file's own path for SQLite; for a server's URL a name under the temp
-// directory made from a hash of the URL (one serving worker per queue on
-// each host).
+// directory made from a hash of the URL and the host identity (one serving
+// worker per queue and host).
 std::string local_files_base(const std::string& path);
+
+// The identity this process works a shared (server) queue as: XFERQ_HOST_ID,
+// else "<hostname>-<first 12 hex digits of /etc/machine-id>". Several
+// identities on one machine act as several hosts (tests, and workers that
+// must not share temp files).
+std::string host_identity();
 
 class Store {
  public:
