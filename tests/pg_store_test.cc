@@ -53,13 +53,6 @@ TEST_F(PgEngine, RefusesAnotherApplicationsDatabase) {
   EXPECT_EQ(q.error(), make_error_code(Errc::database_corrupt));
 }
 
-TEST_F(PgEngine, UploadJobsAreNotImplementedYet) {
-  auto job = queue_->create_job("up", JobType::upload);
-  ASSERT_FALSE(job.ok());
-  EXPECT_EQ(job.error(), make_error_code(Errc::not_implemented));
-  EXPECT_EQ(sql_int("SELECT count(*) FROM jobs"), 0);
-}
-
 TEST_F(PgEngine, DownloadCompleteGivesByteIdenticalFiles) {
   const std::string a = make_body(3 * 1024 * 1024 + 17, 1), b = make_body(5000, 2);
   server_.set("/a", body_resource(a));

@@ -28,9 +28,6 @@ const std::string& not_final() {
 
 std::error_code PgStore::create_job(const std::string& id, std::string_view display_name, JobType type,
                                     int64_t now_us) {
-  // Upload jobs need the session calls this backend does not have yet
-  // (pg_unimplemented.cc): refused here rather than failing in the worker.
-  if (type != JobType::download) return make_error_code(Errc::not_implemented);
   return write_txn([&](Txn& tx) -> std::error_code {
     tx.exec_params(
         "INSERT INTO jobs (id, type, state, display_name, created_us, modified_us) "

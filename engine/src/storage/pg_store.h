@@ -24,7 +24,8 @@
 // Its statements are spread over files by concept, as the SQLite backend's:
 // pg_store.cc (opening, migrations, plumbing, row readers), pg_jobs.cc (the
 // API's job calls), pg_worker.cc (the worker and the outbox),
-// pg_options.cc (HTTP options, notify, bandwidth).
+// pg_options.cc (HTTP options, notify, bandwidth), pg_uploads.cc (upload
+// sessions).
 //
 // Thread safety: as Store — any thread; calls are serialized by mu_, the
 // listening connection by listen_mu_.
@@ -149,7 +150,7 @@ class PgStore final : public Store {
   Result<std::vector<FileOp>> pending_cancel_sessions() override;
   Result<int64_t> change_counter() override;
 
-  // Uploads: not on PostgreSQL yet (pg_unimplemented.cc, E_NOTIMPL).
+  // Uploads (pg_uploads.cc).
   Result<UploadJob> upload_job(const std::string& job_id) override;
   Result<WriteOutcome> set_upload_session(const Claim& claim, int64_t idx, const std::string& session_id,
                                           int64_t size, int64_t now_us) override;
