@@ -3,6 +3,8 @@
 // properties, file integrity and validation, and housekeeping.
 #include <pqxx/pqxx>
 
+#include <algorithm>
+
 #include "storage/pg_sql.h"
 #include "storage/pg_store.h"
 #include "validate.h"
@@ -111,12 +113,21 @@ std::error_code PgStore::add_files(const std::string& id, const std::vector<File
     // The same local path twice — in this call, or in any job not yet final —
     // would make two transfers race for one file. Two transactions adding the
     // same path to different jobs at once would each see no other: a
-    // transaction-scoped advisory lock per path serializes them.
-    for (size_t i = 0; i < files.size() && !facts.upload; ++i) {
-      for (size_t k = 0; k < i; ++k)
-        if (files[k].local_path == files[i].local_path) return make_error_code(Errc::invalid_arg);
-      tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", files[i].local_path);
-      if (!tx.exec_params(taken_sql, files[i].local_path).empty()) return make_error_code(Errc::file_exists);
+    // transaction-scoped advisory lock per path serializes them, taken in
+    // sorted order so that two calls never wait for each other in a cycle.
+    if (!facts.upload) {
+      std::vector<std::string> paths;
+      for (const FileSpec& f : files) paths.push_back(f.local_path);
+      std::sort(paths.begin(), paths.end());
+      paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+      for (const std::string& path : paths)
+        tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", path);
+      // Then the checks in the SQLite backend's order (the same error wins).
+      for (size_t i = 0; i < files.size(); ++i) {
+        for (size_t k = 0; k < i; ++k)
+          if (files[k].local_path == files[i].local_path) return make_error_code(Errc::invalid_arg);
+        if (!tx.exec_params(taken_sql, files[i].local_path).empty()) return make_error_code(Errc::file_exists);
+      }
     }
     for (size_t i = 0; i < files.size(); ++i) {
       // A file of finite ranges has its size from the start: their sum.
