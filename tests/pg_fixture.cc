@@ -75,6 +75,44 @@ int run(std::vector<std::string> argv, const std::string& log, const std::string
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// A watchdog that outlives this process if it is killed (a CTest timeout
+// sends SIGKILL, and no destructor runs): a shell in its own session whose
+// stdin is a pipe only this process writes to. When the pipe closes — this
+// process ended, however — it stops the postmaster by its PID and removes
+// the cluster's directory. After a normal exit it finds both gone already.
+void start_watchdog(pid_t postmaster, const std::string& dir) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  const std::string script =
+      "cat >/dev/null; kill -INT \"$0\" 2>/dev/null; i=0; "
+      "while kill -0 \"$0\" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; "
+      "kill -KILL \"$0\" 2>/dev/null; [ -n \"$1\" ] && rm -rf \"$1\"";
+  const std::string pid_text = std::to_string(postmaster);
+  const std::string keep_dir = std::getenv("XFERQ_TEST_PG_KEEP") ? std::string() : dir;
+  // Everything the child needs is built before fork: after it, only
+  // async-signal-safe calls until exec.
+  std::vector<std::string> argv = {"/bin/sh", "-c", script, pid_text, keep_dir};
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setsid();
+    ::dup2(fds[0], 0);  // dup2 clears close-on-exec on the copy
+    const int null_out = ::open("/dev/null", O_WRONLY);
+    if (null_out >= 0) {
+      ::dup2(null_out, 1);
+      ::dup2(null_out, 2);
+    }
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fds[0]);
+  // fds[1] stays open (close-on-exec, so programs the tests start do not
+  // hold it) until this process ends.
+  if (pid < 0) ::close(fds[1]);
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -158,6 +196,7 @@ bool PgCluster::start(std::string* why) {
     return false;
   }
   admin_url_ = url_for("postgres");
+  start_watchdog(postmaster_, dir_);
   return true;
 }
 

@@ -9,7 +9,10 @@
 // root (CI) the binaries run as the `postgres` system user (created by
 // Debian's postgresql package) through runuser, in a directory given to that
 // user. The cluster is stopped by its postmaster's PID when the test binary
-// exits. XFERQ_TEST_PG_URL (a libpq URL of a role that may CREATE DATABASE)
+// exits — also when it is killed (a CTest timeout): a watchdog shell in its
+// own session waits for the binary's end on a pipe, then stops the
+// postmaster and removes the directory. XFERQ_TEST_PG_KEEP keeps the
+// directory (data and server.log) for a look afterwards. XFERQ_TEST_PG_URL (a libpq URL of a role that may CREATE DATABASE)
 // points the tests at an existing server instead.
 //
 // Thread safety: PgCluster::shared() and create_database() may be called
