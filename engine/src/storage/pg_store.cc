@@ -41,6 +41,9 @@ TimePoint from_us(int64_t us) {
 }
 
 // Counts the queue's change notifications sent by other connections.
+// Thread safety: called by libpqxx inside get_notifs(), which PgStore calls
+// under listen_mu_ only; own_backend is atomic (the main connection's
+// process id changes on a reconnect, under mu_).
 class ChangeReceiver final : public pqxx::notification_receiver {
  public:
   ChangeReceiver(pqxx::connection_base& c, int64_t* counter, const std::atomic<int>* own_backend)
