@@ -6,7 +6,9 @@
 // only repeats the effect. Operations left by a crash are applied on the next
 // open and when a worker starts (apply_pending()). With
 // QueueOptions::defer_cancel_deletes, cancel's deletions go to the janitor
-// thread instead of being done in the call (defer()).
+// thread instead of being done in the call (defer()). On a queue shared by
+// hosts (Store::host() not empty), an operation on another host's files is
+// left to that host (FileOp::host).
 //
 // Thread safety: every method may be called from any thread.
 #ifndef XFERQ_OUTBOX_H_
@@ -42,6 +44,12 @@ class Outbox {
   std::error_code apply(const FileOp& op, bool by_caller);
   // Carries out every pending filesystem operation (recovery).
   void apply_pending();
+  // Carries out the pending deletions of this host's temp files: on a queue
+  // shared by hosts, those a Cancel called on another host decided (the
+  // worker calls it when another host committed). Deletions are idempotent,
+  // so racing the Cancel's own caller is harmless; renames are left to
+  // recovery, which must not race a Complete still deciding.
+  void apply_deletions();
   // Hands a delete_temps operation to the janitor thread (started on first use).
   void defer(FileOp op);
   // Stops the janitor after it finished its queue.
@@ -52,6 +60,8 @@ class Outbox {
   std::error_code delete_paths(const FileOp& op, const std::vector<std::string>& paths);
   std::error_code finalize(const FileOp& op, const std::vector<FileRow>& files,
                            const std::function<std::string(const FileRow&)>& final_path, bool by_caller);
+  // Whether this process reaches the operation's files.
+  bool here(const FileOp& op) const;
   void janitor_loop();
   void delete_batch(const std::vector<FileOp>& batch);
 

@@ -200,6 +200,7 @@ Result<FileOp> PgStore::cancel(const std::string& id, int64_t now_us, bool with_
                                          : tx.exec_params1(op_sql, id, now_us, host.as<std::string>());
     op = FileOp{ins[0].as<int64_t>(), id, OpKind::delete_temps, std::nullopt};
     op.job_generation = generation;
+    op.host = pg::text_or_empty(host);
     // An upload with an open session: the same transaction records the
     // Cancel-Session the worker owes the server.
     if (open_session) tx.exec_params(session_sql, id, now_us);
@@ -224,6 +225,12 @@ Result<FileOp> PgStore::complete(const std::string& id, int64_t now_us, Decision
     tx.exec("SET LOCAL synchronous_commit = on");
     auto current = state_of(tx, id, /*lock=*/true);
     if (!current) return make_error_code(Errc::not_found);
+    // Complete renames the job's temp files, which live on the host that ran
+    // it: from any other host it is refused, and nothing changes (a
+    // Complete carried out by the owning host is issue 15's next step).
+    const pqxx::result owner = tx.exec_params("SELECT owner_host FROM jobs WHERE id = $1", id);
+    if (!owner.empty() && !owner[0][0].is_null() && owner[0][0].as<std::string>() != host_id_)
+      return make_error_code(Errc::not_implemented);
     *previous = *current;
     *decision = decide(*current, Call::complete, facts_of(tx, id));
     if (decision->error) return decision->error;

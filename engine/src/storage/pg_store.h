@@ -157,7 +157,7 @@ class PgStore final : public Store {
   Result<WriteOutcome> set_reply_url(const Claim& claim, const std::string& url, int64_t now_us) override;
 
   // The host identity this store claims jobs as.
-  const std::string& host_id() const { return host_id_; }
+  const std::string& host() const override { return host_id_; }
 
  private:
   struct Connections;

@@ -57,15 +57,16 @@ Claim read_claim(const pqxx::row& r) {
 Result<std::vector<FileOp>> PgStore::pending_ops() {
   // This host's rows and those of no host: another host's temp files are not
   // here. Cancel-Session rows are the worker's (network), not the filesystem's.
-  static const std::string sql = "SELECT id, job_id, kind FROM file_ops WHERE kind IN (" +
+  static const std::string sql = "SELECT id, job_id, kind, host FROM file_ops WHERE kind IN (" +
                                  kind_sql(OpKind::delete_temps) + ", " + kind_sql(OpKind::finalize) +
                                  ") AND (host IS NULL OR host = $1) ORDER BY id";
   return read<std::vector<FileOp>>([&](Txn& tx) {
     std::vector<FileOp> out;
     for (const pqxx::row& r : tx.exec_params(sql, host_id_)) {
       const int64_t id = r[0].as<int64_t>();
-      if (!is_retired_locked(id))
-        out.push_back(FileOp{id, r[1].as<std::string>(), static_cast<OpKind>(r[2].as<int>()), std::nullopt});
+      if (is_retired_locked(id)) continue;
+      out.push_back(FileOp{id, r[1].as<std::string>(), static_cast<OpKind>(r[2].as<int>()), std::nullopt});
+      out.back().host = pg::text_or_empty(r[3]);
     }
     return out;
   });
