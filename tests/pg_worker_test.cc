@@ -68,6 +68,55 @@ TEST_F(PgEngine, RecoveryLeavesAnotherHostsLeasedJobAlone) {
   EXPECT_EQ(sql_int("SELECT count(*) FROM hosts"), 3);  // the queue's own host, a and b
 }
 
+// A host whose lease ended loses its running job to a live host's worker
+// (requeue_due, woken at the lease's end by next_retry_us): back to QUEUED,
+// and a deletion of its temp files left in the outbox for it alone.
+TEST_F(PgEngine, ExpiredLeaseIsTakenOverAndTheDeadHostsFilesAreLeftToIt) {
+  queue_.reset();
+  auto q = open_queue(url_, test_options(false));
+  Job job = *q->create_job("orphaned");
+  ASSERT_FALSE(job.add_file(server_.url("/x"), dir_ / "x"));
+  ASSERT_FALSE(job.resume());
+  ::setenv("XFERQ_HOST_ID", "dead-host", 1);
+  auto dead = detail::Store::open(url_, test_options(false));
+  ::setenv("XFERQ_HOST_ID", "live-host", 1);
+  auto live = detail::Store::open(url_, test_options(false));
+  ::unsetenv("XFERQ_HOST_ID");
+  ASSERT_TRUE(dead.ok() && live.ok());
+  const int64_t now = 2000000000;
+  auto claims = (*dead)->claim_next(1, {}, now);
+  ASSERT_TRUE(claims.ok());
+  ASSERT_EQ(claims->size(), 1u);
+  detail::Claim claim = (*claims)[0];
+  ASSERT_EQ(*(*dead)->record_temp_path(claim, 0, dir_ / "temp-on-dead-host"), detail::WriteOutcome::applied);
+  // The live host's worker is told when the lease ends.
+  auto due = (*live)->next_retry_us();
+  ASSERT_TRUE(due.ok() && due->has_value());
+  const int64_t lease_end = **due;
+  EXPECT_GT(lease_end, now);
+  std::vector<std::string> expired;
+  EXPECT_EQ(*(*live)->requeue_due(lease_end - 1, &expired), 0);
+  EXPECT_EQ(*job.state(), JobState::connecting);
+  EXPECT_EQ(*(*live)->requeue_due(lease_end, &expired), 1);
+  EXPECT_EQ(*job.state(), JobState::queued);
+  // The dead host's late write changes nothing.
+  EXPECT_EQ(*(*dead)->mark_connected(&claim, lease_end + 1), detail::WriteOutcome::stale);
+  // Its files: a deletion only it carries out.
+  auto live_ops = (*live)->pending_ops();
+  ASSERT_TRUE(live_ops.ok());
+  EXPECT_TRUE(live_ops->empty());
+  auto dead_ops = (*dead)->pending_ops();
+  ASSERT_TRUE(dead_ops.ok());
+  ASSERT_EQ(dead_ops->size(), 1u);
+  EXPECT_EQ((*dead_ops)[0].kind, detail::OpKind::delete_temps);
+  EXPECT_EQ((*dead_ops)[0].host, "dead-host");
+  // The live host claims it next.
+  auto again = (*live)->claim_next(1, {}, lease_end + 2);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ(sql_text("SELECT owner_host FROM jobs WHERE id = $1", job.id()), "live-host");
+}
+
 TEST_F(PgEngine, TransientErrorIsRetriedAndFatalErrorWaitsForResume) {
   Resource down;
   down.status = 503;

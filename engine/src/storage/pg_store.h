@@ -213,6 +213,10 @@ class PgStore final : public Store {
   bool is_retired_locked(int64_t op_id) const;
   static BandwidthSettings bandwidth_settings_of(Txn& tx);
   int64_t lease_us() const;
+  // Running jobs of other hosts whose lease ended by `now_us` go back to the
+  // queue (worker_transition(interrupted)), each with a deletion of its temp
+  // files left for the host that held it. Returns how many.
+  int64_t take_over_expired(Txn& tx, int64_t now_us);
   // The server or the network dropped the connection (not a statement's
   // error): the transaction did not commit and may run again on a new one.
   static bool connection_lost(const std::exception& e);

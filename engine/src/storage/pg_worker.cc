@@ -416,7 +416,9 @@ Result<int64_t> PgStore::requeue_due(int64_t now_us, std::vector<std::string>* e
   static const std::string due_sql =
       "SELECT EXISTS (SELECT 1 FROM jobs WHERE " + state_in(retry.from) + " AND retry_at_us <= $1::bigint) "
       "OR EXISTS (SELECT 1 FROM jobs WHERE " + state_in(expiry.from) +
-      " AND no_progress_since_us + no_progress_timeout_s * 1000000 <= $1::bigint)";
+      " AND no_progress_since_us + no_progress_timeout_s * 1000000 <= $1::bigint) "
+      "OR EXISTS (SELECT 1 FROM jobs WHERE " + state_in(worker_transition(WorkerEvent::interrupted).from) +
+      " AND lease_expires_us <= $1::bigint AND owner_host <> $2)";
   static const std::string expire_sql =
       "UPDATE jobs SET state = $3::integer, generation = generation + 1, modified_us = $1::bigint, "
       "error_hresult = $2::bigint, error_context = $4::integer, "
@@ -429,7 +431,7 @@ Result<int64_t> PgStore::requeue_due(int64_t now_us, std::vector<std::string>* e
       " AND retry_at_us <= $1::bigint";
   expired->clear();
   // Most wake-ups find nothing due: answer those with a read.
-  auto due = read<bool>([&](Txn& tx) { return tx.exec_params1(due_sql, now_us)[0].as<bool>(); });
+  auto due = read<bool>([&](Txn& tx) { return tx.exec_params1(due_sql, now_us, host_id_)[0].as<bool>(); });
   if (!due) return due.error();
   if (!*due) return int64_t{0};
   return write_value<int64_t>(0, [&](Txn& tx, int64_t& requeued) -> std::error_code {
@@ -439,15 +441,38 @@ Result<int64_t> PgStore::requeue_due(int64_t now_us, std::vector<std::string>* e
                                              static_cast<int>(ErrorContext::general_transport)))
       expired->push_back(r[0].as<std::string>());
     requeued = static_cast<int64_t>(tx.exec_params(requeue_sql, now_us, static_cast<int>(retry.to)).affected_rows());
+    requeued += take_over_expired(tx, now_us);
     return {};
   });
 }
 
-Result<std::optional<int64_t>> PgStore::next_retry_us() {
+int64_t PgStore::take_over_expired(Txn& tx, int64_t now_us) {
+  const WorkerTransition interrupted = worker_transition(WorkerEvent::interrupted);
+  // The host that let its lease end is gone, or cut off: its job runs again
+  // (here or elsewhere, from zero unless the bytes are where the next host
+  // looks). Its temp files stay on it; the outbox row names it, and it
+  // deletes them when it comes back (Outbox::apply_pending at its start).
+  // Temp directories must not be shared between hosts: that row deletes the
+  // job's recorded temp paths on whichever host applies it.
   static const std::string sql =
-      "SELECT min(retry_at_us) FROM jobs WHERE " + state_in(worker_transition(WorkerEvent::retry_due).from);
+      "WITH taken AS (UPDATE jobs SET state = $2::integer, generation = generation + 1, modified_us = $1::bigint, "
+      "running_since_us = NULL, lease_expires_us = NULL WHERE " + state_in(interrupted.from) +
+      " AND lease_expires_us <= $1::bigint AND owner_host <> $3 RETURNING id, owner_host) "
+      "INSERT INTO file_ops (job_id, kind, created_us, host) SELECT id, " + kind_sql(OpKind::delete_temps) +
+      ", $1::bigint, owner_host FROM taken";
+  return static_cast<int64_t>(
+      tx.exec_params(sql, now_us, static_cast<int>(interrupted.to), host_id_).affected_rows());
+}
+
+Result<std::optional<int64_t>> PgStore::next_retry_us() {
+  // The next retry, or the end of another host's lease (a takeover is due
+  // then: requeue_due).
+  static const std::string sql =
+      "SELECT least((SELECT min(retry_at_us) FROM jobs WHERE " +
+      state_in(worker_transition(WorkerEvent::retry_due).from) + "), (SELECT min(lease_expires_us) FROM jobs WHERE " +
+      state_in(worker_transition(WorkerEvent::interrupted).from) + " AND owner_host <> $1))";
   return read<std::optional<int64_t>>([&](Txn& tx) -> std::optional<int64_t> {
-    const pqxx::row r = tx.exec1(sql);
+    const pqxx::row r = tx.exec_params1(sql, host_id_);
     if (r[0].is_null()) return std::nullopt;
     return r[0].as<int64_t>();
   });
@@ -455,16 +480,18 @@ Result<std::optional<int64_t>> PgStore::next_retry_us() {
 
 std::error_code PgStore::recover_interrupted(int64_t now_us) {
   const WorkerTransition interrupted = worker_transition(WorkerEvent::interrupted);
-  // Only this host's running jobs (its worker crashed or stopped), those no
-  // host holds, and those whose holder's lease expired: a job another live
-  // host runs is never taken from it. How long a job ran before the crash is
-  // not known: that attempt's time is not counted.
+  // This host's running jobs (its worker crashed or stopped) and those no
+  // host holds; then other hosts' whose lease ended (take_over_expired: their
+  // files are left to them). A job another live host runs is never taken
+  // from it. How long a job ran before the crash is not known: that
+  // attempt's time is not counted.
   static const std::string sql =
       "UPDATE jobs SET state = $2::integer, generation = generation + 1, modified_us = $1::bigint, "
       "running_since_us = NULL, lease_expires_us = NULL WHERE " + state_in(interrupted.from) +
-      " AND (owner_host IS NULL OR owner_host = $3 OR coalesce(lease_expires_us, 0) < $1::bigint)";
+      " AND (owner_host IS NULL OR owner_host = $3 OR lease_expires_us IS NULL)";
   return write_txn([&](Txn& tx) -> std::error_code {
     tx.exec_params(sql, now_us, static_cast<int>(interrupted.to), host_id_);
+    take_over_expired(tx, now_us);
     return {};
   });
 }
