@@ -1,5 +1,6 @@
 // micro_bench.cc — Google Benchmark micro-benchmarks, single thread:
-// Job::cancel() on a SUSPENDED job with 4 real temp files, against the floor
+// Job::cancel() on a SUSPENDED job with 4 real temp files (deleted in the
+// call, or by the janitor), against the floor
 // (one BEGIN IMMEDIATE / one-row UPDATE / COMMIT on a connection with the same
 // pragmas). Run by bench/run.sh; its figures are extras, the targets come from
 // xferq_bench.
@@ -30,7 +31,7 @@ std::string scratch() {
 
 constexpr int64_t kJobs = 3000;  // upper bound of iterations per benchmark
 
-void BM_Cancel(benchmark::State& state) {
+void run_cancels(benchmark::State& state, bool deferred) {
   static int round = 0;
   const std::string dir = scratch() + "/c" + std::to_string(round++);
   ::mkdir(dir.c_str(), 0755);
@@ -42,6 +43,7 @@ void BM_Cancel(benchmark::State& state) {
   const auto ids = xferq::bench::generate_queue(g);
   xferq::QueueOptions o;
   o.start_worker = false;
+  o.defer_cancel_deletes = deferred;
   auto q = std::move(*xferq::Queue::open(g.db, o));
   std::vector<xferq::Job> jobs;
   for (const auto& id : ids) jobs.push_back(*q->get_job(id));
@@ -54,6 +56,10 @@ void BM_Cancel(benchmark::State& state) {
     if (jobs[i++].cancel()) state.SkipWithError("cancel failed");
   }
 }
+
+void BM_Cancel(benchmark::State& state) { run_cancels(state, false); }
+// With QueueOptions::defer_cancel_deletes: the janitor thread unlinks.
+void BM_CancelDeferred(benchmark::State& state) { run_cancels(state, true); }
 
 void BM_FloorTxn(benchmark::State& state) {
   static int round = 0;
@@ -92,5 +98,6 @@ void BM_FloorTxn(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_Cancel)->Iterations(3000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CancelDeferred)->Iterations(3000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_FloorTxn)->Iterations(3000)->Unit(benchmark::kMicrosecond);
 BENCHMARK_MAIN();

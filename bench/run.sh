@@ -121,9 +121,10 @@ LOAD_MID="$(loadavg)"; BUSY_MID="$(busiest)"
 echo "   ($(jq -r '"\(.cancel_wall_s | floor) s: \(.cancel_prep_s | floor) s preparing \(.cancel_files_written) temp files and their jobs (syncfs \(.cancel_prep_sync_s | floor) s), \(.cancel_timed_s | floor) s timed"' "$RES/cancel.json"); load average now $LOAD_MID; other processes > 10% CPU: $BUSY_MID)"
 
 # ---- 3: cancel to quiescence ---------------------------------------------------------------------
-step "cancel-to-quiescence: $QUIESCE_N in-process, $QUIESCE_X through \`xferq cancel\`, in 5 interleaved rounds"
+step "cancel-to-quiescence: $QUIESCE_N in-process, $QUIESCE_X through \`xferq cancel\` (process start included), $QUIESCE_X from a running C++ process, in 5 rounds"
 mkdir -p "$SCRATCH/quiesce"
-"$BENCH" quiesce --dir "$SCRATCH/quiesce" --samples "$QUIESCE_N" --xproc-samples "$QUIESCE_X" --cli "$CLI" --rounds 5 >"$RES/quiesce.json"
+"$BENCH" quiesce --dir "$SCRATCH/quiesce" --samples "$QUIESCE_N" --xproc-samples "$QUIESCE_X" --peer-samples "$QUIESCE_X" \
+  --cli "$CLI" --rounds 5 >"$RES/quiesce.json"
 rm -rf "$SCRATCH/quiesce"
 
 # ---- 4: throughput against nginx -----------------------------------------------------------------
@@ -373,8 +374,10 @@ jq -r '
           sp("load_" + $m + "_p99_ms") + " / " + sp("load_" + $m + "_p999_ms") + "; " + ($r["load_" + $m + "_live_transfers"] | f) + ", " + ($r["load_" + $m + "_committed_mb_s"] | f); ""; null)),
     row("quiesce in-process p50 / p99 ms (pooled; per-round p99)";
         ($r.quiesce_p50_ms_inproc | f) + " / " + ($r.quiesce_p99_ms_inproc | f) + "  (" + sp("quiesce_p99_ms_inproc_round") + ")"; "p99 <= 20"; le($r.quiesce_p99_ms_inproc; 20)),
-    row("quiesce via `xferq cancel` p50 / p99 ms (pooled; per-round p99)";
+    row("quiesce via `xferq cancel`, its start included, p50 / p99 ms (pooled; per-round p99)";
         ($r.quiesce_p50_ms_xproc | f) + " / " + ($r.quiesce_p99_ms_xproc | f) + "  (" + sp("quiesce_p99_ms_xproc_round") + ")"; "p99 <= 30"; le($r.quiesce_p99_ms_xproc; 30)),
+    row("quiesce from a running C++ process p50 / p99 ms (pooled; per-round p99)";
+        ($r.quiesce_p50_ms_peer | f) + " / " + ($r.quiesce_p99_ms_peer | f) + "  (" + sp("quiesce_p99_ms_peer_round") + ")"; "p99 <= 5"; le($r.quiesce_p99_ms_peer; 5)),
     row("download with SHA-256 check / without (same file, interleaved)";
         sp("hash_ratio") + "  (" + sp("hash_sha256_mb_s") + " vs " + sp("hash_plain_mb_s") + " MB/s)"; ">= 0.9";
         ge($r.hash_ratio_med; 0.9)),

@@ -19,6 +19,7 @@
 // Every loop is bounded in count and time; only 127.0.0.1 is used.
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -860,11 +861,81 @@ int mode_cancel() {
 
 // ---- Cancel to quiescence ------------------------------------------------------------------
 
+// Another process, already running, that cancels the jobs whose ids it is
+// sent (this binary in mode cancel-peer, over two pipes): measures the
+// cross-process wake-up without a process start. Used by one thread.
+class CancelPeer {
+ public:
+  ~CancelPeer() { stop(); }
+  void start(const std::string& db) {
+    int in[2], out[2];
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe");
+    const char* argv[] = {self.c_str(), "cancel-peer", "--db", db.c_str(), nullptr};
+    const int rc = ::posix_spawn(&pid_, self.c_str(), &fa, nullptr, const_cast<char* const*>(argv), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(in[0]);
+    ::close(out[1]);
+    to_ = in[1];
+    from_ = out[0];
+    if (rc != 0) throw std::runtime_error("cannot start the cancel peer");
+    if (read_line() != "ready") throw std::runtime_error("the cancel peer did not start");
+  }
+  // Returns once the peer's cancel() returned.
+  void cancel(const std::string& id) {
+    const std::string line = id + "\n";
+    if (::write(to_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) throw std::runtime_error("peer write");
+    const std::string answer = read_line();
+    if (answer != "canceled") throw std::runtime_error("cancel peer: " + answer);
+  }
+  void stop() {
+    if (to_ >= 0) ::close(to_);
+    to_ = -1;
+    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+    pid_ = 0;
+    if (from_ >= 0) ::close(from_);
+    from_ = -1;
+  }
+
+ private:
+  std::string read_line() {
+    std::string line;
+    char c;
+    while (::read(from_, &c, 1) == 1 && c != '\n') line += c;
+    return line;
+  }
+  pid_t pid_ = 0;
+  int to_ = -1, from_ = -1;
+};
+
+// The peer's side: opens the queue without a worker, cancels each id read
+// from stdin, answers "canceled" (or the error) on stdout.
+int mode_cancel_peer() {
+  QueueOptions o;
+  o.start_worker = false;
+  auto q = open_queue(arg("db"), o);
+  std::cout << "ready" << std::endl;
+  std::string id;
+  while (std::getline(std::cin, id)) {
+    auto job = q->get_job(id);
+    std::error_code ec = job ? job->cancel() : job.error();
+    std::cout << (ec ? ec.message() : std::string("canceled")) << std::endl;
+  }
+  return 0;
+}
+
 int mode_quiesce() {
   const std::string dir = arg("dir");
   const int64_t samples = arg_i("samples", 100);
   const int64_t xsamples = arg_i("xproc-samples", 40);
   const std::string cli = arg("cli");
+  // Cancels from a C++ program in another process that is already running
+  // (this binary in mode cancel-peer): the wake-up alone, no process start.
+  const int64_t psamples = arg_i("peer-samples", 0);
   FixtureServer server;
   Resource r;
   r.body = std::string(512u << 20, 'Q');
@@ -878,10 +949,14 @@ int mode_quiesce() {
   // line), and from its line to the server seeing the connection closed / to
   // the temp file's last growth.
   std::vector<double> x_cli_ms, x_close_ms, x_growth_ms;
+  CancelPeer peer;
+  if (psamples > 0) peer.start(db);
 
-  auto one = [&](int64_t i, bool xproc) -> double {
+  enum Via { kInProcess = 0, kCli = 1, kPeer = 2 };
+  auto one = [&](int64_t i, Via via) -> double {
+    const bool xproc = via != kInProcess;
     server.clear_log();
-    const std::string local = dir + "/q" + std::to_string(i) + (xproc ? "x" : "") + ".bin";
+    const std::string local = dir + "/q" + std::to_string(i) + (via == kCli ? "x" : via == kPeer ? "p" : "") + ".bin";
     auto job = q->create_job("quiesce " + std::to_string(i));
     if (auto ec = job->add_file(server.url("/q"), local)) throw std::runtime_error(ec.message());
     job->resume();
@@ -902,21 +977,32 @@ int mode_quiesce() {
     if (temp.empty()) throw std::runtime_error("transfer did not start");
     const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);  // keeps the inode to watch writes
     int64_t t_ret = 0;
+    int64_t t_start = 0;  // when the cancel was asked for: the call, or the process's start
     if (!xproc) {
+      t_start = mono_ns();
       if (auto ec = job->cancel()) throw std::runtime_error("cancel: " + ec.message());
+      t_ret = mono_ns();
+    } else if (via == kPeer) {
+      t_start = mono_ns();
+      peer.cancel(job->id());
       t_ret = mono_ns();
     } else {
       int pfd[2];
-      if (::pipe(pfd) != 0) throw std::runtime_error("pipe");
+      if (::pipe2(pfd, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+      // posix_spawn (vfork-like), not fork(): this process holds the fixture
+      // server's bodies and many threads, and fork() copying its page tables
+      // took some 150 ms — the bench's cost, not xferq's process start.
+      posix_spawn_file_actions_t fa;
+      posix_spawn_file_actions_init(&fa);
+      posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+      const std::string id = job->id();
+      const char* argv[] = {cli.c_str(), "--db", db.c_str(), "cancel", id.c_str(), nullptr};
       const int64_t t_fork = mono_ns();
-      const pid_t pid = ::fork();
-      if (pid == 0) {
-        ::dup2(pfd[1], 1);
-        ::close(pfd[0]);
-        ::close(pfd[1]);
-        ::execl(cli.c_str(), cli.c_str(), "--db", db.c_str(), "cancel", job->id().c_str(), (char*)nullptr);
-        ::_exit(127);
-      }
+      t_start = t_fork;
+      pid_t pid = 0;
+      const int spawned = ::posix_spawn(&pid, cli.c_str(), &fa, nullptr, const_cast<char* const*>(argv), environ);
+      posix_spawn_file_actions_destroy(&fa);
+      if (spawned != 0) throw std::runtime_error("cannot start " + cli);
       ::close(pfd[1]);
       std::string out;
       char buf[256];
@@ -959,27 +1045,36 @@ int mode_quiesce() {
       timeouts++;
       closed_at = bound;
     }
-    if (xproc) {
+    if (via == kCli) {
       x_close_ms.push_back(ms(std::max<int64_t>(0, closed_at - t_ret)));
       x_growth_ms.push_back(ms(std::max<int64_t>(0, last_growth - t_ret)));
     }
-    return ms(std::max<int64_t>(0, std::max(last_growth, closed_at) - t_ret));
+    // In-process: from cancel() returning. Through `xferq cancel`: from the
+    // process's start, which the figure includes.
+    return ms(std::max<int64_t>(0, std::max(last_growth, closed_at) - (xproc ? t_start : t_ret)));
   };
 
   // Rounds: in-process samples, then cross-process ones, `rounds` times; the
   // pooled percentiles are the figures, the per-round ones their spread.
   const int rounds = static_cast<int>(std::max<int64_t>(1, arg_i("rounds", 5)));
-  std::vector<double> in, x;
-  Agg in_p50, in_p99, x_p50, x_p99;
-  int64_t i_in = 0, i_x = 0;
+  std::vector<double> in, x, pr;
+  Agg in_p50, in_p99, x_p50, x_p99, p_p50, p_p99;
+  int64_t i_in = 0, i_x = 0, i_p = 0;
   for (int r = 0; r < rounds; ++r) {
-    std::vector<double> rin, rx;
+    std::vector<double> rin, rx, rp;
     const int64_t n_in = samples * (r + 1) / rounds - samples * r / rounds;
     const int64_t n_x = cli.empty() ? 0 : xsamples * (r + 1) / rounds - xsamples * r / rounds;
-    for (int64_t k = 0; k < n_in; ++k) rin.push_back(one(i_in++, false));
-    for (int64_t k = 0; k < n_x; ++k) rx.push_back(one(i_x++, true));
+    const int64_t n_p = psamples * (r + 1) / rounds - psamples * r / rounds;
+    for (int64_t k = 0; k < n_in; ++k) rin.push_back(one(i_in++, kInProcess));
+    for (int64_t k = 0; k < n_x; ++k) rx.push_back(one(i_x++, kCli));
+    for (int64_t k = 0; k < n_p; ++k) rp.push_back(one(i_p++, kPeer));
     in.insert(in.end(), rin.begin(), rin.end());
     x.insert(x.end(), rx.begin(), rx.end());
+    pr.insert(pr.end(), rp.begin(), rp.end());
+    if (!rp.empty()) {
+      p_p50.add(percentile(rp, 0.5));
+      p_p99.add(percentile(rp, 0.99));
+    }
     if (!rin.empty()) {
       in_p50.add(percentile(rin, 0.5));
       in_p99.add(percentile(rin, 0.99));
@@ -990,7 +1085,17 @@ int mode_quiesce() {
     }
     log("quiescence round " + std::to_string(r) + ": in-process p50 " + fmt(percentile(rin, 0.5)) + " p99 " +
         fmt(percentile(rin, 0.99)) + " ms; cross-process p50 " + fmt(percentile(rx, 0.5)) + " p99 " +
-        fmt(percentile(rx, 0.99)) + " ms");
+        fmt(percentile(rx, 0.99)) + " ms" +
+        (rp.empty() ? "" : "; running peer process p50 " + fmt(percentile(rp, 0.5)) + " p99 " + fmt(percentile(rp, 0.99)) + " ms"));
+  }
+  if (psamples > 0) {
+    j.num("quiesce_p50_ms_peer", percentile(pr, 0.5));
+    j.num("quiesce_p99_ms_peer", percentile(pr, 0.99));
+    j.num("quiesce_max_ms_peer", percentile(pr, 1.0));
+    p_p50.put(j, "quiesce_p50_ms_peer_round");
+    p_p99.put(j, "quiesce_p99_ms_peer_round");
+    j.num("quiesce_samples_peer", static_cast<double>(pr.size()));
+    peer.stop();
   }
   j.num("quiesce_rounds", rounds);
   j.num("quiesce_p50_ms_inproc", percentile(in, 0.5));
@@ -1471,6 +1576,7 @@ int main(int argc, char** argv) {
   try {
     if (mode == "cancel") return mode_cancel();
     if (mode == "quiesce") return mode_quiesce();
+    if (mode == "cancel-peer") return mode_cancel_peer();
     if (mode == "download") return mode_download();
     if (mode == "bandwidth") return mode_bandwidth();
     if (mode == "smallfiles") return mode_smallfiles();

@@ -4,6 +4,8 @@
 // OpenSSL, checked by the engine while the bytes arrive.
 #include <openssl/evp.h>
 
+#include <fstream>
+
 #include "test_util.h"
 
 namespace xferq::testing {
@@ -149,6 +151,63 @@ TEST_F(Integrity, MatchingDigestSurvivesARestartMidTransfer) {
   EXPECT_FALSE(reqs.back().range.empty()) << "the restart resumed with Range";
   ASSERT_FALSE(again->complete());
   EXPECT_EQ(read_file(dir_ / "big.bin"), body);
+}
+
+// Bytes changed on disk while the queue was closed: the resumed attempt
+// hashes what the temp file holds (read back by the hash pool), not what the
+// first attempt saw, so the file is rejected although every byte fetched
+// after the restart is right.
+TEST_F(Integrity, BytesChangedOnDiskBeforeAResumeAreCaught) {
+  const std::string body = make_body(4 * 1024 * 1024, 28);
+  Resource stalling = body_resource(body);
+  stalling.stall_after_bytes = 1536 * 1024;
+  server_.set("/t", stalling);
+  FileIntegrity e;
+  e.sha256 = sha256(body);
+  Job job = job_with("/t", "t.bin", e);
+  const std::string id = job.id();
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_for([&] { return job.progress().ok() && job.progress()->bytes_transferred > 1000000; }));
+  queue_.reset();
+  const auto temps = temp_files_in(dir_.path());
+  ASSERT_EQ(temps.size(), 1u);
+  {
+    std::fstream f(dir_ / temps[0], std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.is_open());
+    f.seekp(4096);
+    f.put(static_cast<char>(body[4096] ^ 0x5a));
+    ASSERT_TRUE(f.good());
+  }
+  server_.set("/t", body_resource(body));
+  auto q = open_queue(db_, test_options(true));
+  auto again = q->get_job(id);
+  ASSERT_TRUE(again.ok());
+  const bool failed = wait_state(*again, JobState::error);
+  std::string ranges;
+  for (const auto& r : server_.requests_for("/t")) ranges += "[" + r.range + "]";
+  ASSERT_TRUE(failed) << state_name(*again) << "; requests " << ranges;
+  EXPECT_EQ(again->error()->hresult, static_cast<uint32_t>(Errc::validation_failed)) << again->error()->description;
+  EXPECT_FALSE(server_.requests_for("/t").back().range.empty()) << "the restart resumed with Range";
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty()) << "the bad bytes are still on disk";
+}
+
+// A cancel while the hash pool still reads the file: the hashing is
+// abandoned, never awaited, and the temp file goes as for any cancel.
+TEST_F(Integrity, CancelWhileHashingLeavesNoTempFile) {
+  const std::string body = make_body(8 * 1024 * 1024, 29);
+  Resource stalling = body_resource(body);
+  stalling.stall_after_bytes = 6 * 1024 * 1024;
+  server_.set("/c", stalling);
+  FileIntegrity e;
+  e.sha256 = sha256(body);
+  e.sha512 = sha512(body);
+  Job job = job_with("/c", "c.bin", e);
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_for([&] { return !temp_files_in(dir_.path()).empty(); }));
+  ASSERT_FALSE(job.cancel());
+  EXPECT_EQ(state_name(job), "CANCELLED");
+  ASSERT_TRUE(wait_for([&] { return temp_files_in(dir_.path()).empty(); })) << "the temp file outlived the cancel";
+  EXPECT_FALSE(exists(dir_ / "c.bin"));
 }
 
 // BITS's SetValidationState(FALSE): the application rejects a transferred

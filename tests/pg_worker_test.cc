@@ -88,7 +88,7 @@ TEST_F(PgEngine, ExpiredLeaseIsTakenOverAndTheDeadHostsFilesAreLeftToIt) {
   ASSERT_TRUE(claims.ok());
   ASSERT_EQ(claims->size(), 1u);
   detail::Claim claim = (*claims)[0];
-  ASSERT_EQ(*(*dead)->record_temp_path(claim, 0, dir_ / "temp-on-dead-host"), detail::WriteOutcome::applied);
+  ASSERT_EQ(*(*dead)->record_temp_paths(claim, {{0, dir_ / "temp-on-dead-host"}}), detail::WriteOutcome::applied);
   // The live host's worker is told when the lease ends.
   auto due = (*live)->next_retry_us();
   ASSERT_TRUE(due.ok() && due->has_value());

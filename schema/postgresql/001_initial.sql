@@ -1,5 +1,5 @@
 -- 001_initial.sql — the PostgreSQL queue: the same tables, columns and
--- meanings as the SQLite schema after its migration 014 (schema/001..014),
+-- meanings as the SQLite schema after its migration 015 (schema/001..015),
 -- in PostgreSQL's types, plus what a fleet of hosts sharing the queue needs
 -- (issue 15): hosts, the host that holds a job and until when, and the host
 -- whose files an outbox row touches.

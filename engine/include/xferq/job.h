@@ -151,9 +151,10 @@ class Job {
   // returns (with QueueOptions::defer_cancel_deletes, by a queue thread within
   // milliseconds). A deletion that fails does not fail cancel(): it stays in the
   // outbox and is retried when the queue file is next opened or a worker
-  // starts on it. The worker stops the job's transfer by itself (this
-  // process's at once, another process's within its poll_interval); cancel()
-  // does not wait for it. For an upload with an open session the same
+  // starts on it. The worker stops the job's transfer by itself: this
+  // process's at once, another process's when the datagram cancel() sends
+  // to its wake-up socket arrives (within its poll_interval if none could be
+  // sent); cancel() does not wait for it. For an upload with an open session the same
   // transaction records a Cancel-Session, which the worker sends (so the server
   // deletes the partial upload) and retries every cancel_session_retry_interval
   // until the server confirms or refuses it, or cancel_session_retry_budget

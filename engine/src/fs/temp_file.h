@@ -8,7 +8,7 @@
 //
 // Thread safety: a TempFile is used by one thread at a time. share() gives a
 // second, independent descriptor of the same file for another thread (the
-// flusher's fdatasync).
+// flusher's fdatasync, the hash pool's read-back).
 #ifndef XFERQ_FS_TEMP_FILE_H_
 #define XFERQ_FS_TEMP_FILE_H_
 
@@ -48,7 +48,7 @@ class TempFile {
   std::error_code write_at(const char* data, size_t n, int64_t offset);
   std::error_code truncate(int64_t size);
   // Reads up to n bytes at `offset` into data; *got says how many (0 at the
-  // end of the file). For re-hashing what an earlier attempt wrote.
+  // end of the file). For hashing what was written (file_hasher.h).
   std::error_code read_at(char* data, size_t n, int64_t offset, size_t* got) const;
   // Starts writeback of [offset, offset + length) without waiting, so that a
   // later sync() finds little left to do.

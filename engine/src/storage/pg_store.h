@@ -129,7 +129,7 @@ class PgStore final : public Store {
   Result<std::vector<Claim>> claim_next(int limit, const std::vector<std::string>& skip, int64_t now_us) override;
   Result<std::optional<int64_t>> generation(const std::string& job_id) override;
   Result<std::optional<FileRow>> next_file(const std::string& job_id) override;
-  Result<WriteOutcome> record_temp_path(const Claim& claim, int64_t idx, const std::string& path) override;
+  Result<WriteOutcome> record_temp_paths(const Claim& claim, const std::vector<TempPathRow>& rows) override;
   Result<WriteOutcome> guard_temp_file(const Claim& claim, int64_t idx, const std::string& path,
                                        const std::function<std::error_code()>& open_or_create) override;
   Result<WriteOutcome> mark_connected(Claim* claim, int64_t now_us) override;

@@ -228,11 +228,20 @@ bool PgStore::set_temp_path(Txn& tx, const Claim& claim, int64_t idx, const std:
              .affected_rows() == 1;
 }
 
-Result<WriteOutcome> PgStore::record_temp_path(const Claim& claim, int64_t idx, const std::string& path) {
+Result<WriteOutcome> PgStore::record_temp_paths(const Claim& claim, const std::vector<TempPathRow>& rows) {
   return write_value<WriteOutcome>(WriteOutcome::stale, [&](Txn& tx, WriteOutcome& outcome) -> std::error_code {
-    // Durable whatever the server's default: the file may exist after this.
+    // Durable whatever the server's default: the files may exist after this.
     tx.exec("SET LOCAL synchronous_commit = on");
-    if (set_temp_path(tx, claim, idx, path)) outcome = WriteOutcome::applied;
+    // One generation check (the row lock) answers for every row, as in the
+    // SQLite backend: a stale claim records nothing.
+    if (!lock_current(tx, claim)) return {};
+    for (const TempPathRow& row : rows) {
+      if (tx.exec_params("UPDATE files SET temp_path = $3 WHERE job_id = $1 AND idx = $2::bigint", claim.job_id,
+                         row.first, row.second)
+              .affected_rows() == 0)
+        return {};
+      outcome = WriteOutcome::applied;
+    }
     return {};
   });
 }

@@ -196,7 +196,11 @@ Result<FileOp> SqliteStore::cancel(const std::string& id, int64_t now_us, bool w
   static const std::string cancel_sql =
       "UPDATE jobs SET state = " + state_sql(call_target(Call::cancel)) +
       ", generation = generation + 1, modified_us = ?2 "
-      "WHERE id = ?1 AND ((1 << state) & ?3) != 0 RETURNING upload_session_id IS NOT NULL, generation";
+      "WHERE id = ?1 AND ((1 << state) & ?3) != 0";
+  // Read after the UPDATE rather than with RETURNING: SQLite gathers a
+  // RETURNING clause's rows in an ephemeral table, whose b-tree it opens,
+  // zeroes and closes on every call — a fifth of the instructions a cancel ran.
+  static const std::string after_sql = "SELECT upload_session_id IS NOT NULL, generation FROM jobs WHERE id = ?";
   static const std::string op_sql =
       "INSERT INTO file_ops (job_id, kind, created_us) VALUES (?, " + kind_sql(OpKind::delete_temps) + ", ?)";
   static const std::string session_sql =
@@ -208,10 +212,13 @@ Result<FileOp> SqliteStore::cancel(const std::string& id, int64_t now_us, bool w
     up.bind(1, id);
     up.bind(2, now_us);
     up.bind(3, static_cast<int64_t>(allowed_from(Call::cancel)));
-    if (!up.executeStep()) return state_error_locked(id);
-    const bool open_session = up.getColumn(0).getInt() != 0;
-    const int64_t generation = up.getColumn(1).getInt64();
-    up.reset();
+    if (up.exec() == 0) return state_error_locked(id);
+    auto& after = prepare(after_sql.c_str());
+    after.bind(1, id);
+    after.executeStep();
+    const bool open_session = after.getColumn(0).getInt() != 0;
+    const int64_t generation = after.getColumn(1).getInt64();
+    after.reset();
     auto& ins = prepare(op_sql.c_str());
     ins.bind(1, id);
     ins.bind(2, now_us);

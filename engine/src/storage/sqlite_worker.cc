@@ -256,11 +256,16 @@ bool SqliteStore::set_temp_path_locked(const Claim& claim, int64_t idx, const st
   return s.exec() == 1;
 }
 
-Result<WriteOutcome> SqliteStore::record_temp_path(const Claim& claim, int64_t idx, const std::string& path) {
+Result<WriteOutcome> SqliteStore::record_temp_paths(const Claim& claim, const std::vector<TempPathRow>& rows) {
   return write_value<WriteOutcome>(
       WriteOutcome::stale,
       [&](WriteOutcome& outcome) -> std::error_code {
-        if (set_temp_path_locked(claim, idx, path)) outcome = WriteOutcome::applied;
+        // Each row is conditional on the same generation: the first answers
+        // for all of them (a stale claim changes no row).
+        for (const TempPathRow& row : rows) {
+          if (!set_temp_path_locked(claim, row.first, row.second)) return {};
+          outcome = WriteOutcome::applied;
+        }
         return {};
       },
       /*durable=*/true);

@@ -328,10 +328,15 @@ class Store {
   virtual Result<std::optional<int64_t>> generation(const std::string& job_id) = 0;
   // The first file not yet completed, or nullopt if all are.
   virtual Result<std::optional<FileRow>> next_file(const std::string& job_id) = 0;
-  // Records the file's temp path, durably even under synchronous=NORMAL (its
-  // commit is synced), before the file can exist: a power cut must never
-  // leave a temp file that no row names. Conditional on the claim's generation.
-  virtual Result<WriteOutcome> record_temp_path(const Claim& claim, int64_t idx, const std::string& path) = 0;
+  // A file index and the temp path its bytes go to.
+  using TempPathRow = std::pair<int64_t, std::string>;
+  // Records temp paths (the first row's file is the one about to start; a
+  // download also records its later files', so that a job of many files
+  // syncs once, not once per file), durably even under synchronous=NORMAL
+  // (the commit is synced), before any of those files can exist: a power
+  // cut must never leave a temp file that no row names. One transaction,
+  // conditional on the claim's generation (stale: nothing recorded).
+  virtual Result<WriteOutcome> record_temp_paths(const Claim& claim, const std::vector<TempPathRow>& rows) = 0;
   // Records the file's temp path and runs `open_or_create` (which opens or
   // creates that file) inside one write transaction that first checks the
   // claim's generation. A cancel or complete from any process therefore

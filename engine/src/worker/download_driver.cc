@@ -97,6 +97,7 @@ void DownloadDriver::start_file() {
     for (const FileRow& f : *files)
       if (f.completed && f.idx != file_.idx) other_files_bytes_ += f.bytes_transferred;
   }
+  if (file_.temp_path.empty() && !record_temp_paths_ahead()) return;
   if (!open_temp_beside(file_.local_path, "temporary file")) return;
   // Trust the smaller of what the database claims and what the disk holds.
   const int64_t offset = std::min(temp_.size_at_open(), file_.bytes_transferred);
@@ -106,11 +107,7 @@ void DownloadDriver::start_file() {
   file_.bytes_transferred = offset;
   committed_ = offset;
   writeback_from_ = offset;
-  hasher_.reset();
-  if (ContentHasher::needed(file_.expected)) {
-    hasher_ = std::make_unique<ContentHasher>(file_.expected);
-    if (!rehash_from_disk(offset)) return;
-  }
+  if (!start_hasher(offset)) return;
   epoch_ = next_epoch();
   flushing_ = false;
   finishing_ = false;
@@ -387,8 +384,8 @@ size_t DownloadDriver::on_body(CurlRequest&, const char* data, size_t n) {
     pending_error_ = ec;
     return 0;
   }
-  if (hasher_) hasher_->update(data, n);
   file_.bytes_transferred += static_cast<int64_t>(n);
+  if (hasher_) hasher_->advance(file_.bytes_transferred);
   if (file_.bytes_transferred - writeback_from_ >= kWritebackChunk) {
     temp_.start_writeback(writeback_from_, file_.bytes_transferred - writeback_from_);
     writeback_from_ = file_.bytes_transferred;
@@ -497,15 +494,16 @@ void DownloadDriver::act_on_pending() {
 
 void DownloadDriver::finish() {
   end_request();
-  if (!integrity_holds()) return;
   if (!temp_.is_open()) return finish_flushed();
   // The final flush goes to the flusher; finish_flushed() continues when it
-  // is done, and the event loop serves the other transfers meanwhile.
+  // is done, and the event loop serves the other transfers meanwhile (the
+  // hash pool hashes the last bytes meanwhile too).
   finishing_ = true;
   loop_.flush(Flusher::Request{claim_.job_id, epoch_, std::move(temp_), file_.bytes_transferred, true});
 }
 
 void DownloadDriver::finish_flushed() {
+  if (!integrity_holds()) return;
   if (!finish_file()) return;
   restarts_ = 0;
   start_file();
@@ -561,19 +559,40 @@ void DownloadDriver::restart_from_zero(const std::string& why) {
   start_file();  // reopens the temp file and truncates it to zero
 }
 
-bool DownloadDriver::rehash_from_disk(int64_t offset) {
-  std::string buffer(1 << 20, '\0');
-  for (int64_t at = 0; at < offset;) {
-    size_t got = 0;
-    const size_t want = static_cast<size_t>(std::min<int64_t>(offset - at, static_cast<int64_t>(buffer.size())));
-    if (std::error_code ec = temp_.read_at(buffer.data(), want, at, &got)) {
-      fail_local(ec, "cannot read the temporary file to check its bytes: " + ec.message());
-      return false;
-    }
-    if (got == 0) break;  // shorter than claimed: start_file truncated it to what is there
-    hasher_->update(buffer.data(), got);
-    at += static_cast<int64_t>(got);
+bool DownloadDriver::record_temp_paths_ahead() {
+  auto files = loop_.store().job_files(claim_.job_id);
+  if (!files) {
+    applied(files.error());
+    return false;
   }
+  std::vector<Store::TempPathRow> rows{{file_.idx, temp_path_for(file_.local_path, claim_.job_id, file_.idx)}};
+  for (const FileRow& f : *files)
+    if (f.idx > file_.idx && !f.completed && f.temp_path.empty())
+      rows.emplace_back(f.idx, temp_path_for(f.local_path, claim_.job_id, f.idx));
+  auto recorded = loop_.store().record_temp_paths(claim_, rows);
+  if (!recorded) {
+    applied(recorded.error());
+    return false;
+  }
+  if (*recorded == WriteOutcome::stale) {
+    drop();
+    return false;
+  }
+  crash_point("worker.after_temp_record");
+  file_.temp_path = rows.front().second;
+  return true;
+}
+
+bool DownloadDriver::start_hasher(int64_t offset) {
+  hasher_.reset();  // an earlier incarnation's hashing is abandoned, not awaited
+  if (!ContentHasher::needed(file_.expected)) return true;
+  auto shared = temp_.share();
+  if (!shared) {
+    fail_local(shared.error(), "cannot open the temporary file to check its bytes: " + shared.error().message());
+    return false;
+  }
+  hasher_ = std::make_unique<FileHasher>(loop_.hash_pool(), file_.expected, std::move(*shared));
+  hasher_->advance(offset);  // the bytes an earlier attempt wrote
   return true;
 }
 
@@ -585,9 +604,14 @@ bool DownloadDriver::integrity_holds() {
     return false;
   }
   if (!hasher_) return true;
-  const std::string why = hasher_->mismatch();
-  if (why.empty()) return true;
-  reject_file(why);
+  const FileHasher::Verdict v = hasher_->verdict(file_.bytes_transferred);
+  hasher_.reset();
+  if (v.read_error) {
+    fail_local(v.read_error, "cannot read the temporary file back to check its bytes: " + v.read_error.message());
+    return false;
+  }
+  if (v.mismatch.empty()) return true;
+  reject_file(v.mismatch);
   return false;
 }
 

@@ -27,6 +27,7 @@
 
 #include "fs/temp_file.h"
 #include "worker/content_hasher.h"
+#include "worker/file_hasher.h"
 #include "worker/curl_request.h"
 #include "worker/job_driver.h"
 
@@ -78,11 +79,15 @@ class DownloadDriver final : public JobDriver {
   // The current file as it is once its bytes are thrown away: none claimed,
   // no validators (the next request must not be an If-Range resume).
   FileRow zeroed() const;
-  // Integrity (FileRow::expected): hashes what the temp file holds up to
-  // `offset` (a resumed file), then checks a finished file's size and
-  // digests. reject_file() throws the bytes away and ends the attempt with
-  // BG_E_VALIDATION_FAILED.
-  bool rehash_from_disk(int64_t offset);
+  // Integrity (FileRow::expected): starts the hasher on the opened temp file
+  // (a resumed file's bytes are hashed again, in the background); checks a
+  // finished, flushed file's size and digests. reject_file() throws the
+  // bytes away and ends the attempt with BG_E_VALIDATION_FAILED.
+  bool start_hasher(int64_t offset);
+  // Records the temp paths of this file and of the job's later files that
+  // have none, in one synced commit (Store::record_temp_paths): a job of
+  // many small files pays one sync for them all. false if the attempt ended.
+  bool record_temp_paths_ahead();
   bool integrity_holds();
   void reject_file(const std::string& why);
 
@@ -106,7 +111,7 @@ class DownloadDriver final : public JobDriver {
   std::string pending_reason_;
   long pending_status_ = 0;
   std::error_code pending_error_;
-  std::unique_ptr<ContentHasher> hasher_;  // when the file has expected digests
+  std::unique_ptr<FileHasher> hasher_;  // when the file has expected digests
   std::optional<ResponseMeta> response_due_;  // the current response's metadata, to commit
   int64_t other_files_bytes_ = 0; // bytes of the job's finished files (for the size limit)
   uint64_t epoch_ = 0;            // new for every opened file or restart: stale flush results are ignored

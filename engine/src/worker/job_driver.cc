@@ -190,7 +190,7 @@ bool JobDriver::open_temp_beside(const std::string& target, const char* what) {
 TempFile JobDriver::open_temp_guarded(const std::string& path, const char* what) {
   Store& store = loop_.store();
   if (file_.temp_path.empty()) {
-    auto recorded = store.record_temp_path(claim_, file_.idx, path);
+    auto recorded = store.record_temp_paths(claim_, {{file_.idx, path}});
     if (!recorded) {
       applied(recorded.error());
       return {};

@@ -25,6 +25,7 @@
 
 #include "storage/store.h"
 #include "worker/flusher.h"
+#include "worker/hash_pool.h"
 #include "xferq/options.h"
 
 namespace xferq::detail {
@@ -50,6 +51,8 @@ class TransferLoop {
   virtual bool superseded(const std::string& job_id, int64_t generation, uint64_t* seen) = 0;
   // Hands an fdatasync to the flusher; the result comes back via on_flushed().
   virtual void flush(Flusher::Request request) = 0;
+  // The threads that hash downloads with expected digests (file_hasher.h).
+  virtual HashPool& hash_pool() = 0;
   // A store call failed. XFERQ_E_BUSY is passing (the loop retries later);
   // any other error stops the worker, which reports it (worker_stopped).
   // Returns true if the error is passing.

@@ -125,9 +125,11 @@ void Worker::run() {
       multi_ = multi;
     }
     flusher_ = std::make_unique<Flusher>(2, [this] { wake(); });
+    hash_pool_ = std::make_unique<HashPool>(2);
     loop();
     shutdown();
     flusher_.reset();
+    hash_pool_.reset();
     {
       std::lock_guard<std::mutex> lock(mu_);
       multi_ = nullptr;

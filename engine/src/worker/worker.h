@@ -102,6 +102,7 @@ class Worker final : public TransferLoop {
   void remove_request(CurlRequest& request) override;
   bool superseded(const std::string& job_id, int64_t generation, uint64_t* seen) override;
   void flush(Flusher::Request request) override;
+  HashPool& hash_pool() override { return *hash_pool_; }
   bool store_failed(std::error_code error) override;
   void job_ended(const std::string& job_id, JobState state) override { notifier_.job_ended(job_id, state); }
   void progressed(const std::string& job_id, bool final) override { notifier_.progressed(job_id, final); }
@@ -171,6 +172,7 @@ class Worker final : public TransferLoop {
   CancelSessions cancels_{*this};
   BandwidthManager bandwidth_{ctx_.store, ctx_.options};  // shares of the bandwidth limits
   std::unique_ptr<Flusher> flusher_;  // exists while the worker runs
+  std::unique_ptr<HashPool> hash_pool_;  // exists while the worker runs; outlives the drivers
   Notifier notifier_{*this};          // notify command lines, the progress throttle
 };
 
