@@ -120,6 +120,30 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
+// A queue on a server URL keeps its worker's lock file and wake-up socket in
+// the temp directory (local_files_base() in storage/store.h), one pair per
+// URL; with a fresh database per test they would pile up in /tmp. This
+// binary's temp directory is therefore one of its own, set before main()
+// (no thread runs yet to read the environment) and removed at exit.
+class PrivateTempDir {
+ public:
+  PrivateTempDir() {
+    char tmpl[] = "/tmp/xferq-pgtmp-XXXXXX";
+    if (!::mkdtemp(tmpl)) return;
+    path_ = tmpl;
+    ::setenv("TMPDIR", path_.c_str(), 1);
+  }
+  ~PrivateTempDir() {
+    if (path_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+
+ private:
+  std::string path_;
+};
+const PrivateTempDir private_temp_dir;
+
 }  // namespace
 
 PgCluster* PgCluster::shared(std::string* why) {
