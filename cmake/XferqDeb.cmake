@@ -44,6 +44,9 @@ set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_NAME libxferq-dev)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS
     "xferq (= ${PROJECT_VERSION}), libsqlite3-dev, libsqlitecpp-dev, libcurl4-openssl-dev")
+if(XFERQ_WITH_POSTGRESQL)
+  string(APPEND CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS ", libpqxx-dev")
+endif()
 set(CPACK_DEBIAN_DEVELOPMENT_DESCRIPTION
 "BITS-like background transfer queue (development files)
  Headers, the static library libxferq.a, the libxferq.so link, the CMake

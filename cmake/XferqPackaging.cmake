@@ -34,6 +34,11 @@ install(FILES
 set(_xferq_pcdir ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 file(RELATIVE_PATH XFERQ_PC_PREFIX_FROM_PCDIR /prefix/${_xferq_pcdir} /prefix)
 string(REGEX REPLACE "/$" "" XFERQ_PC_PREFIX_FROM_PCDIR "${XFERQ_PC_PREFIX_FROM_PCDIR}")
+# The PostgreSQL backend's client library, when built with it.
+set(XFERQ_PC_PQXX "")
+if(XFERQ_WITH_POSTGRESQL)
+  set(XFERQ_PC_PQXX " libpqxx")
+endif()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/xferq.pc.in ${PROJECT_BINARY_DIR}/cmake/xferq.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/cmake/xferq.pc DESTINATION ${_xferq_pcdir} COMPONENT dev)
 unset(_xferq_pcdir)

@@ -1,8 +1,12 @@
-# Writes OUT: a C++ table of the migrations DIR/NNN_name.sql, in order.
+# Writes OUT: a C++ table of the migrations DIR/NNN_name.sql, in order, in
+# NAMESPACE (default xferq::detail; the PostgreSQL backend's: xferq::detail::pg).
+if(NOT NAMESPACE)
+  set(NAMESPACE xferq::detail)
+endif()
 file(GLOB FILES ${DIR}/[0-9][0-9][0-9]_*.sql)
 list(SORT FILES)
 set(body "// Generated from schema/*.sql by embed_schema.cmake. Do not edit.\n")
-string(APPEND body "#include <cstddef>\nnamespace xferq::detail {\n")
+string(APPEND body "#include <cstddef>\nnamespace ${NAMESPACE} {\n")
 string(APPEND body "struct Migration { int version; const char* name; const char* sql; };\n")
 string(APPEND body "extern const Migration kMigrations[];\nextern const std::size_t kMigrationCount;\n")
 string(APPEND body "const Migration kMigrations[] = {\n")
@@ -15,5 +19,5 @@ foreach(f ${FILES})
   string(APPEND body "  {${version}, \"${name}\", R\"xferq_sql(${sql})xferq_sql\"},\n")
   math(EXPR count "${count} + 1")
 endforeach()
-string(APPEND body "};\nconst std::size_t kMigrationCount = ${count};\n}  // namespace xferq::detail\n")
+string(APPEND body "};\nconst std::size_t kMigrationCount = ${count};\n}  // namespace ${NAMESPACE}\n")
 file(WRITE ${OUT} "${body}")

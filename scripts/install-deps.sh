@@ -8,7 +8,11 @@
 # (headless) and nodejs (tests/browser/install.sh adds puppeteer-core from
 # npm); help2man makes the man page and bash-completion provides the
 # completions' install directory (pkg-config bash-completion); systemd
-# gives systemd-analyze, which checks the unit files.
+# gives systemd-analyze, which checks the unit files. postgresql (15: its
+# initdb and pg_ctl, and the `postgres` system user the tests run them as
+# when root) and libpqxx-dev (6.4, over libpq-dev) are for the PostgreSQL
+# backend and its tests (tests/pg_fixture.h starts a private cluster; the
+# package's own cluster service is not started).
 # Idempotent: apt-get runs only when a package is missing. Run as root (or
 # with sudo available). Services in the packages are not started.
 set -euo pipefail
@@ -24,6 +28,7 @@ packages=(
   libcpp-httplib-dev libsystemd-dev
   chromium nodejs
   help2man man-db bash-completion systemd
+  postgresql libpq-dev libpqxx-dev
   "$@"
 )
 

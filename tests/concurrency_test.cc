@@ -1,30 +1,51 @@
 // concurrency_test.cc — races between Cancel, Complete, Suspend and the
-// worker. Each test asserts what a user would check afterwards: states that
-// make sense, no temp file anywhere, final files whole or absent.
+// worker, on SQLite (Races) and on PostgreSQL (PgRaces, when built). Each
+// test asserts what a user would check afterwards: states that make sense,
+// no temp file anywhere, final files whole or absent.
 #include <atomic>
 #include <random>
 #include <set>
 
 #include "test_util.h"
+#ifdef XFERQ_WITH_POSTGRESQL
+#include "pg_fixture.h"
+#endif
 
 namespace xferq::testing {
 namespace {
 
 class Races : public ::testing::Test {
  protected:
+  // The queue the races run on: a SQLite file; PgRaces (below) runs the same
+  // bodies on a PostgreSQL database. "" skips (the reason in skip_reason_).
+  virtual std::string queue_path() { return dir_ / "queue.db"; }
+  void SetUp() override {
+    path_ = queue_path();
+    if (path_.empty()) GTEST_SKIP() << skip_reason_;
+  }
   void open(int max_transfers) {
     auto o = test_options(true);
     o.max_concurrent_transfers = max_transfers;
-    queue_ = open_queue(dir_ / "queue.db", o);
+    queue_ = open_queue(path_, o);
     ASSERT_TRUE(queue_);
   }
+  // The test bodies, shared by both backends.
+  void EightThreadsCancelAThousandJobs();
+  void RandomCancelsOfTwoHundredLiveTransfers();
+  void CompleteRacesCancel();
+  void SuspendResumeStormEndsWithAWholeFile();
+  void CancelRightAfterResumeLeavesNothing();
+  void CancelFromAnotherConnectionStopsTheTransfer();
+
+  std::string skip_reason_;
+  std::string path_;
   ScratchDir dir_;
   FixtureServer server_;
   std::unique_ptr<Queue> queue_;
 };
 
 // 8 threads cancel 1,000 jobs while the worker keeps starting transfers.
-TEST_F(Races, EightThreadsCancelAThousandJobs) {
+void Races::EightThreadsCancelAThousandJobs() {
   open(8);
   for (int i = 0; i < 8; ++i) server_.set("/f" + std::to_string(i), body_resource(make_body(256 * 1024, i), 512 * 1024));
   std::vector<Job> jobs;
@@ -60,8 +81,10 @@ TEST_F(Races, EightThreadsCancelAThousandJobs) {
   EXPECT_TRUE(queue_->jobs()->empty());
 }
 
+TEST_F(Races, EightThreadsCancelAThousandJobs) { EightThreadsCancelAThousandJobs(); }
+
 // 200 live transfers, each cancelled at a random moment.
-TEST_F(Races, RandomCancelsOfTwoHundredLiveTransfers) {
+void Races::RandomCancelsOfTwoHundredLiveTransfers() {
   open(64);
   const int n = 200;
   for (int i = 0; i < n; ++i)
@@ -94,9 +117,11 @@ TEST_F(Races, RandomCancelsOfTwoHundredLiveTransfers) {
   for (int i = 0; i < n; ++i) EXPECT_FALSE(exists(dir_ / ("live" + std::to_string(i))));
 }
 
+TEST_F(Races, RandomCancelsOfTwoHundredLiveTransfers) { RandomCancelsOfTwoHundredLiveTransfers(); }
+
 // Complete and Cancel race on a TRANSFERRED job: exactly one wins, and the
 // files match the winner.
-TEST_F(Races, CompleteRacesCancel) {
+void Races::CompleteRacesCancel() {
   open(8);
   const std::string body = make_body(20000, 3);
   server_.set("/c", body_resource(body));
@@ -129,8 +154,10 @@ TEST_F(Races, CompleteRacesCancel) {
   EXPECT_TRUE(temp_files_in(dir_.path()).empty());
 }
 
+TEST_F(Races, CompleteRacesCancel) { CompleteRacesCancel(); }
+
 // Suspend / resume storms against a running transfer: the job ends whole.
-TEST_F(Races, SuspendResumeStormEndsWithAWholeFile) {
+void Races::SuspendResumeStormEndsWithAWholeFile() {
   open(4);
   const std::string body = make_body(2 * 1024 * 1024, 4);
   server_.set("/s", body_resource(body, 4 * 1024 * 1024));
@@ -149,9 +176,11 @@ TEST_F(Races, SuspendResumeStormEndsWithAWholeFile) {
   EXPECT_TRUE(temp_files_in(dir_.path()).empty());
 }
 
+TEST_F(Races, SuspendResumeStormEndsWithAWholeFile) { SuspendResumeStormEndsWithAWholeFile(); }
+
 // Cancel lands while the worker is between recording a temp path and
 // creating the file, or just after: whatever the interleaving, no file stays.
-TEST_F(Races, CancelRightAfterResumeLeavesNothing) {
+void Races::CancelRightAfterResumeLeavesNothing() {
   open(16);
   server_.set("/q", body_resource(make_body(64 * 1024, 5), 1024 * 1024));
   for (int round = 0; round < 300; ++round) {
@@ -165,16 +194,18 @@ TEST_F(Races, CancelRightAfterResumeLeavesNothing) {
   EXPECT_TRUE(temp_files_in(dir_.path()).empty());
 }
 
+TEST_F(Races, CancelRightAfterResumeLeavesNothing) { CancelRightAfterResumeLeavesNothing(); }
+
 // Two Queue objects on one file (as two processes would): a cancel through
 // the one without a worker stops the other's transfer.
-TEST_F(Races, CancelFromAnotherConnectionStopsTheTransfer) {
+void Races::CancelFromAnotherConnectionStopsTheTransfer() {
   open(4);
   server_.set("/x", body_resource(make_body(8 * 1024 * 1024, 6), 1024 * 1024));
   auto j = queue_->create_job("shared");
   ASSERT_FALSE(j->add_file(server_.url("/x"), dir_ / "x.bin"));
   ASSERT_FALSE(j->resume());
   ASSERT_TRUE(wait_for([&] { return j->progress()->bytes_transferred > 100000; }));
-  auto other = open_queue(dir_ / "queue.db", test_options(false));
+  auto other = open_queue(path_, test_options(false));
   auto same = other->get_job(j->id());
   ASSERT_TRUE(same.ok());
   ASSERT_FALSE(same->cancel());
@@ -185,6 +216,26 @@ TEST_F(Races, CancelFromAnotherConnectionStopsTheTransfer) {
   }, std::chrono::milliseconds(2000)));
   EXPECT_EQ(*j->state(), JobState::cancelled);
 }
+
+TEST_F(Races, CancelFromAnotherConnectionStopsTheTransfer) { CancelFromAnotherConnectionStopsTheTransfer(); }
+
+#ifdef XFERQ_WITH_POSTGRESQL
+// The same races on the PostgreSQL backend (a fresh database on the binary's
+// private cluster, tests/pg_fixture.h).
+class PgRaces : public Races {
+ protected:
+  std::string queue_path() override {
+    PgCluster* cluster = PgCluster::shared(&skip_reason_);
+    return cluster ? cluster->create_database() : std::string();
+  }
+};
+TEST_F(PgRaces, EightThreadsCancelAThousandJobs) { EightThreadsCancelAThousandJobs(); }
+TEST_F(PgRaces, RandomCancelsOfTwoHundredLiveTransfers) { RandomCancelsOfTwoHundredLiveTransfers(); }
+TEST_F(PgRaces, CompleteRacesCancel) { CompleteRacesCancel(); }
+TEST_F(PgRaces, SuspendResumeStormEndsWithAWholeFile) { SuspendResumeStormEndsWithAWholeFile(); }
+TEST_F(PgRaces, CancelRightAfterResumeLeavesNothing) { CancelRightAfterResumeLeavesNothing(); }
+TEST_F(PgRaces, CancelFromAnotherConnectionStopsTheTransfer) { CancelFromAnotherConnectionStopsTheTransfer(); }
+#endif
 
 }  // namespace
 }  // namespace xferq::testing

@@ -21,7 +21,8 @@
 // reopened queue must show the same states with an empty outbox.
 //
 // XFERQ_MODEL_SEED fixes the seed (printed on failure), XFERQ_MODEL_STEPS the
-// steps per thread (default 5000, 4 threads).
+// steps per thread (default 5000, 4 threads). PgModel runs the same on a
+// PostgreSQL database when the PostgreSQL backend is built.
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <atomic>
@@ -32,6 +33,11 @@
 #include <set>
 
 #include "test_util.h"
+#ifdef XFERQ_WITH_POSTGRESQL
+#include <pqxx/pqxx>
+
+#include "pg_fixture.h"
+#endif
 
 namespace xferq::testing {
 namespace {
@@ -134,6 +140,16 @@ uint32_t closure(uint32_t m, const MJob& j) {
 
 class Model : public ::testing::Test {
  protected:
+  // The queue the model runs on: a SQLite file; "" skips the test (the
+  // reason in skip_reason_). PgModel runs it on a PostgreSQL database.
+  virtual std::string queue_path() { return dir_ / "queue.db"; }
+  // Rows left in the outbox (read straight from the queue's database).
+  virtual int outbox_rows() {
+    SQLite::Database raw(db_, SQLite::OPEN_READWRITE);
+    return raw.execAndGet("SELECT count(*) FROM file_ops").getInt();
+  }
+  void run_model();
+
   void SetUp() override {
     server_.set("/fast", body_resource(make_body(64 * 1024 + 3, 11)));
     server_.set("/throttled", body_resource(make_body(256 * 1024 + 5, 12), 1024 * 1024));
@@ -148,7 +164,8 @@ class Model : public ::testing::Test {
     server_.set("/stall", stall);
     hash_[server_.url("/fast")] = content_hash(make_body(64 * 1024 + 3, 11));
     hash_[server_.url("/throttled")] = content_hash(make_body(256 * 1024 + 5, 12));
-    db_ = dir_ / "queue.db";
+    db_ = queue_path();
+    if (db_.empty()) GTEST_SKIP() << skip_reason_;
     options_ = test_options(true);
     options_.stall_timeout = 1s;
     options_.max_concurrent_transfers = 6;
@@ -156,6 +173,7 @@ class Model : public ::testing::Test {
     ASSERT_TRUE(queue_);
   }
 
+  std::string skip_reason_;
   ScratchDir dir_;
   FixtureServer server_;
   std::string db_;
@@ -356,7 +374,28 @@ class Runner {
   int serial_ = 0;
 };
 
-TEST_F(Model, RandomCallsFromFourThreadsMatchTheReference) {
+TEST_F(Model, RandomCallsFromFourThreadsMatchTheReference) { run_model(); }
+
+#ifdef XFERQ_WITH_POSTGRESQL
+// The same model on the PostgreSQL backend (a fresh database on the binary's
+// private cluster, tests/pg_fixture.h).
+class PgModel : public Model {
+ protected:
+  std::string queue_path() override {
+    PgCluster* cluster = PgCluster::shared(&skip_reason_);
+    return cluster ? cluster->create_database() : std::string();
+  }
+  int outbox_rows() override {
+    pqxx::connection c(db_);
+    pqxx::work tx(c);
+    return tx.exec1("SELECT count(*) FROM file_ops")[0].as<int>();
+  }
+};
+
+TEST_F(PgModel, RandomCallsFromFourThreadsMatchTheReference) { run_model(); }
+#endif
+
+void Model::run_model() {
   const char* env_seed = std::getenv("XFERQ_MODEL_SEED");
   const uint64_t seed = env_seed && *env_seed ? std::strtoull(env_seed, nullptr, 10) : std::random_device{}();
   const char* env_steps = std::getenv("XFERQ_MODEL_STEPS");
@@ -459,8 +498,7 @@ TEST_F(Model, RandomCallsFromFourThreadsMatchTheReference) {
     ASSERT_TRUE(j.ok());
     EXPECT_EQ(*j->state(), st) << id;
   }
-  SQLite::Database raw(db_, SQLite::OPEN_READWRITE);
-  EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM file_ops").getInt(), 0);
+  EXPECT_EQ(outbox_rows(), 0);
 }
 
 }  // namespace

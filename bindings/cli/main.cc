@@ -63,6 +63,8 @@ std::string resolve_db_path(const std::string& flag, bool create_dirs) {
       path = "xferq-queue.db";
     }
   }
+  // A PostgreSQL queue's URL is not a file: no absolute path, no directory.
+  if (path.rfind("postgresql://", 0) == 0 || path.rfind("postgres://", 0) == 0) return path;
   std::error_code ec;
   fs::path abs = fs::absolute(fs::path(path), ec);
   if (!ec) {
@@ -81,7 +83,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "xferq " XFERQ_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
-  app.add_option("--db", g.db, "queue file (default: $XFERQ_DB, $XDG_DATA_HOME/xferq/queue.db, ~/.local/share/xferq/queue.db)");
+  app.add_option("--db", g.db, "queue file, or a postgresql:// URL (default: $XFERQ_DB, $XDG_DATA_HOME/xferq/queue.db, ~/.local/share/xferq/queue.db)");
   app.add_flag("--json", g.json, "JSON output for list, info, getstate, getprogress, geterror, getbandwidth");
 
   std::function<int()> action;

@@ -29,7 +29,11 @@ std::error_code Outbox::delete_paths(const FileOp& op, const std::vector<std::st
   return first_error;
 }
 
+bool Outbox::here(const FileOp& op) const { return op.host.empty() || op.host == store_.host(); }
+
 std::error_code Outbox::apply(const FileOp& op, bool by_caller) {
+  // Another host's files: its worker carries the row out (apply_deletions).
+  if (!here(op)) return {};
   // Cancel's fast path: the paths came with its transaction; the directory
   // sync is the janitor's, shared by the cancels that come meanwhile.
   if (op.temp_paths) return delete_paths(op, *op.temp_paths, by_caller);
@@ -116,7 +120,16 @@ void Outbox::apply_pending() {
   store_.flush_retired();
 }
 
+void Outbox::apply_deletions() {
+  auto ops = store_.pending_ops();
+  if (!ops) return;
+  for (const FileOp& op : *ops)
+    if (op.kind == OpKind::delete_temps) apply(op, false);
+  store_.flush_retired();
+}
+
 void Outbox::defer(FileOp op) {
+  if (!here(op)) return;  // another host's files: its worker carries it out
   std::lock_guard<std::mutex> lock(mu_);
   if (!janitor_.joinable()) janitor_ = std::thread([this] { janitor_loop(); });
   queue_.push_back(std::move(op));

@@ -10,7 +10,9 @@
 // unlinks in the call and the janitor makes the removals durable (one
 // directory sync for every cancel that came meanwhile) before it retires
 // their rows: a power cut before that sync leaves the row, and recovery
-// deletes again whatever came back.
+// deletes again whatever came back. On a queue shared by hosts
+// (Store::host() not empty), an operation on another host's files is left
+// to that host (FileOp::host).
 //
 // Thread safety: every method may be called from any thread.
 #ifndef XFERQ_OUTBOX_H_
@@ -46,6 +48,12 @@ class Outbox {
   std::error_code apply(const FileOp& op, bool by_caller);
   // Carries out every pending filesystem operation (recovery).
   void apply_pending();
+  // Carries out the pending deletions of this host's temp files: on a queue
+  // shared by hosts, those a Cancel called on another host decided (the
+  // worker calls it when another host committed). Deletions are idempotent,
+  // so racing the Cancel's own caller is harmless; renames are left to
+  // recovery, which must not race a Complete still deciding.
+  void apply_deletions();
   // Hands a delete_temps operation to the janitor thread (started on first use).
   void defer(FileOp op);
   // Stops the janitor after it finished its queue.
@@ -64,6 +72,8 @@ class Outbox {
   void sync_and_retire(const std::vector<Unsynced>& batch);
   std::error_code finalize(const FileOp& op, const std::vector<FileRow>& files,
                            const std::function<std::string(const FileRow&)>& final_path, bool by_caller);
+  // Whether this process reaches the operation's files.
+  bool here(const FileOp& op) const;
   void janitor_loop();
   void delete_batch(const std::vector<FileOp>& batch);
 

@@ -24,6 +24,7 @@ Result<std::shared_ptr<QueueCore>> QueueCore::open(const std::string& path, cons
 
 QueueCore::QueueCore(std::string path, const QueueOptions& options, std::unique_ptr<Store> store)
     : path_(std::move(path)),
+      local_base_(local_files_base(path_)),
       options_(options),
       store_(std::move(store)),
       outbox_(*store_),
@@ -187,14 +188,14 @@ void QueueCore::wake_worker(const std::string& id, int64_t generation, bool may_
   }
   // The queue is served by another process's worker (or none): tell it now
   // rather than let it find the change at its next poll.
-  send_wake(wake_socket_path(path_), WakeMessage{id, generation, may_run});
+  send_wake(wake_socket_path(local_base_), WakeMessage{id, generation, may_run});
 }
 
 void QueueCore::start_worker() {
   std::lock_guard<std::mutex> lock(worker_mu_);
   if (worker_) return;
   // `this` outlives the worker: the destructor stops the worker first.
-  WorkerContext context{*store_,  options_, path_ + "-worker.lock", wake_socket_path(path_),
+  WorkerContext context{*store_,  options_, local_base_ + "-worker.lock", wake_socket_path(local_base_),
                         events_, outbox_,  [this] { housekeep(); }, &time_slice_ms_};
   worker_ = std::make_unique<Worker>(std::move(context));
   worker_->start();

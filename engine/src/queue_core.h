@@ -99,6 +99,9 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   void wake_worker(const std::string& id, int64_t generation, bool may_run);
 
   std::string path_;
+  // Where the worker's lock and wake-up socket live (local_files_base(),
+  // fixed at open: the host identity it depends on is read once).
+  std::string local_base_;
   QueueOptions options_;
   std::unique_ptr<Store> store_;
   JobEvents events_;

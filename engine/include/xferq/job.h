@@ -177,12 +177,19 @@ class Job {
   // Throws the job away, irreversibly, in any non-final state: CANCELLED, temp
   // files deleted (see above), its transfer stopped. Fires modified.
   // DO_E_INVALID_STATE if the job is already CANCELLED or ACKNOWLEDGED.
+  // On a PostgreSQL queue worked by several hosts, a job another host ran has
+  // its temp files on that host: cancel() returns once CANCELLED is committed,
+  // and that host's worker stops the transfer and deletes the files when it
+  // hears of it (within its poll_interval), or when it next starts.
   std::error_code cancel();
 
   // Accepts what arrived: the job becomes ACKNOWLEDGED, each finished file is
   // renamed atomically (mode 0644) to its final path and the other temp files
   // are deleted before it returns. *status: all_files (S_OK) or partial
   // (BG_S_PARTIAL_COMPLETE). DO_E_INVALID_STATE on final jobs; see above.
+  // On a PostgreSQL queue worked by several hosts, only the host that ran the
+  // job holds its files: from any other host complete() answers E_NOTIMPL and
+  // changes nothing (call it on that host; the owner is jobs.owner_host).
   std::error_code complete(CompleteStatus* status = nullptr);
 
   // ---- Snapshot getters: one read each; they work on final jobs too ---------

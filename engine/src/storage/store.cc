@@ -1,13 +1,63 @@
-// store.cc — Store::open(): the path names the backend.
+// store.cc — Store::open(): the path names the backend; local_files_base():
+// where a process keeps the worker's lock and wake-up socket for a queue.
 #include "storage/store.h"
 
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include "storage/sqlite_store.h"
+#ifdef XFERQ_WITH_POSTGRESQL
+#include "storage/pg_store.h"
+#endif
 
 namespace xferq::detail {
 
+namespace {
+bool is_server_url(const std::string& path) {
+  return path.rfind("postgresql://", 0) == 0 || path.rfind("postgres://", 0) == 0;
+}
+}  // namespace
+
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, const QueueOptions& options) {
-  // Every path is a SQLite file today; a second backend adds its scheme here.
+  if (is_server_url(path)) {
+#ifdef XFERQ_WITH_POSTGRESQL
+    return PgStore::open(path, options);
+#else
+    // Built without libpqxx (XFERQ_WITH_POSTGRESQL=OFF): never a SQLite file
+    // named like a URL.
+    return make_error_code(Errc::not_implemented);
+#endif
+  }
   return SqliteStore::open(path, options);
+}
+
+std::string host_identity() {
+  if (const char* env = std::getenv("XFERQ_HOST_ID"); env && *env) return env;
+  char name[256] = {0};
+  if (::gethostname(name, sizeof name - 1) != 0) std::snprintf(name, sizeof name, "localhost");
+  std::string machine;
+  std::ifstream in("/etc/machine-id");
+  std::getline(in, machine);
+  return std::string(name) + (machine.empty() ? "" : "-" + machine.substr(0, 12));
+}
+
+std::string local_files_base(const std::string& path) {
+  if (!is_server_url(path)) return path;
+  // FNV-1a of the URL and the host identity: the same queue on one host
+  // names the same lock (one serving worker) without writing the URL, which
+  // may hold a password, into a file name.
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : path + '\n' + host_identity()) h = (h ^ c) * 1099511628211ull;
+  char name[64];
+  std::snprintf(name, sizeof name, "xferq-%016" PRIx64, h);
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path(ec);
+  return ((ec ? std::filesystem::path("/tmp") : dir) / name).string();
 }
 
 }  // namespace xferq::detail

@@ -59,6 +59,9 @@ struct FileOp {
   std::optional<std::vector<std::string>> temp_paths;
   // Filled by cancel() and complete(): the job's generation after the call.
   int64_t job_generation = 0;
+  // The host whose files the operation touches ("": this process's, as with
+  // a SQLite queue). On a shared queue only that host carries it out.
+  std::string host;
   // cancel_session only: where to send it, which session, and its history.
   std::string url;
   std::string session_id;
@@ -176,6 +179,19 @@ enum class Property {
   max_download_time_s,  // seconds CONNECTING + TRANSFERRING
 };
 
+// Where this process keeps the files that sit beside a queue — the worker's
+// lock "<base>-worker.lock" and wake-up socket "<base>-worker.sock": the
+// queue file's own path for SQLite; for a server's URL a name under the temp
+// directory made from a hash of the URL and the host identity (one serving
+// worker per queue and host).
+std::string local_files_base(const std::string& path);
+
+// The identity this process works a shared (server) queue as: XFERQ_HOST_ID,
+// else "<hostname>-<first 12 hex digits of /etc/machine-id>". Several
+// identities on one machine act as several hosts (tests, and workers that
+// must not share temp files).
+std::string host_identity();
+
 class Store {
  public:
   // Opens (creating and migrating if needed) the queue at `path` with the
@@ -183,6 +199,14 @@ class Store {
   // another application's database, XFERQ_E_SCHEMA_TOO_NEW for a newer one.
   static Result<std::unique_ptr<Store>> open(const std::string& path, const QueueOptions& options);
   virtual ~Store() = default;
+
+  // The host identity this store works a shared queue as (pg_store.h); ""
+  // for a queue only this machine uses (SQLite). An outbox operation whose
+  // host is set and differs is another host's to carry out (Outbox).
+  virtual const std::string& host() const {
+    static const std::string none;
+    return none;
+  }
 
   // ---- Jobs, for API calls -------------------------------------------------
   // A new job in the table's initial state.

@@ -206,6 +206,9 @@ bool Worker::take_changes(bool* may_run) {
       external = true;
     }
   }
+  // On a queue shared by hosts, a Cancel called elsewhere leaves this host's
+  // temp files to this host: delete them now.
+  if (external && !ctx_.store.host().empty()) ctx_.outbox.apply_deletions();
   if (changed.empty() && !external) return false;
   // Retry timers need no second look: only this worker creates
   // TRANSIENT_ERROR jobs, and a failure resets the timer when it does.
