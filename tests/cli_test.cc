@@ -66,6 +66,27 @@ class CliTest : public ::testing::Test {
   FixtureServer server_;
 };
 
+// A PostgreSQL queue's URL may carry a password (in its user-info or its
+// query): the CLI never prints it, and `serve` asks for a token's home
+// rather than writing one beside a URL. Nothing listens on port 1.
+TEST_F(CliTest, DatabaseUrlPasswordIsNeverPrinted) {
+  const std::string url = "postgresql://alice:s3cr3t-pw@127.0.0.1:1/queue?password=qu3ry-pw&sslmode=disable";
+  const std::string out = dir_ / "pg.out", err = dir_ / "pg.err";
+  const int status = wait_exit(spawn(XFERQ_CLI_PATH, {"--db", url, "list"}, out, err), std::chrono::milliseconds(30000));
+  const std::string printed = read_file(out) + read_file(err);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(printed.find("postgresql://***@127.0.0.1:1/queue"), std::string::npos) << printed;
+  EXPECT_EQ(printed.find("s3cr3t"), std::string::npos) << printed;
+  EXPECT_EQ(printed.find("qu3ry"), std::string::npos) << printed;
+
+  const int serve = wait_exit(spawn(XFERQ_CLI_PATH, {"--db", url, "serve", "--listen", "127.0.0.1:0"}, out, err),
+                              std::chrono::milliseconds(30000));
+  const std::string said = read_file(out) + read_file(err);
+  EXPECT_NE(serve, 0);
+  EXPECT_NE(said.find("--token"), std::string::npos) << said;
+  EXPECT_EQ(said.find("s3cr3t"), std::string::npos) << said;
+}
+
 TEST_F(CliTest, CreateAddResumeRunCompleteGivesTheServersBytes) {
   const std::string body = make_body(300 * 1024, 7);
   server_.set("/a.bin", body_resource(body));

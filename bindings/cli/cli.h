@@ -62,6 +62,13 @@ std::string resolve_db_path(const std::string& flag, bool create_dirs);
 // forge a line nor send an escape sequence.
 std::string shown(const std::string& text);
 
+// Whether `path` names a PostgreSQL queue (a postgresql:// or postgres:// URL).
+bool is_database_url(const std::string& path);
+// A queue's location as the CLI prints or serves it: a file path through
+// shown(); a PostgreSQL URL without its user-info and query, which may hold
+// a password (postgresql://user:secret@host/db?password=...).
+std::string shown_queue(const std::string& path);
+
 // A custom header line as the CLI prints it: the values of Authorization,
 // Proxy-Authorization and Cookie replaced by "(hidden)".
 std::string hidden_secret(const std::string& header);

@@ -43,8 +43,8 @@ std::unique_ptr<Queue> open_queue(const Globals& g, bool worker, bool create) {
   const std::string path = resolve_db_path(g.db, create);
   auto q = Queue::open(path, o);
   if (!q && q.error() == make_error_code(Errc::file_not_found))
-    fail(q.error(), "no queue at " + shown(path) + " (xferq create makes one)");
-  if (!q) fail(q.error(), "cannot open the queue " + shown(path) + ": " + q.error().message());
+    fail(q.error(), "no queue at " + shown_queue(path) + " (xferq create makes one)");
+  if (!q) fail(q.error(), "cannot open the queue " + shown_queue(path) + ": " + q.error().message());
   return std::move(*q);
 }
 

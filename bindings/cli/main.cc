@@ -64,7 +64,7 @@ std::string resolve_db_path(const std::string& flag, bool create_dirs) {
     }
   }
   // A PostgreSQL queue's URL is not a file: no absolute path, no directory.
-  if (path.rfind("postgresql://", 0) == 0 || path.rfind("postgres://", 0) == 0) return path;
+  if (is_database_url(path)) return path;
   std::error_code ec;
   fs::path abs = fs::absolute(fs::path(path), ec);
   if (!ec) {

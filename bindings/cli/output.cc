@@ -1,4 +1,5 @@
 // output.cc — text and JSON rendering of jobs for the `xferq` command.
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -105,6 +106,21 @@ nlohmann::json job_json(const JobInfo& info, const std::vector<FileInfo>* files)
     j["files"] = std::move(arr);
   }
   return j;
+}
+
+bool is_database_url(const std::string& path) {
+  return path.rfind("postgresql://", 0) == 0 || path.rfind("postgres://", 0) == 0;
+}
+
+std::string shown_queue(const std::string& path) {
+  if (!is_database_url(path)) return shown(path);
+  const size_t authority = path.find("://") + 3;
+  const size_t path_start = std::min(path.find_first_of("/?#", authority), path.size());
+  std::string host = path.substr(authority, path_start - authority);
+  const size_t at = host.rfind('@');
+  if (at != std::string::npos) host = "***@" + host.substr(at + 1);
+  const size_t query = std::min(path.find_first_of("?#", path_start), path.size());
+  return shown(path.substr(0, authority) + host + path.substr(path_start, query - path_start));
 }
 
 std::string shown(const std::string& text) {

@@ -325,7 +325,7 @@ json status_json(ApiContext& ctx) {
     worker["error"] = {{"name", hresult_name(to_hresult(ec))}, {"hresult", hresult_hex(to_hresult(ec))},
                        {"message", ec.message()}};
   }
-  return {{"queue", ctx.queue.path()}, {"version", "0.1.0"}, {"worker", worker}};
+  return {{"queue", shown_queue(ctx.queue.path())}, {"version", "0.1.0"}, {"worker", worker}};
 }
 
 }  // namespace

@@ -45,7 +45,7 @@ std::unique_ptr<Queue> open_served_queue(const Globals& g, const ServeOptions& o
   qo.max_concurrent_transfers = o.max_transfers;
   const std::string path = resolve_db_path(g.db, true);
   auto q = Queue::open(path, qo);
-  if (!q) fail(q.error(), "cannot open the queue " + shown(path) + ": " + q.error().message());
+  if (!q) fail(q.error(), "cannot open the queue " + shown_queue(path) + ": " + q.error().message());
   return std::move(*q);
 }
 
@@ -71,6 +71,9 @@ int cmd_serve(const Globals& g, const ServeOptions& o) {
       throw Fail{{kExitUsage, "--listen " + shown(o.listen) + " is not a loopback address: give --tls-cert and --tls-key"}};
     if (o.max_transfers < 1 || o.max_transfers > 64) fail_arg("--max-transfers must be from 1 to 64");
     if (o.event_interval_ms < 50 || o.event_interval_ms > 60000) fail_arg("--event-interval must be from 50 to 60000 ms");
+    // The token's default home is beside the queue file; a database has none.
+    if (is_database_url(resolve_db_path(g.db, false)) && o.token.empty() && o.token_file.empty())
+      fail_arg("a postgresql:// queue has no file to keep the API token beside: give --token or --token-file");
 
     // Every thread started from here on (worker, hub, HTTP) inherits the
     // blocked signals; this thread takes them with sigtimedwait.
@@ -101,7 +104,7 @@ int cmd_serve(const Globals& g, const ServeOptions& o) {
     if (port <= 0) fail(make_error_code(Errc::access_denied), "cannot listen on " + shown(o.listen));
     ctx.allowed_origins = origins_for(at, port, tls);
     const std::string base = ctx.allowed_origins.front() + "/";
-    std::cout << "xferq serve: queue " << shown(q->path()) << "\n";
+    std::cout << "xferq serve: queue " << shown_queue(q->path()) << "\n";
     if (created)  // the only time the secret is ever shown
       std::cout << "xferq serve: new API token (kept in " << shown(o.token_file.empty() ? q->path() + "-serve.token" : o.token_file)
                 << ", mode 0600): " << token << "\n"
