@@ -86,12 +86,7 @@ Result<std::vector<FileInfo>> PgStore::files(const std::string& id) {
     auto st = job_state(id);
     if (!st) return st.error();
   }
-  std::vector<FileInfo> out;
-  for (const FileRow& r : *rows)
-    out.push_back(FileInfo{redact_url(r.remote_url), r.local_path, r.temp_path, r.bytes_total,
-                           r.bytes_transferred, r.completed, redact_url(r.final_url), r.http_status, r.etag,
-                           r.last_modified, r.content_type, r.content_disposition, r.expected, r.ranges});
-  return out;
+  return file_infos(*rows);
 }
 
 std::error_code PgStore::add_files(const std::string& id, const std::vector<FileSpec>& files, int64_t max_files,

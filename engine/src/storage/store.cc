@@ -2,6 +2,8 @@
 // where a process keeps the worker's lock and wake-up socket for a queue.
 #include "storage/store.h"
 
+#include "validate.h"
+
 #include <unistd.h>
 
 #include <cinttypes>
@@ -58,6 +60,15 @@ std::string local_files_base(const std::string& path) {
   std::error_code ec;
   const std::filesystem::path dir = std::filesystem::temp_directory_path(ec);
   return ((ec ? std::filesystem::path("/tmp") : dir) / name).string();
+}
+
+std::vector<FileInfo> file_infos(const std::vector<FileRow>& rows) {
+  std::vector<FileInfo> out;
+  for (const FileRow& r : rows)
+    out.push_back(FileInfo{redact_url(r.remote_url), r.local_path, r.temp_path, r.bytes_total,
+                           r.bytes_transferred, r.completed, redact_url(r.final_url), r.http_status, r.etag,
+                           r.last_modified, r.content_type, r.content_disposition, r.expected, r.ranges});
+  return out;
 }
 
 }  // namespace xferq::detail

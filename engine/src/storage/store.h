@@ -420,6 +420,10 @@ class Store {
       const std::vector<std::string>& job_ids) = 0;
 };
 
+// The files as the API shows them (FileInfo): URLs redacted. Shared by the
+// backends' Store::files().
+std::vector<FileInfo> file_infos(const std::vector<FileRow>& rows);
+
 }  // namespace xferq::detail
 
 #endif  // XFERQ_STORAGE_STORE_H_
