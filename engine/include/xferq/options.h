@@ -123,6 +123,18 @@ struct QueueOptions {
 
   // Sent as User-Agent.
   std::string user_agent = "xferq/0.1";
+
+  // A queue shared by hosts (a postgresql:// URL; docs/fleet.md). Ignored for
+  // a SQLite file.
+  // The identity this process works the queue as; "" for XFERQ_HOST_ID, else
+  // "<hostname>-<first 12 hex digits of /etc/machine-id>". Two processes with
+  // one identity must not run workers on different machines.
+  std::string host_id;
+  // How long a claimed job stays this host's without a renewal. The worker
+  // renews its jobs' leases every third of it, transferring or not; a host
+  // that stops renewing (killed, cut off) loses its running jobs to other
+  // hosts once it ends. Measured by the database server's clock. At least 1 s.
+  std::chrono::seconds host_lease{60};
 };
 
 }  // namespace xferq

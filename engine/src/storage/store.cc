@@ -38,7 +38,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const QueueO
   return SqliteStore::open(path, options);
 }
 
-std::string host_identity() {
+std::string host_identity(const std::string& configured) {
+  if (!configured.empty()) return configured;
   if (const char* env = std::getenv("XFERQ_HOST_ID"); env && *env) return env;
   char name[256] = {0};
   if (::gethostname(name, sizeof name - 1) != 0) std::snprintf(name, sizeof name, "localhost");
@@ -48,13 +49,13 @@ std::string host_identity() {
   return std::string(name) + (machine.empty() ? "" : "-" + machine.substr(0, 12));
 }
 
-std::string local_files_base(const std::string& path) {
+std::string local_files_base(const std::string& path, const std::string& host) {
   if (!is_server_url(path)) return path;
   // FNV-1a of the URL and the host identity: the same queue on one host
   // names the same lock (one serving worker) without writing the URL, which
   // may hold a password, into a file name.
   uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : path + '\n' + host_identity()) h = (h ^ c) * 1099511628211ull;
+  for (unsigned char c : path + '\n' + host) h = (h ^ c) * 1099511628211ull;
   char name[64];
   std::snprintf(name, sizeof name, "xferq-%016" PRIx64, h);
   std::error_code ec;
