@@ -11,7 +11,8 @@
 //      worker with a live transfer from the in-process HTTP server; host B is
 //      another, already running process (mode pg-peer) that calls cancel();
 //      timed from B's call until A's transfer stopped (connection closed, temp
-//      file no longer growing) and A's temp file is gone;
+//      file no longer growing) and A's temp file is gone; at full loopback
+//      speed, and again from a server throttled to --slow-mb-s;
 //   3. claims per second: N worker processes (mode pg-worker), each its own
 //      host, started together on M QUEUED jobs of a tiny file; the rate at
 //      which the fleet takes them to TRANSFERRED.
@@ -195,34 +196,38 @@ std::vector<std::unique_ptr<Child>> start_children(int n, const std::vector<std:
 
 // ---- 1. Concurrent cancels vs the floor: the callers' side (mode pg-caller) ----------------
 
-// One caller thread's connection and its slice of jobs.
+// One caller thread's connections and its slice of jobs. Both connections
+// stay open while T stays the same, so floor and cancel phases run with the
+// same connections open on the server.
 struct Caller {
-  std::unique_ptr<Queue> q;               // cancel phases: the thread's own Queue (its own connection)
-  std::unique_ptr<pqxx::connection> conn;  // floor phases: a plain libpqxx connection
+  std::unique_ptr<Queue> q;               // the thread's own Queue: creates the jobs, cancels them
+  std::unique_ptr<pqxx::connection> conn;  // the floor's plain libpqxx connection
+  bool floor = false;
   std::vector<Job> jobs;
   std::vector<double> lat;  // ms
   int64_t end_ns = 0, errors = 0;
 };
 
-// Untimed: n SUSPENDED jobs of one file each, created through the public API;
-// then, for the floor, the Queue is closed and a plain connection opened in
-// its place (a floor caller holds one connection; a cancel caller its
-// Queue's two, the main one and the LISTEN one).
+// Untimed: the connections (once per T), then n SUSPENDED jobs of one file
+// each, created through the public API.
 void prepare_caller(Caller& c, const std::string& url, const std::string& dir, bool floor, int64_t n,
                     const std::string& tag) {
-  QueueOptions o;
-  o.start_worker = false;
-  c.q = open_queue(url, o);
+  if (!c.q) {
+    QueueOptions o;
+    o.start_worker = false;
+    c.q = open_queue(url, o);
+    c.conn = std::make_unique<pqxx::connection>(url);
+  }
+  c.floor = floor;
+  c.jobs.clear();
+  c.lat.clear();
+  c.errors = 0;
   for (int64_t i = 0; i < n; ++i) {
     auto job = c.q->create_job("fleet bench " + tag);
     if (!job) throw std::runtime_error("create_job: " + job.error().message());
     if (auto ec = job->add_file("http://127.0.0.1:9/f.bin", dir + "/" + tag + "-" + std::to_string(i) + ".bin"))
       throw std::runtime_error("add_file: " + ec.message());
     c.jobs.push_back(*job);
-  }
-  if (floor) {
-    c.q.reset();
-    c.conn = std::make_unique<pqxx::connection>(url);
   }
   c.lat.reserve(static_cast<size_t>(n));
 }
@@ -237,7 +242,7 @@ void run_caller(Caller& c) {
   for (Job& j : c.jobs) {
     const int64_t a = mono_ns();
     bool ok = true;
-    if (c.conn) {
+    if (c.floor) {
       try {
         pqxx::work tx(*c.conn);
         tx.exec_params("UPDATE jobs SET modified_us = $2 WHERE id = $1", j.id(), wall_us());
@@ -257,9 +262,12 @@ void run_caller(Caller& c) {
 // One phase in this process: "prep KIND THREADS PER_THREAD TAG" prepares a
 // thread per caller, answers "ready", waits for "go", runs, answers
 // "done END_NS ERRORS LAT...".
-void caller_phase(const std::string& url, const std::string& dir, bool floor, int threads, int64_t per,
-                  const std::string& tag) {
-  std::vector<Caller> callers(static_cast<size_t>(threads));
+void caller_phase(std::vector<Caller>& callers, const std::string& url, const std::string& dir, bool floor,
+                  int threads, int64_t per, const std::string& tag) {
+  if (callers.size() != static_cast<size_t>(threads)) {
+    callers.clear();  // another T: the last T's connections close first
+    callers.resize(static_cast<size_t>(threads));
+  }
   std::mutex mu;
   std::condition_variable cv;
   int prepared = 0;
@@ -306,6 +314,7 @@ void caller_phase(const std::string& url, const std::string& dir, bool floor, in
 
 int mode_caller() {
   const std::string url = arg("db"), dir = arg("dir");
+  std::vector<Caller> callers;
   std::cout << "ready" << std::endl;
   for (std::string line; std::getline(std::cin, line);) {
     std::istringstream in(line);
@@ -314,7 +323,7 @@ int mode_caller() {
     int64_t per = 0;
     in >> cmd >> kind >> threads >> per >> tag;
     if (cmd != "prep") return 1;
-    caller_phase(url, dir, kind == "floor", threads, per, tag);
+    caller_phase(callers, url, dir, kind == "floor", threads, per, tag);
   }
   return 0;
 }
@@ -506,7 +515,7 @@ QuiesceSample quiesce_one(Queue& q, FixtureServer& server, Child& peer, const st
   return s;
 }
 
-void bench_quiesce(Json& j, const std::string& url, const std::string& dir) {
+void bench_quiesce(Json& j, const std::string& url, const std::string& dir, size_t bytes_per_sec) {
   const int64_t samples = arg_i("quiesce-samples", 100);
   const int rounds = static_cast<int>(arg_i("quiesce-rounds", 5));
   std::filesystem::create_directories(dir);
@@ -514,9 +523,9 @@ void bench_quiesce(Json& j, const std::string& url, const std::string& dir) {
   Resource r;
   const size_t body = 512u << 20;  // ~0.3 s or more at loopback speed: still running when the cancel lands
   r.body = std::string(body, 'Q');
-  // --rate-mb-s: a throttled server instead (less data in flight; the server
+  // bytes_per_sec > 0: a throttled server (less data in flight; the server
   // then notices a closed connection only at its next 1/20 s slice).
-  r.bytes_per_sec = static_cast<size_t>(arg_i("rate-mb-s", 0)) * 1000000;
+  r.bytes_per_sec = bytes_per_sec;
   server.set("/q", r);
   // Keys: pg_quiesce_* at full speed, pg_quiesce_slow_* throttled.
   const std::string k = r.bytes_per_sec ? "pg_quiesce_slow" : "pg_quiesce";
@@ -692,13 +701,20 @@ int mode_pg() {
     return 0;
   }
   const std::string dir = arg("dir");
-  const std::string parts = arg("parts", "cancel,quiesce,claims");
+  std::set<std::string> parts;
+  std::stringstream ss(arg("parts", "cancel,quiesce,quiesce-slow,claims"));
+  for (std::string p; std::getline(ss, p, ',');) parts.insert(p);
   const int64_t t0 = mono_ns();
-  if (parts.find("cancel") != std::string::npos) bench_cancels(j, cluster->create_database(), dir + "/cancel");
+  if (parts.count("cancel")) bench_cancels(j, cluster->create_database(), dir + "/cancel");
   const int64_t t1 = mono_ns();
-  if (parts.find("quiesce") != std::string::npos) bench_quiesce(j, cluster->create_database(), dir + "/quiesce");
+  if (parts.count("quiesce")) bench_quiesce(j, cluster->create_database(), dir + "/quiesce", 0);
+  if (parts.count("quiesce-slow")) {
+    const auto rate = static_cast<size_t>(arg_i("slow-mb-s", 40)) * 1000000;
+    j.num("pg_quiesce_slow_mb_s", static_cast<double>(rate) / 1e6);
+    bench_quiesce(j, cluster->create_database(), dir + "/quiesce-slow", rate);
+  }
   const int64_t t2 = mono_ns();
-  if (parts.find("claims") != std::string::npos) bench_claims(j, cluster->create_database(), dir + "/claims");
+  if (parts.count("claims")) bench_claims(j, cluster->create_database(), dir + "/claims");
   const int64_t t3 = mono_ns();
   j.num("pg_cancel_wall_s", ms(t1 - t0) / 1e3);
   j.num("pg_quiesce_wall_s", ms(t2 - t1) / 1e3);
