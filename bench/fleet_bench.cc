@@ -515,8 +515,8 @@ QuiesceSample quiesce_one(Queue& q, FixtureServer& server, Child& peer, const st
   return s;
 }
 
-void bench_quiesce(Json& j, const std::string& url, const std::string& dir, size_t bytes_per_sec) {
-  const int64_t samples = arg_i("quiesce-samples", 100);
+void bench_quiesce(Json& j, const std::string& url, const std::string& dir, size_t bytes_per_sec,
+                   int64_t samples) {
   const int rounds = static_cast<int>(arg_i("quiesce-rounds", 5));
   std::filesystem::create_directories(dir);
   FixtureServer server;
@@ -707,11 +707,12 @@ int mode_pg() {
   const int64_t t0 = mono_ns();
   if (parts.count("cancel")) bench_cancels(j, cluster->create_database(), dir + "/cancel");
   const int64_t t1 = mono_ns();
-  if (parts.count("quiesce")) bench_quiesce(j, cluster->create_database(), dir + "/quiesce", 0);
+  if (parts.count("quiesce"))
+    bench_quiesce(j, cluster->create_database(), dir + "/quiesce", 0, arg_i("quiesce-samples", 100));
   if (parts.count("quiesce-slow")) {
     const auto rate = static_cast<size_t>(arg_i("slow-mb-s", 40)) * 1000000;
     j.num("pg_quiesce_slow_mb_s", static_cast<double>(rate) / 1e6);
-    bench_quiesce(j, cluster->create_database(), dir + "/quiesce-slow", rate);
+    bench_quiesce(j, cluster->create_database(), dir + "/quiesce-slow", rate, arg_i("slow-samples", 50));
   }
   const int64_t t2 = mono_ns();
   if (parts.count("claims")) bench_claims(j, cluster->create_database(), dir + "/claims");

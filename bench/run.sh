@@ -177,7 +177,7 @@ pg_table() {
 step "PostgreSQL fleet: private cluster; cancels at T = 1 4 16 64 over 4 processes ($PG_ROUNDS rounds of floor / cancel, $PG_OPS ops each); cross-host quiescence ($PG_QUIESCE_N full speed, $PG_SLOW_N at 40 MB/s); claims/s ($PG_CLAIM_ROUNDS rounds of $PG_CLAIM_JOBS jobs, 4 hosts)"
 mkdir -p "$SCRATCH/pg"
 "$BENCH" pg --dir "$SCRATCH/pg" --threads 1,4,16,64 --rounds "$PG_ROUNDS" --ops "$PG_OPS" \
-  --quiesce-samples "$PG_QUIESCE_N" --quiesce-rounds 5 --slow-mb-s 40 \
+  --quiesce-samples "$PG_QUIESCE_N" --quiesce-rounds 5 --slow-samples "$PG_SLOW_N" --slow-mb-s 40 \
   --claim-jobs "$PG_CLAIM_JOBS" --claim-rounds "$PG_CLAIM_ROUNDS" --claim-workers 4 >"$RES/pg.json"
 rm -rf "$SCRATCH/pg"
 echo "   ($(jq -r 'if .pg_skipped then "skipped: \(.pg_skipped)" else "cancels \(.pg_cancel_wall_s | floor) s, quiescence \(.pg_quiesce_wall_s | floor) s, claims \(.pg_claims_wall_s | floor) s" end' "$RES/pg.json"); load average now $(loadavg))"
