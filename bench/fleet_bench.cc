@@ -401,13 +401,13 @@ CancelFigures cancels_at(std::vector<std::unique_ptr<Child>>& procs, int T, int 
 void bench_cancels(Json& j, const std::string& url, const std::string& dir) {
   const std::vector<int> ts = arg_list("threads", "1,4,16,64");
   const int rounds = static_cast<int>(arg_i("rounds", 5));
-  const int64_t ops = arg_i("ops", 1000);  // operations per phase (at least 8 per caller)
+  const int64_t ops = arg_i("ops", 1000);  // operations per phase (at least 4 per caller)
   const int nprocs = static_cast<int>(arg_i("procs", 4));
   std::filesystem::create_directories(dir);
   auto procs = start_children(nprocs, {"pg-caller", "--db", url, "--dir", dir}, "fleet-bench-caller-");
   int64_t errors = 0;
   for (int T : ts) {
-    const int64_t per = std::max<int64_t>(8, (ops + T - 1) / T);
+    const int64_t per = std::max<int64_t>(4, (ops + T - 1) / T);
     const CancelFigures f = cancels_at(procs, T, rounds, per);
     const std::string s = "_T" + std::to_string(T);
     f.floor_s.put(j, "pg_floor_per_s" + s);
@@ -420,8 +420,9 @@ void bench_cancels(Json& j, const std::string& url, const std::string& dir) {
     j.num("pg_floor_p50_ms" + s, percentile(f.floor_lat, 0.5));
     j.num("pg_floor_p99_ms" + s, percentile(f.floor_lat, 0.99));
     j.num("pg_cancel_ops_per_phase" + s, static_cast<double>(per * T));
-    log("cancels T=" + std::to_string(T) + ": ratio " + f.ratio.str() + " (" + (f.ratio.med() >= 0.8 ? "PASS" : "MISS") +
-        " vs >= 0.8); cancel p50 / p99 " + fmt(percentile(f.lat, 0.5)) + " / " + fmt(percentile(f.lat, 0.99)) + " ms");
+    log("cancels T=" + std::to_string(T) + ": ratio " + f.ratio.str() + " (" +
+        (f.ratio.med() >= 0.8 ? "PASS" : "MISS") + " vs >= 0.8); cancel p50 / p99 " + fmt(percentile(f.lat, 0.5)) +
+        " / " + fmt(percentile(f.lat, 0.99)) + " ms");
     errors += f.errors;
   }
   j.num("pg_cancel_rounds", rounds);
