@@ -533,6 +533,8 @@ void bench_quiesce(Json& j, const std::string& url, const std::string& dir, size
   QueueOptions o;  // host A: this process (XFERQ_HOST_ID set by mode_pg)
   // The default poll interval unless --poll-ms says otherwise (to see how the figure follows it).
   if (const int64_t p = arg_i("poll-ms", 0); p > 0) o.poll_interval = std::chrono::milliseconds(p);
+  // Likewise the progress commit interval (each commit fdatasyncs the temp file first).
+  if (const int64_t p = arg_i("progress-ms", 0); p > 0) o.progress_interval = std::chrono::milliseconds(p);
   auto q = open_queue(url, o);
   Child peer;
   peer.start({"pg-peer", "--db", url}, "fleet-bench-host-b");
