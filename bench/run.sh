@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--out FILE.json] — the xferq benchmarks (issue #5).
+# bench/run.sh [--quick] [--pg-only] [--out FILE.json] — the xferq benchmarks
+# (issue #5; the PostgreSQL fleet section, issue 15, alone with --pg-only).
 #
 # Builds the release preset (or, with XFERQ_BENCH_BUILD=DIR, a Release build
 # in DIR of its own: cmake -S . -B DIR -DCMAKE_BUILD_TYPE=Release
@@ -33,15 +34,31 @@
 # 0600 temp files on disk named as the engine names them. The name and mode
 # are checked first against a real engine transfer (xferq_bench verify step);
 # every measured cancel goes through Job::cancel().
+#
+# PostgreSQL fleet (xferq_bench pg, issue 15; runs first; needs PostgreSQL 15
+# and libpqxx, else it is skipped with the reason): the bench starts a private
+# cluster (initdb + pg_ctl under /tmp, 127.0.0.1, free port, fsync=off,
+# synchronous_commit=off as the tests' cluster) and stops it by its PID at
+# exit, a watchdog stopping it if the bench is killed. (1) Cancels at T = 1,
+# 4, 16, 64 callers over up to 4 processes of the bench, each caller a thread
+# with its own connection, rounds alternating the floor (one-row UPDATE
+# transaction on a plain libpqxx connection) and Job::cancel(), each phase on
+# fresh SUSPENDED jobs created before it; (2) cross-host quiescence: host A
+# transfers (in-process server, full speed, then throttled), host B, another
+# running process, cancels; timed from B's call to A's transfer stopped and
+# A's temp file gone; (3) claims/s: 4 worker hosts (processes) started at once
+# on QUEUED jobs of a 64-byte file, timed until all are TRANSFERRED.
 set -euo pipefail
 
 QUICK=0
+PG_ONLY=0
 OUT=""
 while (($#)); do
   case "$1" in
     --quick) QUICK=1 ;;
+    --pg-only) PG_ONLY=1 ;;
     --out) OUT="$2"; shift ;;
-    *) echo "usage: $0 [--quick] [--out FILE.json]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--quick] [--pg-only] [--out FILE.json]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -100,6 +117,11 @@ else
   CANCEL_JOBS=100000; MIN_OPS=5000; LOAD_ROUNDS=5; QUIESCE_N=200; QUIESCE_X=200
   BIG_MIB=1024; SMALL_N=10000; SCALES="1000:1k 100000:100k 1000000:1m"; RUNS=5; PREEMPT_N=200
 fi
+if ((QUICK)); then
+  PG_OPS=240; PG_ROUNDS=5; PG_QUIESCE_N=30; PG_SLOW_N=15; PG_CLAIM_JOBS=200; PG_CLAIM_ROUNDS=3
+else
+  PG_OPS=1000; PG_ROUNDS=7; PG_QUIESCE_N=200; PG_SLOW_N=100; PG_CLAIM_JOBS=1000; PG_CLAIM_ROUNDS=5
+fi
 ROUNDS=5  # cancel rounds per T (each phase >= 0.5 s and >= MIN_OPS operations)
 BIG_BYTES=$((BIG_MIB * 1024 * 1024))
 
@@ -110,6 +132,62 @@ step() {  # prints the time the previous step took
   echo "== $*   [$(awk -v a="$STEP_T" -v b="$now" 'BEGIN{printf "%.0f", b-a}') s since the previous step]"
   STEP_T=$now
 }
+
+# ---- 0: PostgreSQL fleet ------------------------------------------------------------------------------
+# The table of the PostgreSQL figures (from pg.json), in the main table's style.
+pg_table() {
+  jq -r '
+    def abs: if . < 0 then -. else . end;
+    def f: if . == null then "n/a" elif (type == "number") then
+             (if (. | abs) >= 1000 then (. | round | tostring) elif (. | abs) >= 100 then (. * 10 | round / 10 | tostring)
+              elif (. | abs) >= 1 then (. * 100 | round / 100 | tostring) else (. * 1000 | round / 1000 | tostring) end)
+           else tostring end;
+    def verdict($ok): if $ok == null then "" elif $ok then "PASS" else "MISS" end;
+    def row($k; $v; $t; $ok): [$k, $v, $t, verdict($ok)];
+    . as $r
+    | def sp($k): if $r[$k + "_med"] == null then "n/a"
+                  else ($r[$k + "_med"] | f) + " [" + ($r[$k + "_min"] | f) + "-" + ($r[$k + "_max"] | f) + "]" end;
+      def q($k; $name; $goal):
+        if $r[$k + "_p99_ms"] == null then empty else
+          row($name + " p50 / p99 ms (pooled; per-round p99)";
+              ($r[$k + "_p50_ms"] | f) + " / " + ($r[$k + "_p99_ms"] | f) + "  (" + sp($k + "_p99_ms_round") + "; max " + ($r[$k + "_max_ms"] | f) + ")";
+              $goal; (if $goal == "" then null else $r[$k + "_p99_ms"] <= 50 end)),
+          row("  transfer stopped / temp file gone p99 ms; B'"'"'s cancel() call p50 / p99 ms";
+              ($r[$k + "_stopped_p99_ms"] | f) + " / " + ($r[$k + "_temp_gone_p99_ms"] | f) + "; " +
+              ($r[$k + "_cancel_call_p50_ms"] | f) + " / " + ($r[$k + "_cancel_call_p99_ms"] | f); ""; null) end;
+    if $r.pg_skipped != null then [["PostgreSQL fleet: skipped", $r.pg_skipped, "", ""]] | .[] | @tsv else
+    [ ["PostgreSQL fleet figure", "median [min-max] over rounds", "target", ""],
+      ((1, 4, 16, 64 | tostring) as $t | select($r["pg_cancel_ratio_T" + $t + "_med"] != null) |
+        row("pg cancel / floor (1-row UPDATE txn), T=" + $t;
+            sp("pg_cancel_ratio_T" + $t) + "  (" + sp("pg_cancel_per_s_T" + $t) + " vs " + sp("pg_floor_per_s_T" + $t) + "/s)";
+            ">= 0.8"; $r["pg_cancel_ratio_T" + $t + "_med"] >= 0.8),
+        row("  cancel p50 / p99 ms (pooled; per-round p99); floor p50 / p99 ms";
+            ($r["pg_cancel_p50_ms_T" + $t] | f) + " / " + ($r["pg_cancel_p99_ms_T" + $t] | f) + "  (" + sp("pg_cancel_p99_ms_T" + $t + "_round") + "); " +
+            ($r["pg_floor_p50_ms_T" + $t] | f) + " / " + ($r["pg_floor_p99_ms_T" + $t] | f); ""; null)),
+      q("pg_quiesce"; "pg cross-host quiescence, full speed, poll " + ($r.pg_poll_interval_ms | f) + " ms,"; "p99 <= 50"),
+      q("pg_quiesce_slow"; "pg cross-host quiescence, " + ($r.pg_quiesce_slow_mb_s | f) + " MB/s server,"; ""),
+      (if $r.pg_claims_per_s_med == null then empty else
+        row("pg claims/s (" + ($r.pg_claims_workers | f) + " hosts x " + ($r.pg_claims_slots | f) + " slots, " + ($r.pg_claims_jobs | f) + " x 64 B jobs)";
+            sp("pg_claims_per_s"); ""; null) end)
+    ][] | @tsv end' "$1" | column -t -s $'\t'
+  jq -r '
+    [to_entries[] | select((.key | test("^pg_.*(errors|timeouts|missing|not_transferred|ended_first)$")) and .value > 0) | "\(.key)=\(.value)"]
+    | if length > 0 then "WARNING: PostgreSQL fleet: " + join(", ") else empty end' "$1"
+}
+step "PostgreSQL fleet: private cluster; cancels at T = 1 4 16 64 over 4 processes ($PG_ROUNDS rounds of floor / cancel, $PG_OPS ops each); cross-host quiescence ($PG_QUIESCE_N full speed, $PG_SLOW_N at 40 MB/s); claims/s ($PG_CLAIM_ROUNDS rounds of $PG_CLAIM_JOBS jobs, 4 hosts)"
+mkdir -p "$SCRATCH/pg"
+"$BENCH" pg --dir "$SCRATCH/pg" --threads 1,4,16,64 --rounds "$PG_ROUNDS" --ops "$PG_OPS" \
+  --quiesce-samples "$PG_QUIESCE_N" --quiesce-rounds 5 --slow-samples "$PG_SLOW_N" --slow-mb-s 40 \
+  --claim-jobs "$PG_CLAIM_JOBS" --claim-rounds "$PG_CLAIM_ROUNDS" --claim-workers 4 >"$RES/pg.json"
+rm -rf "$SCRATCH/pg"
+echo "   ($(jq -r 'if .pg_skipped then "skipped: \(.pg_skipped)" else "cancels \(.pg_cancel_wall_s | floor) s, quiescence \(.pg_quiesce_wall_s | floor) s, claims \(.pg_claims_wall_s | floor) s" end' "$RES/pg.json"); load average now $(loadavg))"
+if ((PG_ONLY)); then
+  echo
+  pg_table "$RES/pg.json"
+  echo "(machine: $(nproc) cores; load average at start $LOAD_START, at the end $(loadavg); other processes > 10% CPU at start: $BUSY_START)"
+  if [ -n "$OUT" ]; then cp "$RES/pg.json" "$OUT"; echo "figures written to $OUT"; fi
+  exit 0
+fi
 
 # ---- 1 + 2: concurrent cancels vs the floors, then under load -----------------------------------
 step "cancels: $CANCEL_JOBS-job queues, T = 1 2 4 8 16, $ROUNDS rounds per T of floor / composite floor / in-call / deferred (each >= 0.5 s and >= $MIN_OPS ops); then $LOAD_ROUNDS rounds at T = 8 under 16 live transfers"
@@ -407,6 +485,10 @@ jq -r '
         ($r.preempt_first_byte_p50_ms | f) + " / " + ($r.preempt_first_byte_p99_ms | f) + "  (max " + ($r.preempt_first_byte_max_ms | f) + ")"; ""; null),
     row("micro: cancel / floor txn, us (1 thread)"; ($r.micro_BM_Cancel_us | f) + " / " + ($r.micro_BM_FloorTxn_us | f); ""; null)
   ][] | @tsv' "$RES/all.json" | column -t -s $'\t'
+
+echo
+pg_table "$RES/pg.json"
+echo
 
 # Warnings: floors too noisy to compare against, errors, rounds that ran short.
 jq -r '

@@ -15,6 +15,9 @@
 //              byte while every slot runs a LOW job (fixture server)
 //   rss        peak RSS of a process that opens a queue and runs the worker
 //   mkfile / mkfiles   test data for the nginx server
+//   pg         the PostgreSQL (fleet) figures on a private cluster: cancels vs
+//              a PostgreSQL floor, cross-host quiescence, claims per second
+//              (fleet_bench.cc; its children: pg-caller, pg-peer, pg-worker)
 //
 // Every loop is bounded in count and time; only 127.0.0.1 is used.
 #include <fcntl.h>
@@ -47,6 +50,7 @@
 #include <xferq/xferq.h>
 
 #include "bench_util.h"
+#include "fleet_bench.h"
 #include "http_fixture.h"
 
 using namespace xferq;
@@ -1585,6 +1589,7 @@ int main(int argc, char** argv) {
     if (mode == "rss") return mode_rss();
     if (mode == "mkfile") return mode_mkfile();
     if (mode == "mkfiles") return mode_mkfiles();
+    if (const int rc = fleet_main(mode, g_args); rc >= 0) return rc;  // pg, pg-caller, pg-peer, pg-worker
     std::cerr << "unknown mode " << mode << "\n";
     return 2;
   } catch (const std::exception& e) {
