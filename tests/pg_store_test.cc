@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "oracle_end_to_end.h"
+#include "clock.h"
 #include "pg_engine.h"
 #include "storage/store.h"
 
@@ -18,7 +19,7 @@ namespace xferq::testing {
 namespace {
 
 TEST_F(PgEngine, OpensMigratesAndReopens) {
-  EXPECT_EQ(sql_int("SELECT max(version) FROM xferq_schema"), 1);
+  EXPECT_EQ(sql_int("SELECT max(version) FROM xferq_schema"), 2);
   EXPECT_EQ(sql_int("SELECT count(*) FROM hosts"), 1);
   auto job = queue_->create_job("fresh");
   ASSERT_TRUE(job.ok());
@@ -34,7 +35,7 @@ TEST_F(PgEngine, OpensMigratesAndReopens) {
   auto again = second->get_job(job->id());
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again->state(), JobState::suspended);
-  EXPECT_EQ(sql_int("SELECT count(*) FROM xferq_schema"), 1);
+  EXPECT_EQ(sql_int("SELECT count(*) FROM xferq_schema"), 2);
 }
 
 TEST_F(PgEngine, RefusesAnotherApplicationsDatabase) {
@@ -217,6 +218,47 @@ TEST_F(PgEngine, ChangeCounterSeesOtherConnectionsCommits) {
   EXPECT_EQ(*(*store)->change_counter(), before);
   ASSERT_TRUE(queue_->create_job("other").ok());
   EXPECT_TRUE(wait_for([&] { return *(*store)->change_counter() > before; }, std::chrono::milliseconds(3000)));
+}
+
+// A running worker's bookkeeping (progress, lease renewals) wakes no other
+// host; a call that changes what another host acts on does (schema 002).
+TEST_F(PgEngine, OnlyChangesOtherHostsActOnNotifyThem) {
+  queue_.reset();
+  auto runner_options = test_options(false);
+  runner_options.host_id = "runner";
+  auto watcher_options = test_options(false);
+  watcher_options.host_id = "watcher";
+  queue_ = open_queue(url_, runner_options);
+  auto runner = detail::Store::open(url_, runner_options);
+  auto watcher = detail::Store::open(url_, watcher_options);
+  ASSERT_TRUE(runner.ok() && watcher.ok());
+  Job job = *queue_->create_job("watched");
+  ASSERT_FALSE(job.add_file(server_.url("/w"), dir_ / "w"));
+  ASSERT_FALSE(job.resume());
+  auto claims = (*runner)->claim_next(1, {}, detail::now_us());
+  ASSERT_TRUE(claims.ok() && claims->size() == 1u);
+  detail::Claim claim = (*claims)[0];
+  ASSERT_EQ(*(*runner)->mark_connected(&claim, detail::now_us()), detail::WriteOutcome::applied);
+  // Let every notification so far arrive, then take the count.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const int64_t before = *(*watcher)->change_counter();
+  detail::FileRow row;
+  row.idx = 0;
+  row.bytes_transferred = 1000;
+  row.bytes_total = 5000;
+  for (int i = 0; i < 5; ++i) {
+    row.bytes_transferred += 100;
+    ASSERT_EQ(*(*runner)->commit_progress(claim, row, detail::now_us()), detail::WriteOutcome::applied);
+  }
+  ASSERT_FALSE((*runner)->renew_leases({job.id()}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(*(*watcher)->change_counter(), before) << "bookkeeping woke another host";
+  EXPECT_EQ(job.progress()->bytes_transferred, 1500);
+  ASSERT_FALSE(job.set_priority(JobPriority::high));
+  EXPECT_TRUE(wait_for([&] { return *(*watcher)->change_counter() > before; }, std::chrono::milliseconds(3000)));
+  const int64_t after_call = *(*watcher)->change_counter();
+  ASSERT_FALSE(job.suspend());
+  EXPECT_TRUE(wait_for([&] { return *(*watcher)->change_counter() > after_call; }, std::chrono::milliseconds(3000)));
 }
 
 // The oracle table end to end (oracle_end_to_end.h) on PostgreSQL: the same

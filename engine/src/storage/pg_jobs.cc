@@ -169,41 +169,35 @@ std::error_code PgStore::apply_call(const std::string& id, Call call, int64_t no
 }
 
 Result<FileOp> PgStore::cancel(const std::string& id, int64_t now_us, bool with_paths) {
-  // The state check is folded into the UPDATE: the table's set of states that
-  // accept a cancel is bound as a bit mask.
-  static const std::string cancel_sql =
-      "UPDATE jobs SET state = " + state_sql(call_target(Call::cancel)) +
-      ", generation = generation + 1, modified_us = $2::bigint "
-      "WHERE id = $1 AND " + state_allowed(3) + " RETURNING upload_session_id IS NOT NULL, generation, owner_host";
-  // The outbox rows name the host that holds the job's temp files.
-  static const std::string op_sql =
-      "INSERT INTO file_ops (job_id, kind, created_us, host) VALUES ($1, " + kind_sql(OpKind::delete_temps) +
-      ", $2::bigint, $3) RETURNING id";
-  static const std::string session_sql =
-      "INSERT INTO file_ops (job_id, kind, created_us, url, session_id, host) "
-      "SELECT j.id, " + kind_sql(OpKind::cancel_session) + ", $2::bigint, f.remote_url, j.upload_session_id, "
-      "j.owner_host FROM jobs j JOIN files f ON f.job_id = j.id AND f.idx = 0 "
-      "WHERE j.id = $1 AND j.upload_session_id IS NOT NULL";
+  // One statement, so that a cancel costs the round trips of the floor's
+  // one-row UPDATE: the state check is folded into the UPDATE (the table's
+  // states that accept a cancel, bound as a bit mask); the outbox row names
+  // the host that holds the temp files; an upload with an open session also
+  // gets the Cancel-Session the worker owes the server; and the temp paths
+  // come back when the caller deletes them itself. No row: refused.
+  static const std::string sql =
+      "WITH up AS (UPDATE jobs SET state = " + state_sql(call_target(Call::cancel)) +
+      ", generation = generation + 1, modified_us = $2::bigint WHERE id = $1 AND " + state_allowed(3) +
+      " RETURNING id, upload_session_id, generation, owner_host), "
+      "op AS (INSERT INTO file_ops (job_id, kind, created_us, host) SELECT id, " + kind_sql(OpKind::delete_temps) +
+      ", $2::bigint, owner_host FROM up RETURNING id), "
+      "session AS (INSERT INTO file_ops (job_id, kind, created_us, url, session_id, host) "
+      "SELECT up.id, " + kind_sql(OpKind::cancel_session) + ", $2::bigint, f.remote_url, up.upload_session_id, "
+      "up.owner_host FROM up JOIN files f ON f.job_id = up.id AND f.idx = 0 WHERE up.upload_session_id IS NOT NULL) "
+      "SELECT op.id, up.generation, up.owner_host, t.temp_path FROM up CROSS JOIN op "
+      "LEFT JOIN LATERAL (SELECT temp_path, idx FROM files WHERE job_id = up.id AND temp_path IS NOT NULL "
+      "AND $4::boolean) t ON true ORDER BY t.idx";
   return write_value<FileOp>(FileOp(), [&](Txn& tx, FileOp& op) -> std::error_code {
-    const pqxx::result up =
-        tx.exec_params(cancel_sql, id, now_us, static_cast<int64_t>(allowed_from(Call::cancel)));
-    if (up.empty()) return state_error(tx, id);
-    const bool open_session = up[0][0].as<bool>();
-    const int64_t generation = up[0][1].as<int64_t>();
-    const pqxx::field host = up[0][2];
-    const pqxx::row ins = host.is_null() ? tx.exec_params1(op_sql, id, now_us, nullptr)
-                                         : tx.exec_params1(op_sql, id, now_us, host.as<std::string>());
-    op = FileOp{ins[0].as<int64_t>(), id, OpKind::delete_temps, std::nullopt};
-    op.job_generation = generation;
-    op.host = pg::text_or_empty(host);
-    // An upload with an open session: the same transaction records the
-    // Cancel-Session the worker owes the server.
-    if (open_session) tx.exec_params(session_sql, id, now_us);
+    const pqxx::result r =
+        tx.exec_params(sql, id, now_us, static_cast<int64_t>(allowed_from(Call::cancel)), with_paths);
+    if (r.empty()) return state_error(tx, id);
+    op = FileOp{r[0][0].as<int64_t>(), id, OpKind::delete_temps, std::nullopt};
+    op.job_generation = r[0][1].as<int64_t>();
+    op.host = pg::text_or_empty(r[0][2]);
     if (with_paths) {
       op.temp_paths.emplace();
-      for (const pqxx::row& r :
-           tx.exec_params("SELECT temp_path FROM files WHERE job_id = $1 AND temp_path IS NOT NULL ORDER BY idx", id))
-        op.temp_paths->push_back(r[0].as<std::string>());
+      for (const pqxx::row& row : r)
+        if (!row[3].is_null()) op.temp_paths->push_back(row[3].as<std::string>());
     }
     return {};
   });
