@@ -402,28 +402,39 @@ std::error_code PgStore::touch_settable(Txn& tx, const std::string& id, int64_t 
 }
 
 bool PgStore::relisten_locked() {
+  // The receiver refers to the connection: it goes first. Until a new
+  // connection LISTENs, there is none (change_fd() is -1).
+  connections_->receiver.reset();
+  connections_->listen.reset();
   try {
-    connections_->receiver.reset();
-    connections_->listen = std::make_unique<pqxx::connection>(url_);
-    connections_->receiver =
-        std::make_unique<ChangeReceiver>(*connections_->listen, &notifications_, &own_backend_);
+    auto fresh = std::make_unique<pqxx::connection>(url_);
+    connections_->receiver = std::make_unique<ChangeReceiver>(*fresh, &notifications_, &own_backend_);
+    connections_->listen = std::move(fresh);
     return true;
   } catch (const std::exception&) {
+    connections_->receiver.reset();
     return false;
   }
 }
 
 Result<int64_t> PgStore::change_counter() {
   std::lock_guard<std::mutex> lock(listen_mu_);
-  try {
-    // Reads what arrived without waiting; each counts one commit elsewhere.
-    connections_->listen->get_notifs();
-  } catch (const std::exception& e) {
-    if (!connection_lost(e) || !relisten_locked()) return pg::to_error(e);
-    // Commits made while nobody listened are unknown: count one, so the
-    // worker re-reads what it holds.
-    ++notifications_;
+  if (connections_->listen) {
+    try {
+      // Reads what arrived without waiting; each counts one commit elsewhere.
+      connections_->listen->get_notifs();
+      return notifications_;
+    } catch (const std::exception&) {
+      // Whatever failed (a terminated backend reports itself in more than
+      // one way), this connection only listens: make another.
+    }
   }
+  // Commits made while nobody listened are unknown: count one, so that the
+  // worker re-reads what it holds. A listening connection that cannot be
+  // made now is tried again at the next poll; the worker's own queries
+  // report a database that is really gone.
+  ++notifications_;
+  relisten_locked();
   return notifications_;
 }
 
