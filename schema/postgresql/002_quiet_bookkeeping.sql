@@ -9,6 +9,11 @@
 -- claims, state and generation changes, properties, inserts and deletes).
 -- Notifications of one transaction with the same payload are delivered
 -- once, so a claim of many rows is still one notification.
+--
+-- Changes of file_ops alone notify no one: its rows are inserted with the
+-- update of their job (which notifies), and retiring or retrying a row is
+-- nothing another host acts on. Each NOTIFY serializes commits and signals
+-- every listening backend, so a cancel's retirement should not cost one.
 CREATE FUNCTION xferq_notify_job_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   bookkeeping CONSTANT TEXT[] :=
@@ -24,3 +29,4 @@ $$;
 DROP TRIGGER jobs_changed ON jobs;
 CREATE TRIGGER jobs_changed AFTER INSERT OR UPDATE OR DELETE ON jobs
   FOR EACH ROW EXECUTE FUNCTION xferq_notify_job_change();
+DROP TRIGGER file_ops_changed ON file_ops;

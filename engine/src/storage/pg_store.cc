@@ -262,20 +262,15 @@ Result<std::unique_ptr<Store>> PgStore::open(const std::string& url, const Queue
         "ON CONFLICT (host_id) DO UPDATE SET hostname = excluded.hostname, last_seen_us = excluded.last_seen_us",
         host, std::string(name));
     tx.commit();
-    connections->listen = std::make_unique<pqxx::connection>(url);
   } catch (const std::exception& e) {
     return pg::to_error(e);
   }
   const int backend = connections->main->backendpid();
   std::unique_ptr<PgStore> store(new PgStore(url, std::move(connections), options, std::move(host)));
   store->own_backend_ = backend;
-  // The receiver counts into the store; it LISTENs as it is made.
-  try {
-    store->connections_->receiver = std::make_unique<ChangeReceiver>(
-        *store->connections_->listen, &store->notifications_, &store->own_backend_);
-  } catch (const std::exception& e) {
-    return pg::to_error(e);
-  }
+  // No LISTEN yet: only a worker reads the change counter, and every
+  // listening backend costs each NOTIFY of every host a signal and a read
+  // (a fleet has many callers and few workers). change_counter() starts it.
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -419,6 +414,12 @@ bool PgStore::relisten_locked() {
 
 Result<int64_t> PgStore::change_counter() {
   std::lock_guard<std::mutex> lock(listen_mu_);
+  if (!listening_) {
+    // The first read: from now on, commits of others are counted.
+    listening_ = true;
+    relisten_locked();
+    return notifications_;
+  }
   if (connections_->listen) {
     try {
       // Reads what arrived without waiting; each counts one commit elsewhere.

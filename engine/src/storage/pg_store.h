@@ -3,7 +3,8 @@
 //
 // One libpqxx connection per store for every call, serialized by a mutex as
 // the SQLite backend's is, plus a second connection that only LISTENs for
-// the queue's change notifications (change_counter()). Every write is one
+// the queue's change notifications, made at the first change_counter()
+// (the worker's; a store only called never listens). Every write is one
 // transaction at READ COMMITTED; a call that decides from a job's state
 // first locks the job's row (SELECT ... FOR UPDATE), and every worker write
 // locks the row at the claim's generation, so that what SQLite gets from its
@@ -237,6 +238,7 @@ class PgStore final : public Store {
   std::string host_id_;
   std::mutex listen_mu_;
   int64_t notifications_ = 0;  // change notifications received (under listen_mu_)
+  bool listening_ = false;     // change_counter() was called: keep a LISTEN (under listen_mu_)
   // The main connection's server process: its own commits' notifications
   // are not another's changes. Changes when the connection is remade.
   std::atomic<int> own_backend_{0};
