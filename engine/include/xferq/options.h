@@ -74,6 +74,15 @@ struct QueueOptions {
   // 1, the default, only catches a stall.
   int64_t low_speed_bytes_per_sec = 1;
 
+  // A queue shared by hosts (PostgreSQL): the shortest lease a claim holds a
+  // job for without a renewing write (docs/fleet.md). The lease is the longer
+  // of this and twice stall_timeout. Another host takes a job over only once
+  // its lease ended, so this is also how long a dead host's jobs wait. Keep
+  // the default (60 s) in production: a shorter lease lets a host that is
+  // merely slow (paused, swapping) lose its jobs to another. Tests that kill
+  // a host lower it to see the takeover within seconds.
+  std::chrono::milliseconds minimum_lease{60 * 1000};
+
   // Create the queue file if it does not exist (0600, as are its -wal and
   // -shm). false: open() fails with ERROR_FILE_NOT_FOUND instead, for
   // programs that only read or steer an existing queue.

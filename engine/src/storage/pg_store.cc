@@ -31,10 +31,6 @@ namespace {
 // 'XFRQ': the advisory lock that serializes migrations of one database among
 // processes opening it at once.
 constexpr int64_t kMigrationLock = 0x58465251;
-// The shortest lease: how long a claim holds a job without a worker write
-// renewing it. Twice the stall timeout when that is longer, so that a live
-// transfer that stalls is failed by its own worker before its lease ends.
-constexpr int64_t kMinLeaseUs = 60 * 1000000LL;
 constexpr char kChannel[] = "xferq_changes";
 
 TimePoint from_us(int64_t us) {
@@ -290,10 +286,7 @@ PgStore::~PgStore() {
   connections_->receiver.reset();
 }
 
-int64_t PgStore::lease_us() const {
-  const int64_t stall_us = std::chrono::duration_cast<std::chrono::microseconds>(options_.stall_timeout).count();
-  return std::max(kMinLeaseUs, 2 * stall_us);
-}
+int64_t PgStore::lease_us() const { return lease_length_us(options_); }
 
 // ---- Plumbing -------------------------------------------------------------------
 

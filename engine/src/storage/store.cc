@@ -1,11 +1,14 @@
-// store.cc — Store::open(): the path names the backend; local_files_base():
-// where a process keeps the worker's lock and wake-up socket for a queue.
+// store.cc — Store::open(): the path names the backend; lease_length_us():
+// how long a claim on a shared queue holds a job; local_files_base(): where a
+// process keeps the worker's lock and wake-up socket for a queue.
 #include "storage/store.h"
 
 #include "validate.h"
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -46,6 +49,12 @@ std::string host_identity() {
   std::ifstream in("/etc/machine-id");
   std::getline(in, machine);
   return std::string(name) + (machine.empty() ? "" : "-" + machine.substr(0, 12));
+}
+
+int64_t lease_length_us(const QueueOptions& options) {
+  const int64_t minimum_us = std::chrono::duration_cast<std::chrono::microseconds>(options.minimum_lease).count();
+  const int64_t stall_us = std::chrono::duration_cast<std::chrono::microseconds>(options.stall_timeout).count();
+  return std::max(minimum_us, 2 * stall_us);
 }
 
 std::string local_files_base(const std::string& path) {

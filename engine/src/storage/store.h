@@ -192,6 +192,12 @@ std::string local_files_base(const std::string& path);
 // must not share temp files).
 std::string host_identity();
 
+// How long a claim on a queue shared by hosts holds a job without a worker
+// write renewing it (docs/fleet.md): QueueOptions::minimum_lease, or twice the
+// stall timeout when that is longer, so that a live transfer that stalls is
+// failed by its own worker before its lease ends.
+int64_t lease_length_us(const QueueOptions& options);
+
 class Store {
  public:
   // Opens (creating and migrating if needed) the queue at `path` with the
