@@ -1,0 +1,139 @@
+// fleet_host.cc — one host of a fleet sharing a PostgreSQL queue, as a process
+// of its own, for tests/pg_fleet_test.cc.
+//
+//   fleet_host --db URL --host ID --shared-dir DIR --host-dir HDIR
+//              [--max-transfers N] [--stall-timeout-ms T] [--minimum-lease-ms L]
+//              [--complete]
+//
+// Real hosts of a fleet have disks of their own; on one test machine the
+// jobs' files all name the same directory. So before opening the queue the
+// process enters a mount namespace of its own and bind-mounts HDIR over DIR:
+// what it writes under DIR (temp files, completed files) lands in HDIR, where
+// the test sees it, and no other host sees it. Its TMPDIR (the worker's lock
+// file and wake-up socket) is HDIR too. It works the queue as host ID
+// (XFERQ_HOST_ID) and sends "User-Agent: xferq-fleet-host/ID", so the test
+// server's log says which host made each request.
+//
+// Without --complete: serves the queue (its worker runs transfers) until
+// SIGTERM or SIGINT, then closes it and exits 0; "ready" on stdout once the
+// queue is open. With --complete: completes every TRANSFERRED job this host
+// holds (others answer E_NOTIMPL and are left), prints how many, exits 0.
+// Exit codes: 2 bad arguments, 3 open failed, 4 complete failed, 77 no mount
+// namespace here (not root, or no CAP_SYS_ADMIN: the test skips).
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "xferq/queue.h"
+
+namespace {
+
+struct Args {
+  std::string db, host, shared_dir, host_dir;
+  int max_transfers = 2;
+  long stall_timeout_ms = 30000;
+  long minimum_lease_ms = 60000;
+  bool complete = false;
+};
+
+bool parse(int argc, char** argv, Args* a) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (k == "--complete") {
+      a->complete = true;
+      continue;
+    }
+    if (i + 1 >= argc) return false;
+    const std::string v = argv[++i];
+    if (k == "--db") a->db = v;
+    else if (k == "--host") a->host = v;
+    else if (k == "--shared-dir") a->shared_dir = v;
+    else if (k == "--host-dir") a->host_dir = v;
+    else if (k == "--max-transfers") a->max_transfers = std::atoi(v.c_str());
+    else if (k == "--stall-timeout-ms") a->stall_timeout_ms = std::atol(v.c_str());
+    else if (k == "--minimum-lease-ms") a->minimum_lease_ms = std::atol(v.c_str());
+    else return false;
+  }
+  return !a->db.empty() && !a->host.empty() && !a->shared_dir.empty() && !a->host_dir.empty();
+}
+
+// This process's own view of the shared directory: HDIR mounted over it.
+bool enter_private_directory(const Args& a) {
+  if (::unshare(CLONE_NEWNS) != 0) return false;
+  // Mounts made here must not propagate back to the test's namespace.
+  if (::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return false;
+  return ::mount(a.host_dir.c_str(), a.shared_dir.c_str(), nullptr, MS_BIND, nullptr) == 0;
+}
+
+xferq::QueueOptions options_for(const Args& a) {
+  xferq::QueueOptions o;
+  o.start_worker = !a.complete;
+  o.max_concurrent_transfers = a.max_transfers;
+  o.progress_interval = std::chrono::milliseconds(100);  // frequent commits renew the lease often
+  o.poll_interval = std::chrono::milliseconds(10);
+  o.minimum_retry_delay_floor = std::chrono::seconds(0);
+  o.stall_timeout = std::chrono::seconds((a.stall_timeout_ms + 999) / 1000);
+  o.minimum_lease = std::chrono::milliseconds(a.minimum_lease_ms);
+  o.user_agent = "xferq-fleet-host/" + a.host;
+  return o;
+}
+
+int complete_own_jobs(xferq::Queue& queue) {
+  auto jobs = queue.jobs();
+  if (!jobs.ok()) return 4;
+  int completed = 0;
+  for (xferq::Job& job : *jobs) {
+    auto state = job.state();
+    if (!state.ok() || *state != xferq::JobState::transferred) continue;
+    const std::error_code ec = job.complete();
+    if (ec == xferq::make_error_code(xferq::Errc::not_implemented)) continue;  // another host's files
+    if (ec) {
+      std::fprintf(stderr, "complete %s: %s\n", job.id().c_str(), ec.message().c_str());
+      return 4;
+    }
+    ++completed;
+  }
+  std::printf("%d\n", completed);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  if (!parse(argc, argv, &a)) {
+    std::fprintf(stderr, "usage: fleet_host --db URL --host ID --shared-dir DIR --host-dir HDIR [...]\n");
+    return 2;
+  }
+  if (!enter_private_directory(a)) {
+    std::fprintf(stderr, "no private mount namespace: %s\n", std::strerror(errno));
+    return 77;
+  }
+  ::setenv("XFERQ_HOST_ID", a.host.c_str(), 1);
+  ::setenv("TMPDIR", a.host_dir.c_str(), 1);
+  // Block the stop signals before the worker's threads start (they inherit
+  // the mask), so that only sigwait() below receives them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  ::pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  auto queue = xferq::Queue::open(a.db, options_for(a));
+  if (!queue.ok()) {
+    std::fprintf(stderr, "open: %s\n", queue.error().message().c_str());
+    return 3;
+  }
+  if (a.complete) return complete_own_jobs(**queue);
+  std::printf("ready\n");
+  std::fflush(stdout);
+  int sig = 0;
+  ::sigwait(&stop, &sig);
+  queue->reset();
+  return 0;
+}
