@@ -257,7 +257,15 @@ void Worker::requeue_due() {
   }
   auto next = ctx_.store.next_retry_us();
   if (!ok(next)) return;
-  next_retry_us_ = *next ? **next : now + 3600 * 1000000LL;
+  // Nothing due: look again in an hour. On a queue shared by hosts, another
+  // host may claim a job any moment (no notification resets this timer) and
+  // die with it; its lease then ends one lease after its claim at the
+  // soonest (a fleet's hosts use one lease length), so looking again one
+  // lease from now finds that end in time. An hour would leave its jobs
+  // stranded for up to an hour.
+  const int64_t idle_us = ctx_.store.host().empty() ? 3600 * 1000000LL
+                                                     : std::min<int64_t>(3600 * 1000000LL, lease_length_us(ctx_.options));
+  next_retry_us_ = *next ? **next : now + idle_us;
   if (*requeued > 0) dirty_ = contended_ = true;
 }
 
