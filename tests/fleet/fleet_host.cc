@@ -19,11 +19,13 @@
 // queue is open. With --complete: completes every TRANSFERRED job this host
 // holds (others answer E_NOTIMPL and are left), prints how many, exits 0.
 // Exit codes: 2 bad arguments, 3 open failed, 4 complete failed, 77 no mount
-// namespace here (not root, or no CAP_SYS_ADMIN: the test skips).
+// namespace here (as root: no CAP_SYS_ADMIN; otherwise no unprivileged user
+// namespaces either: the test skips).
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -63,8 +65,25 @@ bool parse(int argc, char** argv, Args* a) {
   return !a->db.empty() && !a->host.empty() && !a->shared_dir.empty() && !a->host_dir.empty();
 }
 
+// Not root: a user namespace of its own, where this user is root (uid and
+// gid 0 map to its own), so that it may make a mount namespace.
+bool become_root_of_own_user_namespace() {
+  const uid_t uid = ::geteuid();
+  const gid_t gid = ::getegid();
+  if (::unshare(CLONE_NEWUSER) != 0) return false;
+  const auto write = [](const char* path, const std::string& text) {
+    FILE* f = std::fopen(path, "w");
+    if (!f) return false;
+    const bool ok = std::fputs(text.c_str(), f) >= 0;
+    return std::fclose(f) == 0 && ok;
+  };
+  return write("/proc/self/setgroups", "deny") && write("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1") &&
+         write("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1");
+}
+
 // This process's own view of the shared directory: HDIR mounted over it.
 bool enter_private_directory(const Args& a) {
+  if (::geteuid() != 0 && !become_root_of_own_user_namespace()) return false;
   if (::unshare(CLONE_NEWNS) != 0) return false;
   // Mounts made here must not propagate back to the test's namespace.
   if (::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return false;
