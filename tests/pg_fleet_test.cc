@@ -41,8 +41,7 @@ constexpr char kUserAgentPrefix[] = "xferq-fleet-host/";
 // How a host process is started (fleet_host's options).
 struct HostSettings {
   int max_transfers = 4;
-  long stall_timeout_ms = 30000;
-  long minimum_lease_ms = 60000;
+  long host_lease_s = 60;
 };
 
 // The host that made a request, from its User-Agent ("" if not a fleet host).
@@ -81,7 +80,9 @@ long long ms_since(SteadyClock::time_point from, SteadyClock::time_point to) {
   return static_cast<long long>(std::chrono::duration_cast<milliseconds>(to - from).count());
 }
 
-// The microseconds-since-epoch times of the database (*_us columns).
+// The microseconds-since-epoch times of the database (*_us columns). Leases
+// are by the database server's clock: on this machine, the same clock as the
+// fixture server's log.
 std::chrono::system_clock::time_point from_us(int64_t us) {
   return std::chrono::system_clock::time_point(std::chrono::microseconds(us));
 }
@@ -127,8 +128,7 @@ class PgFleet : public ::testing::Test {
     const pid_t pid = spawn(XFERQ_FLEET_HOST_PATH,
                             {"--db", url_, "--host", host, "--shared-dir", shared_dir_, "--host-dir",
                              host_dir(host), "--max-transfers", std::to_string(s.max_transfers),
-                             "--stall-timeout-ms", std::to_string(s.stall_timeout_ms), "--minimum-lease-ms",
-                             std::to_string(s.minimum_lease_ms)},
+                             "--host-lease-s", std::to_string(s.host_lease_s)},
                             out, err);
     ASSERT_GT(pid, 0);
     const auto deadline = SteadyClock::now() + milliseconds(30000);
@@ -344,13 +344,12 @@ TEST_F(PgFleet, ThreeHostsRunThreeHundredJobsEachExactlyOnce) {
 // under the same identity it deletes the temp files it left (the outbox rows
 // the takeover left for it).
 TEST_F(PgFleet, KilledHostsJobsAreTakenOverAfterItsLeaseAndItsFilesGoWhenItReturns) {
-  // A 6 s lease: a live host renews it every 100 ms of progress, so even a
-  // host slowed down many times (sanitizers, a loaded machine) keeps it;
-  // short enough to wait out.
+  // A 6 s lease: a live host renews it every 2 s (and with its progress), so
+  // even a host slowed down many times (sanitizers, a loaded machine) keeps
+  // it; short enough to wait out.
   HostSettings s;
   s.max_transfers = 2;
-  s.stall_timeout_ms = 3000;
-  s.minimum_lease_ms = 6000;
+  s.host_lease_s = 6;
   const std::vector<std::string> hosts = {"alpha", "bravo", "victim"};
   for (const std::string& h : hosts) {
     start_host(h, s);

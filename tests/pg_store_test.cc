@@ -75,7 +75,8 @@ TEST_F(PgEngine, DownloadCompleteGivesByteIdenticalFiles) {
   EXPECT_NE(sql_text("SELECT owner_host FROM jobs WHERE id = $1", job.id()), "NULL");
   EXPECT_EQ(sql_text("SELECT lease_expires_us FROM jobs WHERE id = $1", job.id()), "NULL");
   CompleteStatus status = CompleteStatus::partial;
-  ASSERT_FALSE(job.complete(&status));
+  const std::error_code completed = job.complete(&status);
+  ASSERT_FALSE(completed) << completed.message();
   EXPECT_EQ(status, CompleteStatus::all_files);
   EXPECT_EQ(file_content_hash(dir_ / "a.bin"), content_hash(a));
   EXPECT_EQ(file_content_hash(dir_ / "b.bin"), content_hash(b));

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "child_process.h"
+#include "clock.h"
 #include "pg_engine.h"
 #include "storage/store.h"
 
@@ -44,24 +45,29 @@ TEST_F(PgEngine, RecoveryLeavesAnotherHostsLeasedJobAlone) {
   Job job = *q->create_job("leased");
   ASSERT_FALSE(job.add_file(server_.url("/x"), dir_ / "x"));
   ASSERT_FALSE(job.resume());
-  ::setenv("XFERQ_HOST_ID", "host-a", 1);
-  auto a = detail::Store::open(url_, test_options(false));
-  ::setenv("XFERQ_HOST_ID", "host-b", 1);
-  auto b = detail::Store::open(url_, test_options(false));
-  ::unsetenv("XFERQ_HOST_ID");
+  auto a_options = test_options(false);
+  a_options.host_id = "host-a";
+  a_options.host_lease = std::chrono::seconds(2);  // by the server's clock
+  auto b_options = test_options(false);
+  b_options.host_id = "host-b";
+  auto a = detail::Store::open(url_, a_options);
+  auto b = detail::Store::open(url_, b_options);
   ASSERT_TRUE(a.ok() && b.ok());
-  const int64_t now = 1000000000;
-  auto claims = (*a)->claim_next(1, {}, now);
+  const int64_t claimed_at = detail::now_us();
+  auto claims = (*a)->claim_next(1, {}, claimed_at);
   ASSERT_TRUE(claims.ok());
   ASSERT_EQ(claims->size(), 1u);
   EXPECT_EQ(sql_text("SELECT owner_host FROM jobs WHERE id = $1", job.id()), "host-a");
-  ASSERT_FALSE((*b)->recover_interrupted(now + 1000));
-  EXPECT_EQ(*job.state(), JobState::connecting);  // host-a's lease holds
-  ASSERT_FALSE((*b)->recover_interrupted(now + 120 * 1000000LL));
-  EXPECT_EQ(*job.state(), JobState::queued);  // expired: back to the queue
+  ASSERT_FALSE((*b)->recover_interrupted(detail::now_us()));
+  if (detail::now_us() < claimed_at + 1500000) EXPECT_EQ(*job.state(), JobState::connecting);  // host-a's lease holds
+  ASSERT_TRUE(wait_for([&] {
+    EXPECT_FALSE((*b)->recover_interrupted(detail::now_us()));
+    return *job.state() == JobState::queued;  // expired: back to the queue
+  }, std::chrono::milliseconds(15000)));
+  EXPECT_GE(detail::now_us(), claimed_at + 2000000);
   // host-a's late write is stale and changes nothing.
   detail::Claim stale = (*claims)[0];
-  auto w = (*a)->mark_connected(&stale, now + 2000);
+  auto w = (*a)->mark_connected(&stale, detail::now_us());
   ASSERT_TRUE(w.ok());
   EXPECT_EQ(*w, detail::WriteOutcome::stale);
   EXPECT_EQ(*job.state(), JobState::queued);
@@ -77,28 +83,42 @@ TEST_F(PgEngine, ExpiredLeaseIsTakenOverAndTheDeadHostsFilesAreLeftToIt) {
   Job job = *q->create_job("orphaned");
   ASSERT_FALSE(job.add_file(server_.url("/x"), dir_ / "x"));
   ASSERT_FALSE(job.resume());
-  ::setenv("XFERQ_HOST_ID", "dead-host", 1);
-  auto dead = detail::Store::open(url_, test_options(false));
-  ::setenv("XFERQ_HOST_ID", "live-host", 1);
-  auto live = detail::Store::open(url_, test_options(false));
-  ::unsetenv("XFERQ_HOST_ID");
+  // Leases are the database server's clock's: a short one, so that the test
+  // waits for it to end.
+  auto dead_options = test_options(false);
+  dead_options.host_id = "dead-host";
+  dead_options.host_lease = std::chrono::seconds(3);
+  auto live_options = test_options(false);
+  live_options.host_id = "live-host";
+  auto dead = detail::Store::open(url_, dead_options);
+  auto live = detail::Store::open(url_, live_options);
   ASSERT_TRUE(dead.ok() && live.ok());
-  const int64_t now = 2000000000;
-  auto claims = (*dead)->claim_next(1, {}, now);
+  const int64_t claimed_at = detail::now_us();
+  auto claims = (*dead)->claim_next(1, {}, claimed_at);
   ASSERT_TRUE(claims.ok());
   ASSERT_EQ(claims->size(), 1u);
   detail::Claim claim = (*claims)[0];
   ASSERT_EQ(*(*dead)->record_temp_paths(claim, {{0, dir_ / "temp-on-dead-host"}}), detail::WriteOutcome::applied);
-  // The live host's worker is told when the lease ends.
+  // The live host's worker is told when the lease ends (in its own clock).
   auto due = (*live)->next_retry_us();
   ASSERT_TRUE(due.ok() && due->has_value());
-  const int64_t lease_end = **due;
-  EXPECT_GT(lease_end, now);
+  EXPECT_GT(**due, claimed_at + 2000000);
+  EXPECT_LT(**due, detail::now_us() + 3100000);
   std::vector<std::string> expired;
-  EXPECT_EQ(*(*live)->requeue_due(lease_end - 1, &expired), 0);
+  EXPECT_EQ(*(*live)->requeue_due(detail::now_us(), &expired), 0);
   EXPECT_EQ(*job.state(), JobState::connecting);
-  EXPECT_EQ(*(*live)->requeue_due(lease_end, &expired), 1);
+  // A renewal by another host does not extend the dead host's lease.
+  EXPECT_FALSE((*live)->renew_leases({job.id()}));
+  int64_t taken = 0;
+  ASSERT_TRUE(wait_for([&] {
+    auto n = (*live)->requeue_due(detail::now_us(), &expired);
+    taken = n.ok() ? *n : -1;
+    return taken != 0;
+  }, std::chrono::milliseconds(15000)));
+  EXPECT_EQ(taken, 1);
+  EXPECT_GE(detail::now_us(), claimed_at + 3000000);
   EXPECT_EQ(*job.state(), JobState::queued);
+  const int64_t lease_end = detail::now_us();
   // The dead host's late write changes nothing.
   EXPECT_EQ(*(*dead)->mark_connected(&claim, lease_end + 1), detail::WriteOutcome::stale);
   // Its files: a deletion only it carries out.
@@ -364,19 +384,104 @@ TEST_F(PgEngine, TwoHostsShareOneQueueAndRunEachJobOnce) {
       << state_name(job);
   for (int i = 0; i < kJobs; ++i) {
     EXPECT_EQ(server_.requests_for("/j" + std::to_string(i)).size(), 1u) << "job " << i << " ran twice";
-    // Complete only on the host that holds the files; elsewhere it is
-    // refused and changes nothing.
+    // Complete on the host that holds the files renames them in the call;
+    // from the other host it commits, and the holder's worker renames them
+    // when the notification reaches it.
     const bool on_one = sql_text("SELECT owner_host FROM jobs WHERE id = $1", jobs[i].id()) == "host-one";
     Job owner = *(on_one ? h1 : h2)->get_job(jobs[i].id());
     Job other = *(on_one ? h2 : h1)->get_job(jobs[i].id());
-    EXPECT_EQ(other.complete(), make_error_code(Errc::not_implemented));
-    EXPECT_EQ(*other.state(), JobState::transferred);
-    ASSERT_FALSE(owner.complete());
-    EXPECT_EQ(file_content_hash(dir_ / ("j" + std::to_string(i))), content_hash(bodies[i]));
+    const std::string target = dir_ / ("j" + std::to_string(i));
+    CompleteStatus status = CompleteStatus::partial;
+    if (i % 3 == 0) {
+      ASSERT_FALSE(owner.complete(&status));
+      EXPECT_TRUE(exists(target));
+    } else {
+      ASSERT_FALSE(other.complete(&status));
+      EXPECT_TRUE(wait_for([&] { return exists(target); }, std::chrono::milliseconds(10000))) << "job " << i;
+    }
+    EXPECT_EQ(status, CompleteStatus::all_files);
+    EXPECT_EQ(*other.state(), JobState::acknowledged);
+    EXPECT_EQ(file_content_hash(target), content_hash(bodies[i]));
   }
+  EXPECT_TRUE(wait_for([&] { return sql_int("SELECT count(*) FROM file_ops") == 0; }));
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
   EXPECT_EQ(sql_int("SELECT count(DISTINCT owner_host) FROM jobs"), 2);
   EXPECT_FALSE(h1->worker_error());
   EXPECT_FALSE(h2->worker_error());
+}
+
+// Complete called on another host while the host holding the files is
+// down: the decision stands (ACKNOWLEDGED at once), and the files appear
+// when that host opens the queue again — never before, never lost.
+TEST_F(PgEngine, CompleteFromAnotherHostWaitsForTheHostHoldingTheFiles) {
+  queue_.reset();
+  const std::string body = make_body(300 * 1000, 61);
+  server_.set("/held", body_resource(body, 0));
+  auto holder_options = test_options(true);
+  holder_options.host_id = "holder";
+  auto holder = open_queue(url_, holder_options);
+  ASSERT_TRUE(holder);
+  Job job = *holder->create_job("completed elsewhere");
+  ASSERT_FALSE(job.add_file(server_.url("/held"), dir_ / "held.bin"));
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_state(job, JobState::transferred));
+  const std::string temp = (*job.files())[0].temp_path;
+  holder.reset();  // the holding host goes away with its temp file
+  auto elsewhere_options = test_options(false);
+  elsewhere_options.host_id = "elsewhere";
+  auto elsewhere = open_queue(url_, elsewhere_options);
+  ASSERT_TRUE(elsewhere);
+  Job remote = *elsewhere->get_job(job.id());
+  CompleteStatus status = CompleteStatus::partial;
+  ASSERT_FALSE(remote.complete(&status));
+  EXPECT_EQ(status, CompleteStatus::all_files);
+  EXPECT_EQ(*remote.state(), JobState::acknowledged);
+  EXPECT_FALSE(exists(dir_ / "held.bin"));
+  EXPECT_TRUE(exists(temp));
+  EXPECT_EQ(sql_text("SELECT host FROM file_ops WHERE job_id = $1", job.id()), "holder");
+  // A second Complete is refused: the first one's decision stands.
+  EXPECT_EQ(remote.complete(), make_error_code(Errc::invalid_state));
+  holder = open_queue(url_, holder_options);
+  ASSERT_TRUE(holder);
+  ASSERT_TRUE(wait_for([&] { return exists(dir_ / "held.bin"); }));
+  EXPECT_EQ(file_content_hash(dir_ / "held.bin"), content_hash(body));
+  EXPECT_FALSE(exists(temp));
+  EXPECT_TRUE(wait_for([&] { return sql_int("SELECT count(*) FROM file_ops") == 0; }));
+}
+
+// A transfer that receives nothing for longer than the lease keeps its
+// host: the worker renews its leases whether bytes arrive or not, so a
+// watching host with a running worker never takes a live job over.
+TEST_F(PgEngine, LeaseIsRenewedWhileTheTransferReceivesNothing) {
+  queue_.reset();
+  Resource stalled = body_resource(make_body(2 * 1024 * 1024, 62), 0);
+  stalled.stall_after_bytes = 64 * 1024;
+  server_.set("/stalls", stalled);
+  auto runner_options = test_options(true);
+  runner_options.host_id = "runner";
+  runner_options.host_lease = std::chrono::seconds(1);
+  auto watcher_options = runner_options;
+  watcher_options.host_id = "watcher";
+  auto runner = open_queue(url_, runner_options);
+  auto watcher = open_queue(url_, watcher_options);
+  ASSERT_TRUE(runner && watcher);
+  Job job = *runner->create_job("stalled");
+  ASSERT_FALSE(job.add_file(server_.url("/stalls"), dir_ / "stalls.bin"));
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_for([&] {
+    return sql_text("SELECT owner_host FROM jobs WHERE id = $1", job.id()) == "runner" &&
+           job.progress().ok() && job.progress()->bytes_transferred >= 64 * 1024;
+  }));
+  // Three leases long without a byte: a lease renewed only by progress ends.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3200));
+  EXPECT_EQ(*job.state(), JobState::transferring);
+  EXPECT_EQ(sql_text("SELECT owner_host FROM jobs WHERE id = $1", job.id()), "runner");
+  EXPECT_EQ(server_.requests_for("/stalls").size(), 1u) << "the watcher took the live job over";
+  EXPECT_EQ(sql_int("SELECT count(*) FROM jobs WHERE id = $1 AND lease_expires_us > "
+                    "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint", job.id()), 1);
+  EXPECT_EQ(sql_int("SELECT count(*) FROM hosts WHERE host_id = 'runner' AND last_seen_us > "
+                    "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint - 2000000"), 1);
+  ASSERT_FALSE(job.cancel());
 }
 
 // Cancel called through one host's queue of a job another host's worker is

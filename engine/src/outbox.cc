@@ -32,7 +32,7 @@ std::error_code Outbox::delete_paths(const FileOp& op, const std::vector<std::st
 bool Outbox::here(const FileOp& op) const { return op.host.empty() || op.host == store_.host(); }
 
 std::error_code Outbox::apply(const FileOp& op, bool by_caller) {
-  // Another host's files: its worker carries the row out (apply_deletions).
+  // Another host's files: its worker carries the row out (apply_decided_elsewhere).
   if (!here(op)) return {};
   // Cancel's fast path: the paths came with its transaction; the directory
   // sync is the janitor's, shared by the cancels that come meanwhile.
@@ -120,11 +120,15 @@ void Outbox::apply_pending() {
   store_.flush_retired();
 }
 
-void Outbox::apply_deletions() {
+void Outbox::apply_decided_elsewhere() {
   auto ops = store_.pending_ops();
   if (!ops) return;
-  for (const FileOp& op : *ops)
-    if (op.kind == OpKind::delete_temps) apply(op, false);
+  for (const FileOp& op : *ops) {
+    // A Complete of this host still deciding (attempts 0) may withdraw its
+    // row: leave it to that call, or to recovery if the call died.
+    if (op.kind == OpKind::finalize && op.attempts == 0) continue;
+    apply(op, false);
+  }
   store_.flush_retired();
 }
 

@@ -48,12 +48,13 @@ class Outbox {
   std::error_code apply(const FileOp& op, bool by_caller);
   // Carries out every pending filesystem operation (recovery).
   void apply_pending();
-  // Carries out the pending deletions of this host's temp files: on a queue
-  // shared by hosts, those a Cancel called on another host decided (the
-  // worker calls it when another host committed). Deletions are idempotent,
-  // so racing the Cancel's own caller is harmless; renames are left to
-  // recovery, which must not race a Complete still deciding.
-  void apply_deletions();
+  // On a queue shared by hosts, carries out the pending operations on this
+  // host's files that a call on another host decided: a Cancel's deletions
+  // and a Complete's renames (the worker calls it when another host
+  // committed). Deletions and taken renames are idempotent, so racing their
+  // own caller or recovery is harmless; a Complete of this host still
+  // deciding (its row not yet taken) is left to it.
+  void apply_decided_elsewhere();
   // Hands a delete_temps operation to the janitor thread (started on first use).
   void defer(FileOp op);
   // Stops the janitor after it finished its queue.

@@ -24,7 +24,7 @@ Result<std::shared_ptr<QueueCore>> QueueCore::open(const std::string& path, cons
 
 QueueCore::QueueCore(std::string path, const QueueOptions& options, std::unique_ptr<Store> store)
     : path_(std::move(path)),
-      local_base_(local_files_base(path_)),
+      local_base_(local_files_base(path_, host_identity(options.host_id))),
       options_(options),
       store_(std::move(store)),
       outbox_(*store_),

@@ -2,8 +2,7 @@
 // of its own, for tests/pg_fleet_test.cc.
 //
 //   fleet_host --db URL --host ID --shared-dir DIR --host-dir HDIR
-//              [--max-transfers N] [--stall-timeout-ms T] [--minimum-lease-ms L]
-//              [--complete]
+//              [--max-transfers N] [--host-lease-s L] [--complete]
 //
 // Real hosts of a fleet have disks of their own; on one test machine the
 // jobs' files all name the same directory. So before opening the queue the
@@ -11,7 +10,8 @@
 // what it writes under DIR (temp files, completed files) lands in HDIR, where
 // the test sees it, and no other host sees it. Its TMPDIR (the worker's lock
 // file and wake-up socket) is HDIR too. It works the queue as host ID
-// (XFERQ_HOST_ID) and sends "User-Agent: xferq-fleet-host/ID", so the test
+// (QueueOptions::host_id) with a lease of L seconds (QueueOptions::host_lease,
+// default 60) and sends "User-Agent: xferq-fleet-host/ID", so the test
 // server's log says which host made each request.
 //
 // Without --complete: serves the queue (its worker runs transfers) until
@@ -39,8 +39,7 @@ namespace {
 struct Args {
   std::string db, host, shared_dir, host_dir;
   int max_transfers = 2;
-  long stall_timeout_ms = 30000;
-  long minimum_lease_ms = 60000;
+  long host_lease_s = 60;
   bool complete = false;
 };
 
@@ -58,8 +57,7 @@ bool parse(int argc, char** argv, Args* a) {
     else if (k == "--shared-dir") a->shared_dir = v;
     else if (k == "--host-dir") a->host_dir = v;
     else if (k == "--max-transfers") a->max_transfers = std::atoi(v.c_str());
-    else if (k == "--stall-timeout-ms") a->stall_timeout_ms = std::atol(v.c_str());
-    else if (k == "--minimum-lease-ms") a->minimum_lease_ms = std::atol(v.c_str());
+    else if (k == "--host-lease-s") a->host_lease_s = std::atol(v.c_str());
     else return false;
   }
   return !a->db.empty() && !a->host.empty() && !a->shared_dir.empty() && !a->host_dir.empty();
@@ -94,11 +92,11 @@ xferq::QueueOptions options_for(const Args& a) {
   xferq::QueueOptions o;
   o.start_worker = !a.complete;
   o.max_concurrent_transfers = a.max_transfers;
-  o.progress_interval = std::chrono::milliseconds(100);  // frequent commits renew the lease often
+  o.progress_interval = std::chrono::milliseconds(100);
   o.poll_interval = std::chrono::milliseconds(10);
   o.minimum_retry_delay_floor = std::chrono::seconds(0);
-  o.stall_timeout = std::chrono::seconds((a.stall_timeout_ms + 999) / 1000);
-  o.minimum_lease = std::chrono::milliseconds(a.minimum_lease_ms);
+  o.host_id = a.host;
+  o.host_lease = std::chrono::seconds(a.host_lease_s);
   o.user_agent = "xferq-fleet-host/" + a.host;
   return o;
 }
@@ -134,7 +132,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "no private mount namespace: %s\n", std::strerror(errno));
     return 77;
   }
-  ::setenv("XFERQ_HOST_ID", a.host.c_str(), 1);
   ::setenv("TMPDIR", a.host_dir.c_str(), 1);
   // Block the stop signals before the worker's threads start (they inherit
   // the mask), so that only sigwait() below receives them.

@@ -179,8 +179,8 @@ class Job {
   // DO_E_INVALID_STATE if the job is already CANCELLED or ACKNOWLEDGED.
   // On a PostgreSQL queue worked by several hosts, a job another host ran has
   // its temp files on that host: cancel() returns once CANCELLED is committed,
-  // and that host's worker stops the transfer and deletes the files when it
-  // hears of it (within its poll_interval), or when it next starts.
+  // and that host's worker stops the transfer and deletes the files when the
+  // commit's notification reaches it (milliseconds), or when it next starts.
   std::error_code cancel();
 
   // Accepts what arrived: the job becomes ACKNOWLEDGED, each finished file is
@@ -188,8 +188,14 @@ class Job {
   // are deleted before it returns. *status: all_files (S_OK) or partial
   // (BG_S_PARTIAL_COMPLETE). DO_E_INVALID_STATE on final jobs; see above.
   // On a PostgreSQL queue worked by several hosts, only the host that ran the
-  // job holds its files: from any other host complete() answers E_NOTIMPL and
-  // changes nothing (call it on that host; the owner is jobs.owner_host).
+  // job (jobs.owner_host) holds its files. Called on that host, complete()
+  // is as above. Called on any other host, it returns once ACKNOWLEDGED and
+  // the renames are committed (same *status, same refusals); the holding
+  // host's worker renames the files when the notification reaches it
+  // (milliseconds), or when that host next opens the queue. Until then the
+  // final files do not exist; the job's row in file_ops shows it is pending.
+  // A rename that then fails cannot take the decision back: the row keeps
+  // its error (file_ops.last_error) and is retried on the holder's next open.
   std::error_code complete(CompleteStatus* status = nullptr);
 
   // ---- Snapshot getters: one read each; they work on final jobs too ---------

@@ -74,15 +74,6 @@ struct QueueOptions {
   // 1, the default, only catches a stall.
   int64_t low_speed_bytes_per_sec = 1;
 
-  // A queue shared by hosts (PostgreSQL): the shortest lease a claim holds a
-  // job for without a renewing write (docs/fleet.md). The lease is the longer
-  // of this and twice stall_timeout. Another host takes a job over only once
-  // its lease ended, so this is also how long a dead host's jobs wait. Keep
-  // the default (60 s) in production: a shorter lease lets a host that is
-  // merely slow (paused, swapping) lose its jobs to another. Tests that kill
-  // a host lower it to see the takeover within seconds.
-  std::chrono::milliseconds minimum_lease{60 * 1000};
-
   // Create the queue file if it does not exist (0600, as are its -wal and
   // -shm). false: open() fails with ERROR_FILE_NOT_FOUND instead, for
   // programs that only read or steer an existing queue.
@@ -132,6 +123,18 @@ struct QueueOptions {
 
   // Sent as User-Agent.
   std::string user_agent = "xferq/0.1";
+
+  // A queue shared by hosts (a postgresql:// URL; docs/fleet.md). Ignored for
+  // a SQLite file.
+  // The identity this process works the queue as; "" for XFERQ_HOST_ID, else
+  // "<hostname>-<first 12 hex digits of /etc/machine-id>". Two processes with
+  // one identity must not run workers on different machines.
+  std::string host_id;
+  // How long a claimed job stays this host's without a renewal. The worker
+  // renews its jobs' leases every third of it, transferring or not; a host
+  // that stops renewing (killed, cut off) loses its running jobs to other
+  // hosts once it ends. Measured by the database server's clock. At least 1 s.
+  std::chrono::seconds host_lease{60};
 };
 
 }  // namespace xferq

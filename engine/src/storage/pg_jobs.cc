@@ -210,22 +210,20 @@ Result<FileOp> PgStore::cancel(const std::string& id, int64_t now_us, bool with_
 }
 
 Result<FileOp> PgStore::complete(const std::string& id, int64_t now_us, Decision* decision, JobState* previous) {
+  // attempts: 0 lets this call withdraw the row if its checks fail (the
+  // caller holds the files); 1 when another host holds them: no one waits
+  // there to withdraw it, so it is born taken, as recovery would take it.
   static const std::string op_sql =
-      "INSERT INTO file_ops (job_id, kind, created_us, previous_state, host) "
-      "SELECT $1, " + kind_sql(OpKind::finalize) + ", $2::bigint, $3::integer, owner_host FROM jobs WHERE id = $1 "
-      "RETURNING id";
+      "INSERT INTO file_ops (job_id, kind, created_us, previous_state, host, attempts) "
+      "SELECT $1, " + kind_sql(OpKind::finalize) + ", $2::bigint, $3::integer, owner_host, "
+      "CASE WHEN owner_host IS NULL OR owner_host = $4 THEN 0 ELSE 1 END FROM jobs WHERE id = $1 "
+      "RETURNING id, host";
   return write_value<FileOp>(FileOp(), [&](Txn& tx, FileOp& op) -> std::error_code {
     // Durable even on a server whose default is synchronous_commit=off: the
     // renames that follow are durable, so the decision must be too.
     tx.exec("SET LOCAL synchronous_commit = on");
     auto current = state_of(tx, id, /*lock=*/true);
     if (!current) return make_error_code(Errc::not_found);
-    // Complete renames the job's temp files, which live on the host that ran
-    // it: from any other host it is refused, and nothing changes (a
-    // Complete carried out by the owning host is issue 15's next step).
-    const pqxx::result owner = tx.exec_params("SELECT owner_host FROM jobs WHERE id = $1", id);
-    if (!owner.empty() && !owner[0][0].is_null() && owner[0][0].as<std::string>() != host_id_)
-      return make_error_code(Errc::not_implemented);
     *previous = *current;
     *decision = decide(*current, Call::complete, facts_of(tx, id));
     if (decision->error) return decision->error;
@@ -234,9 +232,13 @@ Result<FileOp> PgStore::complete(const std::string& id, int64_t now_us, Decision
         "WHERE id = $1 RETURNING generation",
         id, now_us, static_cast<int>(decision->next));
     decision->generation = r[0].as<int64_t>();
-    const pqxx::row ins = tx.exec_params1(op_sql, id, now_us, static_cast<int>(*current));
+    // The job's temp files live on the host that ran it (the row's host):
+    // from any other host the decision commits here and that host's worker
+    // renames them when it hears of it (Outbox::apply_decided_elsewhere).
+    const pqxx::row ins = tx.exec_params1(op_sql, id, now_us, static_cast<int>(*current), host_id_);
     op = FileOp{ins[0].as<int64_t>(), id, OpKind::finalize, std::nullopt};
     op.job_generation = decision->generation;
+    op.host = pg::text_or_empty(ins[1]);
     return {};
   });
 }

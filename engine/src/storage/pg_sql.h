@@ -35,6 +35,11 @@ std::string end_running_time(const std::string& now);
 // with ::text[].
 std::string text_array(const std::vector<std::string>& values);
 
+// The database server's clock in microseconds since the epoch. Leases are
+// written and judged by it, so hosts whose clocks disagree never take a live
+// job from each other.
+#define XFERQ_PG_DB_NOW_US "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+
 // A job state read from a column. A value the table does not know is damage:
 // it throws BadRow, which becomes XFERQ_E_DATABASE_CORRUPT.
 struct BadRow : std::runtime_error {

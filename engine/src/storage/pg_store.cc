@@ -31,6 +31,9 @@ namespace {
 // 'XFRQ': the advisory lock that serializes migrations of one database among
 // processes opening it at once.
 constexpr int64_t kMigrationLock = 0x58465251;
+// The shortest lease (QueueOptions::host_lease): the worker renews every
+// third of it, so a shorter one would mostly measure scheduling noise.
+constexpr int64_t kMinLeaseUs = 1000000LL;
 constexpr char kChannel[] = "xferq_changes";
 
 TimePoint from_us(int64_t us) {
@@ -245,7 +248,7 @@ bool PgStore::is_url(const std::string& path) {
 
 Result<std::unique_ptr<Store>> PgStore::open(const std::string& url, const QueueOptions& options) {
   auto connections = std::make_unique<Connections>();
-  std::string host = host_identity();
+  std::string host = host_identity(options.host_id);
   try {
     connections->main = std::make_unique<pqxx::connection>(url);
     if (std::error_code ec = migrate(*connections->main)) return ec;
@@ -286,7 +289,10 @@ PgStore::~PgStore() {
   connections_->receiver.reset();
 }
 
-int64_t PgStore::lease_us() const { return lease_length_us(options_); }
+int64_t PgStore::lease_us() const {
+  const int64_t lease = std::chrono::duration_cast<std::chrono::microseconds>(options_.host_lease).count();
+  return std::max(kMinLeaseUs, lease);
+}
 
 // ---- Plumbing -------------------------------------------------------------------
 
@@ -419,6 +425,13 @@ Result<int64_t> PgStore::change_counter() {
     ++notifications_;
   }
   return notifications_;
+}
+
+int PgStore::change_fd() {
+  // The LISTEN connection's socket: a NOTIFY from another host's commit makes
+  // it readable, so the worker wakes at once instead of at its next poll.
+  std::lock_guard<std::mutex> lock(listen_mu_);
+  return connections_->listen ? connections_->listen->sock() : -1;
 }
 
 }  // namespace xferq::detail

@@ -13,13 +13,15 @@
 // Parameters are always bound; state numbers come from the state-machine
 // table (pg_sql.h builds the SQL fragments from it).
 //
-// The fleet (hosts, leases, cross-host notifications) is begun, not done:
-// each store has a host identity (XFERQ_HOST_ID, else the hostname and the
-// machine id), registered in `hosts`; a claim records it in jobs.owner_host
-// with a lease (renewed by the worker's writes), outbox rows carry the owning
-// host, pending_ops() returns the rows of this host (or of none), and
+// The fleet (docs/fleet.md): each store has a host identity
+// (QueueOptions::host_id, XFERQ_HOST_ID, else the hostname and the machine
+// id), registered in `hosts`; a claim records it in jobs.owner_host with a
+// lease (QueueOptions::host_lease, by the server's clock) that the worker
+// renews (renew_leases()); outbox rows carry the owning host,
+// pending_ops() returns the rows of this host (or of none), and
 // recover_interrupted() takes back only this host's jobs and those whose
-// lease expired.
+// lease expired. Commits of other hosts reach the worker through LISTEN on
+// a second connection (change_fd(), change_counter()).
 //
 // Its statements are spread over files by concept, as the SQLite backend's:
 // pg_store.cc (opening, migrations, plumbing, row readers), pg_jobs.cc (the
@@ -149,6 +151,8 @@ class PgStore final : public Store {
   Result<WriteOutcome> record_response(const Claim& claim, int64_t idx, const ResponseMeta& meta) override;
   Result<std::vector<FileOp>> pending_cancel_sessions() override;
   Result<int64_t> change_counter() override;
+  int change_fd() override;
+  std::error_code renew_leases(const std::vector<std::string>& held) override;
 
   // Uploads (pg_uploads.cc).
   Result<UploadJob> upload_job(const std::string& job_id) override;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "clock.h"
 #include "storage/pg_sql.h"
 #include "storage/pg_store.h"
 #include "validate.h"
@@ -57,7 +58,7 @@ Claim read_claim(const pqxx::row& r) {
 Result<std::vector<FileOp>> PgStore::pending_ops() {
   // This host's rows and those of no host: another host's temp files are not
   // here. Cancel-Session rows are the worker's (network), not the filesystem's.
-  static const std::string sql = "SELECT id, job_id, kind, host FROM file_ops WHERE kind IN (" +
+  static const std::string sql = "SELECT id, job_id, kind, host, attempts FROM file_ops WHERE kind IN (" +
                                  kind_sql(OpKind::delete_temps) + ", " + kind_sql(OpKind::finalize) +
                                  ") AND (host IS NULL OR host = $1) ORDER BY id";
   return read<std::vector<FileOp>>([&](Txn& tx) {
@@ -67,6 +68,7 @@ Result<std::vector<FileOp>> PgStore::pending_ops() {
       if (is_retired_locked(id)) continue;
       out.push_back(FileOp{id, r[1].as<std::string>(), static_cast<OpKind>(r[2].as<int>()), std::nullopt});
       out.back().host = pg::text_or_empty(r[3]);
+      out.back().attempts = r[4].as<int64_t>();
     }
     return out;
   });
@@ -177,7 +179,7 @@ Result<std::vector<Claim>> PgStore::claim_next(int limit, const std::vector<std:
   // state check on the locked row.
   static const std::string sql =
       "UPDATE jobs j SET state = $3::integer, generation = j.generation + 1, modified_us = $2::bigint, "
-      "running_since_us = $2::bigint, owner_host = $4, lease_expires_us = $2::bigint + $5::bigint "
+      "running_since_us = $2::bigint, owner_host = $4, lease_expires_us = " XFERQ_PG_DB_NOW_US " + $5::bigint "
       "FROM (SELECT id FROM jobs WHERE " + state_in(start.from) + " AND id <> ALL($6::text[]) "
       "ORDER BY priority, queued_seq LIMIT $1::integer FOR UPDATE SKIP LOCKED) pick "
       "WHERE j.id = pick.id AND j." + state_in(start.from) + " RETURNING j.id, j.priority, j.queued_seq, "
@@ -260,7 +262,7 @@ Result<WriteOutcome> PgStore::mark_connected(Claim* claim, int64_t now_us) {
   const WorkerTransition connected = worker_transition(WorkerEvent::connected);
   static const std::string sql =
       "UPDATE jobs SET state = $4::integer, generation = generation + 1, modified_us = $3::bigint, "
-      "lease_expires_us = $3::bigint + $5::bigint WHERE id = $1 AND generation = $2::bigint AND " +
+      "lease_expires_us = " XFERQ_PG_DB_NOW_US " + $5::bigint WHERE id = $1 AND generation = $2::bigint AND " +
       state_in(connected.from) + " RETURNING generation";
   return write_value<WriteOutcome>(WriteOutcome::stale, [&](Txn& tx, WriteOutcome& outcome) -> std::error_code {
     const pqxx::result r = tx.exec_params(sql, claim->job_id, claim->generation, now_us,
@@ -284,7 +286,7 @@ Result<WriteOutcome> PgStore::commit_progress(const Claim& claim, const FileRow&
     // Progress resets the no-progress clock and renews the host's lease.
     tx.exec_params(
         "UPDATE jobs SET modified_us = $2::bigint, no_progress_since_us = NULL, "
-        "lease_expires_us = $2::bigint + $3::bigint WHERE id = $1",
+        "lease_expires_us = " XFERQ_PG_DB_NOW_US " + $3::bigint WHERE id = $1",
         claim.job_id, now_us, lease_us());
     outcome = WriteOutcome::applied;
     return {};
@@ -311,7 +313,7 @@ Result<FileFinish> PgStore::finish_file(Claim* claim, const FileRow& file, int64
     if (facts.files_completed < facts.files_total) {
       tx.exec_params(
           "UPDATE jobs SET modified_us = $2::bigint, no_progress_since_us = NULL, "
-          "lease_expires_us = $2::bigint + $3::bigint WHERE id = $1",
+          "lease_expires_us = " XFERQ_PG_DB_NOW_US " + $3::bigint WHERE id = $1",
           claim->job_id, now_us, lease_us());
       outcome = FileFinish::more_files;
       return {};
@@ -427,7 +429,7 @@ Result<int64_t> PgStore::requeue_due(int64_t now_us, std::vector<std::string>* e
       "OR EXISTS (SELECT 1 FROM jobs WHERE " + state_in(expiry.from) +
       " AND no_progress_since_us + no_progress_timeout_s * 1000000 <= $1::bigint) "
       "OR EXISTS (SELECT 1 FROM jobs WHERE " + state_in(worker_transition(WorkerEvent::interrupted).from) +
-      " AND lease_expires_us <= $1::bigint AND owner_host <> $2)";
+      " AND lease_expires_us <= " XFERQ_PG_DB_NOW_US " AND owner_host <> $2)";
   static const std::string expire_sql =
       "UPDATE jobs SET state = $3::integer, generation = generation + 1, modified_us = $1::bigint, "
       "error_hresult = $2::bigint, error_context = $4::integer, "
@@ -466,7 +468,7 @@ int64_t PgStore::take_over_expired(Txn& tx, int64_t now_us) {
   static const std::string sql =
       "WITH taken AS (UPDATE jobs SET state = $2::integer, generation = generation + 1, modified_us = $1::bigint, "
       "running_since_us = NULL, lease_expires_us = NULL WHERE " + state_in(interrupted.from) +
-      " AND lease_expires_us <= $1::bigint AND owner_host <> $3 RETURNING id, owner_host) "
+      " AND lease_expires_us <= " XFERQ_PG_DB_NOW_US " AND owner_host <> $3 RETURNING id, owner_host) "
       "INSERT INTO file_ops (job_id, kind, created_us, host) SELECT id, " + kind_sql(OpKind::delete_temps) +
       ", $1::bigint, owner_host FROM taken";
   return static_cast<int64_t>(
@@ -475,13 +477,16 @@ int64_t PgStore::take_over_expired(Txn& tx, int64_t now_us) {
 
 Result<std::optional<int64_t>> PgStore::next_retry_us() {
   // The next retry, or the end of another host's lease (a takeover is due
-  // then: requeue_due).
+  // then: requeue_due). A lease ends by the server's clock: its end is
+  // given in this host's clock ($2, now here), so that a skew between the
+  // two neither wakes the worker early in a loop nor late.
   static const std::string sql =
       "SELECT least((SELECT min(retry_at_us) FROM jobs WHERE " +
       state_in(worker_transition(WorkerEvent::retry_due).from) + "), (SELECT min(lease_expires_us) FROM jobs WHERE " +
-      state_in(worker_transition(WorkerEvent::interrupted).from) + " AND owner_host <> $1))";
+      state_in(worker_transition(WorkerEvent::interrupted).from) + " AND owner_host <> $1) - " XFERQ_PG_DB_NOW_US
+      " + $2::bigint)";
   return read<std::optional<int64_t>>([&](Txn& tx) -> std::optional<int64_t> {
-    const pqxx::row r = tx.exec_params1(sql, host_id_);
+    const pqxx::row r = tx.exec_params1(sql, host_id_, now_us());
     if (r[0].is_null()) return std::nullopt;
     return r[0].as<int64_t>();
   });
@@ -534,6 +539,22 @@ std::error_code PgStore::reopen_lost_file(const std::string& job_id, int64_t idx
     tx.exec_params(
         "UPDATE jobs SET state = $2::integer, generation = generation + 1, modified_us = $3::bigint WHERE id = $1",
         job_id, static_cast<int>(d.next), now_us);
+    return {};
+  });
+}
+
+std::error_code PgStore::renew_leases(const std::vector<std::string>& held) {
+  // Only leases this host still holds: a job taken over (lease cleared) or
+  // claimed by another host (owner changed) is not renewed, so a host that
+  // comes back never extends what it lost.
+  static const std::string sql =
+      "UPDATE jobs SET lease_expires_us = " XFERQ_PG_DB_NOW_US " + $3::bigint WHERE id = ANY($1::text[]) "
+      "AND owner_host = $2 AND lease_expires_us IS NOT NULL AND " +
+      state_in(worker_transition(WorkerEvent::interrupted).from);
+  return write_txn([&](Txn& tx) -> std::error_code {
+    if (!held.empty()) tx.exec_params(sql, pg::text_array(held), host_id_, lease_us());
+    // The host's own heartbeat, for operators (the hosts view).
+    tx.exec_params("UPDATE hosts SET last_seen_us = " XFERQ_PG_DB_NOW_US " WHERE host_id = $1", host_id_);
     return {};
   });
 }

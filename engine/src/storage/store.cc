@@ -1,14 +1,11 @@
-// store.cc — Store::open(): the path names the backend; lease_length_us():
-// how long a claim on a shared queue holds a job; local_files_base(): where a
-// process keeps the worker's lock and wake-up socket for a queue.
+// store.cc — Store::open(): the path names the backend; local_files_base():
+// where a process keeps the worker's lock and wake-up socket for a queue.
 #include "storage/store.h"
 
 #include "validate.h"
 
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -41,7 +38,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const QueueO
   return SqliteStore::open(path, options);
 }
 
-std::string host_identity() {
+std::string host_identity(const std::string& configured) {
+  if (!configured.empty()) return configured;
   if (const char* env = std::getenv("XFERQ_HOST_ID"); env && *env) return env;
   char name[256] = {0};
   if (::gethostname(name, sizeof name - 1) != 0) std::snprintf(name, sizeof name, "localhost");
@@ -51,19 +49,13 @@ std::string host_identity() {
   return std::string(name) + (machine.empty() ? "" : "-" + machine.substr(0, 12));
 }
 
-int64_t lease_length_us(const QueueOptions& options) {
-  const int64_t minimum_us = std::chrono::duration_cast<std::chrono::microseconds>(options.minimum_lease).count();
-  const int64_t stall_us = std::chrono::duration_cast<std::chrono::microseconds>(options.stall_timeout).count();
-  return std::max(minimum_us, 2 * stall_us);
-}
-
-std::string local_files_base(const std::string& path) {
+std::string local_files_base(const std::string& path, const std::string& host) {
   if (!is_server_url(path)) return path;
   // FNV-1a of the URL and the host identity: the same queue on one host
   // names the same lock (one serving worker) without writing the URL, which
   // may hold a password, into a file name.
   uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : path + '\n' + host_identity()) h = (h ^ c) * 1099511628211ull;
+  for (unsigned char c : path + '\n' + host) h = (h ^ c) * 1099511628211ull;
   char name[64];
   std::snprintf(name, sizeof name, "xferq-%016" PRIx64, h);
   std::error_code ec;

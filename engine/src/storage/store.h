@@ -184,19 +184,14 @@ enum class Property {
 // queue file's own path for SQLite; for a server's URL a name under the temp
 // directory made from a hash of the URL and the host identity (one serving
 // worker per queue and host).
-std::string local_files_base(const std::string& path);
+std::string local_files_base(const std::string& path, const std::string& host);
 
-// The identity this process works a shared (server) queue as: XFERQ_HOST_ID,
-// else "<hostname>-<first 12 hex digits of /etc/machine-id>". Several
-// identities on one machine act as several hosts (tests, and workers that
-// must not share temp files).
-std::string host_identity();
-
-// How long a claim on a queue shared by hosts holds a job without a worker
-// write renewing it (docs/fleet.md): QueueOptions::minimum_lease, or twice the
-// stall timeout when that is longer, so that a live transfer that stalls is
-// failed by its own worker before its lease ends.
-int64_t lease_length_us(const QueueOptions& options);
+// The identity this process works a shared (server) queue as: `configured`
+// (QueueOptions::host_id) if set, else XFERQ_HOST_ID, else
+// "<hostname>-<first 12 hex digits of /etc/machine-id>". Several identities
+// on one machine act as several hosts (tests, and workers that must not
+// share temp files).
+std::string host_identity(const std::string& configured);
 
 class Store {
  public:
@@ -406,6 +401,19 @@ class Store {
   // A number that changes whenever another connection (or process) commits;
   // the worker polls it to notice calls made elsewhere.
   virtual Result<int64_t> change_counter() = 0;
+  // A descriptor that becomes readable when another connection commits (the
+  // worker adds it to its poll and reads change_counter() at once), or -1
+  // when the backend has none and the poll of change_counter() is all there is.
+  // It may change after change_counter() reconnected: ask again each time.
+  virtual int change_fd() { return -1; }
+  // Renews this host's lease on the running jobs it holds (`held`: their
+  // ids), transferring or not, and records that the host is alive. A no-op
+  // for a queue only one machine uses. The worker calls it every third of
+  // QueueOptions::host_lease.
+  virtual std::error_code renew_leases(const std::vector<std::string>& held) {
+    (void)held;
+    return {};
+  }
 
   // ---- Bandwidth (sqlite_bandwidth.cc) -------------------------------------
   // The queue-wide settings and schedule, in one read.

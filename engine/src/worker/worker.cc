@@ -206,9 +206,9 @@ bool Worker::take_changes(bool* may_run) {
       external = true;
     }
   }
-  // On a queue shared by hosts, a Cancel called elsewhere leaves this host's
-  // temp files to this host: delete them now.
-  if (external && !ctx_.store.host().empty()) ctx_.outbox.apply_deletions();
+  // On a queue shared by hosts, a Cancel or a Complete called elsewhere
+  // leaves this host's temp files to this host: delete or rename them now.
+  if (external && !ctx_.store.host().empty()) ctx_.outbox.apply_decided_elsewhere();
   if (changed.empty() && !external) return false;
   // Retry timers need no second look: only this worker creates
   // TRANSIENT_ERROR jobs, and a failure resets the timer when it does.
@@ -241,8 +241,18 @@ void Worker::run_timers() {
     next_housekeeping_ = Steady::now() + ctx_.options.housekeeping_interval;
     if (ctx_.housekeep) ctx_.housekeep();
   }
+  if (!ctx_.store.host().empty() && Steady::now() >= next_lease_renewal_) renew_leases();
   const int64_t now = now_us();
   if (next_retry_us_ == 0 || now >= next_retry_us_) requeue_due();
+}
+
+void Worker::renew_leases() {
+  // Every third of the lease: two renewals may fail (a slow database, a
+  // reconnect) before another host may take the jobs over.
+  next_lease_renewal_ = Steady::now() + ctx_.options.host_lease / 3;
+  std::vector<std::string> held;
+  for (const auto& kv : jobs_) held.push_back(kv.first);
+  ok(ctx_.store.renew_leases(held));
 }
 
 void Worker::requeue_due() {
@@ -260,11 +270,12 @@ void Worker::requeue_due() {
   // Nothing due: look again in an hour. On a queue shared by hosts, another
   // host may claim a job any moment (no notification resets this timer) and
   // die with it; its lease then ends one lease after its claim at the
-  // soonest (a fleet's hosts use one lease length), so looking again one
-  // lease from now finds that end in time. An hour would leave its jobs
-  // stranded for up to an hour.
-  const int64_t idle_us = ctx_.store.host().empty() ? 3600 * 1000000LL
-                                                     : std::min<int64_t>(3600 * 1000000LL, lease_length_us(ctx_.options));
+  // soonest (a fleet's hosts use one host_lease), so looking again one lease
+  // from now finds that end in time. An hour would leave its jobs stranded
+  // for up to an hour.
+  constexpr int64_t kHourUs = 3600 * 1000000LL;
+  const int64_t lease_us = std::chrono::duration_cast<std::chrono::microseconds>(ctx_.options.host_lease).count();
+  const int64_t idle_us = ctx_.store.host().empty() ? kHourUs : std::clamp<int64_t>(lease_us, 1000000LL, kHourUs);
   next_retry_us_ = *next ? **next : now + idle_us;
   if (*requeued > 0) dirty_ = contended_ = true;
 }
@@ -388,9 +399,18 @@ void Worker::sleep() {
   // A request paused by its bandwidth throttle is resumed on time.
   const int64_t bandwidth_ms = bandwidth_.wake_in_ms(jobs_);
   if (bandwidth_ms >= 0) timeout_ms = std::min(timeout_ms, bandwidth_ms);
-  curl_waitfd wake{wake_.fd(), CURL_WAIT_POLLIN, 0};
-  curl_multi_poll(multi_, wake.fd >= 0 ? &wake : nullptr, wake.fd >= 0 ? 1 : 0, static_cast<int>(timeout_ms),
-                  nullptr);
+  // Besides libcurl's sockets: calls of other processes on this machine (the
+  // wake-up socket) and, on a shared database, other hosts' commits.
+  curl_waitfd extra[2];
+  unsigned n = 0;
+  if (wake_.fd() >= 0) extra[n++] = curl_waitfd{wake_.fd(), CURL_WAIT_POLLIN, 0};
+  const int change_fd = ctx_.store.change_fd();
+  const unsigned change_slot = n;
+  if (change_fd >= 0) extra[n++] = curl_waitfd{change_fd, CURL_WAIT_POLLIN, 0};
+  curl_multi_poll(multi_, n ? extra : nullptr, n, static_cast<int>(timeout_ms), nullptr);
+  // A notification arrived: read the change counter on this turn, not at
+  // the next poll_interval.
+  if (change_fd >= 0 && (extra[change_slot].revents & CURL_WAIT_POLLIN)) next_counter_check_ = Steady::now();
 }
 
 void Worker::shutdown() {

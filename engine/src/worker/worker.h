@@ -2,8 +2,9 @@
 // them on one libcurl multi handle (one event loop, no thread per transfer).
 //
 // The loop schedules; drivers speak protocols (transfer_driver.h). Each turn
-// it takes the changes calls reported (job_changed) and, every poll_interval,
-// looks for commits of other processes (Store::change_counter()); drops the
+// it takes the changes calls reported (job_changed) and, every poll_interval
+// or at once when the store's change_fd() (a PostgreSQL LISTEN socket) is
+// readable, looks for commits of other processes (Store::change_counter()); drops the
 // transfers those changes made stale; sends the Cancel-Sessions the outbox
 // holds; runs housekeeping and requeues jobs whose retry delay passed; claims
 // runnable jobs by priority into free slots — when every slot is busy, first
@@ -120,6 +121,8 @@ class Worker final : public TransferLoop {
   bool take_changes(bool* may_run);
   void reconcile(const std::map<std::string, int64_t>& changed, bool everything);
   void run_timers();
+  // Shared queues: keeps this host's claims alive (Store::renew_leases()).
+  void renew_leases();
   void requeue_due();
   void schedule();
   // Every slot is busy: asks the scheduler (worker/scheduler.h) which running
@@ -168,6 +171,7 @@ class Worker final : public TransferLoop {
   int64_t last_counter_ = 0;       // Store::change_counter() when last polled
   Steady::time_point next_counter_check_{};
   Steady::time_point next_housekeeping_{};
+  Steady::time_point next_lease_renewal_{};  // shared queues: renew_leases()
   std::map<std::string, std::unique_ptr<JobDriver>> jobs_;
   CancelSessions cancels_{*this};
   BandwidthManager bandwidth_{ctx_.store, ctx_.options};  // shares of the bandwidth limits
