@@ -156,8 +156,13 @@ class PgFleet : public ::testing::Test {
   }
 
   // Each of `hosts` completes the TRANSFERRED jobs it holds, all at once (a
-  // process each, in its own view of the files); how many in all.
+  // process each, in its own view of the files, where the renames happen);
+  // how many in all.
   int complete_on(const std::vector<std::string>& hosts) {
+    std::map<std::string, std::vector<std::string>> held;  // host -> its TRANSFERRED jobs
+    for (const auto& r : sql("SELECT owner_host, id FROM jobs WHERE state = " +
+                             std::to_string(static_cast<int>(JobState::transferred))))
+      held[r[0].c_str()].push_back(r[1].c_str());
     struct Run {
       pid_t pid;
       std::string out, err;
@@ -166,10 +171,10 @@ class PgFleet : public ::testing::Test {
     for (const std::string& host : hosts) {
       ++starts_;
       Run r{-1, log_of(host, "out"), log_of(host, "err")};
-      r.pid = spawn(XFERQ_FLEET_HOST_PATH,
-                    {"--db", url_, "--host", host, "--shared-dir", shared_dir_, "--host-dir", host_dir(host),
-                     "--complete"},
-                    r.out, r.err);
+      std::vector<std::string> args = {"--db", url_, "--host", host, "--shared-dir", shared_dir_,
+                                       "--host-dir", host_dir(host), "--complete"};
+      args.insert(args.end(), held[host].begin(), held[host].end());
+      r.pid = spawn(XFERQ_FLEET_HOST_PATH, args, r.out, r.err);
       runs.push_back(r);
     }
     int completed = 0;

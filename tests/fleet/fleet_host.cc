@@ -2,7 +2,7 @@
 // of its own, for tests/pg_fleet_test.cc.
 //
 //   fleet_host --db URL --host ID --shared-dir DIR --host-dir HDIR
-//              [--max-transfers N] [--host-lease-s L] [--complete]
+//              [--max-transfers N] [--host-lease-s L] [--complete JOB...]
 //
 // Real hosts of a fleet have disks of their own; on one test machine the
 // jobs' files all name the same directory. So before opening the queue the
@@ -16,8 +16,9 @@
 //
 // Without --complete: serves the queue (its worker runs transfers) until
 // SIGTERM or SIGINT, then closes it and exits 0; "ready" on stdout once the
-// queue is open. With --complete: completes every TRANSFERRED job this host
-// holds (others answer E_NOTIMPL and are left), prints how many, exits 0.
+// queue is open. With --complete: completes the jobs named (the test names
+// those this host holds, so that the renames happen here, in this host's
+// view of the files), prints how many, exits 0.
 // Exit codes: 2 bad arguments, 3 open failed, 4 complete failed, 77 no mount
 // namespace here (as root: no CAP_SYS_ADMIN; otherwise no unprivileged user
 // namespaces either: the test skips).
@@ -31,6 +32,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "xferq/queue.h"
 
@@ -41,6 +43,7 @@ struct Args {
   int max_transfers = 2;
   long host_lease_s = 60;
   bool complete = false;
+  std::vector<std::string> jobs_to_complete;
 };
 
 bool parse(int argc, char** argv, Args* a) {
@@ -48,7 +51,8 @@ bool parse(int argc, char** argv, Args* a) {
     const std::string k = argv[i];
     if (k == "--complete") {
       a->complete = true;
-      continue;
+      a->jobs_to_complete.assign(argv + i + 1, argv + argc);
+      break;
     }
     if (i + 1 >= argc) return false;
     const std::string v = argv[++i];
@@ -101,17 +105,13 @@ xferq::QueueOptions options_for(const Args& a) {
   return o;
 }
 
-int complete_own_jobs(xferq::Queue& queue) {
-  auto jobs = queue.jobs();
-  if (!jobs.ok()) return 4;
+int complete_jobs(xferq::Queue& queue, const std::vector<std::string>& ids) {
   int completed = 0;
-  for (xferq::Job& job : *jobs) {
-    auto state = job.state();
-    if (!state.ok() || *state != xferq::JobState::transferred) continue;
-    const std::error_code ec = job.complete();
-    if (ec == xferq::make_error_code(xferq::Errc::not_implemented)) continue;  // another host's files
+  for (const std::string& id : ids) {
+    auto job = queue.get_job(id);
+    const std::error_code ec = job.ok() ? job->complete() : job.error();
     if (ec) {
-      std::fprintf(stderr, "complete %s: %s\n", job.id().c_str(), ec.message().c_str());
+      std::fprintf(stderr, "complete %s: %s\n", id.c_str(), ec.message().c_str());
       return 4;
     }
     ++completed;
@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "open: %s\n", queue.error().message().c_str());
     return 3;
   }
-  if (a.complete) return complete_own_jobs(**queue);
+  if (a.complete) return complete_jobs(**queue, a.jobs_to_complete);
   std::printf("ready\n");
   std::fflush(stdout);
   int sig = 0;
