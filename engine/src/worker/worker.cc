@@ -267,7 +267,16 @@ void Worker::requeue_due() {
   }
   auto next = ctx_.store.next_retry_us();
   if (!ok(next)) return;
-  next_retry_us_ = *next ? **next : now + 3600 * 1000000LL;
+  // Nothing due: look again in an hour. On a queue shared by hosts, another
+  // host may claim a job any moment (no notification resets this timer) and
+  // die with it; its lease then ends one lease after its claim at the
+  // soonest (a fleet's hosts use one host_lease), so looking again one lease
+  // from now finds that end in time. An hour would leave its jobs stranded
+  // for up to an hour.
+  constexpr int64_t kHourUs = 3600 * 1000000LL;
+  const int64_t lease_us = std::chrono::duration_cast<std::chrono::microseconds>(ctx_.options.host_lease).count();
+  const int64_t idle_us = ctx_.store.host().empty() ? kHourUs : std::clamp<int64_t>(lease_us, 1000000LL, kHourUs);
+  next_retry_us_ = *next ? **next : now + idle_us;
   if (*requeued > 0) dirty_ = contended_ = true;
 }
 
