@@ -59,7 +59,9 @@ TEST_F(PgEngine, RecoveryLeavesAnotherHostsLeasedJobAlone) {
   ASSERT_EQ(claims->size(), 1u);
   EXPECT_EQ(sql_text("SELECT owner_host FROM jobs WHERE id = $1", job.id()), "host-a");
   ASSERT_FALSE((*b)->recover_interrupted(detail::now_us()));
-  if (detail::now_us() < claimed_at + 1500000) EXPECT_EQ(*job.state(), JobState::connecting);  // host-a's lease holds
+  if (detail::now_us() < claimed_at + 1500000) {
+    EXPECT_EQ(*job.state(), JobState::connecting);  // host-a's lease holds
+  }
   ASSERT_TRUE(wait_for([&] {
     EXPECT_FALSE((*b)->recover_interrupted(detail::now_us()));
     return *job.state() == JobState::queued;  // expired: back to the queue
