@@ -6,7 +6,9 @@
 #include <sqlite3.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,12 +16,16 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <random>
 #include <exception>
 #include <stdexcept>
 #include <thread>
 
 #include <xferq/xferq.h>
+
+extern char** environ;
 
 namespace xferq::bench {
 
@@ -343,6 +349,67 @@ double peak_rss_mib() {
   struct rusage ru {};
   ::getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+// ---- LineChild ---------------------------------------------------------------
+
+void LineChild::start(const std::vector<std::string>& args, const std::string& host_id) {
+  int in[2], out[2];
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe");
+  std::vector<std::string> argv_s = {self};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<std::string> env_s;
+  if (!host_id.empty()) env_s.push_back("XFERQ_HOST_ID=" + host_id);
+  for (char** e = environ; *e; ++e)
+    if (host_id.empty() || std::strncmp(*e, "XFERQ_HOST_ID=", 14) != 0) env_s.push_back(*e);
+  std::vector<char*> argv, envp;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  for (auto& e : env_s) envp.push_back(e.data());
+  argv.push_back(nullptr);
+  envp.push_back(nullptr);
+  const int rc = ::posix_spawn(&pid_, self.c_str(), &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(in[0]);
+  ::close(out[1]);
+  to_ = in[1];
+  from_ = ::fdopen(out[0], "r");
+  if (rc != 0) throw std::runtime_error("cannot start a child of mode " + args.at(0));
+  expect("ready");
+}
+
+void LineChild::send(const std::string& line) {
+  const std::string l = line + "\n";
+  if (::write(to_, l.data(), l.size()) != static_cast<ssize_t>(l.size())) throw std::runtime_error("child write");
+}
+
+std::string LineChild::recv() {
+  char* buf = nullptr;
+  size_t cap = 0;
+  const ssize_t n = ::getline(&buf, &cap, from_);
+  std::string line = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  std::free(buf);
+  if (!line.empty() && line.back() == '\n') line.pop_back();
+  if (n <= 0) throw std::runtime_error("a child process ended early");
+  return line;
+}
+
+void LineChild::expect(const std::string& what) {
+  const std::string got = recv();
+  if (got != what) throw std::runtime_error("child said \"" + got + "\", expected \"" + what + "\"");
+}
+
+void LineChild::stop() {
+  if (to_ >= 0) ::close(to_);  // EOF on its stdin: it closes its queue and exits
+  to_ = -1;
+  if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+  pid_ = 0;
+  if (from_) ::fclose(from_);
+  from_ = nullptr;
 }
 
 }  // namespace xferq::bench

@@ -3,7 +3,10 @@
 #ifndef XFERQ_BENCH_UTIL_H_
 #define XFERQ_BENCH_UTIL_H_
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -22,6 +25,33 @@ inline int64_t mono_ns() {
 // "<dir>/.<name>.xferq-<32 hex of the GUID>-<idx>.part". generate_queue checks
 // it against the engine itself (verify_temp_naming) before relying on it.
 std::string engine_temp_path(const std::string& local_path, const std::string& job_id, int64_t idx);
+
+// This benchmark binary started again in a child mode (`args`, e.g.
+// {"cancel-peer", "--db", DB}), talking in lines over two pipes: send() to
+// its stdin, recv() from its stdout; it says "ready" first (start() waits
+// for it). `host_id`, if not empty, becomes its XFERQ_HOST_ID. Spawned, not
+// forked: the parent holds threads and large buffers. stop() closes its
+// stdin, which makes it exit, and waits for it. Throws std::runtime_error.
+// Thread safety: one thread at a time.
+class LineChild {
+ public:
+  LineChild() = default;
+  LineChild(const LineChild&) = delete;
+  LineChild& operator=(const LineChild&) = delete;
+  ~LineChild() { stop(); }
+
+  void start(const std::vector<std::string>& args, const std::string& host_id = "");
+  void send(const std::string& line);
+  std::string recv();
+  // recv() must say `what`, else it throws.
+  void expect(const std::string& what);
+  void stop();
+
+ private:
+  pid_t pid_ = 0;
+  int to_ = -1;
+  FILE* from_ = nullptr;
+};
 
 struct GenSpec {
   std::string db;            // queue file to create (must not exist)

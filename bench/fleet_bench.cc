@@ -114,75 +114,8 @@ std::unique_ptr<Queue> open_queue(const std::string& url, const QueueOptions& o)
 
 // ---- Child processes ------------------------------------------------------------------
 
-// This binary in a child mode, as host `host_id` (XFERQ_HOST_ID), over two
-// pipes: lines to its stdin, lines from its stdout. Spawned (not forked):
-// this process holds the HTTP server's bodies and many threads.
-class Child {
- public:
-  Child() = default;
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() { stop(); }
-
-  void start(const std::vector<std::string>& args, const std::string& host_id) {
-    int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    const std::string self = std::filesystem::read_symlink("/proc/self/exe");
-    std::vector<std::string> argv_s = {self};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<std::string> env_s = {"XFERQ_HOST_ID=" + host_id};
-    for (char** e = environ; *e; ++e)
-      if (std::strncmp(*e, "XFERQ_HOST_ID=", 14) != 0) env_s.push_back(*e);
-    std::vector<char*> argv, envp;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    for (auto& e : env_s) envp.push_back(e.data());
-    argv.push_back(nullptr);
-    envp.push_back(nullptr);
-    const int rc = ::posix_spawn(&pid_, self.c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(in[0]);
-    ::close(out[1]);
-    to_ = in[1];
-    from_ = ::fdopen(out[0], "r");
-    if (rc != 0) throw std::runtime_error("cannot start a child of mode " + args.at(0));
-    expect("ready");
-  }
-  void send(const std::string& line) {
-    const std::string l = line + "\n";
-    if (::write(to_, l.data(), l.size()) != static_cast<ssize_t>(l.size())) throw std::runtime_error("child write");
-  }
-  std::string recv() {
-    char* buf = nullptr;
-    size_t cap = 0;
-    const ssize_t n = ::getline(&buf, &cap, from_);
-    std::string line = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-    std::free(buf);
-    if (!line.empty() && line.back() == '\n') line.pop_back();
-    if (n <= 0) throw std::runtime_error("a child process ended early");
-    return line;
-  }
-  void expect(const std::string& what) {
-    const std::string got = recv();
-    if (got != what) throw std::runtime_error("child said \"" + got + "\", expected \"" + what + "\"");
-  }
-  void stop() {
-    if (to_ >= 0) ::close(to_);  // EOF on its stdin: it closes its queue and exits
-    to_ = -1;
-    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
-    pid_ = 0;
-    if (from_) ::fclose(from_);
-    from_ = nullptr;
-  }
-
- private:
-  pid_t pid_ = 0;
-  int to_ = -1;
-  FILE* from_ = nullptr;
-};
+// This binary in a child mode, as host `host_id` (XFERQ_HOST_ID): LineChild.
+using Child = LineChild;
 
 std::vector<std::unique_ptr<Child>> start_children(int n, const std::vector<std::string>& args,
                                                    const std::string& host_prefix) {

@@ -133,16 +133,21 @@ step() {  # prints the time the previous step took
   STEP_T=$now
 }
 
+# What both tables' jq programs share: numbers shown with 3-4 significant
+# digits, and a goal's verdict.
+JQ_FORMAT='
+  def abs: if . < 0 then -. else . end;
+  def f: if . == null then "n/a" elif (type == "number") then
+           (if (. | abs) >= 1000 then (. | round | tostring) elif (. | abs) >= 100 then (. * 10 | round / 10 | tostring)
+            elif (. | abs) >= 1 then (. * 100 | round / 100 | tostring) else (. * 1000 | round / 1000 | tostring) end)
+         else tostring end;
+  def verdict($ok): if $ok == null then "" elif $ok then "PASS" else "MISS" end;'
+
 # ---- 0: PostgreSQL fleet ------------------------------------------------------------------------------
 # The table of the PostgreSQL figures (from pg.json), in the main table's style.
 pg_table() {
   jq -r '
-    def abs: if . < 0 then -. else . end;
-    def f: if . == null then "n/a" elif (type == "number") then
-             (if (. | abs) >= 1000 then (. | round | tostring) elif (. | abs) >= 100 then (. * 10 | round / 10 | tostring)
-              elif (. | abs) >= 1 then (. * 100 | round / 100 | tostring) else (. * 1000 | round / 1000 | tostring) end)
-           else tostring end;
-    def verdict($ok): if $ok == null then "" elif $ok then "PASS" else "MISS" end;
+    '"$JQ_FORMAT"'
     def row($k; $v; $t; $ok): [$k, $v, $t, verdict($ok)];
     . as $r
     | def sp($k): if $r[$k + "_med"] == null then "n/a"
@@ -412,12 +417,7 @@ jq -s --arg mode "$MODE" --arg l0 "$LOAD_START" --arg l1 "$LOAD_MID" --arg l2 "$
 
 echo
 jq -r '
-  def abs: if . < 0 then -. else . end;
-  def f: if . == null then "n/a" elif (type == "number") then
-           (if (. | abs) >= 1000 then (. | round | tostring) elif (. | abs) >= 100 then (. * 10 | round / 10 | tostring)
-            elif (. | abs) >= 1 then (. * 100 | round / 100 | tostring) else (. * 1000 | round / 1000 | tostring) end)
-         else tostring end;
-  def verdict($ok): if $ok == null then "" elif $ok then "PASS" else "MISS" end;
+  '"$JQ_FORMAT"'
   def ge($v; $x): if $v == null then null else $v >= $x end;
   def le($v; $x): if $v == null then null else $v <= $x end;
   def row($k; $v; $t; $ok): [$k, $v, $t, verdict($ok)];

@@ -870,50 +870,17 @@ int mode_cancel() {
 // cross-process wake-up without a process start. Used by one thread.
 class CancelPeer {
  public:
-  ~CancelPeer() { stop(); }
-  void start(const std::string& db) {
-    int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    const std::string self = std::filesystem::read_symlink("/proc/self/exe");
-    const char* argv[] = {self.c_str(), "cancel-peer", "--db", db.c_str(), nullptr};
-    const int rc = ::posix_spawn(&pid_, self.c_str(), &fa, nullptr, const_cast<char* const*>(argv), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(in[0]);
-    ::close(out[1]);
-    to_ = in[1];
-    from_ = out[0];
-    if (rc != 0) throw std::runtime_error("cannot start the cancel peer");
-    if (read_line() != "ready") throw std::runtime_error("the cancel peer did not start");
-  }
+  void start(const std::string& db) { child_.start({"cancel-peer", "--db", db}); }
   // Returns once the peer's cancel() returned.
   void cancel(const std::string& id) {
-    const std::string line = id + "\n";
-    if (::write(to_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) throw std::runtime_error("peer write");
-    const std::string answer = read_line();
+    child_.send(id);
+    const std::string answer = child_.recv();
     if (answer != "canceled") throw std::runtime_error("cancel peer: " + answer);
   }
-  void stop() {
-    if (to_ >= 0) ::close(to_);
-    to_ = -1;
-    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
-    pid_ = 0;
-    if (from_ >= 0) ::close(from_);
-    from_ = -1;
-  }
+  void stop() { child_.stop(); }
 
  private:
-  std::string read_line() {
-    std::string line;
-    char c;
-    while (::read(from_, &c, 1) == 1 && c != '\n') line += c;
-    return line;
-  }
-  pid_t pid_ = 0;
-  int to_ = -1, from_ = -1;
+  LineChild child_;
 };
 
 // The peer's side: opens the queue without a worker, cancels each id read

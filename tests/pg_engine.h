@@ -17,6 +17,13 @@
 
 namespace xferq::testing {
 
+// Test options for a store working as host `host` (QueueOptions::host_id).
+inline QueueOptions host_options(const std::string& host, bool start_worker) {
+  QueueOptions o = test_options(start_worker);
+  o.host_id = host;
+  return o;
+}
+
 class PgEngine : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -224,10 +224,8 @@ TEST_F(PgEngine, ChangeCounterSeesOtherConnectionsCommits) {
 // host; a call that changes what another host acts on does (schema 002).
 TEST_F(PgEngine, OnlyChangesOtherHostsActOnNotifyThem) {
   queue_.reset();
-  auto runner_options = test_options(false);
-  runner_options.host_id = "runner";
-  auto watcher_options = test_options(false);
-  watcher_options.host_id = "watcher";
+  auto runner_options = host_options("runner", false);
+  auto watcher_options = host_options("watcher", false);
   queue_ = open_queue(url_, runner_options);
   auto runner = detail::Store::open(url_, runner_options);
   auto watcher = detail::Store::open(url_, watcher_options);

@@ -45,11 +45,9 @@ TEST_F(PgEngine, RecoveryLeavesAnotherHostsLeasedJobAlone) {
   Job job = *q->create_job("leased");
   ASSERT_FALSE(job.add_file(server_.url("/x"), dir_ / "x"));
   ASSERT_FALSE(job.resume());
-  auto a_options = test_options(false);
-  a_options.host_id = "host-a";
+  auto a_options = host_options("host-a", false);
   a_options.host_lease = std::chrono::seconds(2);  // by the server's clock
-  auto b_options = test_options(false);
-  b_options.host_id = "host-b";
+  auto b_options = host_options("host-b", false);
   auto a = detail::Store::open(url_, a_options);
   auto b = detail::Store::open(url_, b_options);
   ASSERT_TRUE(a.ok() && b.ok());
@@ -87,11 +85,9 @@ TEST_F(PgEngine, ExpiredLeaseIsTakenOverAndTheDeadHostsFilesAreLeftToIt) {
   ASSERT_FALSE(job.resume());
   // Leases are the database server's clock's: a short one, so that the test
   // waits for it to end.
-  auto dead_options = test_options(false);
-  dead_options.host_id = "dead-host";
+  auto dead_options = host_options("dead-host", false);
   dead_options.host_lease = std::chrono::seconds(3);
-  auto live_options = test_options(false);
-  live_options.host_id = "live-host";
+  auto live_options = host_options("live-host", false);
   auto dead = detail::Store::open(url_, dead_options);
   auto live = detail::Store::open(url_, live_options);
   ASSERT_TRUE(dead.ok() && live.ok());
@@ -352,12 +348,10 @@ TEST_F(PgEngine, CommandLineOnAPostgresqlUrl) {
   EXPECT_EQ(sql_int("SELECT state FROM jobs WHERE id = $1", id), static_cast<int>(JobState::acknowledged));
 }
 
-// A queue with its worker, working as host `host` (XFERQ_HOST_ID at open).
+// A queue working as host `host` (QueueOptions::host_id).
 std::unique_ptr<Queue> open_as_host(const std::string& url, const std::string& host, QueueOptions o) {
-  ::setenv("XFERQ_HOST_ID", host.c_str(), 1);
-  auto q = open_queue(url, o);
-  ::unsetenv("XFERQ_HOST_ID");
-  return q;
+  o.host_id = host;
+  return open_queue(url, o);
 }
 
 // Two hosts' workers on one queue: every job transferred exactly once (one
@@ -419,8 +413,7 @@ TEST_F(PgEngine, CompleteFromAnotherHostWaitsForTheHostHoldingTheFiles) {
   queue_.reset();
   const std::string body = make_body(300 * 1000, 61);
   server_.set("/held", body_resource(body, 0));
-  auto holder_options = test_options(true);
-  holder_options.host_id = "holder";
+  auto holder_options = host_options("holder", true);
   auto holder = open_queue(url_, holder_options);
   ASSERT_TRUE(holder);
   Job job = *holder->create_job("completed elsewhere");
@@ -429,8 +422,7 @@ TEST_F(PgEngine, CompleteFromAnotherHostWaitsForTheHostHoldingTheFiles) {
   ASSERT_TRUE(wait_state(job, JobState::transferred));
   const std::string temp = (*job.files())[0].temp_path;
   holder.reset();  // the holding host goes away with its temp file
-  auto elsewhere_options = test_options(false);
-  elsewhere_options.host_id = "elsewhere";
+  auto elsewhere_options = host_options("elsewhere", false);
   auto elsewhere = open_queue(url_, elsewhere_options);
   ASSERT_TRUE(elsewhere);
   Job remote = *elsewhere->get_job(job.id());
@@ -459,8 +451,7 @@ TEST_F(PgEngine, LeaseIsRenewedWhileTheTransferReceivesNothing) {
   Resource stalled = body_resource(make_body(2 * 1024 * 1024, 62), 0);
   stalled.stall_after_bytes = 64 * 1024;
   server_.set("/stalls", stalled);
-  auto runner_options = test_options(true);
-  runner_options.host_id = "runner";
+  auto runner_options = host_options("runner", true);
   runner_options.host_lease = std::chrono::seconds(1);
   auto watcher_options = runner_options;
   watcher_options.host_id = "watcher";

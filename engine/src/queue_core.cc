@@ -145,6 +145,8 @@ std::error_code QueueCore::complete(const std::string& id, CompleteStatus* statu
   if (!op) return op.error();
   crash_point("complete.after_commit");
   wake_worker(id, op->job_generation, false);
+  // Another host's files (a shared queue): apply() leaves them to that host's
+  // worker, and the call returns with the decision committed (job.h).
   std::error_code ec = outbox_.apply(*op, true);
   events_.modified(id);
   if (ec) return ec;

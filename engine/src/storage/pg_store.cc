@@ -71,7 +71,7 @@ std::error_code migrate(pqxx::connection& c) {
     if (!r[0].as<bool>() && r[1].as<bool>()) return make_error_code(Errc::database_corrupt);
     tx.exec(
         "CREATE TABLE IF NOT EXISTS xferq_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-        "applied_us BIGINT NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)");
+        "applied_us BIGINT NOT NULL DEFAULT " XFERQ_PG_DB_NOW_US ")");
     const int current = tx.exec1("SELECT coalesce(max(version), 0) FROM xferq_schema")[0].as<int>();
     if (current > latest) return make_error_code(Errc::schema_too_new);
     tx.commit();
@@ -257,8 +257,7 @@ Result<std::unique_ptr<Store>> PgStore::open(const std::string& url, const Queue
     ::gethostname(name, sizeof name - 1);
     tx.exec_params(
         "INSERT INTO hosts (host_id, hostname, started_us, last_seen_us) "
-        "VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, "
-        "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint) "
+        "VALUES ($1, $2, " XFERQ_PG_DB_NOW_US ", " XFERQ_PG_DB_NOW_US ") "
         "ON CONFLICT (host_id) DO UPDATE SET hostname = excluded.hostname, last_seen_us = excluded.last_seen_us",
         host, std::string(name));
     tx.commit();
@@ -396,7 +395,7 @@ std::error_code PgStore::touch_settable(Txn& tx, const std::string& id, int64_t 
   return r.affected_rows() == 0 ? state_error(tx, id) : std::error_code();
 }
 
-bool PgStore::relisten_locked() {
+void PgStore::relisten_locked() {
   // The receiver refers to the connection: it goes first. Until a new
   // connection LISTENs, there is none (change_fd() is -1).
   connections_->receiver.reset();
@@ -405,10 +404,8 @@ bool PgStore::relisten_locked() {
     auto fresh = std::make_unique<pqxx::connection>(url_);
     connections_->receiver = std::make_unique<ChangeReceiver>(*fresh, &notifications_, &own_backend_);
     connections_->listen = std::move(fresh);
-    return true;
   } catch (const std::exception&) {
     connections_->receiver.reset();
-    return false;
   }
 }
 

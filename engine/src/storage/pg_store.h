@@ -227,8 +227,9 @@ class PgStore final : public Store {
   static bool connection_lost(const std::exception& e);
   // A new main connection in place of a lost one; false if it cannot be made.
   bool reconnect_locked();
-  // A new listening connection (and LISTEN); false if it cannot be made.
-  bool relisten_locked();
+  // A new listening connection (and LISTEN); none if it cannot be made now
+  // (change_counter() tries again at its next call).
+  void relisten_locked();
 
   std::mutex mu_;
   const std::string url_;  // kept for reconnecting; never logged (it may hold a password)
