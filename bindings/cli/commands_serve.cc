@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "serve_support.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,7 +23,16 @@ namespace xferq::cli {
 
 int cmd_run(const Globals& g, bool until_idle, double time_slice_s) {
   return guarded([&] {
-    install_signal_handlers();
+    // As serve: every thread started from here on (the worker, its hashers,
+    // the janitor) inherits the blocked stop signals and this thread takes
+    // them with sigtimedwait. A handler may run on any thread, and a
+    // sanitizer may hold the signal until that thread next makes a call it
+    // intercepts; a signal taken here is never late.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     auto q = open_queue(g, true, true);
     if (time_slice_s >= 0) {
       // Right after open: the worker's first claims fill free slots, which no
@@ -50,19 +60,24 @@ int cmd_run(const Globals& g, bool until_idle, double time_slice_s) {
       }
       return false;
     };
-    while (g_signal.load() == 0) {
+    const timespec tick{0, 50 * 1000 * 1000};
+    bool signalled = false;
+    for (;;) {
       if (!until_idle) {
         if (auto ec = q->worker_error()) fail(ec, "the worker stopped: " + ec.message());
       } else if (!busy()) {
         break;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (::sigtimedwait(&stop_signals, nullptr, &tick) > 0) {
+        signalled = true;
+        break;
+      }
     }
     notify_systemd_stopping();
     q->stop_worker();
     // A served queue stopped by a signal is a normal end; --until-idle cut
     // short by one is an interruption.
-    if (g_signal.load() != 0 && until_idle) return kExitInterrupted;
+    if (signalled && until_idle) return kExitInterrupted;
     return kExitOk;
   });
 }
