@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <algorithm>
 #include <set>
 
 #include "test_util.h"
@@ -568,6 +569,81 @@ TEST(DeferredDeletes, CancelReturnsAtCommitAndTheJanitorDeletesSoonAfter) {
   auto again = open_queue(dir / "q.db", test_options(false));
   SQLite::Database db(dir / "q.db", SQLite::OPEN_READONLY);
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM pending_file_ops").getInt(), 0);
+}
+
+}  // namespace
+}  // namespace xferq::testing
+
+namespace xferq::testing {
+namespace {
+
+// Several janitors share the deferred deletions, a bounded batch each: every
+// temp file goes, and every outbox row is retired once (none is left, none
+// reports a failure from a file another janitor already deleted).
+TEST(DeferredDeletes, EightThreadsCancelThreeHundredJobsAndTheJanitorsDeleteEveryFileOnce) {
+  ScratchDir dir;
+  FixtureServer server;
+  server.set("/s", body_resource(make_body(3000, 31)));
+  auto o = test_options(true);
+  o.defer_cancel_deletes = true;
+  o.max_concurrent_transfers = 8;
+  auto q = open_queue(dir / "q.db", o);
+  std::vector<Job> jobs;
+  for (int i = 0; i < 300; ++i) {
+    auto j = q->create_job("many");
+    ASSERT_FALSE(j->add_file(server.url("/s"), dir / ("f" + std::to_string(i))));
+    ASSERT_FALSE(j->resume());
+    jobs.push_back(*j);
+  }
+  // TRANSFERRED: each job's one temp file is whole on disk, waiting for Complete.
+  for (Job& j : jobs) ASSERT_TRUE(wait_state(j, JobState::transferred, std::chrono::seconds(60))) << state_name(j);
+  ASSERT_EQ(temp_files_in(dir.path()).size(), 300u);
+  std::atomic<int> next{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      for (int i; (i = next.fetch_add(1)) < 300;)
+        if (jobs[static_cast<size_t>(i)].cancel()) failures++;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_TRUE(wait_for([&] { return temp_files_in(dir.path()).empty(); }, std::chrono::milliseconds(20000)))
+      << temp_files_in(dir.path()).size() << " temp files left";
+  jobs.clear();  // the handles share the queue's core
+  q.reset();     // the janitors finish their queue; the last retirements are written
+  SQLite::Database db(dir / "q.db", SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM file_ops").getInt(), 0);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM jobs WHERE state = " + std::to_string(static_cast<int>(JobState::cancelled))).getInt(), 300)
+      << "not all CANCELLED";
+}
+
+// The store's connection leaves checkpoints to a thread of its own
+// (sqlite_checkpointer.h): with SQLite's automatic checkpoint off, only that
+// thread keeps the WAL from growing with every commit.
+TEST(WalCheckpoint, TheWalStaysBoundedWhileThousandsOfCallsCommit) {
+  ScratchDir dir;
+  const std::string db = dir / "q.db";
+  auto o = test_options(false);
+  o.start_worker = false;
+  auto q = open_queue(db, o);
+  std::vector<Job> jobs;
+  for (int i = 0; i < 64; ++i) jobs.push_back(*q->create_job("wal"));
+  // Each call commits at least one 4 KiB page: 8,000 calls write over 32 MB
+  // of WAL frames; checkpointed every 1,000 pages, the WAL restarts instead.
+  int64_t largest = 0;
+  for (int i = 0; i < 8000; ++i) {
+    ASSERT_FALSE(jobs[static_cast<size_t>(i % 64)].set_display_name("name " + std::to_string(i)));
+    if (i % 500 == 499) {
+      struct stat st {};
+      ASSERT_EQ(::stat((db + "-wal").c_str(), &st), 0);
+      largest = std::max<int64_t>(largest, st.st_size);
+    }
+  }
+  EXPECT_LT(largest, 12 << 20) << "the WAL grew to " << largest << " bytes: nobody checkpoints it";
+  // And the checkpointed pages are in the database file itself.
+  q.reset();
+  SQLite::Database raw(db, SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM jobs WHERE display_name = 'name 7999'").getInt(), 1);
 }
 
 }  // namespace

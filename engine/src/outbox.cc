@@ -1,6 +1,8 @@
 // outbox.cc — see outbox.h.
 #include "outbox.h"
 
+#include <algorithm>
+
 #include "clock.h"
 #include "crash_points.h"
 #include "fs/file_ops.h"
@@ -135,14 +137,19 @@ void Outbox::apply_decided_elsewhere() {
 void Outbox::defer(FileOp op) {
   if (!here(op)) return;  // another host's files: its worker carries it out
   std::lock_guard<std::mutex> lock(mu_);
-  if (!janitor_.joinable()) janitor_ = std::thread([this] { janitor_loop(); });
+  start_janitors_locked();
   queue_.push_back(std::move(op));
   cv_.notify_one();
 }
 
+void Outbox::start_janitors_locked() {
+  if (!janitors_.empty()) return;
+  for (int i = 0; i < kJanitors; ++i) janitors_.emplace_back([this] { janitor_loop(); });
+}
+
 void Outbox::retire_after_sync(int64_t op_id, const std::vector<std::string>& paths) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!janitor_.joinable()) janitor_ = std::thread([this] { janitor_loop(); });
+  start_janitors_locked();
   unsynced_.push_back(Unsynced{op_id, paths});
   cv_.notify_one();
 }
@@ -152,13 +159,15 @@ void Outbox::janitor_loop() {
   for (;;) {
     cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || !unsynced_.empty(); });
     if (queue_.empty() && unsynced_.empty()) return;  // stopping, and nothing left to do
-    // Take everything queued: one read for all their temp paths and one
-    // retirement, so the janitor visits the store twice per batch, not per
+    // Take up to a batch: one read for all their temp paths and one
+    // retirement, so a janitor visits the store twice per batch, not per
     // job; and one sync per directory for all the unsynced removals.
-    std::vector<FileOp> batch(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
-    queue_.clear();
+    const size_t n = std::min(queue_.size(), kBatch);
+    std::vector<FileOp> batch(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.begin() + n));
+    queue_.erase(queue_.begin(), queue_.begin() + n);
     std::vector<Unsynced> unsynced;
     unsynced.swap(unsynced_);
+    if (!queue_.empty() || !unsynced_.empty()) cv_.notify_one();  // more for another janitor
     lock.unlock();
     if (!batch.empty()) delete_batch(batch);
     if (!unsynced.empty()) sync_and_retire(unsynced);
@@ -215,10 +224,11 @@ void Outbox::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
-    cv_.notify_one();
+    cv_.notify_all();
   }
-  // It finishes the queue first; what a crash would interrupt stays in the outbox.
-  if (janitor_.joinable()) janitor_.join();
+  // They finish the queue first; what a crash would interrupt stays in the outbox.
+  for (std::thread& t : janitors_) t.join();
+  janitors_.clear();
 }
 
 }  // namespace xferq::detail

@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "storage/sqlite_checkpointer.h"
 #include "storage/store.h"
 #include "xferq/error.h"
 
@@ -192,6 +193,8 @@ class SqliteStore final : public Store {
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache_;
   std::vector<int64_t> retired_ops_;
   QueueOptions options_;
+  // Last: destroyed (its thread stopped) before the connection closes.
+  SqliteCheckpointer checkpointer_;
 };
 
 }  // namespace xferq::detail

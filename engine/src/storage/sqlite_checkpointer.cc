@@ -1,0 +1,80 @@
+// sqlite_checkpointer.cc — see sqlite_checkpointer.h.
+#include "storage/sqlite_checkpointer.h"
+
+#include <sqlite3.h>
+
+namespace xferq::detail {
+
+SqliteCheckpointer::SqliteCheckpointer(sqlite3* db, std::mutex& writers)
+    : db_(db), writers_(writers), path_(sqlite3_db_filename(db, "main")) {
+  // Replaces SQLite's default hook, which is the automatic checkpoint.
+  sqlite3_wal_hook(db_, &SqliteCheckpointer::on_commit, this);
+}
+
+SqliteCheckpointer::~SqliteCheckpointer() {
+  sqlite3_wal_hook(db_, nullptr, nullptr);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+long SqliteCheckpointer::checkpoints() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return checkpoints_;
+}
+
+int SqliteCheckpointer::on_commit(void* arg, sqlite3* db, const char* name, int wal_pages) {
+  auto* self = static_cast<SqliteCheckpointer*>(arg);
+  if (wal_pages < kThresholdPages) return SQLITE_OK;
+  std::unique_lock<std::mutex> lock(self->mu_);
+  if (self->failed_) {
+    lock.unlock();
+    sqlite3_wal_checkpoint(db, name);  // what SQLite's default hook does
+    return SQLITE_OK;
+  }
+  if (!self->thread_.joinable()) self->thread_ = std::thread([self] { self->run(); });
+  self->due_ = true;
+  lock.unlock();
+  self->cv_.notify_one();
+  return SQLITE_OK;
+}
+
+void SqliteCheckpointer::run() {
+  sqlite3* conn = nullptr;
+  // No OPEN_CREATE: the store's connection holds the file open, and a
+  // vanished file must not be made again here.
+  // A first read makes the new connection find the file in WAL mode; until
+  // then a checkpoint on it does nothing (and says so with -1 frames).
+  if (sqlite3_open_v2(path_.c_str(), &conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK ||
+      sqlite3_exec(conn, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    sqlite3_close(conn);
+    std::lock_guard<std::mutex> lock(mu_);
+    failed_ = true;
+    return;
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return due_ || stopping_; });
+    if (stopping_) break;
+    due_ = false;
+    lock.unlock();
+    // PASSIVE: copies what no reader still needs, without waiting for or
+    // blocking anyone; the next writer then restarts the WAL from its start.
+    int wal_frames = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(conn, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
+    if (rc == SQLITE_OK && copied < wal_frames) {
+      // The catch-up (see the header): only what came during the first pass.
+      std::lock_guard<std::mutex> quiet(writers_);
+      rc = sqlite3_wal_checkpoint_v2(conn, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
+    }
+    lock.lock();
+    if (rc == SQLITE_OK) ++checkpoints_;
+  }
+  lock.unlock();
+  sqlite3_close(conn);
+}
+
+}  // namespace xferq::detail
