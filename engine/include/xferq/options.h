@@ -52,11 +52,12 @@ struct QueueOptions {
   Synchronous synchronous = Synchronous::normal;
 
   // Where cancel() deletes the job's temp files. false (the default): before
-  // it returns — when cancel() returns, the files are gone. true: a
-  // background thread of the queue deletes them within milliseconds, so
-  // cancel() costs little more than its commit (unlinking files that were
-  // just written can cost milliseconds on ext4). Either way the deletion is
-  // in the outbox from the commit on, so a crash cannot lose it.
+  // it returns — when cancel() returns, the files are gone. true: the
+  // queue's janitor threads (four, sharing the work in batches) delete them
+  // soon after, so cancel() costs little more than its commit (unlinking
+  // files that were just written can cost milliseconds on ext4, more with
+  // online discard). Either way the deletion is in the outbox from the
+  // commit on, so a crash cannot lose it.
   bool defer_cancel_deletes = false;
 
   // BITS raises a minimum retry delay below 5 s to 5 s. Tests and embedders

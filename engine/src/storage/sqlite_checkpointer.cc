@@ -3,6 +3,8 @@
 
 #include <sqlite3.h>
 
+#include <system_error>
+
 namespace xferq::detail {
 
 SqliteCheckpointer::SqliteCheckpointer(sqlite3* db, std::mutex& writers)
@@ -21,11 +23,6 @@ SqliteCheckpointer::~SqliteCheckpointer() {
   if (thread_.joinable()) thread_.join();
 }
 
-long SqliteCheckpointer::checkpoints() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return checkpoints_;
-}
-
 int SqliteCheckpointer::on_commit(void* arg, sqlite3* db, const char* name, int wal_pages) {
   auto* self = static_cast<SqliteCheckpointer*>(arg);
   if (wal_pages < kThresholdPages) return SQLITE_OK;
@@ -35,7 +32,18 @@ int SqliteCheckpointer::on_commit(void* arg, sqlite3* db, const char* name, int 
     sqlite3_wal_checkpoint(db, name);  // what SQLite's default hook does
     return SQLITE_OK;
   }
-  if (!self->thread_.joinable()) self->thread_ = std::thread([self] { self->run(); });
+  if (!self->thread_.joinable()) {
+    // No exception may cross SQLite's C frames: without a thread, callers
+    // checkpoint as SQLite would have.
+    try {
+      self->thread_ = std::thread([self] { self->run(); });
+    } catch (const std::system_error&) {
+      self->failed_ = true;
+      lock.unlock();
+      sqlite3_wal_checkpoint(db, name);
+      return SQLITE_OK;
+    }
+  }
   self->due_ = true;
   lock.unlock();
   self->cv_.notify_one();
@@ -48,8 +56,10 @@ void SqliteCheckpointer::run() {
   // vanished file must not be made again here.
   // A first read makes the new connection find the file in WAL mode; until
   // then a checkpoint on it does nothing (and says so with -1 frames).
-  if (sqlite3_open_v2(path_.c_str(), &conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK ||
-      sqlite3_exec(conn, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) != SQLITE_OK) {
+  const bool opened =
+      sqlite3_open_v2(path_.c_str(), &conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) == SQLITE_OK;
+  if (opened) sqlite3_busy_timeout(conn, 1000);  // that first read may meet another process's recovery
+  if (!opened || sqlite3_exec(conn, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) != SQLITE_OK) {
     sqlite3_close(conn);
     std::lock_guard<std::mutex> lock(mu_);
     failed_ = true;
@@ -64,14 +74,15 @@ void SqliteCheckpointer::run() {
     // PASSIVE: copies what no reader still needs, without waiting for or
     // blocking anyone; the next writer then restarts the WAL from its start.
     int wal_frames = 0, copied = 0;
-    int rc = sqlite3_wal_checkpoint_v2(conn, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
+    // A failure (SQLITE_BUSY: another process checkpoints) is left to the
+    // next commit over the threshold, which signals again.
+    const int rc = sqlite3_wal_checkpoint_v2(conn, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
     if (rc == SQLITE_OK && copied < wal_frames) {
       // The catch-up (see the header): only what came during the first pass.
       std::lock_guard<std::mutex> quiet(writers_);
-      rc = sqlite3_wal_checkpoint_v2(conn, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
+      sqlite3_wal_checkpoint_v2(conn, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
     }
     lock.lock();
-    if (rc == SQLITE_OK) ++checkpoints_;
   }
   lock.unlock();
   sqlite3_close(conn);

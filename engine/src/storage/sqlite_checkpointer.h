@@ -51,9 +51,6 @@ class SqliteCheckpointer {
   SqliteCheckpointer(const SqliteCheckpointer&) = delete;
   SqliteCheckpointer& operator=(const SqliteCheckpointer&) = delete;
 
-  // Checkpoints that completed on the thread (tests).
-  long checkpoints();
-
  private:
   static int on_commit(void* self, sqlite3* db, const char* name, int wal_pages);
   void run();
@@ -65,8 +62,7 @@ class SqliteCheckpointer {
   std::condition_variable cv_;
   bool due_ = false;
   bool stopping_ = false;
-  bool failed_ = false;  // the thread's connection would not open: callers checkpoint
-  long checkpoints_ = 0;
+  bool failed_ = false;  // no thread, or its connection would not open: callers checkpoint
   std::thread thread_;
 };
 
