@@ -3,9 +3,9 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
-#include <algorithm>
 #include <set>
 
 #include "test_util.h"
@@ -545,12 +545,17 @@ TEST_F(Engine, LeftoverFileOpsAreAppliedOnOpen) {
 namespace xferq::testing {
 namespace {
 
+// Test options with Cancel's deletions left to the janitors.
+QueueOptions deferred_delete_options() {
+  auto o = test_options(true);
+  o.defer_cancel_deletes = true;
+  return o;
+}
+
 TEST(DeferredDeletes, CancelReturnsAtCommitAndTheJanitorDeletesSoonAfter) {
   ScratchDir dir;
   FixtureServer server;
-  auto o = test_options(true);
-  o.defer_cancel_deletes = true;
-  auto q = open_queue(dir / "q.db", o);
+  auto q = open_queue(dir / "q.db", deferred_delete_options());
   Resource r = body_resource(make_body(1024 * 1024, 30), 512 * 1024);
   server.set("/d", r);
   std::vector<Job> jobs;
@@ -571,12 +576,6 @@ TEST(DeferredDeletes, CancelReturnsAtCommitAndTheJanitorDeletesSoonAfter) {
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM pending_file_ops").getInt(), 0);
 }
 
-}  // namespace
-}  // namespace xferq::testing
-
-namespace xferq::testing {
-namespace {
-
 // Several janitors share the deferred deletions, a bounded batch each: every
 // temp file goes, and every outbox row is retired once (none is left, none
 // reports a failure from a file another janitor already deleted).
@@ -584,8 +583,7 @@ TEST(DeferredDeletes, EightThreadsCancelThreeHundredJobsAndTheJanitorsDeleteEver
   ScratchDir dir;
   FixtureServer server;
   server.set("/s", body_resource(make_body(3000, 31)));
-  auto o = test_options(true);
-  o.defer_cancel_deletes = true;
+  auto o = deferred_delete_options();
   o.max_concurrent_transfers = 8;
   auto q = open_queue(dir / "q.db", o);
   std::vector<Job> jobs;

@@ -7,8 +7,8 @@
 
 namespace xferq::detail {
 
-SqliteCheckpointer::SqliteCheckpointer(sqlite3* db, std::mutex& writers)
-    : db_(db), writers_(writers), path_(sqlite3_db_filename(db, "main")) {
+SqliteCheckpointer::SqliteCheckpointer(sqlite3* db, std::mutex& writers, std::chrono::milliseconds busy_timeout)
+    : db_(db), writers_(writers), busy_timeout_(busy_timeout), path_(sqlite3_db_filename(db, "main")) {
   // Replaces SQLite's default hook, which is the automatic checkpoint.
   sqlite3_wal_hook(db_, &SqliteCheckpointer::on_commit, this);
 }
@@ -58,7 +58,7 @@ void SqliteCheckpointer::run() {
   // then a checkpoint on it does nothing (and says so with -1 frames).
   const bool opened =
       sqlite3_open_v2(path_.c_str(), &conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) == SQLITE_OK;
-  if (opened) sqlite3_busy_timeout(conn, 1000);  // that first read may meet another process's recovery
+  if (opened) sqlite3_busy_timeout(conn, static_cast<int>(busy_timeout_.count()));
   if (!opened || sqlite3_exec(conn, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) != SQLITE_OK) {
     sqlite3_close(conn);
     std::lock_guard<std::mutex> lock(mu_);

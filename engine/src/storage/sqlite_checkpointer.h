@@ -27,6 +27,7 @@
 #ifndef XFERQ_STORAGE_SQLITE_CHECKPOINTER_H_
 #define XFERQ_STORAGE_SQLITE_CHECKPOINTER_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -44,8 +45,10 @@ class SqliteCheckpointer {
   // Hooks the connection `db` and checkpoints its main database (by the
   // absolute path SQLite resolved, immune to a later chdir). The thread
   // starts at the first commit that crosses the threshold.
-  // `writers` is the mutex every commit on `db` holds (the store's).
-  SqliteCheckpointer(sqlite3* db, std::mutex& writers);
+  // `writers` is the mutex every commit on `db` holds (the store's);
+  // `busy_timeout` is the queue's (QueueOptions::busy_timeout), for the
+  // thread's first read, which may meet another process's recovery.
+  SqliteCheckpointer(sqlite3* db, std::mutex& writers, std::chrono::milliseconds busy_timeout);
   // Stops the thread; the hook is removed first.
   ~SqliteCheckpointer();
   SqliteCheckpointer(const SqliteCheckpointer&) = delete;
@@ -57,6 +60,7 @@ class SqliteCheckpointer {
 
   sqlite3* db_;
   std::mutex& writers_;
+  const std::chrono::milliseconds busy_timeout_;
   const std::string path_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -222,7 +222,7 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const 
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<SQLite::Database> db, const QueueOptions& options)
-    : db_(std::move(db)), options_(options), checkpointer_(db_->getHandle(), mu_) {}
+    : db_(std::move(db)), options_(options), checkpointer_(db_->getHandle(), mu_, options.busy_timeout) {}
 
 SqliteStore::~SqliteStore() {
   flush_retired();
