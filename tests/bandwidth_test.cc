@@ -5,14 +5,20 @@
 // Queue on the same file, persistence across reopen, and bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <ctime>
+#include <memory>
 #include <mutex>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include "bits_upload_server.h"
 #include "test_util.h"
 #include "worker/bandwidth.h"
+#include "worker/curl_request.h"
+#include "worker/transfer_driver.h"
 
 namespace xferq::testing {
 namespace {
@@ -172,6 +178,62 @@ TEST(BandwidthSchedule, EvaluatedInLocalTime) {
   EXPECT_EQ(detail::scheduled_limit_at(s, 0, local_time(1, 9, 0, 0)), 1 * M);
   EXPECT_EQ(detail::scheduled_limit_at(s, 0, local_time(5, 16, 59, 59)), 1 * M);
   EXPECT_EQ(detail::scheduled_limit_at(s, 0, local_time(6, 10, 0, 0)), 0);  // Saturday
+}
+
+// ---- A request's share of a loop turn ----------------------------------------
+
+// Counts the body bytes each curl_multi_perform() hands over.
+class CountingDriver : public detail::TransferDriver {
+ public:
+  void start() override {}
+  size_t on_body(detail::CurlRequest&, const char*, size_t n) override {
+    bytes += n;
+    return n;
+  }
+  void done(detail::CurlRequest&, CURLcode r) override { result = r; }
+  void stop(bool) override {}
+  size_t bytes = 0;
+  CURLcode result = CURLE_AGAIN;
+};
+
+// libcurl reads a readable socket up to 100 times in one
+// curl_multi_perform(); a download must stop after its share (one receive
+// buffer) so that the loop turns and the other requests go on. The socket
+// is given time to fill before each turn, so without the share a turn takes
+// many buffers.
+TEST(TurnShare, ADownloadTakesAboutOneReceiveBufferPerLoopTurn) {
+  constexpr size_t kBody = 4 * 1024 * 1024, kShare = 16 * 1024;
+  FixtureServer server;
+  server.set("/big", body_resource(make_body(kBody, 5)));
+  CountingDriver driver;
+  QueueOptions options = test_options();
+  auto request = std::make_unique<detail::CurlRequest>(options, &driver);
+  request->set_url(server.url("/big"));
+  request->set_receive_buffer(kShare);
+  CURLM* multi = curl_multi_init();
+  ASSERT_EQ(curl_multi_add_handle(multi, request->easy()), CURLM_OK);
+  size_t most_in_a_turn = 0;
+  int turns = 0, running = 1;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (running > 0 && std::chrono::steady_clock::now() < deadline) {
+    request->begin_turn(std::chrono::steady_clock::now());
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // the socket fills meanwhile
+    const size_t before = driver.bytes;
+    curl_multi_perform(multi, &running);
+    most_in_a_turn = std::max(most_in_a_turn, driver.bytes - before);
+    ++turns;
+  }
+  int queued = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi, &queued))
+    if (msg->msg == CURLMSG_DONE) driver.done(*request, msg->data.result);
+  curl_multi_remove_handle(multi, request->easy());
+  request.reset();
+  curl_multi_cleanup(multi);
+  EXPECT_EQ(driver.result, CURLE_OK);
+  EXPECT_EQ(driver.bytes, kBody);
+  // The share, plus at most the read that crossed it.
+  EXPECT_LE(most_in_a_turn, 2 * kShare);
+  EXPECT_GE(turns, static_cast<int>(kBody / (2 * kShare)));
 }
 
 // ---- The worker ---------------------------------------------------------------

@@ -31,20 +31,26 @@ std::error_code BandwidthManager::turn(const std::map<std::string, std::unique_p
   bool same_jobs = jobs.size() == shares_.size();
   for (auto it = jobs.begin(); same_jobs && it != jobs.end(); ++it)
     same_jobs = shares_.count(it->first) != 0 && it->second->throttle().assigned();
+  std::error_code error;
   if (stale_ || !same_jobs) {
     std::vector<std::string> ids;
     for (const auto& kv : jobs) ids.push_back(kv.first);
     auto state = store_.bandwidth_state(ids);
-    if (!state) return state.error();  // keep the old shares; try again next turn
-    settings_ = std::move(state->first);
-    job_limits_ = std::move(state->second);
-    stale_ = false;
-    reallocate(jobs, now);
+    if (state) {
+      settings_ = std::move(state->first);
+      job_limits_ = std::move(state->second);
+      stale_ = false;
+      reallocate(jobs, now);
+    } else {
+      error = state.error();  // keep the old shares; try again next turn
+    }
   } else if (now - last_ >= kPeriod && any_limit()) {
     reallocate(jobs, now);
   }
-  for (const auto& kv : jobs) kv.second->resume_if_due(now);
-  return {};
+  // Even on a store error: a request paused for its share of the last turn
+  // must go on.
+  for (const auto& kv : jobs) kv.second->begin_turn(now);
+  return error;
 }
 
 void BandwidthManager::reallocate(const std::map<std::string, std::unique_ptr<JobDriver>>& jobs,

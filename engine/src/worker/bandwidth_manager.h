@@ -2,7 +2,8 @@
 // queue file's bandwidth settings, re-divides the limit in force among the
 // running transfers (bandwidth.h's allocate_bandwidth) and sets each
 // transfer's throttle (throttle.h) to its share, and unpauses the requests
-// whose throttle has refilled.
+// whose throttle has refilled or that paused for their share of a loop turn
+// (a download takes at most one receive buffer per turn; curl_request.h).
 //
 // When: the settings are re-read when the loop reports a change (an API call
 // of this process, or another process's commit seen by the change-counter
@@ -40,8 +41,9 @@ class BandwidthManager {
   // The settings may have changed: re-read them at the next turn.
   void invalidate() { stale_ = true; }
   // Once per loop turn, before libcurl runs: re-reads and re-divides when
-  // due, then unpauses the requests whose throttle refilled. A store error
-  // is returned (a busy store is retried next turn).
+  // due, then begins each request's turn (CurlRequest::begin_turn: unpauses
+  // the requests whose share or throttle allows). A store error is returned
+  // (a busy store is retried next turn).
   std::error_code turn(const std::map<std::string, std::unique_ptr<JobDriver>>& jobs);
   // How long the loop may sleep before the next turn is needed here (a
   // paused request to resume, or the next period); -1: no need.

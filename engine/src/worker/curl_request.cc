@@ -160,7 +160,10 @@ void CurlRequest::follow_redirects(int max_redirects, uint32_t security_flags) {
   if (https_ && (security_flags & kRedirectAllowHttpsToHttp)) curl_easy_setopt(easy_, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 }
 
-void CurlRequest::set_receive_buffer(long bytes) { curl_easy_setopt(easy_, CURLOPT_BUFFERSIZE, bytes); }
+void CurlRequest::set_receive_buffer(long bytes) {
+  curl_easy_setopt(easy_, CURLOPT_BUFFERSIZE, bytes);
+  turn_share_ = bytes > 0 ? static_cast<size_t>(bytes) : 0;
+}
 
 void CurlRequest::set_range(int64_t first, int64_t last) {
   const std::string range = std::to_string(first) + "-" + (last < 0 ? std::string() : std::to_string(last));
@@ -225,13 +228,21 @@ size_t CurlRequest::on_header_line(char* data, size_t size, size_t nmemb, void* 
 size_t CurlRequest::on_body_bytes(char* data, size_t size, size_t nmemb, void* user) {
   auto* r = static_cast<CurlRequest*>(user);
   // Bandwidth: an empty bucket pauses the request; libcurl keeps these bytes
-  // and hands them over again when the loop unpauses it (resume_if_due).
+  // and hands them over again when the loop unpauses it (begin_turn).
   if (r->throttle_ && !r->throttle_->admit(Throttle::Clock::now())) {
     r->paused_ = true;
     return CURL_WRITEFUNC_PAUSE;
   }
   const size_t taken = r->owner_->on_body(*r, data, size * nmemb);
-  if (r->throttle_ && taken == size * nmemb) r->throttle_->consume(taken);
+  if (taken != size * nmemb) return taken;  // the driver ends the request
+  if (r->throttle_) r->throttle_->consume(taken);
+  // The request's share of this turn is spent: pausing here, with the bytes
+  // taken, stops libcurl's read loop without a copy of a refused buffer.
+  r->turn_bytes_ += taken;
+  if (r->turn_share_ > 0 && r->turn_bytes_ >= r->turn_share_ && !r->paused_) {
+    r->paused_ = true;
+    curl_easy_pause(r->easy_, CURLPAUSE_RECV);
+  }
   return taken;
 }
 
@@ -262,7 +273,8 @@ int CurlRequest::on_seek(void* user, curl_off_t offset, int origin) {
 
 void CurlRequest::set_throttle(Throttle* throttle) { throttle_ = throttle; }
 
-bool CurlRequest::resume_if_due(Throttle::Clock::time_point now) {
+bool CurlRequest::begin_turn(Throttle::Clock::time_point now) {
+  turn_bytes_ = 0;
   if (!paused_ || (throttle_ && !throttle_->admit(now))) return false;
   // Cleared first: unpausing may call the callbacks at once, and they may
   // pause the request again.

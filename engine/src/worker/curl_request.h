@@ -59,6 +59,12 @@ class CurlRequest {
   void set_tls(const TlsOptions& job, const QueueOptions& queue);
   // The URL of the last response (after redirects).
   std::string effective_url() const;
+  // libcurl's receive buffer (CURLOPT_BUFFERSIZE), and the request's share
+  // of a loop turn: once it has taken `bytes` in one turn it pauses until
+  // the next (begin_turn). Without that share libcurl reads a readable socket
+  // up to 100 times per curl_multi_perform(): beside a fast transfer a turn
+  // lasted a second, and every other request (a throttled one due to go on,
+  // a cancel) waited for it.
   void set_receive_buffer(long bytes);
   // Bytes from `offset` on (an HTTP Range request).
   void set_range_from(int64_t offset);
@@ -71,9 +77,10 @@ class CurlRequest {
   // the driver, outliving the request; nullptr: unpaced). An empty bucket
   // pauses the request inside its callback.
   void set_throttle(Throttle* throttle);
-  // Loop context: unpauses a request the throttle paused once its bucket
-  // has refilled. True if it was unpaused.
-  bool resume_if_due(Throttle::Clock::time_point now);
+  // Loop context, once per turn before libcurl runs: renews the request's
+  // share of the turn and unpauses it if it was paused for its share or
+  // for a throttle whose bucket has refilled. True if it was unpaused.
+  bool begin_turn(Throttle::Clock::time_point now);
   bool paused() const { return paused_; }
 
   // The current response (the last one, after redirects).
@@ -98,7 +105,9 @@ class CurlRequest {
   std::map<std::string, std::string, std::less<>> response_headers_;
   bool https_ = false;  // the request's URL is https
   Throttle* throttle_ = nullptr;           // bandwidth pacing (the driver's)
-  bool paused_ = false;                    // a callback paused the request for the throttle
+  bool paused_ = false;                    // paused for the throttle or for its share of the turn
+  size_t turn_share_ = 0;                  // bytes per loop turn; 0: no limit
+  size_t turn_bytes_ = 0;                  // taken in this turn
   const std::string* send_body_ = nullptr; // bits_post's body
   size_t send_pos_ = 0;                    // how much of it libcurl has read
 };

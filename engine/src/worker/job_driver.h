@@ -38,10 +38,9 @@ class JobDriver : public TransferDriver {
   // Bandwidth (bandwidth_manager.h): the transfer's pacing, kept across its
   // requests; every request of the job reads and writes through it.
   Throttle& throttle() { return throttle_; }
-  // Loop context: unpauses the request in flight if the throttle paused it
-  // and its bucket has refilled.
-  void resume_if_due(Throttle::Clock::time_point now) {
-    if (request_) request_->resume_if_due(now);
+  // Loop context, once per turn: see CurlRequest::begin_turn.
+  void begin_turn(Throttle::Clock::time_point now) {
+    if (request_) request_->begin_turn(now);
   }
   bool paused() const { return request_ && request_->paused(); }
 
