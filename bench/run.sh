@@ -347,7 +347,7 @@ step "bandwidth: rate accuracy under a 20 MB/s limit ($BW_RUNS round(s) of 3 x 1
 bw_files=()
 for r in $(seq 1 $BW_RUNS); do
   d=$(fresh_dir bandwidth)
-  "$BENCH" bandwidth --dir "$d" --url "$BASE/big.bin" --limit 20000000 --job-limit 5000000 --seconds 10 >"$SCRATCH/bw-$r.json"
+  "$BENCH" bandwidth --dir "$d" --url "$BASE/big.bin" --bytes "$BIG_BYTES" --limit 20000000 --job-limit 5000000 --seconds 10 >"$SCRATCH/bw-$r.json"
   rm -rf "$d"
   echo "   bandwidth round $r: $(jq -c '{one: .bw_one_ratio, eight: .bw_eight_ratio, job: .bw_job_ratio}' "$SCRATCH/bw-$r.json")"
   bw_files+=("$SCRATCH/bw-$r.json")

@@ -1506,11 +1506,14 @@ int mode_bandwidth() {
   // A per-job limit on one job while another, unlimited, runs beside it (no
   // queue limit): the unlimited one takes what loopback gives and finishes
   // early; the limited one must hold its rate regardless.
-  // The unlimited job fetches the file 4 times so that it runs for a few
-  // seconds of the window; the limited job's rate is also given over the
-  // seconds in which the unlimited one was moving bytes.
+  // The unlimited job fetches the file often enough to run through the whole
+  // window at up to 600 MB/s (--bytes: the file's size; else 4 times); the
+  // limited job's rate is also given over the seconds in which the unlimited
+  // one was moving bytes.
   log("bandwidth: a job limit beside an unlimited job");
-  auto pair = measure_rates(dir + "/job", url, 2, 1, job_limit, 0, seconds, 4, 250);
+  const int64_t file_bytes = arg_i("bytes", 0);
+  const int copies = file_bytes > 0 ? static_cast<int>(std::max<int64_t>(4, seconds * 600LL * 1000 * 1000 / file_bytes + 1)) : 4;
+  auto pair = measure_rates(dir + "/job", url, 2, 1, job_limit, 0, seconds, copies, 250);
   j.num("bw_job_limit_mb_s", static_cast<double>(job_limit) / 1e6);
   put_rate(j, "bw_job", pair.first, static_cast<double>(job_limit));
   double overlap_bytes = 0, unlimited_bytes = 0;
