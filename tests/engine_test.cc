@@ -150,6 +150,40 @@ TEST_F(Engine, CancelWhileTransferringStopsAndDeletes) {
   EXPECT_EQ(again->cancel(), make_error_code(Errc::invalid_state));
 }
 
+// The first file of a download records the temp paths of the job's later
+// files too (one synced commit for all): they are named before any of them
+// exists, the files still transfer one after another into them, and a
+// cancel before they start leaves no file behind.
+TEST_F(Engine, LaterFilesTempPathsAreRecordedWithTheFirst) {
+  const std::string first = make_body(2 * 1024 * 1024, 41), second = make_body(30000, 42), third = make_body(20000, 43);
+  server_.set("/a", body_resource(first, 1024 * 1024));  // 2 s at 1 MiB/s
+  server_.set("/b", body_resource(second));
+  server_.set("/c", body_resource(third));
+  Job job = download({{"/a", "a.bin"}, {"/b", "b.bin"}, {"/c", "c.bin"}});
+  ASSERT_TRUE(wait_for([&] { return job.progress().ok() && job.progress()->bytes_transferred > 100000; }));
+  auto files = job.files();
+  ASSERT_TRUE(files.ok());
+  ASSERT_EQ(files->size(), 3u);
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_NE((*files)[i].temp_path, "") << "file " << i << "'s temp path was not recorded with the first";
+    EXPECT_FALSE(exists((*files)[i].temp_path)) << "file " << i << " exists before its turn";
+  }
+  EXPECT_TRUE(server_.requests_for("/b").empty());
+  ASSERT_FALSE(job.cancel());
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+
+  // A second job runs to the end: every file lands in its recorded temp
+  // path and is completed byte-identical.
+  server_.set("/a", body_resource(first));
+  Job whole = download({{"/a", "a2.bin"}, {"/b", "b2.bin"}, {"/c", "c2.bin"}});
+  ASSERT_TRUE(wait_state(whole, JobState::transferred)) << state_name(whole);
+  ASSERT_FALSE(whole.complete());
+  EXPECT_EQ(read_file(dir_ / "a2.bin"), first);
+  EXPECT_EQ(read_file(dir_ / "b2.bin"), second);
+  EXPECT_EQ(read_file(dir_ / "c2.bin"), third);
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+}
+
 TEST_F(Engine, CancelOfSuspendedJobWithPartialFile) {
   server_.set("/big", body_resource(make_body(2 * 1024 * 1024, 5), 512 * 1024));
   Job job = download({{"/big", "big.bin"}});

@@ -331,7 +331,9 @@ class Store {
   virtual Result<std::optional<FileRow>> next_file(const std::string& job_id) = 0;
   // A file index and the temp path its bytes go to.
   using TempPathRow = std::pair<int64_t, std::string>;
-  // Records temp paths (today one row: the file about to start), durably even under synchronous=NORMAL
+  // Records temp paths (the first row's file is the one about to start; a
+  // download also records its later files', so that a job of many files
+  // syncs once, not once per file), durably even under synchronous=NORMAL
   // (the commit is synced), before any of those files can exist: a power
   // cut must never leave a temp file that no row names. One transaction,
   // conditional on the claim's generation (stale: nothing recorded).

@@ -97,6 +97,7 @@ void DownloadDriver::start_file() {
     for (const FileRow& f : *files)
       if (f.completed && f.idx != file_.idx) other_files_bytes_ += f.bytes_transferred;
   }
+  if (file_.temp_path.empty() && !record_temp_paths_ahead()) return;
   if (!open_temp_beside(file_.local_path, "temporary file")) return;
   // Trust the smaller of what the database claims and what the disk holds.
   const int64_t offset = std::min(temp_.size_at_open(), file_.bytes_transferred);
@@ -556,6 +557,30 @@ void DownloadDriver::restart_from_zero(const std::string& why) {
   temp_.close();
   file_ = zero;
   start_file();  // reopens the temp file and truncates it to zero
+}
+
+bool DownloadDriver::record_temp_paths_ahead() {
+  auto files = loop_.store().job_files(claim_.job_id);
+  if (!files) {
+    applied(files.error());
+    return false;
+  }
+  std::vector<Store::TempPathRow> rows{{file_.idx, temp_path_for(file_.local_path, claim_.job_id, file_.idx)}};
+  for (const FileRow& f : *files)
+    if (f.idx > file_.idx && !f.completed && f.temp_path.empty())
+      rows.emplace_back(f.idx, temp_path_for(f.local_path, claim_.job_id, f.idx));
+  auto recorded = loop_.store().record_temp_paths(claim_, rows);
+  if (!recorded) {
+    applied(recorded.error());
+    return false;
+  }
+  if (*recorded == WriteOutcome::stale) {
+    drop();
+    return false;
+  }
+  crash_point("worker.after_temp_record");
+  file_.temp_path = rows.front().second;
+  return true;
 }
 
 bool DownloadDriver::start_hasher(int64_t offset) {

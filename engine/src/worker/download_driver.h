@@ -84,6 +84,10 @@ class DownloadDriver final : public JobDriver {
   // finished, flushed file's size and digests. reject_file() throws the
   // bytes away and ends the attempt with BG_E_VALIDATION_FAILED.
   bool start_hasher(int64_t offset);
+  // Records the temp paths of this file and of the job's later files that
+  // have none, in one synced commit (Store::record_temp_paths): a job of
+  // many small files pays one sync for them all. false if the attempt ended.
+  bool record_temp_paths_ahead();
   bool integrity_holds();
   void reject_file(const std::string& why);
 
