@@ -250,7 +250,8 @@ RunStats run_cancels(Queue& q, const std::vector<std::string>& ids, size_t first
 // fresh jobs (rows + real temp files) are appended to each queue. A cancel
 // phase reports two rates: cancel calls (jobs / time until the last call
 // returned) and sustained with cleanup (jobs / time until the queue's outbox,
-// file_ops, is empty — the engine retires a row only after its deletions —
+// file_ops, holds no operation, a tombstone at most (schema/016) — the engine
+// retires a row only after its deletions —
 // with the last cancelled jobs' temp files checked gone at that moment; every
 // temp file is checked gone afterwards, untimed).
 
@@ -579,7 +580,7 @@ int mode_cancel() {
     if (sqlite3_open_v2(s.db.c_str(), &s.watch, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
       throw std::runtime_error("watch open");
     sqlite3_busy_timeout(s.watch, 10000);
-    sqlite3_prepare_v2(s.watch, "SELECT EXISTS (SELECT 1 FROM file_ops)", -1, &s.outbox, nullptr);
+    sqlite3_prepare_v2(s.watch, "SELECT EXISTS (SELECT 1 FROM file_ops WHERE kind != 0)", -1, &s.outbox, nullptr);
   }
   sleep_ms(200);
 

@@ -2,6 +2,11 @@
 // finished file operation; a reopen must never take a final job back.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <chrono>
+#include <thread>
+#include <utility>
+#include <vector>
+
 #include "test_util.h"
 
 namespace xferq::testing {
@@ -9,7 +14,7 @@ namespace {
 
 int outbox_rows(const std::string& db) {
   SQLite::Database raw(db, SQLite::OPEN_READWRITE);
-  return raw.execAndGet("SELECT count(*) FROM file_ops").getInt();
+  return raw.execAndGet("SELECT count(*) FROM file_ops WHERE kind != 0").getInt();
 }
 
 TEST(OutboxRetire, RefusedCallAfterCompleteKeepsTheOpRetiredAndReopenKeepsAcknowledged) {
@@ -74,6 +79,56 @@ TEST(OutboxRetire, RecoveryNeverRevertsACommittedComplete) {
   auto queue = open_queue(db, test_options(false));
   EXPECT_EQ(*queue->get_job(id)->state(), JobState::acknowledged);
   EXPECT_EQ(outbox_rows(db), 0);
+}
+
+// schema/016: the outbox has no AUTOINCREMENT counter, so the row holding the
+// highest id is never deleted. When its operation is done it becomes a
+// tombstone, which the next insert (taking the id above) deletes; an id is
+// never handed out twice, and the table does not grow.
+TEST(OutboxRetire, TheHighestIdIsKeptAsATombstoneAndNeverHandedOutAgain) {
+  ScratchDir dir;
+  const std::string db = dir / "queue.db";
+  auto queue = open_queue(db, test_options(false));
+  ASSERT_TRUE(queue);
+  auto rows = [&] {
+    SQLite::Database raw(db, SQLite::OPEN_READONLY);
+    SQLite::Statement s(raw, "SELECT id, kind FROM file_ops ORDER BY id");
+    std::vector<std::pair<int64_t, int>> out;
+    while (s.executeStep()) out.emplace_back(s.getColumn(0).getInt64(), s.getColumn(1).getInt());
+    return out;
+  };
+  // The janitor retires an in-call cancel's row once the directory is synced;
+  // retired rows go with the next write. Writes until the outbox shows `want`.
+  auto writes_until = [&](const std::vector<std::pair<int64_t, int>>& want) {
+    for (int i = 0; i < 500 && rows() != want; ++i) {
+      if (!queue->create_job("write").ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return rows();
+  };
+  auto first = queue->create_job("first");
+  ASSERT_TRUE(first.ok());
+  ASSERT_FALSE(first->cancel());  // its deletions done in the call: retired, deleted with the next write
+  auto before = rows();
+  ASSERT_EQ(before.size(), 1u);
+  const int64_t id = before[0].first;
+  EXPECT_EQ(before[0].second, 1);
+
+  auto second = queue->create_job("second");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(writes_until({{id, 0}}), (std::vector<std::pair<int64_t, int>>{{id, 0}}))
+      << "the highest id's row was not kept as a tombstone";
+  EXPECT_EQ(outbox_rows(db), 0);
+
+  ASSERT_FALSE(second->cancel());
+  EXPECT_EQ(rows(), (std::vector<std::pair<int64_t, int>>{{id + 1, 1}}))
+      << "the new row must take the next id and delete the tombstone below it";
+  for (int i = 0; i < 20; ++i) {
+    auto more = queue->create_job("more");
+    ASSERT_TRUE(more.ok());
+    ASSERT_FALSE(more->cancel());
+  }
+  EXPECT_EQ(writes_until({{id + 21, 0}}), (std::vector<std::pair<int64_t, int>>{{id + 21, 0}}));
 }
 
 }  // namespace

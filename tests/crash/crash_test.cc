@@ -451,7 +451,7 @@ class CrashHarness : public ::testing::Test {
   int pending_ops_raw() {
     SQLite::Database raw(db_, SQLite::OPEN_READWRITE);
     raw.setBusyTimeout(10000);
-    return raw.execAndGet("SELECT count(*) FROM file_ops").getInt();
+    return raw.execAndGet("SELECT count(*) FROM file_ops WHERE kind != 0").getInt();
   }
 
   static bool prefix_matches(const std::string& path, const std::string& body, int64_t n, int64_t* size) {
@@ -470,7 +470,7 @@ class CrashHarness : public ::testing::Test {
     {
       SQLite::Database raw(db_, SQLite::OPEN_READWRITE);
       raw.setBusyTimeout(10000);
-      EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM file_ops").getInt(), 0)
+      EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM file_ops WHERE kind != 0").getInt(), 0)
           << "pending_file_ops not empty after open";
       EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM jobs WHERE state NOT BETWEEN 0 AND 8").getInt(), 0);
       EXPECT_EQ(raw.execAndGet("PRAGMA integrity_check").getString(), "ok");
@@ -843,7 +843,7 @@ void CrashHarness::check_after_cut(const std::string& where, bool full_sync, con
   {
     SQLite::Database raw(db_, SQLite::OPEN_READWRITE);
     raw.setBusyTimeout(10000);
-    const int ops = raw.execAndGet("SELECT count(*) FROM file_ops").getInt();
+    const int ops = raw.execAndGet("SELECT count(*) FROM file_ops WHERE kind != 0").getInt();
     if (ops != 0) violation("outbox-not-empty", std::to_string(ops) + " file operations pending after open");
     const int illegal = raw.execAndGet("SELECT count(*) FROM jobs WHERE state NOT BETWEEN 0 AND 8").getInt();
     if (illegal != 0) violation("illegal-state", std::to_string(illegal) + " jobs in a state outside 0..8");

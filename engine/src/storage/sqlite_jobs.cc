@@ -219,6 +219,7 @@ Result<FileOp> SqliteStore::cancel(const std::string& id, int64_t now_us, bool w
     ins.bind(2, now_us);
     ins.exec();
     op = FileOp{last_insert_id(), id, OpKind::delete_temps, std::nullopt};
+    clear_tombstone_locked(op.id);
     op.job_generation = generation;
     // An upload with an open session: the same transaction records the
     // Cancel-Session the worker owes the server (it deletes its partial file).
@@ -263,6 +264,7 @@ Result<FileOp> SqliteStore::complete(const std::string& id, int64_t now_us, Deci
     ins.bind(3, static_cast<int>(*current));
     ins.exec();
     op = FileOp{last_insert_id(), id, OpKind::finalize, std::nullopt};
+    clear_tombstone_locked(op.id);
     op.job_generation = decision->generation;
     return {};
   },
@@ -278,9 +280,13 @@ Result<bool> SqliteStore::complete_failed(const FileOp& op, JobState previous, i
       state_sql(call_target(Call::complete));
   return write_value<bool>(false, [&](bool& withdrawn) -> std::error_code {
     // Only a row no recovery has taken (attempts = 0) may be withdrawn.
-    auto& del = prepare("DELETE FROM file_ops WHERE id = ? AND attempts = 0");
-    del.bind(1, op.id);
-    if (del.exec() == 0) return {};
+    auto& untaken = prepare("SELECT EXISTS (SELECT 1 FROM file_ops WHERE id = ? AND kind != 0 AND attempts = 0)");
+    untaken.bind(1, op.id);
+    untaken.executeStep();
+    const bool mine = untaken.getColumn(0).getInt() != 0;
+    untaken.reset();
+    if (!mine) return {};
+    bury_ops_locked(op.id, op.id, top_op_id_locked());
     auto& up = prepare(sql.c_str());
     up.bind(1, op.job_id);
     up.bind(2, static_cast<int>(previous));

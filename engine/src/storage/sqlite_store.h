@@ -178,6 +178,13 @@ class SqliteStore final : public Store {
   void reset_all_locked();
   int64_t last_insert_id();
   std::error_code flush_retired_locked();
+  // Outbox ids never repeat without AUTOINCREMENT (schema/016): the highest
+  // id's row is never deleted but made a tombstone (bury_ops_locked deletes
+  // ids first..last, `top` being the table's highest), and each insert
+  // deletes the tombstone just below the id it took.
+  int64_t top_op_id_locked();
+  void bury_ops_locked(int64_t first, int64_t last, int64_t top);
+  void clear_tombstone_locked(int64_t new_op_id);
   std::error_code state_error_locked(const std::string& id);  // not_found or invalid_state
   std::optional<JobState> state_locked(const std::string& id);
   FileFacts facts_locked(const std::string& id);

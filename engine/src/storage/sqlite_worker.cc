@@ -129,18 +129,48 @@ std::error_code SqliteStore::flush_retired_locked() {
   // Outbox ids are handed out in order, so retired ones mostly form runs:
   // one DELETE per run of consecutive ids.
   std::sort(retired_ops_.begin(), retired_ops_.end());
-  auto& del = prepare("DELETE FROM file_ops WHERE id BETWEEN ? AND ?");
+  const int64_t top = top_op_id_locked();
   for (size_t i = 0; i < retired_ops_.size();) {
     size_t j = i;
     while (j + 1 < retired_ops_.size() && retired_ops_[j + 1] <= retired_ops_[j] + 1) ++j;
-    del.reset();
-    del.bind(1, retired_ops_[i]);
-    del.bind(2, retired_ops_[j]);
-    del.exec();
+    bury_ops_locked(retired_ops_[i], retired_ops_[j], top);
     i = j + 1;
   }
   retired_ops_.clear();
   return {};
+}
+
+int64_t SqliteStore::top_op_id_locked() {
+  auto& s = prepare("SELECT coalesce(max(id), 0) FROM file_ops");
+  s.executeStep();
+  const int64_t top = s.getColumn(0).getInt64();
+  s.reset();
+  return top;
+}
+
+void SqliteStore::bury_ops_locked(int64_t first, int64_t last, int64_t top) {
+  // schema/016: the row holding the highest id is never deleted (SQLite
+  // would hand its id out again); it becomes a tombstone, which the next
+  // insert deletes (clear_tombstone_locked).
+  auto& del = prepare("DELETE FROM file_ops WHERE id BETWEEN ?1 AND ?2 AND id != ?3");
+  del.bind(1, first);
+  del.bind(2, last);
+  del.bind(3, top);
+  del.exec();
+  if (top < first || top > last) return;
+  auto& bury = prepare(
+      "UPDATE file_ops SET kind = 0, job_id = '', previous_state = NULL, attempts = 0, last_error = NULL, "
+      "url = NULL, session_id = NULL WHERE id = ?");
+  bury.bind(1, top);
+  bury.exec();
+}
+
+void SqliteStore::clear_tombstone_locked(int64_t new_op_id) {
+  // The invariant of schema/016: a tombstone holds the highest id, so the
+  // only one there can be is just below the id this insert took.
+  auto& del = prepare("DELETE FROM file_ops WHERE id = ? AND kind = 0");
+  del.bind(1, new_op_id - 1);
+  del.exec();
 }
 
 std::error_code SqliteStore::flush_retired() {
@@ -153,7 +183,7 @@ std::error_code SqliteStore::flush_retired() {
 
 Result<bool> SqliteStore::take_op_for_recovery(int64_t op_id) {
   return write_value<bool>(false, [&](bool& taken) -> std::error_code {
-    auto& s = prepare("UPDATE file_ops SET attempts = attempts + 1 WHERE id = ?");
+    auto& s = prepare("UPDATE file_ops SET attempts = attempts + 1 WHERE id = ? AND kind != 0");
     s.bind(1, op_id);
     taken = s.exec() == 1;
     return {};
@@ -163,7 +193,7 @@ Result<bool> SqliteStore::take_op_for_recovery(int64_t op_id) {
 std::error_code SqliteStore::note_op_failure(int64_t op_id, const std::string& why) {
   return write_txn([&]() -> std::error_code {
     auto& s = prepare(
-        "UPDATE file_ops SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1");
+        "UPDATE file_ops SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1 AND kind != 0");
     s.bind(1, op_id);
     s.bind(2, why);
     s.exec();
