@@ -42,7 +42,7 @@ has() {  # has DEB PATH-REGEX
 lacks() {
   if dpkg-deb -c "$1" | awk '{print $6}' | grep -qE "$2"; then echo "check-deb: $(basename "$1") should not hold $2"; exit 1; fi
 }
-for p in '^\./usr/bin/xferq$' '/libxferq\.so\.0' '^\./usr/lib/python3/dist-packages/xferq/__init__\.py$' \
+for p in '^\./usr/bin/xferq$' '^\./usr/libexec/xferq/xferq-full$' '/libxferq\.so\.0' '^\./usr/lib/python3/dist-packages/xferq/__init__\.py$' \
          '^\./usr/lib/systemd/system/xferq\.service$' '^\./usr/lib/systemd/user/xferq-serve\.service$' \
          '^\./usr/share/man/man1/xferq\.1' '^\./usr/share/bash-completion/completions/xferq$'; do
   has "$runtime_deb" "$p"
@@ -74,6 +74,12 @@ done
 [ -n "$port" ] || { echo "check-deb: the HTTP server did not start"; cat "$work/http.log"; exit 1; }
 XFERQ_DB="$work/use/queue.db" xferq transfer "http://127.0.0.1:$port/payload.bin" "$work/use/payload.bin"
 cmp "$work/www/payload.bin" "$work/use/payload.bin"
+
+echo "== check-deb: the front runs the state calls itself, without libcurl"
+! ldd /usr/bin/xferq | grep -qE 'libcurl|libpq' || { echo "check-deb: /usr/bin/xferq loads libcurl or libpq"; exit 1; }
+job=$(xferq --db "$work/use/queue.db" create "front")
+xferq --db "$work/use/queue.db" cancel "$job" | grep -qx 'Job canceled.'
+test "$(xferq --db "$work/use/queue.db" getstate "$job")" = CANCELLED
 
 echo "== check-deb: xferq serve answers with its token"
 xferq --db "$work/use/queue.db" serve --listen 127.0.0.1:0 >"$work/serve.out" 2>&1 &

@@ -159,4 +159,62 @@ void print_tls_lines(const TlsOptions& t) {
   std::cout << "\n";
 }
 
+int exit_status_for(const std::error_code& ec) {
+  if (!ec) return kExitOk;
+  switch (static_cast<Errc>(to_hresult(ec))) {
+    case Errc::not_found:
+      return kExitNotFound;
+    case Errc::invalid_state:
+      return kExitInvalidState;
+    case Errc::invalid_arg:
+    case Errc::not_implemented:
+    case Errc::string_too_long:
+    case Errc::unsupported_scheme:
+    case Errc::too_many_files_in_job:
+    case Errc::too_many_files:
+    case Errc::empty:
+      return kExitBadArgument;
+    default:
+      return kExitFailure;
+  }
+}
+
+std::string describe(const std::error_code& ec, const std::string& text) {
+  return hresult_name(to_hresult(ec)) + ": " + (text.empty() ? ec.message() : text);
+}
+
+int report(const Failure& f) {
+  std::cerr << "xferq: " << f.message << "\n";
+  return f.status;
+}
+
+int report(const std::error_code& ec, const std::string& text) {
+  return report(Failure{exit_status_for(ec), describe(ec, text)});
+}
+
+std::string resolve_db_path(const std::string& flag, bool create_dirs) {
+  namespace fs = std::filesystem;
+  std::string path = flag;
+  if (path.empty()) {
+    if (const char* e = std::getenv("XFERQ_DB"); e && *e) {
+      path = e;
+    } else if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) {
+      path = std::string(x) + "/xferq/queue.db";
+    } else if (const char* h = std::getenv("HOME"); h && *h) {
+      path = std::string(h) + "/.local/share/xferq/queue.db";
+    } else {
+      path = "xferq-queue.db";
+    }
+  }
+  // A PostgreSQL queue's URL is not a file: no absolute path, no directory.
+  if (is_database_url(path)) return path;
+  std::error_code ec;
+  fs::path abs = fs::absolute(fs::path(path), ec);
+  if (!ec) {
+    path = abs.lexically_normal().string();
+    if (create_dirs && abs.has_parent_path()) fs::create_directories(abs.parent_path(), ec);
+  }
+  return path;
+}
+
 }  // namespace xferq::cli

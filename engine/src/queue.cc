@@ -9,7 +9,9 @@ Result<std::unique_ptr<Queue>> Queue::open(const std::string& path, const QueueO
   auto core = detail::QueueCore::open(path, options);
   if (!core) return core.error();
   std::unique_ptr<Queue> q(new Queue(std::move(*core)));
-  if (options.start_worker) q->start_worker();
+  // A program linked without the worker (the control library) cannot serve.
+  if (options.start_worker)
+    if (auto ec = q->core_->start_worker()) return ec;
   return q;
 }
 

@@ -7,7 +7,7 @@
 #include "fs/file_ops.h"
 #include "fs/wake_socket.h"
 #include "validate.h"
-#include "worker/worker.h"
+#include "worker_handle.h"
 
 namespace xferq::detail {
 
@@ -91,7 +91,7 @@ std::error_code QueueCore::add_files(const std::string& id, const std::vector<Fi
   }
   Decision d;
   if (auto ec = store_->add_files(id, checked, kMaxFilesPerJob, now_us(), &d)) return ec;
-  wake_worker(id, d.state_changes ? d.generation : Worker::kGenerationKept, true);
+  wake_worker(id, d.state_changes ? d.generation : WorkerHandle::kGenerationKept, true);
   events_.modified(id);
   return {};
 }
@@ -157,7 +157,7 @@ std::error_code QueueCore::complete(const std::string& id, CompleteStatus* statu
 std::error_code QueueCore::set_property(const std::string& id, Property property, int64_t value,
                                         std::string_view text) {
   if (auto ec = store_->set_property(id, property, value, text, now_us())) return ec;
-  if (property == Property::priority) wake_worker(id, Worker::kGenerationKept, true);
+  if (property == Property::priority) wake_worker(id, WorkerHandle::kGenerationKept, true);
   events_.modified(id);
   return {};
 }
@@ -193,14 +193,17 @@ void QueueCore::wake_worker(const std::string& id, int64_t generation, bool may_
   send_wake(wake_socket_path(local_base_), WakeMessage{id, generation, may_run});
 }
 
-void QueueCore::start_worker() {
+std::error_code QueueCore::start_worker() {
   std::lock_guard<std::mutex> lock(worker_mu_);
-  if (worker_) return;
+  if (worker_) return {};
   // `this` outlives the worker: the destructor stops the worker first.
   WorkerContext context{*store_,  options_, local_base_ + "-worker.lock", wake_socket_path(local_base_),
                         events_, outbox_,  [this] { housekeep(); }, &time_slice_ms_};
-  worker_ = std::make_unique<Worker>(std::move(context));
+  worker_ = make_worker(std::move(context));
+  // Linked without a worker (the control library): nothing can transfer.
+  if (!worker_) return no_worker_ = make_error_code(Errc::not_implemented);
   worker_->start();
+  return {};
 }
 
 std::error_code QueueCore::set_time_slice(std::chrono::milliseconds slice) {
@@ -213,11 +216,11 @@ std::error_code QueueCore::set_time_slice(std::chrono::milliseconds slice) {
 
 std::error_code QueueCore::worker_error() {
   std::lock_guard<std::mutex> lock(worker_mu_);
-  return worker_ ? worker_->failure() : std::error_code();
+  return worker_ ? worker_->failure() : no_worker_;
 }
 
 void QueueCore::stop_worker() {
-  std::unique_ptr<Worker> worker;
+  std::unique_ptr<WorkerHandle> worker;
   {
     std::lock_guard<std::mutex> lock(worker_mu_);
     worker = std::move(worker_);
@@ -229,11 +232,11 @@ void QueueCore::bandwidth_settings_changed() {
   // No job id: the datagram to another process's worker names a job, so
   // that worker finds the commit through its change-counter poll instead.
   std::lock_guard<std::mutex> lock(worker_mu_);
-  if (worker_) worker_->job_changed("", Worker::kGenerationKept, false);
+  if (worker_) worker_->job_changed("", WorkerHandle::kGenerationKept, false);
 }
 
 void QueueCore::job_bandwidth_changed(const std::string& id) {
-  wake_worker(id, Worker::kGenerationKept, false);
+  wake_worker(id, WorkerHandle::kGenerationKept, false);
   events_.modified(id);
 }
 

@@ -25,7 +25,7 @@
 
 namespace xferq::detail {
 
-class Worker;
+class WorkerHandle;
 
 class QueueCore : public std::enable_shared_from_this<QueueCore> {
  public:
@@ -83,7 +83,7 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   void set_callbacks(JobCallbacks callbacks) { events_.set_callbacks(std::move(callbacks)); }
 
   // Starts the worker thread (no-op if running); stop_worker() joins it.
-  void start_worker();
+  std::error_code start_worker();
   void stop_worker();
   // Why the running worker stopped by itself ({} if it did not).
   std::error_code worker_error();
@@ -108,7 +108,8 @@ class QueueCore : public std::enable_shared_from_this<QueueCore> {
   Outbox outbox_;
   std::atomic<int64_t> time_slice_ms_;  // starts as options_.time_slice
   std::mutex worker_mu_;
-  std::unique_ptr<Worker> worker_;
+  std::unique_ptr<WorkerHandle> worker_;
+  std::error_code no_worker_;  // start_worker() found no worker linked in
 };
 
 }  // namespace xferq::detail

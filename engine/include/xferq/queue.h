@@ -140,7 +140,9 @@ class Queue {
   // Why the worker stopped by itself: the queue failed under it (e.g.
   // XFERQ_E_DATABASE_CORRUPT, XFERQ_E_DATABASE, XFERQ_E_DISK_FULL,
   // E_ACCESSDENIED, or the lock file could not be opened). {} while it runs,
-  // when none was started, or after a stop_worker(). A busy database
+  // when none was started, or after a stop_worker(). E_NOTIMPL after
+  // start_worker() in a program linked without the worker (the `xferq`
+  // command's control front; open() with options.start_worker then fails). A busy database
   // (XFERQ_E_BUSY) never stops it: it retries. No database access.
   std::error_code worker_error() const;
 

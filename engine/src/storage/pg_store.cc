@@ -443,4 +443,9 @@ int PgStore::change_fd() {
   return connections_->listen ? connections_->listen->sock() : -1;
 }
 
+// store.h: the opener Store::open() uses for postgresql:// URLs.
+Result<std::unique_ptr<Store>> open_server_store(const std::string& url, const QueueOptions& options) {
+  return PgStore::open(url, options);
+}
+
 }  // namespace xferq::detail

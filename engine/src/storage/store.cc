@@ -13,9 +13,6 @@
 #include <fstream>
 
 #include "storage/sqlite_store.h"
-#ifdef XFERQ_WITH_POSTGRESQL
-#include "storage/pg_store.h"
-#endif
 
 namespace xferq::detail {
 
@@ -26,15 +23,7 @@ bool is_server_url(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, const QueueOptions& options) {
-  if (is_server_url(path)) {
-#ifdef XFERQ_WITH_POSTGRESQL
-    return PgStore::open(path, options);
-#else
-    // Built without libpqxx (XFERQ_WITH_POSTGRESQL=OFF): never a SQLite file
-    // named like a URL.
-    return make_error_code(Errc::not_implemented);
-#endif
-  }
+  if (is_server_url(path)) return open_server_store(path, options);
   return SqliteStore::open(path, options);
 }
 

@@ -193,6 +193,12 @@ std::string local_files_base(const std::string& path, const std::string& host);
 // share temp files).
 std::string host_identity(const std::string& configured);
 
+// Opens a server queue (a postgresql:// URL): PgStore::open in a library
+// built with the PostgreSQL backend; otherwise, and in the control library,
+// E_NOTIMPL (storage/no_server_store.cc) — never a SQLite file named like a URL.
+class Store;
+Result<std::unique_ptr<Store>> open_server_store(const std::string& url, const QueueOptions& options);
+
 class Store {
  public:
   // Opens (creating and migrating if needed) the queue at `path` with the

@@ -16,6 +16,12 @@ namespace xferq::detail {
 
 Worker::Worker(WorkerContext context) : ctx_(std::move(context)), lock_(ctx_.lock_path) { curl_init_once(); }
 
+// The full library's worker (worker_handle.h); the control library's
+// make_worker() is in no_worker.cc.
+std::unique_ptr<WorkerHandle> make_worker(WorkerContext context) {
+  return std::make_unique<Worker>(std::move(context));
+}
+
 Worker::~Worker() { stop(); }
 
 void Worker::start() {

@@ -48,52 +48,25 @@
 #include "worker/job_driver.h"
 #include "worker/notifier.h"
 #include "worker/transfer_driver.h"
+#include "worker_handle.h"
 #include "xferq/error.h"
 
 namespace xferq::detail {
 
-class JobEvents;
-class Outbox;
-
-// What the worker needs from the queue that runs it.
-struct WorkerContext {
-  Store& store;
-  const QueueOptions& options;
-  std::string lock_path;           // "<queue>-worker.lock"
-  std::string wake_path;           // "<queue>-worker.sock" (fs/wake_socket.h)
-  JobEvents& events;
-  Outbox& outbox;                  // recovery at start
-  std::function<void()> housekeep; // expiry and purge, every housekeeping_interval
-  // The time slice in ms, which Queue::set_time_slice may change while the
-  // worker runs; null: options.time_slice.
-  const std::atomic<int64_t>* time_slice_ms = nullptr;
-};
-
-class Worker final : public TransferLoop {
+class Worker final : public TransferLoop, public WorkerHandle {
  public:
-  // What a call's change did to the job's generation, for job_changed().
-  static constexpr int64_t kGenerationUnknown = 0;    // look it up
-  static constexpr int64_t kGenerationKept = -1;      // the call changed no state
-
   explicit Worker(WorkerContext context);
   ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  void start();
-  // True while this worker holds the queue's lock (and so serves it).
-  bool serving() const { return serving_.load(std::memory_order_acquire); }
-  // Stops the loop and joins the thread: running transfers commit what is
-  // durable and go back to QUEUED. Must not be called from the worker thread.
-  void stop();
-  // A call changed this job and committed `generation` (or a kGeneration*
-  // value). `may_run`: the change may make a job runnable (resume, add_file,
-  // priority), so look for work too; a cancel, suspend or complete only has
-  // to stop the job if it is running. Wakes the loop at once.
-  void job_changed(const std::string& job_id, int64_t generation, bool may_run);
-  // The time slice changed (WorkerContext::time_slice_ms): plan again. Any
-  // thread but the worker's; wakes the loop.
-  void time_slice_changed();
+  // WorkerHandle (worker_handle.h states each call's contract).
+  void start() override;
+  bool serving() const override { return serving_.load(std::memory_order_acquire); }
+  void stop() override;
+  void job_changed(const std::string& job_id, int64_t generation, bool may_run) override;
+  void time_slice_changed() override;
+  std::error_code failure() override;
 
   // TransferLoop, for the drivers (worker thread).
   Store& store() override { return ctx_.store; }
@@ -107,9 +80,6 @@ class Worker final : public TransferLoop {
   bool store_failed(std::error_code error) override;
   void job_ended(const std::string& job_id, JobState state) override { notifier_.job_ended(job_id, state); }
   void progressed(const std::string& job_id, bool final) override { notifier_.progressed(job_id, final); }
-
-  // The error that stopped the worker by itself, or {}. Any thread.
-  std::error_code failure();
 
  private:
   using Steady = std::chrono::steady_clock;
