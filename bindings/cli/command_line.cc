@@ -9,6 +9,8 @@
 namespace xferq::cli {
 
 void add_global_options(CLI::App& app, CommandLine& c) {
+  app.name("xferq");
+  app.description("xferq: a background transfer queue (bitsadmin-like)");
   app.set_version_flag("--version", "xferq " XFERQ_VERSION);
   app.require_subcommand(1);
   app.fallthrough();

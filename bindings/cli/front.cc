@@ -70,7 +70,7 @@ int run_full_command(char** argv) {
 int main(int argc, char** argv) {
   using namespace xferq::cli;
   CommandLine c;
-  CLI::App app{"xferq: a background transfer queue (bitsadmin-like)", "xferq"};
+  CLI::App app;
   add_global_options(app, c);
   add_state_commands(app, c);
   if (!registered(app, subcommand_of(argc, argv))) return run_full_command(argv);

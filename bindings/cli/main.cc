@@ -12,7 +12,7 @@
 int main(int argc, char** argv) {
   using namespace xferq::cli;
   CommandLine c;
-  CLI::App app{"xferq: a background transfer queue (bitsadmin-like)", "xferq"};
+  CLI::App app;
   add_global_options(app, c);
   add_state_commands(app, c);
   add_other_commands(app, c);
