@@ -165,7 +165,9 @@ std::error_code SqliteStore::apply_call(const std::string& id, Call call, int64_
       // Resume starts the maximum download time's count again (BITS).
       "download_time_us = CASE WHEN ?4 THEN 0 ELSE download_time_us END "
       "WHERE id = ?1 RETURNING generation";
-  return write_txn([&]() -> std::error_code {
+  // Grouped, as cancel(): *decision is set on every run.
+  return grouped_write([&]() -> std::error_code {
+    *decision = Decision();
     auto current = state_locked(id);
     if (!current) return make_error_code(Errc::not_found);
     // Only resume needs the file count; skip the read for the others.
@@ -202,7 +204,8 @@ Result<FileOp> SqliteStore::cancel(const std::string& id, int64_t now_us, bool w
       "INSERT INTO file_ops (job_id, kind, created_us, url, session_id) "
       "SELECT j.id, " + kind_sql(OpKind::cancel_session) + ", ?2, f.remote_url, j.upload_session_id FROM jobs j "
       "JOIN files f ON f.job_id = j.id AND f.idx = 0 WHERE j.id = ?1 AND j.upload_session_id IS NOT NULL";
-  return write_value<FileOp>(FileOp(), [&](FileOp& op) -> std::error_code {
+  // Grouped: concurrent cancels share a commit (commit_group.h).
+  return grouped_value<FileOp>(FileOp(), [&](FileOp& op) -> std::error_code {
     auto& up = prepare(cancel_sql.c_str());
     up.bind(1, id);
     up.bind(2, now_us);

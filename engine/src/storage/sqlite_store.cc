@@ -246,19 +246,29 @@ void SqliteStore::reset_all_locked() {
 
 int64_t SqliteStore::last_insert_id() { return db_->getLastInsertRowid(); }
 
+namespace {
+// synchronous is per connection and may change between transactions: FULL
+// for one commit (the WAL is synced), NORMAL again after it.
+class SyncedCommit {
+ public:
+  SyncedCommit(sqlite3* db, bool raise) : db_(db), raise_(raise) {
+    if (raise_) sqlite3_exec(db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+  }
+  ~SyncedCommit() {
+    if (raise_) sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+  }
+  SyncedCommit(const SyncedCommit&) = delete;
+  SyncedCommit& operator=(const SyncedCommit&) = delete;
+
+ private:
+  sqlite3* db_;
+  bool raise_;
+};
+}  // namespace
+
 std::error_code SqliteStore::write_txn(const std::function<std::error_code()>& body, bool durable) {
   std::lock_guard<std::mutex> lock(mu_);
-  // synchronous is per connection and may change between transactions: FULL
-  // for this commit only (the WAL is synced), NORMAL again after it.
-  const bool raise = durable && options_.synchronous != Synchronous::full;
-  struct Restore {
-    SqliteStore* self;
-    bool on;
-    ~Restore() {
-      if (on) sqlite3_exec(self->db_->getHandle(), "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
-    }
-  } restore{this, raise};
-  if (raise) sqlite3_exec(db_->getHandle(), "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+  SyncedCommit synced(db_->getHandle(), durable && options_.synchronous != Synchronous::full);
   bool open = false;
   // Retired outbox rows are deleted inside this transaction; if it rolls
   // back, they must stay retired (in memory) for the next one.
@@ -285,6 +295,92 @@ std::error_code SqliteStore::write_txn(const std::function<std::error_code()>& b
     rollback();
     return e.code();
   }
+}
+
+std::error_code SqliteStore::grouped_write(const std::function<std::error_code()>& body) {
+  return group_.join(body, [this](CommitGroup::Group& group) { run_group_locked(group); });
+}
+
+void SqliteStore::run_group_locked(CommitGroup::Group& group) {
+  // Each pass answers at least one member or commits: it ends.
+  std::vector<CommitGroup::Member*> pending = group.members();
+  while (!pending.empty()) pending = group_txn_locked(std::move(pending), group);
+}
+
+std::vector<CommitGroup::Member*> SqliteStore::group_txn_locked(std::vector<CommitGroup::Member*> members,
+                                                                CommitGroup::Group& group) {
+  using Member = CommitGroup::Member;
+  const std::vector<int64_t> retired = retired_ops_;  // as in write_txn
+  std::vector<Member*> stand;  // members whose writes are in the transaction
+  auto roll_back_all = [&] {
+    reset_all_locked();
+    if (!sqlite3_get_autocommit(db_->getHandle()))
+      sqlite3_exec(db_->getHandle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    retired_ops_ = retired;
+  };
+  auto fail_all = [&](const std::vector<Member*>& who, std::error_code ec) {
+    roll_back_all();
+    for (Member* m : who) m->result = ec;
+    return std::vector<Member*>();
+  };
+  auto sql_error = [](auto run) -> std::error_code {
+    try {
+      return run();
+    } catch (const SQLite::Exception& e) {
+      return to_error(e);
+    } catch (const std::system_error& e) {
+      return e.code();
+    }
+  };
+
+  if (std::error_code ec = sql_error([&] {
+        prepare("BEGIN IMMEDIATE").exec();
+        flush_retired_locked();
+        return std::error_code();
+      }))
+    return fail_all(members, ec);
+  for (size_t i = 0;; ++i) {
+    if (i == members.size() && group.take_late(&members) == 0) break;
+    Member* m = members[i];
+    // The only member so far needs no savepoint: the transaction is its unit.
+    const bool savepoints = members.size() > 1;
+    std::error_code ec = sql_error([&] {
+      if (savepoints) prepare("SAVEPOINT member").exec();
+      return (*m->body)();
+    });
+    if (!ec && (!savepoints || !sql_error([&] {
+                  prepare("RELEASE member").exec();
+                  return std::error_code();
+                }))) {
+      stand.push_back(m);
+      continue;
+    }
+    m->result = ec ? ec : make_error_code(Errc::database);
+    if (!savepoints) return fail_all({}, {});  // its error is its answer; nothing else ran
+    reset_all_locked();
+    const std::error_code undo = sqlite3_get_autocommit(db_->getHandle())
+                                     ? make_error_code(Errc::database)
+                                     : sql_error([&] {
+                                         prepare("ROLLBACK TO member").exec();
+                                         prepare("RELEASE member").exec();
+                                         return std::error_code();
+                                       });
+    if (!undo) continue;
+    // SQLite rolled the whole transaction back (an I/O error, a full disk),
+    // or it cannot be trusted to hold only what stood: the members before
+    // this one lost their writes. They, and those after it, run again.
+    roll_back_all();
+    std::vector<Member*> again = stand;
+    again.insert(again.end(), members.begin() + static_cast<std::ptrdiff_t>(i) + 1, members.end());
+    return again;
+  }
+  if (std::error_code ec = sql_error([&] {
+        prepare("COMMIT").exec();
+        return std::error_code();
+      }))
+    return fail_all(stand, ec);
+  for (Member* m : stand) m->result = {};
+  return {};
 }
 
 std::optional<JobState> SqliteStore::state_locked(const std::string& id) {

@@ -5,6 +5,9 @@
 // meeting SQLite's sleeping busy handler, which starves writers under
 // contention. Other processes are met by the busy timeout. Every write is one
 // short BEGIN IMMEDIATE transaction; statements are prepared once and cached.
+// The application's state calls (cancel, suspend, resume) are group-committed
+// (commit_group.h): callers that arrive together share one transaction, each
+// in its own savepoint.
 //
 // Its statements are spread over three files by the side of the engine they
 // serve: sqlite_store.cc (opening, migrations, plumbing), sqlite_jobs.cc (the
@@ -22,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "storage/commit_group.h"
 #include "storage/sqlite_checkpointer.h"
 #include "storage/store.h"
 #include "xferq/error.h"
@@ -137,6 +141,11 @@ class SqliteStore final : public Store {
   Result<std::pair<BandwidthSettings, std::map<std::string, JobBandwidth>>> bandwidth_state(
       const std::vector<std::string>& job_ids) override;
 
+  // How the grouped calls have shared commits so far (tests, benchmarks).
+  CommitGroup::Stats commit_stats() const { return group_.stats(); }
+  // Grouped calls waiting for their commit now, a running leader's included.
+  size_t commits_waiting() const { return group_.waiting(); }
+
  private:
   SqliteStore(std::unique_ptr<SQLite::Database> db, const QueueOptions& options);
 
@@ -147,6 +156,19 @@ class SqliteStore final : public Store {
   // exception) rolls back and is the answer. Retired outbox rows go with it.
   // `durable`: the commit is synced even under synchronous=NORMAL.
   std::error_code write_txn(const std::function<std::error_code()>& body, bool durable = false);
+  // As write_txn, but the transaction is shared with the grouped calls of
+  // other threads that arrive meanwhile (commit_group.h). `body` runs in a
+  // savepoint of its own and may run again (the shared transaction was lost
+  // under it): it must set its outputs, never add to them, and have no effect
+  // outside the connection. Its commit is never raised to synchronous=FULL
+  // (no grouped call asks for that: their members could not share it).
+  std::error_code grouped_write(const std::function<std::error_code()>& body);
+  // The leader's part: one or more transactions until every member is answered.
+  void run_group_locked(CommitGroup::Group& group);
+  // One transaction for `members` and the late members it takes; answers
+  // them, or returns those to run again (the transaction was lost under them).
+  std::vector<CommitGroup::Member*> group_txn_locked(std::vector<CommitGroup::Member*> members,
+                                                     CommitGroup::Group& group);
   // A read under the store's mutex; SQLite errors become error codes.
   template <typename T>
   Result<T> read(const std::function<T()>& body) {
@@ -174,6 +196,17 @@ class SqliteStore final : public Store {
     if (std::error_code ec = write_txn([&] { return body(value); }, durable)) return ec;
     return value;
   }
+  // The same, group-committed: each run of `body` starts from `initial`.
+  template <typename T>
+  Result<T> grouped_value(const T& initial, const std::function<std::error_code(T&)>& body) {
+    T value = initial;
+    if (std::error_code ec = grouped_write([&] {
+          value = initial;
+          return body(value);
+        }))
+      return ec;
+    return value;
+  }
   static std::error_code to_error(const SQLite::Exception& e);
   void reset_all_locked();
   int64_t last_insert_id();
@@ -196,6 +229,7 @@ class SqliteStore final : public Store {
   BandwidthSettings bandwidth_settings_locked();
 
   std::mutex mu_;
+  CommitGroup group_{mu_};
   std::unique_ptr<SQLite::Database> db_;
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache_;
   std::vector<int64_t> retired_ops_;
