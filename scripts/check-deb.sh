@@ -7,6 +7,8 @@
 # the man page, and examples/embed built with find_package(xferq) and with
 # pkg-config. Removes the packages and its scratch directory at the end.
 # Run as root (apt-get). Usage: scripts/check-deb.sh   (KEEP=1 keeps the scratch dir)
+# XFERQ_RELEASE_BUILD=DIR uses (and keeps) the release tree in DIR, as
+# scripts/check-embed.sh does: configured again for /usr, nothing recompiles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -24,15 +26,17 @@ cleanup() {
 }
 trap cleanup EXIT
 jobs=$(nproc)
+build=${XFERQ_RELEASE_BUILD:-$work/build}
 
 echo "== check-deb: build a release tree for /usr and cpack -G DEB"
-cmake -S "$root" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
   -DXFERQ_BUILD_TESTS=OFF -DXFERQ_BUILD_BENCH=OFF -DXFERQ_BUILD_EXAMPLES=OFF >"$work/configure.log" \
   || { cat "$work/configure.log"; exit 1; }
-cmake --build "$work/build" -j"$jobs" >"$work/build.log" || { tail -50 "$work/build.log"; exit 1; }
-(cd "$work/build" && cpack -G DEB >"$work/cpack.log") || { cat "$work/cpack.log"; exit 1; }
-runtime_deb=$(ls "$work"/build/xferq_*.deb)
-dev_deb=$(ls "$work"/build/libxferq-dev_*.deb)
+cmake --build "$build" -j"$jobs" >"$work/build.log" || { tail -50 "$work/build.log"; exit 1; }
+rm -f "$build"/*.deb
+(cd "$build" && cpack -G DEB >"$work/cpack.log") || { cat "$work/cpack.log"; exit 1; }
+runtime_deb=$(ls "$build"/xferq_*.deb)
+dev_deb=$(ls "$build"/libxferq-dev_*.deb)
 echo "built: $(basename "$runtime_deb") $(basename "$dev_deb")"
 
 echo "== check-deb: what each package holds"

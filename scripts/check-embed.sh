@@ -5,6 +5,8 @@
 # prefix and runs it (C++ on libxferq.a, C on libxferq.so). Finally compiles
 # the same programs with pkg-config (xferq.pc) alone and runs them.
 # Leaves nothing behind. Usage: scripts/check-embed.sh   (KEEP=1 keeps the scratch dir)
+# XFERQ_RELEASE_BUILD=DIR builds in DIR instead, and keeps it: CI shares that
+# release tree with scripts/check-deb.sh, which only configures it for /usr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -18,14 +20,15 @@ else
   trap 'rm -rf "$work"' EXIT
 fi
 prefix=$work/prefix
+build=${XFERQ_RELEASE_BUILD:-$work/build}
 jobs=$(nproc)
 
 echo "== check-embed: build xferq (release preset) and install it into $prefix"
-cmake --preset release -B "$work/build" \
+cmake --preset release -B "$build" \
   -DXFERQ_BUILD_TESTS=OFF -DXFERQ_BUILD_BENCH=OFF -DXFERQ_BUILD_EXAMPLES=OFF >"$work/configure.log" \
   || { cat "$work/configure.log"; exit 1; }
-cmake --build "$work/build" -j"$jobs" >"$work/build.log" || { tail -50 "$work/build.log"; exit 1; }
-cmake --install "$work/build" --prefix "$prefix" >"$work/install.log" || { cat "$work/install.log"; exit 1; }
+cmake --build "$build" -j"$jobs" >"$work/build.log" || { tail -50 "$work/build.log"; exit 1; }
+cmake --install "$build" --prefix "$prefix" >"$work/install.log" || { cat "$work/install.log"; exit 1; }
 
 libdir=$(find "$prefix" -name 'libxferq.a' -printf '%h\n' | head -1)
 for f in "$libdir/libxferq.a" "$libdir/libxferq.so" "$libdir/pkgconfig/xferq.pc" \
