@@ -35,9 +35,9 @@
 // Invariant relied on by run: every member handed over is answered (its
 // result set) before run returns; members are never handed over twice.
 //
-// Thread safety: any thread. Lock order: the connection's mutex before mu_;
-// no member waits for mu_ while holding the connection's mutex except the
-// leader, which holds both only to take its members.
+// Thread safety: any thread. Lock order: the connection's mutex before mu_.
+// Only the leader holds both, and only to take members (first and late ones)
+// and to answer them.
 #ifndef XFERQ_STORAGE_COMMIT_GROUP_H_
 #define XFERQ_STORAGE_COMMIT_GROUP_H_
 

@@ -266,35 +266,38 @@ class SyncedCommit {
 };
 }  // namespace
 
+std::error_code SqliteStore::guarded(const std::function<std::error_code()>& run) {
+  try {
+    return run();
+  } catch (const SQLite::Exception& e) {
+    return to_error(e);
+  } catch (const std::system_error& e) {
+    return e.code();
+  }
+}
+
+void SqliteStore::roll_back_locked(const std::vector<int64_t>& retired) {
+  reset_all_locked();
+  // SQLite may have rolled back already (an I/O error, a full disk).
+  if (!sqlite3_get_autocommit(db_->getHandle())) sqlite3_exec(db_->getHandle(), "ROLLBACK", nullptr, nullptr, nullptr);
+  retired_ops_ = retired;
+}
+
 std::error_code SqliteStore::write_txn(const std::function<std::error_code()>& body, bool durable) {
   std::lock_guard<std::mutex> lock(mu_);
   SyncedCommit synced(db_->getHandle(), durable && options_.synchronous != Synchronous::full);
-  bool open = false;
   // Retired outbox rows are deleted inside this transaction; if it rolls
   // back, they must stay retired (in memory) for the next one.
   const std::vector<int64_t> retired = retired_ops_;
-  auto rollback = [&] {
-    reset_all_locked();
-    if (open) sqlite3_exec(db_->getHandle(), "ROLLBACK", nullptr, nullptr, nullptr);
-    retired_ops_ = retired;
-  };
-  try {
+  const std::error_code ec = guarded([&] {
     prepare("BEGIN IMMEDIATE").exec();
-    open = true;
     flush_retired_locked();
-    if (std::error_code ec = body()) {
-      rollback();
-      return ec;
-    }
+    if (std::error_code body_ec = body()) return body_ec;
     prepare("COMMIT").exec();
-    return {};
-  } catch (const SQLite::Exception& e) {
-    rollback();
-    return to_error(e);
-  } catch (const std::system_error& e) {
-    rollback();
-    return e.code();
-  }
+    return std::error_code();
+  });
+  if (ec) roll_back_locked(retired);
+  return ec;
 }
 
 std::error_code SqliteStore::grouped_write(const std::function<std::error_code()>& body) {
@@ -312,28 +315,13 @@ std::vector<CommitGroup::Member*> SqliteStore::group_txn_locked(std::vector<Comm
   using Member = CommitGroup::Member;
   const std::vector<int64_t> retired = retired_ops_;  // as in write_txn
   std::vector<Member*> stand;  // members whose writes are in the transaction
-  auto roll_back_all = [&] {
-    reset_all_locked();
-    if (!sqlite3_get_autocommit(db_->getHandle()))
-      sqlite3_exec(db_->getHandle(), "ROLLBACK", nullptr, nullptr, nullptr);
-    retired_ops_ = retired;
-  };
   auto fail_all = [&](const std::vector<Member*>& who, std::error_code ec) {
-    roll_back_all();
+    roll_back_locked(retired);
     for (Member* m : who) m->result = ec;
     return std::vector<Member*>();
   };
-  auto sql_error = [](auto run) -> std::error_code {
-    try {
-      return run();
-    } catch (const SQLite::Exception& e) {
-      return to_error(e);
-    } catch (const std::system_error& e) {
-      return e.code();
-    }
-  };
 
-  if (std::error_code ec = sql_error([&] {
+  if (std::error_code ec = guarded([&] {
         prepare("BEGIN IMMEDIATE").exec();
         flush_retired_locked();
         return std::error_code();
@@ -344,11 +332,11 @@ std::vector<CommitGroup::Member*> SqliteStore::group_txn_locked(std::vector<Comm
     Member* m = members[i];
     // The only member so far needs no savepoint: the transaction is its unit.
     const bool savepoints = members.size() > 1;
-    std::error_code ec = sql_error([&] {
+    std::error_code ec = guarded([&] {
       if (savepoints) prepare("SAVEPOINT member").exec();
       return (*m->body)();
     });
-    if (!ec && (!savepoints || !sql_error([&] {
+    if (!ec && (!savepoints || !guarded([&] {
                   prepare("RELEASE member").exec();
                   return std::error_code();
                 }))) {
@@ -360,7 +348,7 @@ std::vector<CommitGroup::Member*> SqliteStore::group_txn_locked(std::vector<Comm
     reset_all_locked();
     const std::error_code undo = sqlite3_get_autocommit(db_->getHandle())
                                      ? make_error_code(Errc::database)
-                                     : sql_error([&] {
+                                     : guarded([&] {
                                          prepare("ROLLBACK TO member").exec();
                                          prepare("RELEASE member").exec();
                                          return std::error_code();
@@ -369,12 +357,12 @@ std::vector<CommitGroup::Member*> SqliteStore::group_txn_locked(std::vector<Comm
     // SQLite rolled the whole transaction back (an I/O error, a full disk),
     // or it cannot be trusted to hold only what stood: the members before
     // this one lost their writes. They, and those after it, run again.
-    roll_back_all();
+    roll_back_locked(retired);
     std::vector<Member*> again = stand;
     again.insert(again.end(), members.begin() + static_cast<std::ptrdiff_t>(i) + 1, members.end());
     return again;
   }
-  if (std::error_code ec = sql_error([&] {
+  if (std::error_code ec = guarded([&] {
         prepare("COMMIT").exec();
         return std::error_code();
       }))

@@ -208,6 +208,11 @@ class SqliteStore final : public Store {
     return value;
   }
   static std::error_code to_error(const SQLite::Exception& e);
+  // run(), its SQLite and system exceptions turned into error codes.
+  static std::error_code guarded(const std::function<std::error_code()>& run);
+  // Rolls back an open transaction (if SQLite has not) and restores the
+  // outbox rows retired in memory to `retired`, as they were before it.
+  void roll_back_locked(const std::vector<int64_t>& retired);
   void reset_all_locked();
   int64_t last_insert_id();
   std::error_code flush_retired_locked();
