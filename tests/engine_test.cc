@@ -193,8 +193,10 @@ TEST_F(Engine, CancelOfSuspendedJobWithPartialFile) {
   const std::string temp = (*job.files())[0].temp_path;
   EXPECT_TRUE(exists(temp));  // kept for resume
   ASSERT_FALSE(job.cancel());
-  EXPECT_FALSE(exists(temp));
+  EXPECT_FALSE(exists(temp)) << "the name is free when cancel() returns";
   EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+  // The blocks go with the janitor, right after.
+  EXPECT_TRUE(wait_for([&] { return discarded_files_in(dir_.path()).empty(); })) << "a twin outlived its janitor";
 }
 
 TEST_F(Engine, SuspendResumeContinuesWithRange) {

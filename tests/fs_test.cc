@@ -98,6 +98,71 @@ TEST(TempFileTest, ShareGivesASecondDescriptorAndUnlinkedSeesDeletion) {
   EXPECT_FALSE(detail::delete_file(p)) << "deleting what is gone succeeds (idempotent)";
 }
 
+TEST(DiscardTest, FreesTheNameKeepsTheInodeAndDeleteRemovesTheTwin) {
+  ScratchDir dir;
+  const std::string p = detail::temp_path_for(dir / "a.bin", "{0123456789abcdef0123456789abcdef}", 2);
+  const std::string twin = detail::discarded_path(p);
+  EXPECT_EQ(twin.substr(twin.size() - 5), ".gone");
+  EXPECT_EQ(twin.size(), p.size()) << "the same length: a temp name under NAME_MAX stays under it";
+  auto f = TempFile::create(p);
+  ASSERT_TRUE(f);
+  ASSERT_FALSE(f->write_at("partial", 7, 0));
+  struct stat before {}, after {};
+  ASSERT_EQ(::stat(p.c_str(), &before), 0);
+
+  ASSERT_FALSE(detail::discard_file(p));
+  EXPECT_FALSE(exists(p)) << "the name is free when discard_file returns";
+  ASSERT_EQ(::stat(twin.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino) << "moved, not copied";
+  EXPECT_EQ(read_all(twin), "partial");
+  EXPECT_FALSE(detail::discard_file(p)) << "discarding what is gone succeeds (idempotent)";
+  EXPECT_EQ(read_all(twin), "partial") << "and leaves the twin alone";
+
+  ASSERT_FALSE(detail::delete_file(p));
+  EXPECT_FALSE(exists(twin)) << "deleting a temp path deletes its twin";
+  EXPECT_FALSE(detail::delete_file(p));
+}
+
+TEST(DiscardTest, SomethingInTheTwinsPlaceIsNeverRemovedAndTheFileIsUnlinkedInstead) {
+  ScratchDir dir;
+  const std::string p = dir / ".x.xferq-00-0.part";
+  const std::string twin = detail::discarded_path(p);
+  ASSERT_EQ(::mkdir(twin.c_str(), 0700), 0);
+  ASSERT_EQ(::close(::open((twin + "/keep").c_str(), O_CREAT | O_WRONLY, 0600)), 0);
+  ASSERT_TRUE(TempFile::create(p));
+  ASSERT_FALSE(detail::discard_file(p));
+  EXPECT_FALSE(exists(p)) << "the rename failed: unlinked instead";
+  EXPECT_TRUE(exists(twin + "/keep")) << "a directory at the twin's name is untouched";
+  EXPECT_FALSE(detail::delete_file(p)) << "a directory at the twin's name is not ours: no error to retry";
+  EXPECT_TRUE(exists(twin + "/keep")) << "and it is never removed";
+}
+
+TEST(DiscardTest, ASymlinkAtTheTempPathIsMovedNotFollowed) {
+  ScratchDir dir;
+  const std::string target = dir / "precious";
+  { std::ofstream(target) << "keep me"; }
+  const std::string p = dir / ".y.xferq-00-0.part";
+  ASSERT_EQ(::symlink(target.c_str(), p.c_str()), 0);
+  ASSERT_FALSE(detail::discard_file(p));
+  ASSERT_FALSE(detail::delete_file(p));
+  EXPECT_FALSE(exists(p));
+  EXPECT_FALSE(exists(detail::discarded_path(p)));
+  EXPECT_EQ(read_all(target), "keep me");
+}
+
+TEST(DiscardTest, RenameIntoPlaceRemovesATwinLeftBehind) {
+  ScratchDir dir;
+  const std::string p = detail::temp_path_for(dir / "b.bin", "{00000000000000000000000000000001}", 0);
+  { std::ofstream(detail::discarded_path(p)) << "from a rolled-back cancel"; }
+  auto f = TempFile::create(p);
+  ASSERT_TRUE(f);
+  ASSERT_FALSE(f->write_at("done", 4, 0));
+  f->close();
+  ASSERT_FALSE(detail::rename_into_place(p, dir / "b.bin"));
+  EXPECT_EQ(read_all(dir / "b.bin"), "done");
+  EXPECT_FALSE(exists(detail::discarded_path(p)));
+}
+
 TEST(LockFileTest, OneHolderAtATimeAndReleasedOnClose) {
   ScratchDir dir;
   const std::string p = dir / "q.db-worker.lock";

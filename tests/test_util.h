@@ -85,17 +85,25 @@ inline std::string state_name(const Job& job) {
   return st.ok() ? std::string(to_string(*st)) : "error: " + st.error().message();
 }
 
-// Every file name in `dir` (not recursive) that xferq uses for temp files.
-inline std::vector<std::string> temp_files_in(const std::string& dir) {
+// Every file name in `dir` (not recursive) that xferq uses for temp files
+// and that ends in `suffix`.
+inline std::vector<std::string> xferq_files_in(const std::string& dir, const std::string& suffix) {
   std::vector<std::string> out;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
-    if (name.find(".xferq-") != std::string::npos && name.size() > 5 &&
-        name.compare(name.size() - 5, 5, ".part") == 0)
+    if (name.find(".xferq-") != std::string::npos && name.size() > suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
       out.push_back(name);
   }
   return out;
 }
+
+// The temp files in `dir`.
+inline std::vector<std::string> temp_files_in(const std::string& dir) { return xferq_files_in(dir, ".part"); }
+
+// The temp files in `dir` that an in-call Cancel moved aside and whose
+// blocks its janitor has not deleted yet.
+inline std::vector<std::string> discarded_files_in(const std::string& dir) { return xferq_files_in(dir, ".gone"); }
 
 inline bool exists(const std::string& path) {
   struct stat st {};

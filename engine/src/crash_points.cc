@@ -1,8 +1,9 @@
 // crash_points.cc — see crash_points.h.
 //
-// Points: cancel.after_commit, complete.after_commit, complete.between_renames,
-// recovery.between_ops, worker.after_temp_record, worker.after_temp_create,
-// worker.after_progress_commit, worker.before_file_finish.
+// Points: cancel.after_commit, cancel.after_discard, complete.after_commit,
+// complete.between_renames, recovery.between_ops, worker.after_temp_record,
+// worker.after_temp_create, worker.after_progress_commit,
+// worker.before_file_finish.
 #include "crash_points.h"
 
 #include <signal.h>

@@ -15,10 +15,13 @@ Outbox::~Outbox() { stop(); }
 std::error_code Outbox::delete_paths(const FileOp& op, const std::vector<std::string>& paths, bool sync_later) {
   std::error_code first_error;
   for (const std::string& p : paths) {
-    std::error_code ec = delete_file(p);
+    // A caller waiting (in-call Cancel) sees the names gone; the janitor
+    // deletes the blocks.
+    std::error_code ec = sync_later ? discard_file(p) : delete_file(p);
     if (ec && !first_error) first_error = ec;
   }
   if (!first_error && sync_later) {
+    crash_point("cancel.after_discard");
     retire_after_sync(op.id, paths);
     return {};
   }
@@ -165,8 +168,11 @@ void Outbox::janitor_loop() {
     const size_t n = std::min(queue_.size(), kBatch);
     std::vector<FileOp> batch(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.begin() + n));
     queue_.erase(queue_.begin(), queue_.begin() + n);
-    std::vector<Unsynced> unsynced;
-    unsynced.swap(unsynced_);
+    // Their twins are unlinked too, so they are shared out the same way.
+    const size_t u = std::min(unsynced_.size(), kBatch);
+    std::vector<Unsynced> unsynced(std::make_move_iterator(unsynced_.begin()),
+                                   std::make_move_iterator(unsynced_.begin() + u));
+    unsynced_.erase(unsynced_.begin(), unsynced_.begin() + u);
     if (!queue_.empty() || !unsynced_.empty()) cv_.notify_one();  // more for another janitor
     lock.unlock();
     if (!batch.empty()) delete_batch(batch);
@@ -179,6 +185,15 @@ void Outbox::sync_and_retire(const std::vector<Unsynced>& batch) {
   std::vector<std::string> removed;
   std::vector<int64_t> ids;
   for (const Unsynced& u : batch) {
+    std::error_code first_error;
+    for (const std::string& p : u.paths) {
+      std::error_code ec = delete_file(p);  // the discarded twin's blocks
+      if (ec && !first_error) first_error = ec;
+    }
+    if (first_error) {
+      store_.note_op_failure(u.op_id, first_error.message());  // retried on the next open
+      continue;
+    }
     removed.insert(removed.end(), u.paths.begin(), u.paths.end());
     ids.push_back(u.op_id);
   }

@@ -92,7 +92,7 @@ class Outbox {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<FileOp> queue_;
-  std::vector<Unsynced> unsynced_;
+  std::deque<Unsynced> unsynced_;
   bool stopping_ = false;
   std::vector<std::thread> janitors_;
 };

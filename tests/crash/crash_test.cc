@@ -104,9 +104,9 @@ using crash::kCrashResources;
 // reached only when the outbox holds work at open: it is run as a chain (a
 // kill at *.after_commit, then a child killed while recovering).
 const char* const kCrashPoints[] = {
-    "cancel.after_commit",       "complete.after_commit",       "complete.between_renames",
-    "worker.after_temp_record",  "worker.after_temp_create",    "worker.after_progress_commit",
-    "worker.before_file_finish", "recovery.between_ops",
+    "cancel.after_commit",       "cancel.after_discard",        "complete.after_commit",
+    "complete.between_renames",  "worker.after_temp_record",    "worker.after_temp_create",
+    "worker.after_progress_commit", "worker.before_file_finish", "recovery.between_ops",
 };
 constexpr int kCrashPointCount = sizeof(kCrashPoints) / sizeof(kCrashPoints[0]);
 const int kNValues[] = {1, 2, 3};
@@ -540,6 +540,10 @@ class CrashHarness : public ::testing::Test {
     for (const auto& [id, k] : known_) EXPECT_TRUE(present.count(id)) << "job " << id << " vanished";
     for (const std::string& name : temp_files_in(data_))
       EXPECT_TRUE(owned_temps.count(data_ + "/" + name)) << "orphan temp file " << name;
+    // A kill loses no commit: every file a Cancel moved aside has its outbox
+    // row, and opening the queue carried the row out.
+    for (const std::string& name : discarded_files_in(data_))
+      ADD_FAILURE() << "a discarded temp file outlived recovery: " << name;
   }
 
   // Runs the worker (in this process) on one interrupted job: it must resume
@@ -1076,6 +1080,20 @@ void CrashHarness::check_after_cut(const std::string& where, bool full_sync, con
                                         "its job's history:" + (hx == hex_to_id_.end() ? std::string(" (unknown job)") : history(hx->second)));
       ::unlink(path.c_str());  // reported: later checks are not about it
     }
+  // A Cancel moves its temp files aside only after its commit, and opening
+  // the queue carries out the commit's outbox row; a twin survives only a
+  // Cancel that rolled back (under NORMAL, in this cut or an earlier one),
+  // and its job, live again, removes it when it ends (Complete's rename or
+  // a later Cancel). A final job must have none.
+  for (const std::string& name : discarded_files_in(data_)) {
+    auto hx = hex_to_id_.find(name.substr(name.find(".xferq-") + 7, 32));
+    const std::string id = hx == hex_to_id_.end() ? std::string() : hx->second;
+    auto job = by_id.find(id);
+    if (!full_sync && job != by_id.end() && !is_final(job->second.state)) continue;
+    violation("orphan-discarded-file", name + " is left after recovery; its job's history:" +
+                                           (id.empty() ? std::string(" (unknown job)") : history(id)));
+    ::unlink((data_ + "/" + name).c_str());
+  }
   for (const auto& [id, info] : by_id) {
     Expect e;
     e.states = worker_closure(info.state);
@@ -1184,6 +1202,13 @@ void CrashHarness::drain(const std::string& where) {
                                         (hx == hex_to_id_.end() ? std::string(" (unknown job)") : history(hx->second)));
       ::unlink((data_ + "/" + name).c_str());
     }
+  // Every job ran again or became final: each removed its discarded twins.
+  for (const std::string& name : discarded_files_in(data_)) {
+    auto hx = hex_to_id_.find(name.substr(name.find(".xferq-") + 7, 32));
+    violation("orphan-discarded-file", name + " is left after the drain; its job's history:" +
+                                           (hx == hex_to_id_.end() ? std::string(" (unknown job)") : history(hx->second)));
+    ::unlink((data_ + "/" + name).c_str());
+  }
 }
 
 void CrashHarness::run_power_cuts(bool full_sync, const char* test_tag) {

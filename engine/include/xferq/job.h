@@ -147,13 +147,18 @@ class Job {
 
   // ---- Ending a job ---------------------------------------------------------
   // cancel(): one transaction makes the job CANCELLED and records the deletion
-  // of its temp files in the outbox; the files are deleted before cancel()
-  // returns (with QueueOptions::defer_cancel_deletes, by a queue thread within
-  // milliseconds). A queue thread then makes the removals durable (one
-  // directory sync for the cancels that came meanwhile) before the outbox
-  // row goes, so a power cut cannot bring a deleted file back for good. A deletion that fails does not fail cancel(): it stays in the
-  // outbox and is retried when the queue file is next opened or a worker
-  // starts on it. The worker stops the job's transfer by itself: this
+  // of its temp files in the outbox. By default the temp files' names are
+  // gone before cancel() returns: each is moved aside to a hidden twin
+  // beside it (".gone" for ".part", a rename: it frees no blocks, so it never
+  // waits for the disk's discard), and a queue thread deletes the twins
+  // within milliseconds. With QueueOptions::defer_cancel_deletes a queue
+  // thread deletes the files themselves, and cancel() returns at its commit.
+  // A queue thread then makes the removals durable (one directory sync for
+  // the cancels that came meanwhile) before the outbox row goes, so a power
+  // cut cannot bring a deleted file back for good; a twin left by a crash is
+  // deleted when the queue is next opened. A deletion that fails does not
+  // fail cancel(): it stays in the outbox and is retried when the queue file
+  // is next opened or a worker starts on it. The worker stops the job's transfer by itself: this
   // process's at once, another process's when the datagram cancel() sends
   // to its wake-up socket arrives (within its poll_interval if none could be
   // sent); cancel() does not wait for it. For an upload with an open session the same

@@ -51,13 +51,15 @@ struct QueueOptions {
 
   Synchronous synchronous = Synchronous::normal;
 
-  // Where cancel() deletes the job's temp files. false (the default): before
-  // it returns — when cancel() returns, the files are gone. true: the
-  // queue's janitor threads (four, sharing the work in batches) delete them
-  // soon after, so cancel() costs little more than its commit (unlinking
-  // files that were just written can cost milliseconds on ext4, more with
-  // online discard). Either way the deletion is in the outbox from the
-  // commit on, so a crash cannot lose it.
+  // When cancel() frees the job's temp file names. false (the default):
+  // before it returns — it moves each file aside to a hidden twin (a rename,
+  // tens of microseconds), so a program may reuse the paths at once; the
+  // queue's janitor threads (four, sharing the work in batches) delete the
+  // twins' blocks right after (unlinking files that were just written can
+  // cost milliseconds on ext4, more with online discard). true: the
+  // janitors delete the files themselves soon after, and cancel() costs
+  // little more than its commit. Either way the deletion is in the outbox
+  // from the commit on, so a crash cannot lose it.
   bool defer_cancel_deletes = false;
 
   // BITS raises a minimum retry delay below 5 s to 5 s. Tests and embedders

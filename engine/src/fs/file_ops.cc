@@ -65,10 +65,42 @@ std::string temp_path_for(const std::string& local_path, const std::string& job_
   return dir_of(local_path) + "/." + base + ".xferq-" + hex + "-" + std::to_string(idx) + ".part";
 }
 
-std::error_code delete_file(const std::string& path) {
-  if (path.empty()) return {};
+std::string discarded_path(const std::string& temp_path) {
+  static const std::string kPart = ".part", kGone = ".gone";
+  const bool part = temp_path.size() > kPart.size() &&
+                    temp_path.compare(temp_path.size() - kPart.size(), kPart.size(), kPart) == 0;
+  return (part ? temp_path.substr(0, temp_path.size() - kPart.size()) : temp_path) + kGone;
+}
+
+namespace {
+std::error_code unlink_one(const std::string& path) {
   if (::unlink(path.c_str()) == 0 || errno == ENOENT) return {};
   return errno_error(errno);
+}
+
+// A directory at the twin's name is not ours (discard_file never makes one):
+// it is left alone and is no reason to keep retrying the deletion.
+std::error_code unlink_twin(const std::string& temp_path) {
+  if (::unlink(discarded_path(temp_path).c_str()) == 0 || errno == ENOENT || errno == EISDIR) return {};
+  return errno_error(errno);
+}
+}  // namespace
+
+std::error_code delete_file(const std::string& path) {
+  if (path.empty()) return {};
+  std::error_code ec = unlink_one(path);
+  // A twin is left by an in-call Cancel until its janitor runs, or by a
+  // crash before it did; where there is none, trying costs a failed lookup.
+  std::error_code twin = unlink_twin(path);
+  return ec ? ec : twin;
+}
+
+std::error_code discard_file(const std::string& path) {
+  if (path.empty()) return {};
+  // rename() replaces only a non-directory; anything else in the twin's
+  // place (a directory) makes it fail, and the unlink below decides.
+  if (::rename(path.c_str(), discarded_path(path).c_str()) == 0 || errno == ENOENT) return {};
+  return unlink_one(path);
 }
 
 std::error_code check_rename(const std::string& temp_path, const std::string& final_path) {
@@ -124,6 +156,9 @@ std::error_code rename_into_place(const std::string& temp_path, const std::strin
         ::fchmod(final_fd, 0644);
         ::close(final_fd);
       }
+      // The crash may also have come before the twin's removal and the sync.
+      unlink_twin(temp_path);
+      sync_dir(dir_of(final_path));
       return {};
     }
     return errno_error(err);
@@ -134,6 +169,10 @@ std::error_code rename_into_place(const std::string& temp_path, const std::strin
     ::fchmod(fd, 0644);
     ::close(fd);
   }
+  // A twin is left only by a Cancel that a power cut rolled back (its rename
+  // made durable by some other directory sync): the job ran again, and its
+  // end is the last chance to remove it. Same directory: the sync covers it.
+  unlink_twin(temp_path);
   sync_dir(dir_of(final_path));
   return {};
 }

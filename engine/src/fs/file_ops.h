@@ -28,9 +28,21 @@ namespace xferq::detail {
 // named after the job so that it is never shared.
 std::string temp_path_for(const std::string& local_path, const std::string& job_id, int64_t idx);
 
-// Removes a file. Success if it is already gone. The removal is durable
-// only once make_removals_durable() has synced its directory.
+// Removes a file, and its discarded twin if one is left (discard_file).
+// Success if both are gone. The removal is durable only once
+// make_removals_durable() has synced its directory.
 std::error_code delete_file(const std::string& path);
+
+// The hidden name a temp file is moved to by discard_file(): beside it, with
+// ".gone" for ".part" (the same length, so still under NAME_MAX).
+std::string discarded_path(const std::string& temp_path);
+
+// Frees a temp file's name at once without freeing its blocks: renames it to
+// discarded_path(), a metadata change, where an unlink of freshly written
+// blocks on a disk mounted with online discard waits for the device. The
+// blocks go with delete_file(path) later. Falls back to unlinking when the
+// rename fails; success if the file is already gone.
+std::error_code discard_file(const std::string& path);
 
 // fsyncs the directory of each path once, so that their removals survive a
 // power cut (an outbox row may be retired only after that: a temp file whose
