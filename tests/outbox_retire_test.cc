@@ -81,6 +81,26 @@ TEST(OutboxRetire, RecoveryNeverRevertsACommittedComplete) {
   EXPECT_EQ(outbox_rows(db), 0);
 }
 
+// Retired rows ride along with the next write; when none comes, the worker
+// writes them itself on its next turn (it wakes at least every poll
+// interval), so the outbox a reader sees empties without any other call.
+TEST(OutboxRetire, TheWorkerWritesRetiredRowsWhenNoOtherWriteComes) {
+  ScratchDir dir;
+  const std::string db = dir / "queue.db";
+  auto queue = open_queue(db, test_options(true));
+  ASSERT_TRUE(queue);
+  std::vector<Job> jobs;
+  for (int i = 0; i < 5; ++i) {
+    auto job = queue->create_job("idle " + std::to_string(i));
+    ASSERT_TRUE(job.ok());
+    jobs.push_back(*job);
+  }
+  for (Job& job : jobs) ASSERT_FALSE(job.cancel());
+  // Nothing more is written through the API from here on.
+  EXPECT_TRUE(wait_for([&] { return outbox_rows(db) == 0; }, std::chrono::milliseconds(3000)))
+      << outbox_rows(db) << " rows still pending with the worker running";
+}
+
 // schema/016: the outbox has no AUTOINCREMENT counter, so the row holding the
 // highest id is never deleted. When its operation is done it becomes a
 // tombstone, which the next insert (taking the id above) deletes; an id is
