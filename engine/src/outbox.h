@@ -61,10 +61,13 @@ class Outbox {
   void stop();
 
  private:
-  // Deletes the paths; the op is retired once all are gone and their removal
-  // is durable (now, or by the janitor if `sync_later`), else its failure noted.
+  // Deletes the paths, or with `sync_later` (an in-call Cancel) moves them
+  // aside (discard_file) and leaves their twins' deletion and the directory
+  // sync to a janitor. The op is retired once all are gone and their removal
+  // is durable, else its failure noted.
   std::error_code delete_paths(const FileOp& op, const std::vector<std::string>& paths, bool sync_later);
-  // An operation whose files are unlinked, waiting for its directory sync.
+  // An operation whose files were moved aside, waiting for a janitor to
+  // delete the twins and sync their directories.
   struct Unsynced {
     int64_t op_id;
     std::vector<std::string> paths;

@@ -158,15 +158,16 @@ class Job {
   // cut cannot bring a deleted file back for good; a twin left by a crash is
   // deleted when the queue is next opened. A deletion that fails does not
   // fail cancel(): it stays in the outbox and is retried when the queue file
-  // is next opened or a worker starts on it. The worker stops the job's transfer by itself: this
-  // process's at once, another process's when the datagram cancel() sends
-  // to its wake-up socket arrives (within its poll_interval if none could be
-  // sent); cancel() does not wait for it. For an upload with an open session the same
-  // transaction records a Cancel-Session, which the worker sends (so the server
-  // deletes the partial upload) and retries every cancel_session_retry_interval
-  // until the server confirms or refuses it, or cancel_session_retry_budget
-  // (24 h) is spent. After TRANSFERRED an upload owes the server nothing; an
-  // upload-reply job's reply temp file is deleted.
+  // is next opened or a worker starts on it. The worker stops the job's
+  // transfer by itself: this process's at once, another process's when the
+  // datagram cancel() sends to its wake-up socket arrives (within its
+  // poll_interval if none could be sent); cancel() does not wait for it. For
+  // an upload with an open session the same transaction records a
+  // Cancel-Session, which the worker sends (so the server deletes the partial
+  // upload) and retries every cancel_session_retry_interval until the server
+  // confirms or refuses it, or cancel_session_retry_budget (24 h) is spent.
+  // After TRANSFERRED an upload owes the server nothing; an upload-reply
+  // job's reply temp file is deleted.
   //
   // complete(): downloads may be completed in any non-final state, even
   // mid-transfer (the transfer is stopped): finished files are kept, the others
