@@ -2,6 +2,7 @@
 #include "outbox.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "clock.h"
 #include "crash_points.h"
@@ -10,16 +11,35 @@
 
 namespace xferq::detail {
 
+namespace {
+
+// Applies `remove` to every path, even after a failure; the first error.
+std::error_code remove_each(const std::vector<std::string>& paths, std::error_code (*remove)(const std::string&)) {
+  std::error_code first_error;
+  for (const std::string& p : paths) {
+    std::error_code ec = remove(p);
+    if (ec && !first_error) first_error = ec;
+  }
+  return first_error;
+}
+
+// Moves up to `n` items from the front of `from`.
+template <typename T>
+std::vector<T> take_front(std::deque<T>& from, size_t n) {
+  n = std::min(from.size(), n);
+  std::vector<T> taken(std::make_move_iterator(from.begin()), std::make_move_iterator(from.begin() + n));
+  from.erase(from.begin(), from.begin() + n);
+  return taken;
+}
+
+}  // namespace
+
 Outbox::~Outbox() { stop(); }
 
 std::error_code Outbox::delete_paths(const FileOp& op, const std::vector<std::string>& paths, bool sync_later) {
-  std::error_code first_error;
-  for (const std::string& p : paths) {
-    // A caller waiting (in-call Cancel) sees the names gone; the janitor
-    // deletes the blocks.
-    std::error_code ec = sync_later ? discard_file(p) : delete_file(p);
-    if (ec && !first_error) first_error = ec;
-  }
+  // A caller waiting (in-call Cancel) sees the names gone; a janitor deletes
+  // the blocks.
+  std::error_code first_error = remove_each(paths, sync_later ? discard_file : delete_file);
   if (!first_error && sync_later) {
     crash_point("cancel.after_discard");
     retire_after_sync(op.id, paths);
@@ -153,55 +173,46 @@ void Outbox::start_janitors_locked() {
 void Outbox::retire_after_sync(int64_t op_id, const std::vector<std::string>& paths) {
   std::lock_guard<std::mutex> lock(mu_);
   start_janitors_locked();
-  unsynced_.push_back(Unsynced{op_id, paths});
+  discarded_.push_back(OpPaths{op_id, paths});
   cv_.notify_one();
 }
 
 void Outbox::janitor_loop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || !unsynced_.empty(); });
-    if (queue_.empty() && unsynced_.empty()) return;  // stopping, and nothing left to do
-    // Take up to a batch: one read for all their temp paths and one
-    // retirement, so a janitor visits the store twice per batch, not per
-    // job; and one sync per directory for all the unsynced removals.
-    const size_t n = std::min(queue_.size(), kBatch);
-    std::vector<FileOp> batch(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.begin() + n));
-    queue_.erase(queue_.begin(), queue_.begin() + n);
-    // Their twins are unlinked too, so they are shared out the same way.
-    const size_t u = std::min(unsynced_.size(), kBatch);
-    std::vector<Unsynced> unsynced(std::make_move_iterator(unsynced_.begin()),
-                                   std::make_move_iterator(unsynced_.begin() + u));
-    unsynced_.erase(unsynced_.begin(), unsynced_.begin() + u);
-    if (!queue_.empty() || !unsynced_.empty()) cv_.notify_one();  // more for another janitor
+    cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || !discarded_.empty(); });
+    if (queue_.empty() && discarded_.empty()) return;  // stopping, and nothing left to do
+    // Take up to a batch of each: one read for all their temp paths, one
+    // sync per directory and one retirement, so a janitor visits the store
+    // twice per batch, not per job.
+    std::vector<FileOp> batch = take_front(queue_, kBatch);
+    std::vector<OpPaths> discarded = take_front(discarded_, kBatch);
+    if (!queue_.empty() || !discarded_.empty()) cv_.notify_one();  // more for another janitor
     lock.unlock();
     if (!batch.empty()) delete_batch(batch);
-    if (!unsynced.empty()) sync_and_retire(unsynced);
+    if (!discarded.empty()) delete_and_retire(discarded);
     lock.lock();
   }
 }
 
-void Outbox::sync_and_retire(const std::vector<Unsynced>& batch) {
+void Outbox::delete_and_retire(const std::vector<OpPaths>& ops) {
   std::vector<std::string> removed;
-  std::vector<int64_t> ids;
-  for (const Unsynced& u : batch) {
-    std::error_code first_error;
-    for (const std::string& p : u.paths) {
-      std::error_code ec = delete_file(p);  // the discarded twin's blocks
-      if (ec && !first_error) first_error = ec;
-    }
-    if (first_error) {
-      store_.note_op_failure(u.op_id, first_error.message());  // retried on the next open
+  std::vector<int64_t> done;
+  for (const OpPaths& op : ops) {
+    // delete_file takes a discarded twin too (an in-call Cancel's).
+    if (std::error_code ec = remove_each(op.paths, delete_file)) {
+      store_.note_op_failure(op.op_id, ec.message());  // retried on the next open
       continue;
     }
-    removed.insert(removed.end(), u.paths.begin(), u.paths.end());
-    ids.push_back(u.op_id);
+    removed.insert(removed.end(), op.paths.begin(), op.paths.end());
+    done.push_back(op.op_id);
   }
+  // One directory sync for the whole batch, before any row is retired.
   if (std::error_code ec = make_removals_durable(removed)) {
-    for (int64_t id : ids) store_.note_op_failure(id, ec.message());  // retried on the next open
+    for (int64_t id : done) store_.note_op_failure(id, ec.message());  // retried on the next open
     return;
   }
-  store_.retire_ops(ids);
+  store_.retire_ops(done);
 }
 
 void Outbox::delete_batch(const std::vector<FileOp>& batch) {
@@ -212,27 +223,9 @@ void Outbox::delete_batch(const std::vector<FileOp>& batch) {
     for (const FileOp& op : batch) apply(op, true);  // one by one; failures stay in the outbox
     return;
   }
-  std::vector<int64_t> done;
-  std::vector<std::string> removed;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    std::error_code first_error;
-    for (const std::string& p : (*paths)[i]) {
-      std::error_code ec = delete_file(p);
-      if (ec && !first_error) first_error = ec;
-    }
-    if (first_error) {
-      store_.note_op_failure(batch[i].id, first_error.message());
-    } else {
-      done.push_back(batch[i].id);
-      removed.insert(removed.end(), (*paths)[i].begin(), (*paths)[i].end());
-    }
-  }
-  // One directory sync for the whole batch, before any row is retired.
-  if (std::error_code ec = make_removals_durable(removed)) {
-    for (int64_t id : done) store_.note_op_failure(id, ec.message());
-    return;
-  }
-  store_.retire_ops(done);
+  std::vector<OpPaths> ops;
+  for (size_t i = 0; i < batch.size(); ++i) ops.push_back(OpPaths{batch[i].id, std::move((*paths)[i])});
+  delete_and_retire(ops);
 }
 
 void Outbox::stop() {

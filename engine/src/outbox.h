@@ -66,14 +66,16 @@ class Outbox {
   // sync to a janitor. The op is retired once all are gone and their removal
   // is durable, else its failure noted.
   std::error_code delete_paths(const FileOp& op, const std::vector<std::string>& paths, bool sync_later);
-  // An operation whose files were moved aside, waiting for a janitor to
-  // delete the twins and sync their directories.
-  struct Unsynced {
+  // An operation and the temp paths it deletes.
+  struct OpPaths {
     int64_t op_id;
     std::vector<std::string> paths;
   };
+  // Hands an in-call Cancel's moved-aside files to the janitors.
   void retire_after_sync(int64_t op_id, const std::vector<std::string>& paths);
-  void sync_and_retire(const std::vector<Unsynced>& batch);
+  // Deletes each op's paths (and their twins), syncs their directories once,
+  // and retires the ops that succeeded; the others' failures are noted.
+  void delete_and_retire(const std::vector<OpPaths>& ops);
   std::error_code finalize(const FileOp& op, const std::vector<FileRow>& files,
                            const std::function<std::string(const FileRow&)>& final_path, bool by_caller);
   // Whether this process reaches the operation's files.
@@ -95,7 +97,7 @@ class Outbox {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<FileOp> queue_;
-  std::deque<Unsynced> unsynced_;
+  std::deque<OpPaths> discarded_;  // in-call Cancels' twins, for the janitors
   bool stopping_ = false;
   std::vector<std::thread> janitors_;
 };

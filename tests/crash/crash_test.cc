@@ -653,6 +653,16 @@ class CrashHarness : public ::testing::Test {
     for (size_t i = from; i < it->second.size(); ++i) out += "\n      " + it->second[i];
     return out;
   }
+  // The job a temp file (or its twin) is named after; "" if unknown.
+  std::string job_of_file(const std::string& name) const {
+    auto it = hex_to_id_.find(name.substr(name.find(".xferq-") + 7, 32));
+    return it == hex_to_id_.end() ? std::string() : it->second;
+  }
+  // The history of the job a temp file is named after.
+  std::string history_of_file(const std::string& name) const {
+    const std::string id = job_of_file(name);
+    return id.empty() ? std::string(" (unknown job)") : history(id);
+  }
   std::string files_text(Queue& q, const std::string& id) {
     auto files = q.get_job(id)->files();
     if (!files.ok()) return " (files unreadable)";
@@ -1074,10 +1084,9 @@ void CrashHarness::check_after_cut(const std::string& where, bool full_sync, con
     if (!owned_temps.count(data_ + "/" + name) && !reported_temps.count(data_ + "/" + name))
     {
       const std::string path = data_ + "/" + name;
-      auto hx = hex_to_id_.find(name.substr(name.find(".xferq-") + 7, 32));
       violation("orphan-temp-file", name + " (" + std::to_string(read_file(path).size()) +
                                         " bytes) belongs to no job that is not final, nor to any job's next attempt; "
-                                        "its job's history:" + (hx == hex_to_id_.end() ? std::string(" (unknown job)") : history(hx->second)));
+                                        "its job's history:" + history_of_file(name));
       ::unlink(path.c_str());  // reported: later checks are not about it
     }
   // A Cancel moves its temp files aside only after its commit, and opening
@@ -1086,12 +1095,9 @@ void CrashHarness::check_after_cut(const std::string& where, bool full_sync, con
   // and its job, live again, removes it when it ends (Complete's rename or
   // a later Cancel). A final job must have none.
   for (const std::string& name : discarded_files_in(data_)) {
-    auto hx = hex_to_id_.find(name.substr(name.find(".xferq-") + 7, 32));
-    const std::string id = hx == hex_to_id_.end() ? std::string() : hx->second;
-    auto job = by_id.find(id);
+    auto job = by_id.find(job_of_file(name));
     if (!full_sync && job != by_id.end() && !is_final(job->second.state)) continue;
-    violation("orphan-discarded-file", name + " is left after recovery; its job's history:" +
-                                           (id.empty() ? std::string(" (unknown job)") : history(id)));
+    violation("orphan-discarded-file", name + " is left after recovery; its job's history:" + history_of_file(name));
     ::unlink((data_ + "/" + name).c_str());
   }
   for (const auto& [id, info] : by_id) {
@@ -1197,16 +1203,13 @@ void CrashHarness::drain(const std::string& where) {
   }
   for (const std::string& name : temp_files_in(data_))
     if (!owned.count(data_ + "/" + name)) {
-      auto hx = hex_to_id_.find(name.substr(name.find(".xferq-") + 7, 32));
-      violation("orphan-temp-file", name + " is left after the drain made every job final; its job's history:" +
-                                        (hx == hex_to_id_.end() ? std::string(" (unknown job)") : history(hx->second)));
+      violation("orphan-temp-file",
+                name + " is left after the drain made every job final; its job's history:" + history_of_file(name));
       ::unlink((data_ + "/" + name).c_str());
     }
   // Every job ran again or became final: each removed its discarded twins.
   for (const std::string& name : discarded_files_in(data_)) {
-    auto hx = hex_to_id_.find(name.substr(name.find(".xferq-") + 7, 32));
-    violation("orphan-discarded-file", name + " is left after the drain; its job's history:" +
-                                           (hx == hex_to_id_.end() ? std::string(" (unknown job)") : history(hx->second)));
+    violation("orphan-discarded-file", name + " is left after the drain; its job's history:" + history_of_file(name));
     ::unlink((data_ + "/" + name).c_str());
   }
 }

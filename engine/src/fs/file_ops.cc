@@ -73,17 +73,16 @@ std::string discarded_path(const std::string& temp_path) {
 }
 
 namespace {
-std::error_code unlink_one(const std::string& path) {
-  if (::unlink(path.c_str()) == 0 || errno == ENOENT) return {};
+// Success if the name is gone; with `directory_ok`, also if a directory
+// holds it (unlink() never removes one).
+std::error_code unlink_one(const std::string& path, bool directory_ok = false) {
+  if (::unlink(path.c_str()) == 0 || errno == ENOENT || (directory_ok && errno == EISDIR)) return {};
   return errno_error(errno);
 }
 
 // A directory at the twin's name is not ours (discard_file never makes one):
 // it is left alone and is no reason to keep retrying the deletion.
-std::error_code unlink_twin(const std::string& temp_path) {
-  if (::unlink(discarded_path(temp_path).c_str()) == 0 || errno == ENOENT || errno == EISDIR) return {};
-  return errno_error(errno);
-}
+std::error_code unlink_twin(const std::string& temp_path) { return unlink_one(discarded_path(temp_path), true); }
 }  // namespace
 
 std::error_code delete_file(const std::string& path) {
