@@ -2,7 +2,9 @@
 // hand-over on its own, then concurrent cancels, suspends and resumes on a
 // real queue file sharing commits, each answered and refused on its own.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -257,6 +259,70 @@ TEST_F(GroupedCalls, ConcurrentCallsOnOverlappingJobs) {
   EXPECT_EQ(count("SELECT count(*) FROM file_ops WHERE kind = 1"), kJobs);
   EXPECT_EQ(count("SELECT count(DISTINCT job_id) FROM file_ops WHERE kind = 1"), kJobs);
   EXPECT_EQ(sqlite_->commits_waiting(), 0u);
+}
+
+
+// A shared transaction that cannot be written: the members queue behind
+// another connection's write lock; once they share one transaction, the
+// process may no longer write to any file (RLIMIT_FSIZE 0, as a full disk),
+// so its COMMIT's WAL append fails. Every member that stood in it is answered
+// with the database's error and nothing of theirs is left: no state changed,
+// no outbox row. (SQLite reports EFBIG as SQLITE_IOERR_WRITE, the engine's
+// `database`; only ENOSPC is SQLITE_FULL, which no test can cause without a
+// filesystem of its own.)
+// A member refused on its own keeps its own answer. Once the disk has room,
+// the same calls succeed on the same connection.
+TEST_F(GroupedCalls, ACommitThatCannotBeWrittenFailsEveryMemberAndChangesNothing) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(make_job(500 + i));
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(db_.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  std::map<std::string, std::error_code> got;
+  std::mutex got_mu;
+  auto cancel = [&](const std::string& id, bool with_paths) {
+    const std::error_code ec = store_->cancel(id, detail::now_us(), with_paths).error();
+    std::lock_guard<std::mutex> lock(got_mu);
+    got[id] = ec;
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(cancel, ids[0], false);
+  ASSERT_TRUE(wait_for([&] { return sqlite_->commits_waiting() == 1; }));
+  for (size_t i = 1; i < ids.size(); ++i) threads.emplace_back(cancel, ids[i], i % 2 == 0);
+  threads.emplace_back(cancel, "{no-such-job}", false);
+  ASSERT_TRUE(wait_for([&] { return sqlite_->commits_waiting() == ids.size() + 1; }));
+
+  ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit old {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  struct rlimit none = old;
+  none.rlim_cur = 0;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &none), 0);
+  // Nothing changed under this lock: its COMMIT writes nothing.
+  const int released = sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr);
+  for (auto& th : threads) th.join();
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, SIG_DFL);
+  sqlite3_close(other);
+  ASSERT_EQ(released, SQLITE_OK);
+
+  const auto st = sqlite_->commit_stats();
+  ASSERT_EQ(st.groups, 1) << "the calls did not share one transaction";
+  EXPECT_EQ(st.largest, static_cast<int64_t>(ids.size() + 1));
+  for (const std::string& id : ids) {
+    EXPECT_EQ(got[id], make_error_code(Errc::database)) << id << ": " << got[id].message();
+    EXPECT_EQ(state(id), JobState::suspended) << id;
+  }
+  EXPECT_EQ(got["{no-such-job}"], make_error_code(Errc::not_found));
+  EXPECT_EQ(count("SELECT count(*) FROM file_ops WHERE kind != 0"), 0);
+
+  for (const std::string& id : ids) {
+    EXPECT_FALSE(store_->cancel(id, detail::now_us(), false).error()) << id;
+    EXPECT_EQ(state(id), JobState::cancelled) << id;
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM file_ops WHERE kind = 1"), static_cast<int64_t>(ids.size()));
+  EXPECT_EQ(count("SELECT count(*) FROM pragma_integrity_check WHERE integrity_check != 'ok'"), 0);
 }
 
 }  // namespace
