@@ -8,9 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <map>
@@ -214,6 +216,97 @@ TEST_F(MultiProcessTest, RunInOneProcessObeysSuspendResumeAndPriorityFromOthers)
   ::kill(worker, SIGTERM);
   EXPECT_EQ(wait_exit(worker, std::chrono::milliseconds(10000)), 0) << read_file(dir_ / "worker.err");
   EXPECT_EQ(read_file(dir_ / "worker.err"), "");
+}
+
+
+// schema/016 across processes: the outbox keeps its ids from repeating by
+// never deleting the row that holds the highest one (a tombstone). Here an
+// `xferq reset` process cancels every job from the front of the list while
+// this process cancels them from the back on four threads: both insert
+// outbox rows and retire them (in-call cancels, the janitors, the next
+// write) on the same file at once. A trigger records every outbox id handed
+// out under a PRIMARY KEY: an id handed out twice fails its cancel. Each job
+// is cancelled exactly once; the ids form one run with no gap; the outbox
+// then empties to one tombstone at most, holding the highest id.
+TEST_F(MultiProcessTest, TwoProcessesCancellingAtOnceNeverHandOutAnOutboxIdTwice) {
+  constexpr int kJobs = 1500;
+  std::vector<Job> jobs;
+  std::map<std::string, size_t> index;
+  {
+    auto queue = open_queue(db(), test_options(false));
+    ASSERT_TRUE(queue);
+    for (int i = 0; i < kJobs; ++i) {
+      auto job = queue->create_job("j" + std::to_string(i));
+      ASSERT_TRUE(job.ok());
+    }
+  }
+  {
+    SQLite::Database raw(db(), SQLite::OPEN_READWRITE);
+    raw.exec("CREATE TABLE test_seen_ops (id INTEGER PRIMARY KEY)");
+    raw.exec("CREATE TRIGGER test_seen AFTER INSERT ON file_ops WHEN new.kind != 0 "
+             "BEGIN INSERT INTO test_seen_ops (id) VALUES (new.id); END");
+  }
+  auto queue = open_queue(db(), test_options(false));
+  ASSERT_TRUE(queue);
+  auto all = queue->jobs(false);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), static_cast<size_t>(kJobs));
+
+  const std::string out = dir_ / "reset.out", err = dir_ / "reset.err";
+  const pid_t pid = spawn(kCli, {"--db", db(), "reset"}, out, err);
+  // Start once the other process cancels, so that the two overlap.
+  ASSERT_TRUE(wait_for([&] { return *(*all)[0].state() == JobState::cancelled; }, std::chrono::seconds(30)));
+  std::atomic<int> here{0}, refused{0}, other_error{0};
+  std::atomic<int> next{kJobs - 1};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = next--; i >= 0; i = next--) {
+        const std::error_code ec = (*all)[static_cast<size_t>(i)].cancel();
+        if (!ec)
+          here++;
+        else if (ec == make_error_code(Errc::invalid_state))
+          refused++;
+        else
+          other_error++;
+      }
+    });
+  for (auto& th : threads) th.join();
+  const int status = wait_exit(pid, std::chrono::seconds(120));
+  const std::string reset_out = read_file(out), reset_err = read_file(err);
+
+  EXPECT_EQ(other_error.load(), 0);
+  int there = 0;  // "{GUID} canceled." lines (the summary line does not start with '{')
+  for (size_t at = reset_out.find("} canceled.\n"); at != std::string::npos; at = reset_out.find("} canceled.\n", at + 1))
+    ++there;
+  EXPECT_GT(there, 0) << "the two processes did not overlap";
+  EXPECT_GT(here.load(), 0) << "the two processes did not overlap";
+  EXPECT_EQ(here.load() + there, kJobs) << "a job was cancelled twice or not at all";
+  // reset fails for the jobs this process cancelled first, and only with the state error.
+  EXPECT_EQ(status, here.load() > 0 ? 1 : 0) << reset_err;
+  const std::string state_error = make_error_code(Errc::invalid_state).message();
+  for (size_t b = 0, e; b < reset_err.size(); b = e + 1) {
+    e = reset_err.find('\n', b);
+    if (e == std::string::npos) e = reset_err.size();
+    const std::string line = reset_err.substr(b, e - b);
+    if (!line.empty()) EXPECT_NE(line.find(state_error), std::string::npos) << line;
+  }
+  for (Job& job : *all) EXPECT_EQ(*job.state(), JobState::cancelled) << job.id();
+
+  SQLite::Database raw(db(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM test_seen_ops").getInt(), kJobs);
+  EXPECT_EQ(raw.execAndGet("SELECT max(id) - min(id) + 1 FROM test_seen_ops").getInt(), kJobs)
+      << "the outbox ids handed out are not one run";
+  // The retired rows go with this process's next writes.
+  auto outbox = [&] {
+    SQLite::Database r(db(), SQLite::OPEN_READONLY);
+    return std::make_pair(r.execAndGet("SELECT count(*) FROM file_ops WHERE kind != 0").getInt(),
+                          r.execAndGet("SELECT count(*) FROM file_ops WHERE kind = 0 AND id != "
+                                       "(SELECT max(id) FROM test_seen_ops)").getInt());
+  };
+  EXPECT_TRUE(wait_for([&] { return queue->create_job("write").ok() && outbox().first == 0; }))
+      << outbox().first << " outbox rows still pending";
+  EXPECT_EQ(outbox().second, 0) << "a tombstone holds an id below the highest";
 }
 
 }  // namespace
