@@ -171,6 +171,38 @@ TEST_F(Faults, TempFileDeletedWhileSuspendedRestartsFromZero) {
   EXPECT_TRUE(server_.requests_for("/g").back().range.empty());  // from zero, no splice
 }
 
+// An in-call Cancel moves the temp file aside (".part" to ".gone") right
+// after its commit. A power cut that loses that commit (synchronous=NORMAL)
+// but keeps the rename leaves the job SUSPENDED with its temp file gone and
+// a twin beside it. Here that happens twice to one job, simulated by the
+// rename alone: each time the job starts its file again from zero, and its
+// Complete, the last chance, removes the twin. Nothing of xferq's is left.
+TEST_F(Faults, TwinsLeftByCancelsAPowerCutTookBackAreRemovedByComplete) {
+  const std::string body = make_body(1024 * 1024, 8);
+  server_.set("/t", body_resource(body, 1024 * 1024));
+  Job job = job_for("/t", "t.bin");
+  for (int cut = 0; cut < 2; ++cut) {
+    // The temp file (again, after a cut) and some of its bytes.
+    ASSERT_TRUE(wait_for([&] {
+      return temp_files_in(dir_.path()).size() == 1 && job.progress().ok() &&
+             job.progress()->bytes_transferred > 100000;
+    })) << "cut " << cut;
+    ASSERT_FALSE(job.suspend());
+    const std::string temp = (*job.files())[0].temp_path;
+    ASSERT_EQ(temp.substr(temp.size() - 5), ".part");
+    const std::string twin = temp.substr(0, temp.size() - 5) + ".gone";
+    ASSERT_EQ(::rename(temp.c_str(), twin.c_str()), 0) << "cut " << cut;
+    ASSERT_FALSE(job.resume());
+  }
+  server_.set("/t", body_resource(body));
+  ASSERT_TRUE(wait_state(job, JobState::transferred, std::chrono::milliseconds(10000))) << state_name(job);
+  ASSERT_EQ(discarded_files_in(dir_.path()).size(), 1u) << "the second cut's twin replaced the first";
+  ASSERT_FALSE(job.complete());
+  EXPECT_EQ(file_content_hash(dir_ / "t.bin"), content_hash(body));
+  EXPECT_TRUE(discarded_files_in(dir_.path()).empty()) << "Complete left a twin";
+  EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+}
+
 TEST_F(Faults, TargetDirectoryRemovedMidJob) {
   const std::string sub = dir_ / "sub";
   ASSERT_EQ(::mkdir(sub.c_str(), 0700), 0);
