@@ -325,5 +325,51 @@ TEST_F(GroupedCalls, ACommitThatCannotBeWrittenFailsEveryMemberAndChangesNothing
   EXPECT_EQ(count("SELECT count(*) FROM pragma_integrity_check WHERE integrity_check != 'ok'"), 0);
 }
 
+
+// SQLite itself rolls the shared transaction back in the middle of a group: a
+// trigger (added by the test) answers one member's UPDATE with
+// RAISE(ROLLBACK), which ends the whole transaction, not only that member's
+// savepoint. The members before it lost their writes without being told:
+// they must run again and succeed; the members after it run too; the one
+// that failed gets its error and changes nothing.
+TEST_F(GroupedCalls, AMemberThatMakesSQLiteRollBackEverythingLeavesTheOthersToRunAgain) {
+  const std::string a = make_job(601), b = make_job(602), bad = make_job(603), c = make_job(604), d = make_job(605);
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(db_.c_str(), &other), SQLITE_OK);
+  const std::string trigger = "CREATE TRIGGER test_rollback BEFORE UPDATE ON jobs WHEN old.id = '" + bad +
+                              "' BEGIN SELECT RAISE(ROLLBACK, 'test: roll back everything'); END";
+  ASSERT_EQ(sqlite3_exec(other, trigger.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  std::map<std::string, std::error_code> got;
+  std::mutex got_mu;
+  auto cancel = [&](const std::string& id) {
+    const std::error_code ec = store_->cancel(id, detail::now_us(), false).error();
+    std::lock_guard<std::mutex> lock(got_mu);
+    got[id] = ec;
+  };
+  // In this order: the leader first, then each one queued behind the last.
+  std::vector<std::thread> threads;
+  size_t queued = 0;
+  for (const std::string& id : {a, b, bad, c, d}) {
+    threads.emplace_back(cancel, id);
+    ++queued;
+    ASSERT_TRUE(wait_for([&] { return sqlite_->commits_waiting() == queued; }));
+  }
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  for (auto& th : threads) th.join();
+  sqlite3_close(other);
+
+  for (const std::string& id : {a, b, c, d}) {
+    EXPECT_FALSE(got[id]) << id << ": " << got[id].message();
+    EXPECT_EQ(state(id), JobState::cancelled) << id;
+  }
+  EXPECT_EQ(got[bad], make_error_code(Errc::database)) << got[bad].message();
+  EXPECT_EQ(state(bad), JobState::suspended);
+  EXPECT_EQ(count("SELECT count(*) FROM file_ops WHERE kind = 1"), 4);
+  EXPECT_EQ(count("SELECT count(*) FROM file_ops WHERE kind = 1 AND job_id = '" + bad + "'"), 0);
+  EXPECT_EQ(sqlite_->commits_waiting(), 0u);
+}
+
 }  // namespace
 }  // namespace xferq
