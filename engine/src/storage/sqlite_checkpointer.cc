@@ -20,6 +20,7 @@ SqliteCheckpointer::~SqliteCheckpointer() {
     stopping_ = true;
   }
   cv_.notify_one();
+  pass_ended_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -45,9 +46,23 @@ int SqliteCheckpointer::on_commit(void* arg, sqlite3* db, const char* name, int 
     }
   }
   self->due_ = true;
-  lock.unlock();
   self->cv_.notify_one();
+  if (wal_pages < kBackPressurePages) return SQLITE_OK;
+  // Back-pressure (see the header): the thread's pass under way holds the
+  // checkpoint lock, so wait for it to end; then copy what it left, with
+  // `writers` held so that nothing more comes in between. Without a pass
+  // under way, the thread's next one takes this caller's signal.
+  self->wait_for_pass(lock);
+  lock.unlock();
+  sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   return SQLITE_OK;
+}
+
+void SqliteCheckpointer::wait_for_pass(std::unique_lock<std::mutex>& lock) {
+  // Invariant relied on: the thread never waits for `writers` (held by this
+  // caller) without setting catching_up_ first, so this wait always ends.
+  const uint64_t seen = first_passes_;
+  pass_ended_.wait(lock, [&] { return first_passes_ > seen || catching_up_ || stopping_ || failed_; });
 }
 
 void SqliteCheckpointer::run() {
@@ -63,6 +78,7 @@ void SqliteCheckpointer::run() {
     sqlite3_close(conn);
     std::lock_guard<std::mutex> lock(mu_);
     failed_ = true;
+    pass_ended_.notify_all();
     return;
   }
   std::unique_lock<std::mutex> lock(mu_);
@@ -77,12 +93,19 @@ void SqliteCheckpointer::run() {
     // A failure (SQLITE_BUSY: another process checkpoints) is left to the
     // next commit over the threshold, which signals again.
     const int rc = sqlite3_wal_checkpoint_v2(conn, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
-    if (rc == SQLITE_OK && copied < wal_frames) {
+    const bool catch_up = rc == SQLITE_OK && copied < wal_frames;
+    lock.lock();
+    ++first_passes_;
+    catching_up_ = catch_up;
+    pass_ended_.notify_all();  // a caller held back (wait_for_pass) lets go of `writers`
+    lock.unlock();
+    if (catch_up) {
       // The catch-up (see the header): only what came during the first pass.
       std::lock_guard<std::mutex> quiet(writers_);
       sqlite3_wal_checkpoint_v2(conn, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
     }
     lock.lock();
+    catching_up_ = false;
   }
   lock.unlock();
   sqlite3_close(conn);
