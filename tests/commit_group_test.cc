@@ -158,6 +158,31 @@ class GroupedCalls : public ::testing::Test {
     return s.ok() ? *s : JobState::error;
   }
 
+  // Another connection holding the write lock (after running `setup`, if
+  // any): calls queue behind it until COMMIT, then commit as one group.
+  sqlite3* hold_write_lock(const std::string& setup = "") {
+    sqlite3* other = nullptr;
+    EXPECT_EQ(sqlite3_open(db_.c_str(), &other), SQLITE_OK);
+    if (!setup.empty()) {
+      EXPECT_EQ(sqlite3_exec(other, setup.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << setup;
+    }
+    EXPECT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    return other;
+  }
+  // Each call's answer, by name, from any thread.
+  struct Answers {
+    std::mutex mu;
+    std::map<std::string, std::error_code> got;
+    void set(const std::string& what, std::error_code ec) {
+      std::lock_guard<std::mutex> lock(mu);
+      got[what] = ec;
+    }
+  };
+  // A cancel whose answer goes to `answers`, under the job's id.
+  void cancel_into(Answers& answers, const std::string& id, bool with_paths) {
+    answers.set(id, store_->cancel(id, detail::now_us(), with_paths).error());
+  }
+
   ScratchDir dir_;
   std::string db_ = dir_ / "q.db";
   std::unique_ptr<detail::Store> store_;
@@ -170,16 +195,10 @@ class GroupedCalls : public ::testing::Test {
 // call ahead of it), an unknown job, a refused resume (no files), a suspend.
 TEST_F(GroupedCalls, QueuedCallsShareACommitAndAreRefusedEachOnItsOwn) {
   const std::string a = make_job(1), b = make_job(2), c = make_job(3), d = make_job(4);
-  sqlite3* other = nullptr;
-  ASSERT_EQ(sqlite3_open(db_.c_str(), &other), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
-
-  std::map<std::string, std::error_code> got;
-  std::mutex got_mu;
-  auto record = [&](const std::string& what, std::error_code ec) {
-    std::lock_guard<std::mutex> lock(got_mu);
-    got[what] = ec;
-  };
+  sqlite3* other = hold_write_lock();
+  Answers answers;
+  auto& got = answers.got;
+  auto record = [&](const std::string& what, std::error_code ec) { answers.set(what, ec); };
   std::vector<std::thread> threads;
   // The first becomes the leader and waits in BEGIN IMMEDIATE for the lock.
   threads.emplace_back([&] { record("cancel a", store_->cancel(a, detail::now_us(), false).error()); });
@@ -275,17 +294,10 @@ TEST_F(GroupedCalls, ConcurrentCallsOnOverlappingJobs) {
 TEST_F(GroupedCalls, ACommitThatCannotBeWrittenFailsEveryMemberAndChangesNothing) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(make_job(500 + i));
-  sqlite3* other = nullptr;
-  ASSERT_EQ(sqlite3_open(db_.c_str(), &other), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
-
-  std::map<std::string, std::error_code> got;
-  std::mutex got_mu;
-  auto cancel = [&](const std::string& id, bool with_paths) {
-    const std::error_code ec = store_->cancel(id, detail::now_us(), with_paths).error();
-    std::lock_guard<std::mutex> lock(got_mu);
-    got[id] = ec;
-  };
+  sqlite3* other = hold_write_lock();
+  Answers answers;
+  auto& got = answers.got;
+  auto cancel = [&](const std::string& id, bool with_paths) { cancel_into(answers, id, with_paths); };
   std::vector<std::thread> threads;
   threads.emplace_back(cancel, ids[0], false);
   ASSERT_TRUE(wait_for([&] { return sqlite_->commits_waiting() == 1; }));
@@ -334,25 +346,15 @@ TEST_F(GroupedCalls, ACommitThatCannotBeWrittenFailsEveryMemberAndChangesNothing
 // that failed gets its error and changes nothing.
 TEST_F(GroupedCalls, AMemberThatMakesSQLiteRollBackEverythingLeavesTheOthersToRunAgain) {
   const std::string a = make_job(601), b = make_job(602), bad = make_job(603), c = make_job(604), d = make_job(605);
-  sqlite3* other = nullptr;
-  ASSERT_EQ(sqlite3_open(db_.c_str(), &other), SQLITE_OK);
-  const std::string trigger = "CREATE TRIGGER test_rollback BEFORE UPDATE ON jobs WHEN old.id = '" + bad +
-                              "' BEGIN SELECT RAISE(ROLLBACK, 'test: roll back everything'); END";
-  ASSERT_EQ(sqlite3_exec(other, trigger.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
-
-  std::map<std::string, std::error_code> got;
-  std::mutex got_mu;
-  auto cancel = [&](const std::string& id) {
-    const std::error_code ec = store_->cancel(id, detail::now_us(), false).error();
-    std::lock_guard<std::mutex> lock(got_mu);
-    got[id] = ec;
-  };
+  sqlite3* other = hold_write_lock("CREATE TRIGGER test_rollback BEFORE UPDATE ON jobs WHEN old.id = '" + bad +
+                                    "' BEGIN SELECT RAISE(ROLLBACK, 'test: roll back everything'); END");
+  Answers answers;
+  auto& got = answers.got;
   // In this order: the leader first, then each one queued behind the last.
   std::vector<std::thread> threads;
   size_t queued = 0;
   for (const std::string& id : {a, b, bad, c, d}) {
-    threads.emplace_back(cancel, id);
+    threads.emplace_back([&, id] { cancel_into(answers, id, false); });
     ++queued;
     ASSERT_TRUE(wait_for([&] { return sqlite_->commits_waiting() == queued; }));
   }

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "fs/file_ops.h"
 #include "test_util.h"
 
 namespace xferq::testing {
@@ -190,7 +191,7 @@ TEST_F(Faults, TwinsLeftByCancelsAPowerCutTookBackAreRemovedByComplete) {
     ASSERT_FALSE(job.suspend());
     const std::string temp = (*job.files())[0].temp_path;
     ASSERT_EQ(temp.substr(temp.size() - 5), ".part");
-    const std::string twin = temp.substr(0, temp.size() - 5) + ".gone";
+    const std::string twin = detail::discarded_path(temp);
     ASSERT_EQ(::rename(temp.c_str(), twin.c_str()), 0) << "cut " << cut;
     ASSERT_FALSE(job.resume());
   }

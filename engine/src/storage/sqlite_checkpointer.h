@@ -70,8 +70,8 @@ class SqliteCheckpointer {
 
  private:
   static int on_commit(void* self, sqlite3* db, const char* name, int wal_pages);
-  // With mu_ held by `lock`: waits until the thread ends a first pass begun
-  // after this call, is ready for a catch-up, stops or has failed.
+  // With mu_ held by `lock`: waits until the thread ends a first pass (the
+  // one under way, or the next), is ready for a catch-up, stops or fails.
   void wait_for_pass(std::unique_lock<std::mutex>& lock);
   void run();
 
