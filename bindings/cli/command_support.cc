@@ -13,19 +13,21 @@ namespace xferq::cli {
 
 namespace fs = std::filesystem;
 
-std::atomic<int> g_signal{0};
+StopSignals::StopSignals() {
+  sigemptyset(&set_);
+  sigaddset(&set_, SIGINT);
+  sigaddset(&set_, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+}
 
-namespace {
-extern "C" void on_signal(int sig) { g_signal.store(sig); }
-}  // namespace
-
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+bool StopSignals::wait(std::chrono::nanoseconds timeout) {
+  if (taken_) return true;
+  if (timeout.count() < 0) timeout = std::chrono::nanoseconds(0);
+  const auto s = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+  const timespec ts{static_cast<time_t>(s.count()), static_cast<long>((timeout - s).count())};
+  // EINTR (another signal's handler ran) or EAGAIN (the time passed): not taken.
+  if (::sigtimedwait(&set_, nullptr, &ts) > 0) taken_ = true;
+  return taken_;
 }
 
 [[noreturn]] void fail(const std::error_code& ec, const std::string& text) {

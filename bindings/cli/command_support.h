@@ -1,10 +1,12 @@
 // command_support.h — what every `xferq` subcommand shares: opening the queue,
 // finding a job by GUID or name, turning errors into a reported failure and an
-// exit status, and the SIGINT/SIGTERM flag. Private to bindings/cli.
+// exit status, and taking SIGINT/SIGTERM. Private to bindings/cli.
 #ifndef XFERQ_BINDINGS_CLI_COMMAND_SUPPORT_H_
 #define XFERQ_BINDINGS_CLI_COMMAND_SUPPORT_H_
 
-#include <atomic>
+#include <signal.h>
+
+#include <chrono>
 #include <exception>
 #include <memory>
 #include <string>
@@ -15,9 +17,30 @@
 
 namespace xferq::cli {
 
-// The signal that asked a long-running command to stop (0: none).
-extern std::atomic<int> g_signal;
-void install_signal_handlers();
+// SIGINT and SIGTERM for a long-running command (run, serve, monitor,
+// transfer): blocked in the constructing thread and so in every thread it
+// starts afterwards, and taken only by that thread's wait(). A handler would
+// run on whichever thread the kernel picks, and under a sanitizer that thread
+// may hold the signal until its next intercepted call: a worker or checkpoint
+// thread asleep on a condition variable held a monitor's SIGINT past 10 s.
+// Construct it before the queue is opened (before any thread starts). Not
+// copyable; used by one thread. The mask stays for the process's life: a
+// command that took its signal returns and the process exits.
+class StopSignals {
+ public:
+  StopSignals();
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+  // Waits up to `timeout` (zero: only looks) for SIGINT or SIGTERM; true once
+  // one has been taken, by this call or an earlier one.
+  bool wait(std::chrono::nanoseconds timeout);
+  bool taken() const { return taken_; }
+
+ private:
+  sigset_t set_;
+  bool taken_ = false;
+};
 
 // Thrown inside a command to stop it with a reported failure.
 struct Fail {

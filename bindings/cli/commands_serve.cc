@@ -23,16 +23,9 @@ namespace xferq::cli {
 
 int cmd_run(const Globals& g, bool until_idle, double time_slice_s) {
   return guarded([&] {
-    // As serve: every thread started from here on (the worker, its hashers,
-    // the janitor) inherits the blocked stop signals and this thread takes
-    // them with sigtimedwait. A handler may run on any thread, and a
-    // sanitizer may hold the signal until that thread next makes a call it
-    // intercepts; a signal taken here is never late.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    // Before the queue starts its threads: they inherit the blocked signals
+    // and this thread takes them (see StopSignals).
+    StopSignals stop;
     auto q = open_queue(g, true, true);
     if (time_slice_s >= 0) {
       // Right after open: the worker's first claims fill free slots, which no
@@ -60,24 +53,19 @@ int cmd_run(const Globals& g, bool until_idle, double time_slice_s) {
       }
       return false;
     };
-    const timespec tick{0, 50 * 1000 * 1000};
-    bool signalled = false;
     for (;;) {
       if (!until_idle) {
         if (auto ec = q->worker_error()) fail(ec, "the worker stopped: " + ec.message());
       } else if (!busy()) {
         break;
       }
-      if (::sigtimedwait(&stop_signals, nullptr, &tick) > 0) {
-        signalled = true;
-        break;
-      }
+      if (stop.wait(std::chrono::milliseconds(50))) break;
     }
     notify_systemd_stopping();
     q->stop_worker();
     // A served queue stopped by a signal is a normal end; --until-idle cut
     // short by one is an interruption.
-    if (signalled && until_idle) return kExitInterrupted;
+    if (stop.taken() && until_idle) return kExitInterrupted;
     return kExitOk;
   });
 }
@@ -86,18 +74,13 @@ int cmd_monitor(const Globals& g, bool all, double refresh, long count) {
   return guarded([&] {
     if (!(refresh >= 0.0) || refresh > 86400.0) fail_arg("--refresh must be between 0 and 86400 seconds");
     if (count < 0) fail_arg("--count must not be negative");
-    install_signal_handlers();
+    StopSignals stop;  // before the queue's checkpoint thread starts
     const bool tty = ::isatty(STDOUT_FILENO) == 1;
     auto q = open_queue(g, false);
     const auto period = std::chrono::microseconds(static_cast<int64_t>(refresh * 1e6));
-    for (long n = 0; g_signal.load() == 0 && (count == 0 || n < count); ++n) {
-      if (n > 0) {
-        const auto end = std::chrono::steady_clock::now() + period;
-        while (g_signal.load() == 0 && std::chrono::steady_clock::now() < end)
-          std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-              std::chrono::milliseconds(20), end - std::chrono::steady_clock::now()));
-        if (g_signal.load() != 0) break;
-      }
+    for (long n = 0; !stop.taken() && (count == 0 || n < count); ++n) {
+      // The first list at once; each later one after the refresh period.
+      if (stop.wait(n > 0 ? std::chrono::nanoseconds(period) : std::chrono::nanoseconds(0))) break;
       auto infos = q->job_infos(all);
       if (!infos) {
         // A busy database is transient: say so and try again next time.
@@ -223,7 +206,7 @@ int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const 
     std::vector<FileSpec> specs;
     for (size_t k = 0; k < pairs.size(); k += 2) specs.push_back({pairs[k], absolute_path(pairs[k + 1])});
 
-    install_signal_handlers();
+    StopSignals stop;        // before the worker starts (see StopSignals)
     TransferEvents events;  // outlives q: the worker's callbacks point at it
     auto q = open_queue(g, true, true);
     Job job = get(q->create_job(name.empty() ? std::string("xferq transfer") : name));
@@ -249,7 +232,7 @@ int cmd_transfer(const Globals& g, const std::vector<std::string>& pairs, const 
     ProgressMeter meter;
     std::string last;
     for (;;) {
-      if (g_signal.load() != 0) {
+      if (stop.wait(std::chrono::nanoseconds(0))) {
         auto ec = job.cancel();
         std::cerr << "xferq: interrupted; job " << job.id()
                   << (ec ? " could not be canceled: " + describe(ec) : std::string(" canceled.")) << "\n";

@@ -51,10 +51,9 @@ std::unique_ptr<Queue> open_served_queue(const Globals& g, const ServeOptions& o
 
 // Waits for SIGINT/SIGTERM (blocked in every thread, taken here) or for the
 // worker to stop by itself; returns its error then.
-std::error_code serve_until_stopped(Queue& q, const sigset_t& stop_signals) {
-  const timespec tick{0, 200 * 1000 * 1000};
+std::error_code serve_until_stopped(Queue& q, StopSignals& stop) {
   for (;;) {
-    if (::sigtimedwait(&stop_signals, nullptr, &tick) > 0) return {};
+    if (stop.wait(std::chrono::milliseconds(200))) return {};
     if (auto ec = q.worker_error()) return ec;
   }
 }
@@ -76,12 +75,8 @@ int cmd_serve(const Globals& g, const ServeOptions& o) {
       fail_arg("a postgresql:// queue has no file to keep the API token beside: give --token or --token-file");
 
     // Every thread started from here on (worker, hub, HTTP) inherits the
-    // blocked signals; this thread takes them with sigtimedwait.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    // blocked signals; this thread takes them (see StopSignals).
+    StopSignals stop;
 
     auto q = open_served_queue(g, o);
     bool created = false;
@@ -121,7 +116,7 @@ int cmd_serve(const Globals& g, const ServeOptions& o) {
     // this process) running for ever: wait for it before saying ready.
     while (!server->is_running() && !http_ended) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     notify_systemd_ready();
-    const std::error_code worker_failed = serve_until_stopped(*q, stop_signals);
+    const std::error_code worker_failed = serve_until_stopped(*q, stop);
     notify_systemd_stopping();
     hub.stop();  // event streams end, so the server's threads can finish
     server->stop();
