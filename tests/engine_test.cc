@@ -8,7 +8,6 @@
 #include <mutex>
 #include <set>
 
-#include "storage/sqlite_checkpointer.h"
 #include "test_util.h"
 
 namespace xferq::testing {
@@ -650,39 +649,6 @@ TEST(DeferredDeletes, EightThreadsCancelThreeHundredJobsAndTheJanitorsDeleteEver
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM file_ops WHERE kind != 0").getInt(), 0);
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM jobs WHERE state = " + std::to_string(static_cast<int>(JobState::cancelled))).getInt(), 300)
       << "not all CANCELLED";
-}
-
-// The store's connection leaves checkpoints to a thread of its own
-// (sqlite_checkpointer.h): with SQLite's automatic checkpoint off, only that
-// thread keeps the WAL from growing with every commit.
-TEST(WalCheckpoint, TheWalStaysBoundedWhileThousandsOfCallsCommit) {
-  ScratchDir dir;
-  const std::string db = dir / "q.db";
-  auto o = test_options(false);
-  o.start_worker = false;
-  auto q = open_queue(db, o);
-  std::vector<Job> jobs;
-  for (int i = 0; i < 64; ++i) jobs.push_back(*q->create_job("wal"));
-  // Each call commits at least one 4 KiB page: 8,000 calls write over 32 MB
-  // of WAL frames; checkpointed every 1,000 pages, the WAL restarts instead.
-  // However slow the disk makes the thread's checkpoints, a commit waits for
-  // them once the WAL holds kBackPressurePages (plus the last transaction's
-  // pages, a few here; 4 KiB pages with a 24-byte frame header).
-  const int64_t bound = (detail::SqliteCheckpointer::kBackPressurePages + 64) * (4096 + 24);
-  int64_t largest = 0;
-  for (int i = 0; i < 8000; ++i) {
-    ASSERT_FALSE(jobs[static_cast<size_t>(i % 64)].set_display_name("name " + std::to_string(i)));
-    if (i % 500 == 499) {
-      struct stat st {};
-      ASSERT_EQ(::stat((db + "-wal").c_str(), &st), 0);
-      largest = std::max<int64_t>(largest, st.st_size);
-    }
-  }
-  EXPECT_LT(largest, bound) << "the WAL grew to " << largest << " bytes: nobody checkpoints it";
-  // And the checkpointed pages are in the database file itself.
-  q.reset();
-  SQLite::Database raw(db, SQLite::OPEN_READONLY);
-  EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM jobs WHERE display_name = 'name 7999'").getInt(), 1);
 }
 
 }  // namespace

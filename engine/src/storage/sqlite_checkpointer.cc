@@ -100,7 +100,8 @@ void SqliteCheckpointer::run() {
     pass_ended_.notify_all();  // a caller held back (wait_for_pass) lets go of `writers`
     lock.unlock();
     if (catch_up) {
-      // The catch-up (see the header): only what came during the first pass.
+      // The catch-up (see the header): what the first pass left of its
+      // snapshot, and whatever came since, with no commit of ours between.
       std::lock_guard<std::mutex> quiet(writers_);
       sqlite3_wal_checkpoint_v2(conn, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
     }

@@ -11,21 +11,28 @@
 // not wait for it either.
 //
 // The WAL only starts over when a writer begins with every frame already
-// copied; under a steady stream of commits, frames keep arriving while the
-// checkpoint runs, so that never happens and the WAL would grow without end.
-// So the thread then copies the few frames committed meanwhile a second
-// time, holding the store's mutex: no commit of this process can slip in,
-// and the next one restarts the WAL. Callers wait for that catch-up (a few
-// dozen pages and the syncs) instead of the whole checkpoint.
+// copied. A pass copies the frames of the snapshot it began with; frames
+// committed during it wait for the next pass, and the WAL starts over after
+// a pass that no commit overtook, which under a stream of commits is a
+// matter of luck (the back-pressure below bounds the WAL when luck runs out).
+// When a pass falls short of its own snapshot (another connection reads
+// older frames: SQLite then reports fewer frames copied than the WAL held),
+// the thread copies again holding the store's mutex, so that no commit of
+// this process slips in: the catch-up. Callers wait for it (what the reader
+// let through, and the syncs) instead of the whole checkpoint. Frames
+// committed during a pass do not start a catch-up: SQLite's count of the
+// WAL's frames is the pass's snapshot, not the WAL's end.
 //
-// Back-pressure: a pass is two syncs, and on a loaded disk they can take
-// longer than the WAL takes to grow another thousand pages (seen in CI, under
+// Back-pressure: a pass syncs the WAL (and the database file once it
+// reaches the WAL's end), and on a loaded disk that can take longer than the
+// WAL takes to grow another thousand pages (seen in CI, under
 // ThreadSanitizer: 19 MB). Once the WAL holds kBackPressurePages, the
 // committing caller waits for the thread's first pass to end (or for it to
 // be ready for the catch-up, which needs the mutex that caller holds), then
 // copies the rest itself, as SQLite's own hook would have. This bounds the
 // WAL, and costs a caller a wait only when the thread has fallen that far
-// behind.
+// behind. tests/checkpointer_test.cc holds the thread in its sync to prove
+// both the wait and the catch-up case.
 //
 // If that thread cannot open its connection, the hook falls back to SQLite's
 // own behaviour (the committing caller checkpoints), so the WAL stays bounded.
