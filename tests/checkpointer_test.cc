@@ -101,11 +101,26 @@ class CheckpointerBackPressure : public ::testing::Test {
     EXPECT_EQ(raw.execAndGet("PRAGMA integrity_check").getString(), "ok");
   }
 
+  // A committer that a failed assertion left at the closed gate finishes
+  // here, before the queue closes: the gate opens, stop_ is raised.
+  void TearDown() override {
+    stop_ = true;
+    gate_.open();
+    if (committer_.joinable()) committer_.join();
+  }
+
   SyncGateVfs gate_;  // before the queue's connections are opened, gone after
   ScratchDir dir_;
   const std::string db_ = dir_ / "q.db";
   std::unique_ptr<Queue> q_;
   std::vector<Job> jobs_;
+  // The committing thread and what it shares with the test's.
+  std::thread committer_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> done_{0};
+  std::atomic<int> failures_{0};
+  std::atomic<pid_t> committer_tid_{0};
+  std::atomic<bool> stepping_{false};
 };
 
 // Whether thread `tid` of this process sleeps (its state in /proc is S).
@@ -123,12 +138,10 @@ TEST_F(CheckpointerBackPressure, ACallerWaitsForAStalledPassOnceTheWalHoldsTheBa
   ASSERT_NO_FATAL_FAILURE(open_fresh(test_options(false)));
   gate_.close();
   constexpr int kCommits = 8000;  // one page each at least: twice the back-pressure point
-  std::atomic<int> done{0};
-  std::atomic<int> failures{0};
-  std::thread committer([&] {
+  committer_ = std::thread([this] {
     for (int i = 0; i < kCommits; ++i) {
-      if (commit(i)) failures++;
-      done.fetch_add(1);
+      if (commit(i)) failures_++;
+      done_.fetch_add(1);
     }
   });
   ASSERT_TRUE(gate_.wait_until([](const std::vector<pid_t>& held) { return !held.empty(); }, std::chrono::seconds(60)))
@@ -138,7 +151,7 @@ TEST_F(CheckpointerBackPressure, ACallerWaitsForAStalledPassOnceTheWalHoldsTheBa
   int last = -1;
   const bool settled = wait_for(
       [&] {
-        const int now = done.load();
+        const int now = done_.load();
         if (now == kCommits) return true;
         const bool stalled = now == last && wal_frames(db_) >= SqliteCheckpointer::kBackPressurePages;
         last = now;
@@ -147,25 +160,23 @@ TEST_F(CheckpointerBackPressure, ACallerWaitsForAStalledPassOnceTheWalHoldsTheBa
       },
       std::chrono::seconds(120));
   if (!settled) {
-    gate_.open();
-    committer.join();
-    FAIL() << "the caller neither stopped nor finished: " << done.load() << " commits, " << wal_frames(db_)
+    FAIL() << "the caller neither stopped nor finished: " << done_.load() << " commits, " << wal_frames(db_)
            << " WAL frames";
   }
-  const int held_at = done.load();
+  const int held_at = done_.load();
   const int64_t frames = wal_frames(db_);
   EXPECT_LT(held_at, kCommits) << "every commit went through while the checkpoint was stalled: nothing held the caller";
   EXPECT_GE(frames, SqliteCheckpointer::kBackPressurePages);
   EXPECT_LT(frames, SqliteCheckpointer::kBackPressurePages + 64) << "the caller stopped late";
   // Held means held: still there a moment later, the WAL no larger.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_EQ(done.load(), held_at);
+  EXPECT_EQ(done_.load(), held_at);
   EXPECT_EQ(wal_frames(db_), frames);
 
   gate_.open();
-  committer.join();
-  EXPECT_EQ(done.load(), kCommits);
-  EXPECT_EQ(failures.load(), 0);
+  committer_.join();
+  EXPECT_EQ(done_.load(), kCommits);
+  EXPECT_EQ(failures_.load(), 0);
   // The caller copied the rest itself: the WAL started over and stayed bounded.
   EXPECT_LT(wal_frames(db_), SqliteCheckpointer::kBackPressurePages + 64);
   expect_written("name " + std::to_string(kCommits - 1));
@@ -189,42 +200,39 @@ TEST_F(CheckpointerBackPressure, ACallerReachingItWhileTheThreadWaitsToCatchUpDo
   reader->exec("BEGIN");
   ASSERT_EQ(reader->execAndGet("SELECT count(*) FROM jobs").getInt(), kJobs);
   gate_.close();
-  std::atomic<pid_t> committer_tid{0};
-  std::atomic<bool> stepping{false}, stop{false};
-  std::atomic<int> done{0}, failures{0};
-  std::thread committer([&] {
-    committer_tid = ::gettid();
+  committer_ = std::thread([this] {
+    committer_tid_ = ::gettid();
     // Unhindered up to a few commits short of the back-pressure point...
     SyncGateVfs::let_this_thread_through(true);
     int i = 0;
     while (wal_frames(db_) < SqliteCheckpointer::kBackPressurePages - 40)
-      if (commit(i++)) failures++;
+      if (commit(i++)) failures_++;
     // ...then one at a time, each held in its sync until let through.
     SyncGateVfs::let_this_thread_through(false);
-    stepping = true;
-    while (!stop) {
-      if (commit(i++)) failures++;
-      done.fetch_add(1);
+    stepping_ = true;
+    while (!stop_) {
+      if (commit(i++)) failures_++;
+      done_.fetch_add(1);
     }
   });
   auto other_than_committer = [&](const std::vector<pid_t>& held) {
     for (pid_t t : held)
-      if (t != committer_tid) return t;
+      if (t != committer_tid_) return t;
     return pid_t{0};
   };
   auto committer_held = [&](const std::vector<pid_t>& held) {
-    return std::find(held.begin(), held.end(), committer_tid.load()) != held.end();
+    return std::find(held.begin(), held.end(), committer_tid_.load()) != held.end();
   };
   // Step the caller until the commit held in its sync is the one whose frames
   // reach the back-pressure point; the thread's first pass stays held.
   for (;;) {
-    ASSERT_TRUE(gate_.wait_until([&](const std::vector<pid_t>& held) { return stepping && committer_held(held); },
+    ASSERT_TRUE(gate_.wait_until([&](const std::vector<pid_t>& held) { return stepping_ && committer_held(held); },
                                  std::chrono::seconds(60)))
         << "the caller's commit never reached its sync";
     if (wal_frames(db_) >= SqliteCheckpointer::kBackPressurePages) break;
-    const int before = done.load();
-    gate_.let_through(committer_tid);
-    ASSERT_TRUE(wait_for([&] { return done.load() > before; }, std::chrono::seconds(60)));
+    const int before = done_.load();
+    gate_.let_through(committer_tid_);
+    ASSERT_TRUE(wait_for([&] { return done_.load() > before; }, std::chrono::seconds(60)));
   }
   pid_t checkpointer = 0;
   ASSERT_TRUE(gate_.wait_until([&](const std::vector<pid_t>& held) { return (checkpointer = other_than_committer(held)) != 0; },
@@ -248,18 +256,18 @@ TEST_F(CheckpointerBackPressure, ACallerReachingItWhileTheThreadWaitsToCatchUpDo
 
   // Let everything through: the caller's commit ends at the back-pressure
   // point, and it must not wait for a pass the thread cannot start.
-  const int before = done.load();
+  const int before = done_.load();
   gate_.open();
-  const bool returned = wait_for([&] { return done.load() > before; }, std::chrono::seconds(30));
+  const bool returned = wait_for([&] { return done_.load() > before; }, std::chrono::seconds(30));
   if (!returned) {
     // Deadlocked: the threads cannot be joined, nor the queue closed.
     std::fprintf(stderr, "FAILED: the caller at the back-pressure point never returned (a deadlock)\n");
     std::_Exit(1);
   }
   reader.reset();  // the WAL may start over again
-  stop = true;
-  committer.join();
-  EXPECT_EQ(failures.load(), 0);
+  stop_ = true;
+  committer_.join();
+  EXPECT_EQ(failures_.load(), 0);
   EXPECT_LT(wal_frames(db_), SqliteCheckpointer::kBackPressurePages + 64);
   ASSERT_FALSE(jobs_[0].set_display_name("name last"));
   expect_written("name last");
