@@ -236,14 +236,14 @@ TEST_F(CheckpointerBackPressure, ACallerReachingItWhileTheThreadWaitsToCatchUpDo
   }
   pid_t checkpointer = 0;
   ASSERT_TRUE(gate_.wait_until([&](const std::vector<pid_t>& held) { return (checkpointer = other_than_committer(held)) != 0; },
-                               std::chrono::seconds(1)))
+                               std::chrono::seconds(60)))
       << "the checkpoint thread's first pass is not held in its sync";
 
   // The pass copies what it saw and ends short of the WAL's end: it wants a
   // catch-up, and waits for the store's mutex, which the held caller has.
   gate_.let_through(checkpointer);
   ASSERT_TRUE(gate_.wait_until([&](const std::vector<pid_t>& held) { return other_than_committer(held) == 0; },
-                               std::chrono::seconds(10)));
+                               std::chrono::seconds(60)));
   int asleep = 0;  // asleep for 200 ms on end: its pass is over, it waits
   ASSERT_TRUE(wait_for(
       [&] {
@@ -258,7 +258,7 @@ TEST_F(CheckpointerBackPressure, ACallerReachingItWhileTheThreadWaitsToCatchUpDo
   // point, and it must not wait for a pass the thread cannot start.
   const int before = done_.load();
   gate_.open();
-  const bool returned = wait_for([&] { return done_.load() > before; }, std::chrono::seconds(30));
+  const bool returned = wait_for([&] { return done_.load() > before; }, std::chrono::seconds(60));
   if (!returned) {
     // Deadlocked: the threads cannot be joined, nor the queue closed.
     std::fprintf(stderr, "FAILED: the caller at the back-pressure point never returned (a deadlock)\n");
