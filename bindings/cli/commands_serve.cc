@@ -16,7 +16,6 @@
 #include <iostream>
 #include <mutex>
 #include <sstream>
-#include <thread>
 #include <vector>
 
 namespace xferq::cli {

@@ -4,7 +4,6 @@
 //
 // Safe by default: loopback unless --listen says otherwise, and then only
 // with TLS; every /api/ request needs the token (serve_api.h).
-#include <signal.h>
 
 #include <atomic>
 #include <chrono>
