@@ -1,13 +1,19 @@
 // serve_client.h — what the `xferq serve` tests share: the server as a real
 // process (fork + exec, --listen 127.0.0.1:0, the port read from its
-// "listening on" line), HTTP calls with cpp-httplib's client, and a follower
-// of its Server-Sent Events on a thread of its own.
+// "listening on" line), HTTP calls with cpp-httplib's client (or raw bytes
+// on a socket), and a follower of its Server-Sent Events on a thread of its
+// own.
 #ifndef XFERQ_TESTS_SERVE_CLIENT_H_
 #define XFERQ_TESTS_SERVE_CLIENT_H_
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -118,6 +124,40 @@ class ServeProcess {
   int status_ = -1;
   std::string token_;
 };
+
+// What the server answers to `request`, written as raw bytes to a new
+// connection (for what httplib's client will not send: chunked or unframed
+// bodies, bodies left unsent). Reads until the server closes the connection
+// (*closed true) or `timeout` passes (*closed false).
+inline std::string raw_exchange(int port, const std::string& request, std::chrono::milliseconds timeout,
+                                bool* closed) {
+  *closed = false;
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string got;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{fd, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) {  // the end, or a reset after it (the request's unread bytes)
+        *closed = true;
+        break;
+      }
+      got.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return got;
+}
 
 // "/api/jobs/%7B...%7D" for a job id.
 inline std::string job_path(const std::string& id, const std::string& tail = "") {

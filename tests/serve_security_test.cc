@@ -1,7 +1,7 @@
 // serve_security_test.cc — `xferq serve` is safe by default: every /api/
 // request needs the token (kept 0600, printed only when made), other origins
-// are refused (no CORS header ever), a non-loopback address needs TLS, and
-// HTTPS works with a certificate.
+// are refused (no CORS header ever), no body is read past 64 KiB, a
+// non-loopback address needs TLS, and HTTPS works with a certificate.
 #include <sys/stat.h>
 
 #include "serve_client.h"
@@ -101,6 +101,55 @@ TEST_F(ServeSecurityTest, CrossOriginRequestsAreRefused) {
   EXPECT_EQ(server.call("GET", "/api/jobs").json()["jobs"].size(), 0u) << "a refused POST made a job";
   // The dashboard's own origin is fine.
   EXPECT_EQ(server.call("GET", "/api/jobs", "", {{"Origin", server.origin()}, {"Sec-Fetch-Site", "same-origin"}}).status, 200);
+}
+
+// The status of a raw answer ("HTTP/1.1 411 Length Required" -> 411; 0: none).
+int status_of(const std::string& answer) {
+  return answer.rfind("HTTP/1.1 ", 0) == 0 && answer.size() >= 12 ? std::atoi(answer.substr(9, 3).c_str()) : 0;
+}
+
+// httplib reads a chunked, compressed or unframed body whole, whatever its
+// size, before any route (and for any path): such bodies are refused before
+// a byte of them is read, with or without the token, and the connection
+// ends with the answer (the unread body must not be taken for a request).
+TEST_F(ServeSecurityTest, BodiesOfUnboundedLengthAreRefusedUnread) {
+  ServeProcess server(dir_.path(), db());
+  const std::string auth = "Authorization: Bearer " + server.token() + "\r\n";
+  const std::string json_type = "Content-Type: application/json\r\n";
+  // Each body is left unfinished: an answer that waited for it would not come.
+  const std::string chunked = "Transfer-Encoding: chunked\r\n\r\n10000\r\n" + std::string(1000, 'x');
+  struct Case {
+    std::string request;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"POST / HTTP/1.1\r\nHost: x\r\n" + chunked, 411},
+      {"PUT /index.html HTTP/1.1\r\nHost: x\r\n" + chunked, 411},
+      {"POST /api/jobs HTTP/1.1\r\nHost: x\r\n" + auth + json_type + chunked, 411},
+      {"PATCH /api/jobs/x HTTP/1.1\r\nHost: x\r\n" + chunked, 411},
+      {"POST /api/jobs HTTP/1.1\r\nHost: x\r\n" + auth + json_type + "Content-Encoding: gzip\r\n"
+       "Content-Length: 20\r\n\r\n\x1f\x8b", 415},
+      {"POST /api/jobs HTTP/1.1\r\nHost: x\r\n" + auth + json_type + "\r\n{", 411},  // read until EOF
+      {"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345", 413},
+      {"POST /api/jobs HTTP/1.1\r\nHost: x\r\n" + auth + json_type + "Content-Length: 100000\r\n\r\n{", 413},
+      {"POST /api/jobs HTTP/1.1\r\nHost: x\r\n" + auth + json_type + "Content-Length: 1e3\r\n\r\n{", 400},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.request.substr(0, c.request.find("\r\n\r\n")));
+    bool closed = false;
+    const auto start = std::chrono::steady_clock::now();
+    const std::string answer = raw_exchange(server.port(), c.request, std::chrono::milliseconds(5000), &closed);
+    EXPECT_EQ(status_of(answer), c.status) << answer;
+    EXPECT_TRUE(closed) << "the connection was kept, with the body unread";
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(5000));
+    EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << answer;
+    EXPECT_EQ(answer.find("Keep-Alive:"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("\"E_INVALIDARG\""), std::string::npos) << answer;
+  }
+  // Still serving; nothing was made; an ordinary body is still fine.
+  EXPECT_EQ(server.call("GET", "/api/status").status, 200);
+  EXPECT_EQ(server.call("GET", "/api/jobs?all=true").json()["jobs"].size(), 0u);
+  EXPECT_EQ(server.post_json("/api/jobs", {{"display_name", "fine"}}).status, 201);
 }
 
 TEST_F(ServeSecurityTest, NonLoopbackAddressNeedsTls) {

@@ -55,8 +55,9 @@ void send_error(httplib::Response& res, const ApiError& e);
 // Writes `body` as JSON with `status`.
 void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);
 
-// Origin and Sec-Fetch-Site checks, the token, Content-Type of bodies, and
-// JSON bodies for httplib's own errors (404, 413, ...).
+// Bodies of a bounded length only (Content-Length, at most kMaxBodyBytes,
+// for every path), Origin and Sec-Fetch-Site checks, the token, Content-Type
+// of bodies, and JSON bodies for httplib's own errors (404, 413, ...).
 void install_guard(httplib::Server& server, ApiContext& ctx);
 // Every /api/ route (serve_api.cc) and the event stream (serve_stream.cc).
 void install_api(httplib::Server& server, ApiContext& ctx);

@@ -1,10 +1,12 @@
 // serve_http.cc — the HTTP plumbing of `xferq serve` around its routes: the
-// request guard (same origin only, bearer token, JSON bodies), JSON errors
-// (also for httplib's own 404 / 413 / 400), security headers, and the
-// embedded dashboard's files.
+// request guard (bodies of a known, bounded length; same origin only, bearer
+// token, JSON bodies), JSON errors (also for httplib's own 404 / 413 / 400),
+// security headers, and the embedded dashboard's files.
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <memory>
+#include <optional>
 
 #include "cli.h"
 #include "dashboard_assets.h"
@@ -32,9 +34,55 @@ httplib::Server::HandlerResponse refuse_early(Response& res, int status, uint32_
   return httplib::Server::HandlerResponse::Handled;
 }
 
+// Refused before any route runs, and the connection ends with the answer:
+// the body was never read, so it is still on the socket, where httplib would
+// parse it as the next request. httplib keeps a connection open whatever the
+// answer's headers say and ends it only when writing the answer fails, so
+// the (complete) answer is written by a provider that then reports failure.
+httplib::Server::HandlerResponse refuse_and_close(Response& res, const ApiError& e) {
+  send_error(res, e);
+  auto body = std::make_shared<std::string>(std::move(res.body));
+  res.body.clear();
+  res.headers.erase("Content-Type");  // set_content_provider sets it again
+  res.set_header("Connection", "close");
+  res.set_content_provider(body->size(), "application/json",
+                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                             sink.write(body->data() + offset, length);
+                             return false;  // written: now end the connection
+                           });
+  return httplib::Server::HandlerResponse::Handled;
+}
+
 bool has_body(const Request& req) {
-  return req.has_header("Transfer-Encoding") ||
-         (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
+  return req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0";
+}
+
+// Why a request's body could not be read within kMaxBodyBytes, if so.
+// httplib (0.11) applies its payload limit to a Content-Length body only: a
+// chunked body, a compressed one (inflated as it is read) and a POST, PUT
+// or PATCH without a length (read until the peer closes) have no bound, and
+// it reads them before routing, for any path. This runs first, before any
+// body is read, and for every path.
+std::optional<ApiError> unbounded_body(const Request& req) {
+  if (req.has_header("Transfer-Encoding"))
+    return ApiError{411, kInvalidArg, "Transfer-Encoding is not accepted: send the body with Content-Length"};
+  if (req.has_header("Content-Encoding"))
+    return ApiError{415, kInvalidArg, "Content-Encoding is not accepted: send the body uncompressed"};
+  const size_t lengths = req.get_header_value_count("Content-Length");
+  const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "PRI";
+  if (lengths == 0)
+    return reads_body ? std::optional<ApiError>(ApiError{411, kInvalidArg, req.method + " needs Content-Length"})
+                      : std::nullopt;
+  const std::string length = req.get_header_value("Content-Length");
+  if (lengths > 1 || length.empty() || length.size() > 19 ||
+      !std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return ApiError{400, kInvalidArg, "malformed Content-Length"};
+  if (std::stoull(length) > kMaxBodyBytes)
+    return ApiError{413, kInvalidArg, "the body is larger than " + std::to_string(kMaxBodyBytes) + " bytes"};
+  // Elsewhere httplib leaves a body unread, for the next request to trip on.
+  if (has_body(req) && (!is_api(req.path) || !(reads_body || req.method == "DELETE")))
+    return ApiError{413, kInvalidArg, "only POST, PUT, PATCH and DELETE under /api/ take a body"};
+  return std::nullopt;
 }
 
 bool is_json_type(const std::string& type) {
@@ -43,6 +91,7 @@ bool is_json_type(const std::string& type) {
 }
 
 httplib::Server::HandlerResponse guard(const ApiContext& ctx, const Request& req, Response& res) {
+  if (auto refused = unbounded_body(req)) return refuse_and_close(res, *refused);
   if (!is_api(req.path)) return httplib::Server::HandlerResponse::Unhandled;  // the dashboard's static files
   // Cross-origin requests are refused outright, preflights included: the
   // API never sends Access-Control-Allow-* headers.
@@ -68,7 +117,8 @@ httplib::Server::HandlerResponse guard(const ApiContext& ctx, const Request& req
 
 // JSON bodies for the errors httplib answers by itself.
 httplib::Server::HandlerResponse library_error(const Request& req, Response& res) {
-  if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a route's own JSON error
+  // A route's own JSON error, in the body or written by refuse_and_close.
+  if (!res.body.empty() || res.has_header("Content-Type")) return httplib::Server::HandlerResponse::Unhandled;
   switch (res.status) {
     case 404:
       send_error(res, {404, static_cast<uint32_t>(Errc::not_found), "no such endpoint: " + req.method + " " + shown(req.path)});
@@ -77,7 +127,7 @@ httplib::Server::HandlerResponse library_error(const Request& req, Response& res
       send_error(res, {413, kInvalidArg, "the body is larger than " + std::to_string(kMaxBodyBytes) + " bytes"});
       break;
     case 400:
-      send_error(res, {400, kInvalidArg, "malformed request (a body needs Content-Length or chunked encoding)"});
+      send_error(res, {400, kInvalidArg, "malformed request, or a body shorter than its Content-Length"});
       break;
     default:
       send_error(res, {res.status, kE_FAIL, "the request failed"});
@@ -156,7 +206,11 @@ void install_guard(httplib::Server& server, ApiContext& ctx) {
   server.set_pre_routing_handler(
       httplib::Server::HandlerWithResponse([c](const Request& req, Response& res) { return guard(*c, req, res); }));
   server.set_error_handler(httplib::Server::HandlerWithResponse(library_error));
-  server.set_post_routing_handler([](const Request&, Response& res) { secure_headers(res); });
+  server.set_post_routing_handler([](const Request&, Response& res) {
+    secure_headers(res);
+    // httplib promises to keep a connection that refuse_and_close ends.
+    if (res.get_header_value("Connection") == "close") res.headers.erase("Keep-Alive");
+  });
   server.set_payload_max_length(kMaxBodyBytes);
 }
 

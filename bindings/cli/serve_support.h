@@ -34,7 +34,9 @@ struct ListenAddress {
 // Parses HOST:PORT or [V6]:PORT. False (and *why set) if malformed.
 bool parse_listen(const std::string& text, ListenAddress* out, std::string* why);
 
-// Request bodies larger than this are refused with 413 before they are read.
+// Request bodies larger than this are refused with 413 before they are read;
+// so are bodies without Content-Length (chunked: 411) or compressed (415),
+// whose size is only known once read (serve_http.cc's guard).
 constexpr size_t kMaxBodyBytes = 64 * 1024;
 
 // The API token: `given` if non-empty (checked: 16 to 256 printable ASCII
