@@ -87,6 +87,31 @@ TEST_F(Faults, ContentLengthLongerThanBodyIsTransientAndNothingIsFinalized) {
   EXPECT_EQ(read_file(dir_ / "liar.bin"), body);
 }
 
+// A resumed request answered 206 with "Content-Range: bytes 500-519/*" (an
+// unknown total) must not erase the size the first answer announced: with it
+// gone, whatever arrived would pass for the whole file.
+TEST_F(Faults, A206OfUnknownTotalKeepsTheAnnouncedSizeAndAShortFileIsNeverTransferred) {
+  Resource first = body_resource(make_body(1000, 3));
+  first.drop_after_bytes = 500;
+  server_.set("/shrinks", first);
+  Job job = job_for("/shrinks", "shrinks.bin");
+  ASSERT_TRUE(wait_state(job, JobState::transient_error)) << state_name(job);
+  ASSERT_EQ(job.progress()->bytes_transferred, 500);
+  Resource liar;
+  liar.status = 206;  // the fixture's body for it: "206 Partial Content\n", 20 bytes
+  liar.extra_headers = {{"Content-Range", "bytes 500-519/*"}};
+  server_.set("/shrinks", liar);
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_state(job, JobState::transient_error)) << state_name(job);
+  EXPECT_NE(job.error()->description.find("announced 1000"), std::string::npos) << job.error()->description;
+  EXPECT_EQ(server_.requests_for("/shrinks").back().range, "bytes=500-");
+  auto files = job.files();
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ((*files)[0].bytes_total, 1000) << "the announced size stays";
+  EXPECT_FALSE(exists(dir_ / "shrinks.bin"));
+  EXPECT_FALSE(job.cancel());
+}
+
 TEST_F(Faults, StallIsDetectedAndRetried) {
   auto o = test_options(true);
   o.stall_timeout = std::chrono::seconds(1);

@@ -3,9 +3,12 @@
 // when they are regular files of ours; the worker lock excludes a second
 // holder; paths are inspected as open() would see them.
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 
 #include "fs/file_ops.h"
@@ -199,6 +202,58 @@ TEST(FileOpsTest, RenameIntoPlaceRefusesAFifoWithoutBlocking) {
   EXPECT_EQ(detail::rename_into_place(fifo, fin), make_error_code(Errc::file_exists));
   EXPECT_FALSE(exists(fin));
   EXPECT_EQ(detail::check_rename(fifo, fin), make_error_code(Errc::file_exists));
+}
+
+// A symlink or a socket at the temp path is not our temp file: it is never
+// moved into place, and stays where it is (O_NOFOLLOW's refusal is a refusal,
+// not "nothing there").
+TEST(FileOpsTest, RenameIntoPlaceNeverMovesASymlinkOrASocketIntoPlace) {
+  ScratchDir dir;
+  const std::string target = dir / "target", link = dir / ".l.part", fin = dir / "l";
+  { std::ofstream(target) << "someone else's"; }
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  EXPECT_EQ(detail::rename_into_place(link, fin), make_error_code(Errc::file_exists));
+  struct stat st {};
+  EXPECT_NE(::lstat(fin.c_str(), &st), 0) << "a symlink was moved to the final name";
+  EXPECT_EQ(::lstat(link.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+
+  const std::string sock = dir / ".s.part", fin2 = dir / "s";
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(detail::rename_into_place(sock, fin2), make_error_code(Errc::file_exists));
+  EXPECT_NE(::lstat(fin2.c_str(), &st), 0) << "a socket was moved to the final name";
+  ::close(fd);
+}
+
+// Complete checks before it begins, so that a rename that cannot succeed
+// fails there and changes nothing: a final name on another filesystem, or
+// one longer than NAME_MAX, is an error, not "nothing in the way".
+TEST(FileOpsTest, CheckRenameRefusesAnotherFilesystemAndAnOverlongName) {
+  ScratchDir dir;
+  const std::string tmp = dir / ".t.part";
+  { std::ofstream(tmp) << "data"; }
+  EXPECT_FALSE(detail::check_rename(tmp, dir / "t"));
+  EXPECT_TRUE(detail::check_rename(tmp, dir / std::string(256, 'n'))) << "a name over NAME_MAX";
+  char shm_tmpl[] = "/dev/shm/xferq-test-XXXXXX";
+  const char* shm = ::mkdtemp(shm_tmpl);
+  ASSERT_NE(shm, nullptr);
+  struct stat a {}, b {};
+  ASSERT_EQ(::stat(dir.path().c_str(), &a), 0);
+  ASSERT_EQ(::stat(shm, &b), 0);
+  if (a.st_dev != b.st_dev) {
+    const std::string other = std::string(shm) + "/t";
+    EXPECT_TRUE(detail::check_rename(tmp, other)) << "another filesystem: rename() would fail with EXDEV";
+    EXPECT_TRUE(detail::rename_into_place(tmp, other));
+    EXPECT_TRUE(exists(tmp)) << "the temp file stays where it was";
+  } else {
+    ADD_FAILURE() << "/tmp and /dev/shm are one filesystem here: the EXDEV case is not exercised";
+  }
+  ::rmdir(shm);
 }
 
 TEST(FileOpsTest, RenameIntoPlaceIsIdempotent) {

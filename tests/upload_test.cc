@@ -2,12 +2,16 @@
 // (the BITS upload protocol, [MC-BUP]) — issue #7.
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "bits_upload_server.h"
+#include "http_fixture.h"
 #include "state_machine.h"
 #include "child_process.h"
 #include "test_util.h"
@@ -230,6 +234,66 @@ TEST_F(UploadTest, UploadReplyRetryAfterLastFragmentUsesTheStoredReplyUrl) {
   EXPECT_EQ(server.counters().reply_gets, 2);
   ASSERT_FALSE(job->complete());
   EXPECT_EQ(read_file(src + ".reply"), BitsUploadServer::reply_for(data));
+}
+
+// The server names the reply's URL, so it gets a redirect's rules: the
+// job's server credentials, and custom Authorization and Cookie headers, go
+// only to the upload's own origin (another port is another origin).
+TEST_F(UploadTest, AReplyOnAnotherOriginIsFetchedWithoutTheServersCredentials) {
+  FixtureServer other;
+  server.set_reply(true);
+  auto q = open_queue(db(), upload_options());
+  const std::string src = make_source("cred.bin", 3000);
+  other.set("/elsewhere", body_resource(BitsUploadServer::reply_for(data)));
+  server.set_reply_url(other.url("/elsewhere"));
+  Job job = new_job(*q, JobType::upload_reply, "/app/cred", src);
+  ASSERT_FALSE(job.set_credentials(AuthTarget::server, AuthScheme::basic, "user", "secret"));
+  ASSERT_FALSE(job.set_custom_headers({"Cookie: session=s3cret", "X-Trace: t1"}));
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_state(job, JobState::transferred)) << state_name(job);
+  const auto got = other.requests_for("/elsewhere");
+  ASSERT_EQ(got.size(), 1u);
+  bool trace = false;
+  for (const auto& [name, value] : got[0].headers) {
+    EXPECT_NE(strcasecmp(name.c_str(), "Authorization"), 0) << "credentials sent to another origin: " << value;
+    EXPECT_NE(strcasecmp(name.c_str(), "Cookie"), 0) << "a cookie sent to another origin: " << value;
+    trace = trace || strcasecmp(name.c_str(), "X-Trace") == 0;
+  }
+  EXPECT_TRUE(trace) << "other custom headers still go";
+  ASSERT_FALSE(job.complete());
+  EXPECT_EQ(read_file(src + ".reply"), BitsUploadServer::reply_for(data));
+
+  // On the upload's own origin the reply gets them, as every packet did.
+  server.set_reply_url("");
+  Job same = new_job(*q, JobType::upload_reply, "/app/cred2", make_source("cred2.bin", 3000));
+  ASSERT_FALSE(same.set_credentials(AuthTarget::server, AuthScheme::basic, "user", "secret"));
+  ASSERT_FALSE(same.resume());
+  ASSERT_TRUE(wait_state(same, JobState::transferred)) << state_name(same);
+  EXPECT_EQ(server.counters().reply_authorization, "Basic dXNlcjpzZWNyZXQ=");  // user:secret
+}
+
+// A reply URL that is not http(s) is refused like such a redirect: the job
+// fails at once (fatal), nothing is fetched, and a file: URL reads nothing.
+TEST_F(UploadTest, AReplyUrlOfAnotherSchemeFailsTheJobWithoutFetchingIt) {
+  server.set_reply(true);
+  const std::string secret = dir / "local-secret.txt";
+  write_file(secret, "not for the server\n");
+  server.set_reply_url("file://" + secret);
+  auto q = open_queue(db(), upload_options());
+  const std::string src = make_source("scheme.bin", 2000);
+  Job job = new_job(*q, JobType::upload_reply, "/app/scheme", src);
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_state(job, JobState::error)) << state_name(job);
+  EXPECT_EQ(job.error()->hresult, static_cast<uint32_t>(Errc::unsupported_scheme));
+  EXPECT_EQ(job.error()->context, ErrorContext::remote_application);
+  EXPECT_EQ(job.error()->description.find("not for the server"), std::string::npos);
+  EXPECT_EQ(server.counters().reply_gets, 0);
+  EXPECT_TRUE(temp_files_in(dir.path()).empty());
+  // Resumed, it meets the same refusal: the URL was never stored.
+  ASSERT_FALSE(job.resume());
+  ASSERT_TRUE(wait_state(job, JobState::error)) << state_name(job);
+  EXPECT_EQ(job.error()->hresult, static_cast<uint32_t>(Errc::unsupported_scheme));
+  ASSERT_FALSE(job.cancel());
 }
 
 TEST_F(UploadTest, CancelUploadReplyDeletesReplyTemp) {
@@ -473,6 +537,43 @@ TEST_F(UploadTest, UploadEmptiedAfterAddFailsInsteadOfTransferring) {
   EXPECT_EQ(server.counters().create_sessions, 0);
   EXPECT_FALSE(server.uploaded("/up/shrunk.bin", nullptr));
   EXPECT_EQ(job.complete(), make_error_code(Errc::invalid_state));
+}
+
+// The source is read a fragment at a time: a file replaced (renamed over,
+// the same size) or rewritten in place once some fragments are acknowledged is
+// another version, and splicing the two would give the server neither. The
+// job fails at once and the server is told to drop its partial upload.
+TEST_F(UploadTest, ASourceReplacedOrRewrittenMidUploadFailsTheJobInsteadOfSplicing) {
+  for (const bool rewrite_in_place : {false, true}) {
+    SCOPED_TRACE(rewrite_in_place ? "rewritten in place" : "replaced by rename");
+    server.set_fragment_delay_ms(100);
+    auto q = open_queue(db(), upload_options());
+    const std::string name = rewrite_in_place ? "inplace.bin" : "renamed.bin";
+    const std::string src = make_source(name, 6 * kFragment, 11);
+    Job job = new_job(*q, JobType::upload, "/up/" + name, src);
+    ASSERT_FALSE(job.resume());
+    ASSERT_TRUE(wait_for([&] { return job.progress()->bytes_transferred >= kFragment; }));
+    const std::string other = make_body(6 * kFragment, 12);  // same size, other bytes
+    if (rewrite_in_place) {
+      // A later mtime whatever the clock's grain: the rewrite is dated ahead.
+      write_file(src, other);
+      const timespec times[2] = {{0, UTIME_OMIT}, {::time(nullptr) + 10, 0}};
+      ASSERT_EQ(::utimensat(AT_FDCWD, src.c_str(), times, 0), 0);
+    } else {
+      write_file(src + ".new", other);
+      ASSERT_EQ(::rename((src + ".new").c_str(), src.c_str()), 0);
+    }
+    server.set_fragment_delay_ms(0);
+    ASSERT_TRUE(wait_state(job, JobState::error)) << state_name(job);
+    auto e = job.error();
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->hresult, static_cast<uint32_t>(Errc::validation_failed));
+    EXPECT_EQ(e->context, ErrorContext::local_file);
+    EXPECT_NE(e->description.find("changed during the upload"), std::string::npos) << e->description;
+    EXPECT_FALSE(server.uploaded("/up/" + name, nullptr));
+    ASSERT_FALSE(job.cancel());
+    EXPECT_TRUE(wait_for([&] { return server.open_sessions() == 0; })) << "Cancel-Session drops the partial upload";
+  }
 }
 
 }  // namespace

@@ -106,11 +106,20 @@ std::error_code check_rename(const std::string& temp_path, const std::string& fi
   struct stat st {};
   if (::lstat(temp_path.c_str(), &st) != 0) return errno_error(errno);
   if (!S_ISREG(st.st_mode)) return make_error_code(Errc::file_exists);
+  const dev_t temp_dev = st.st_dev;
   const std::string dir = dir_of(final_path);
   if (::stat(dir.c_str(), &st) != 0) return errno_error(errno);
   if (!S_ISDIR(st.st_mode)) return make_error_code(Errc::path_not_found);
   if (::access(dir.c_str(), W_OK | X_OK) != 0) return make_error_code(Errc::access_denied);
-  if (::stat(final_path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return make_error_code(Errc::file_exists);
+  // rename() moves a name within one filesystem only: a final name set on
+  // another (a reply file name changed after the reply arrived) would fail
+  // after Complete had begun.
+  if (st.st_dev != temp_dev) return errno_error(EXDEV);
+  if (::stat(final_path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) return make_error_code(Errc::file_exists);
+  } else if (errno != ENOENT) {
+    return errno_error(errno);  // e.g. a name over NAME_MAX: the rename would fail too
+  }
   return {};
 }
 
@@ -141,6 +150,11 @@ std::error_code rename_into_place(const std::string& temp_path, const std::strin
   // so the mode changes only once the file is in place. O_NONBLOCK: a FIFO
   // planted at the temp path must not block (it is refused just below).
   const int fd = ::open(temp_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0 && errno != ENOENT) {
+    // A symlink (ELOOP) or a socket (ENXIO) planted at the temp path is not
+    // our temp file either; ENOENT goes on: the rename may be done already.
+    return errno == ENXIO ? make_error_code(Errc::file_exists) : errno_error(errno);
+  }
   if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
     ::close(fd);
     return make_error_code(Errc::file_exists);  // not our temp file: never moved into place
@@ -176,10 +190,56 @@ std::error_code rename_into_place(const std::string& temp_path, const std::strin
   return {};
 }
 
-std::error_code read_range(const std::string& path, int64_t offset, int64_t length, std::string* out) {
+namespace {
+
+FileStamp stamp_of(const struct stat& st) {
+  FileStamp s;
+  s.device = static_cast<uint64_t>(st.st_dev);
+  s.inode = static_cast<uint64_t>(st.st_ino);
+  s.size = static_cast<int64_t>(st.st_size);
+  s.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return s;
+}
+
+// Opens a file the application owns for reading. O_NONBLOCK: a FIFO swapped
+// in must not stall the transfer loop (it is refused as not regular).
+int open_application_file(const std::string& path, struct stat* st, std::error_code* ec) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    *ec = errno_error(errno);
+    return -1;
+  }
+  if (::fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+    ::close(fd);
+    *ec = make_error_code(Errc::invalid_arg);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::error_code stamp_file(const std::string& path, FileStamp* out) {
+  struct stat st {};
+  std::error_code ec;
+  const int fd = open_application_file(path, &st, &ec);
+  if (fd < 0) return ec;
+  ::close(fd);
+  *out = stamp_of(st);
+  return {};
+}
+
+std::error_code read_range(const std::string& path, int64_t offset, int64_t length, std::string* out,
+                           const FileStamp* expected) {
   out->resize(static_cast<size_t>(length));
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_error(errno);
+  struct stat st {};
+  std::error_code ec;
+  const int fd = open_application_file(path, &st, &ec);
+  if (fd < 0) return ec;
+  if (expected && !(stamp_of(st) == *expected)) {
+    ::close(fd);
+    return make_error_code(Errc::validation_failed);  // another version: never spliced
+  }
   int64_t got = 0;
   int err = 0;
   while (got < length) {

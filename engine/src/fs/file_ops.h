@@ -51,21 +51,47 @@ std::error_code make_removals_durable(const std::vector<std::string>& paths);
 
 // Whether a finished temp file can be renamed to `final_path`: the temp file
 // is a regular file, the final path's directory exists and is writable, and
-// nothing but a regular file (or nothing) is at the final path.
-// ERROR_PATH_NOT_FOUND, E_ACCESSDENIED, or ERROR_FILE_EXISTS (a directory,
-// FIFO, device or socket is in the way: it is never replaced).
+// nothing but a regular file (or nothing) is at the final path, which is on
+// the temp file's filesystem and can be looked up (not over NAME_MAX).
+// ERROR_PATH_NOT_FOUND, E_ACCESSDENIED, ERROR_FILE_EXISTS (a directory,
+// FIFO, device or socket is in the way: it is never replaced), or E_INVALIDARG
+// (another filesystem, a name too long): a rename that would fail is
+// refused here, before Complete changes anything.
 std::error_code check_rename(const std::string& temp_path, const std::string& final_path);
 
 // Moves a finished temp file to its final path atomically (replacing a
 // regular file that is there, never anything else), makes it 0644 once it is
 // in place, and makes the rename durable. Success if the temp file is gone and
-// the final file exists (the rename happened before).
+// the final file exists (the rename happened before). ERROR_FILE_EXISTS if
+// anything but a regular file (a symlink, FIFO, socket) is at the temp path:
+// it is never moved into place.
 std::error_code rename_into_place(const std::string& temp_path, const std::string& final_path);
 
+// What tells one version of a file the application owns from another, as
+// fstat() sees it: an upload's source must keep its stamp for the whole
+// upload (BITS: BG_E_LOCAL_FILE_CHANGED), or the server would get a splice.
+struct FileStamp {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileStamp& o) const {
+    return device == o.device && inode == o.inode && size == o.size && mtime_ns == o.mtime_ns;
+  }
+};
+
+// The stamp of the regular file at `path` (following symlinks: the path is
+// the application's). Never blocks on a FIFO. E_INVALIDARG if it is not a
+// regular file; ERROR_FILE_NOT_FOUND et al. from errno.
+std::error_code stamp_file(const std::string& path, FileStamp* out);
+
 // Reads `length` bytes at `offset` of a file the application owns (an upload's
-// source), opened only for as long as the read takes. ERROR_FILE_NOT_FOUND et
-// al. from errno; BG_E_VALIDATION_FAILED if the file became shorter.
-std::error_code read_range(const std::string& path, int64_t offset, int64_t length, std::string* out);
+// source), opened only for as long as the read takes, and never blocking on a
+// FIFO. ERROR_FILE_NOT_FOUND et al. from errno; E_INVALIDARG if it is not a
+// regular file; BG_E_VALIDATION_FAILED if the file became shorter, or if
+// `expected` is given and the file's stamp differs from it.
+std::error_code read_range(const std::string& path, int64_t offset, int64_t length, std::string* out,
+                           const FileStamp* expected = nullptr);
 
 // What is at a path (following symlinks, as open() would).
 struct PathInfo {

@@ -63,4 +63,35 @@ std::string resolve_url(const std::string& base, const std::string& ref) {
   return out;
 }
 
+namespace {
+
+// "scheme://host:port", lower-cased (host names are not case-sensitive), with
+// the scheme's default port filled in; empty if `url` does not parse.
+std::string origin_of(const std::string& url) {
+  CURLU* u = curl_url();
+  std::string out;
+  char* scheme = nullptr;
+  char* host = nullptr;
+  char* port = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    out = std::string(scheme) + "://" + host + ":" + port;
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return out;
+}
+
+}  // namespace
+
+bool same_origin(const std::string& a, const std::string& b) {
+  const std::string oa = origin_of(a);
+  return !oa.empty() && oa == origin_of(b);
+}
+
 }  // namespace xferq::detail

@@ -38,6 +38,11 @@ bool parse_received(const std::string& v, int64_t* next);
 // `ref` (e.g. BITS-Reply-URL) resolved against `base`.
 std::string resolve_url(const std::string& base, const std::string& ref);
 
+// Whether `a` and `b` name one origin: the same scheme, host and port
+// (the default port spelled out or not), compared as libcurl reads them.
+// False if either does not parse.
+bool same_origin(const std::string& a, const std::string& b);
+
 }  // namespace xferq::detail
 
 #endif  // XFERQ_WORKER_BITS_PACKETS_H_

@@ -324,7 +324,10 @@ bool DownloadDriver::check_response() {
                         std::to_string(total) + " bytes)";
       return false;
     }
-    file_.bytes_total = total;
+    // "bytes F-L/*": the server does not know the total. The size announced
+    // before stays, so that done() still holds the file to it; erased, any
+    // short answer would pass for the whole file.
+    if (total >= 0) file_.bytes_total = total;
   } else if (status == 200) {
     if (requested_from_ > 0 || file_.bytes_transferred > 0) {
       // The whole entity (Range ignored, or If-Range saw a change): start over

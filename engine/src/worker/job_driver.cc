@@ -1,6 +1,8 @@
 // job_driver.cc — see job_driver.h.
 #include "worker/job_driver.h"
 
+#include <strings.h>
+
 #include <algorithm>
 
 #include "clock.h"
@@ -22,9 +24,28 @@ JobDriver::JobDriver(TransferLoop& loop, Claim claim, std::optional<FileRow> fir
   deadline_ = std::chrono::steady_clock::now() + std::chrono::microseconds(left_us);
 }
 
-void JobDriver::prepare_request(CurlRequest& r) const {
-  for (const std::string& h : claim_.custom_headers) r.add_header(h);
-  r.set_credentials(credentials_);
+namespace {
+
+// A custom header that carries a credential: like libcurl on a redirect to
+// another host, such headers are not sent to another origin.
+bool is_credential_header(const std::string& header) {
+  const std::string name = header.substr(0, header.find(':'));
+  return strcasecmp(name.c_str(), "Authorization") == 0 || strcasecmp(name.c_str(), "Cookie") == 0;
+}
+
+}  // namespace
+
+void JobDriver::prepare_request(CurlRequest& r, bool server_credentials) const {
+  for (const std::string& h : claim_.custom_headers)
+    if (server_credentials || !is_credential_header(h)) r.add_header(h);
+  if (server_credentials) {
+    r.set_credentials(credentials_);
+  } else {
+    std::vector<Credential> proxy_only;
+    for (const Credential& c : credentials_)
+      if (c.target == AuthTarget::proxy) proxy_only.push_back(c);
+    r.set_credentials(proxy_only);
+  }
   r.set_proxy(claim_.proxy);
   r.set_tls(claim_.tls, loop_.options());
   r.set_throttle(&throttle_);  // paced by the job's share of the bandwidth

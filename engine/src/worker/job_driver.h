@@ -48,8 +48,10 @@ class JobDriver : public TransferDriver {
   // Ends the request in flight, if any (no database access).
   void end_request();
   // What every request of the job carries: its custom headers, credentials,
-  // proxy settings and TLS options.
-  void prepare_request(CurlRequest& request) const;
+  // proxy settings and TLS options. `server_credentials` false keeps the
+  // server's credentials, and custom Authorization and Cookie headers, off a
+  // request to another origin (the proxy's credentials stay).
+  void prepare_request(CurlRequest& request, bool server_credentials = true) const;
   // The job has spent its maximum download time (counted from the claim, on
   // top of what earlier attempts used): fails it with
   // BG_E_MAXDOWNLOAD_TIMEOUT and answers true. Loop context.

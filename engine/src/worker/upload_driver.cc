@@ -1,6 +1,8 @@
 // upload_driver.cc — see upload_driver.h.
 #include "worker/upload_driver.h"
 
+#include <strings.h>
+
 #include <algorithm>
 
 #include "clock.h"
@@ -34,10 +36,11 @@ void UploadDriver::start() {
     return;
   }
   up_ = *up;
-  const PathInfo source = inspect_path(file_.local_path);
-  if (!source.regular)
+  FileStamp source;
+  if (stamp_file(file_.local_path, &source))
     return fail(Errc::file_not_found, ErrorContext::local_file,
                        "cannot read the file to upload " + file_.local_path, false);
+  source_stamp_ = source;
   if (!up_.session_id.empty() && file_.bytes_total >= 0 && file_.bytes_total != source.size) {
     // The server holds bytes of another version of the file (BITS:
     // BG_E_LOCAL_FILE_CHANGED, fatal). Splicing would upload neither version.
@@ -79,7 +82,26 @@ void UploadDriver::next_request() {
   send(Step::close_session);
 }
 
+bool UploadDriver::reply_url_allowed(const std::string& url) {
+  // The server names the reply's URL: it gets the rules of a redirect. Only
+  // http(s) (a file: URL would read a local file), and an https upload's
+  // reply never over plain http unless the job allows https -> http.
+  const std::error_code ec = check_remote_url(url, loop_.options().allow_other_schemes);
+  const bool downgrade = strncasecmp(file_.remote_url.c_str(), "https:", 6) == 0 &&
+                         strncasecmp(url.c_str(), "https:", 6) != 0 &&
+                         !(claim_.security_flags & kRedirectAllowHttpsToHttp);
+  if (!ec && !downgrade) return true;
+  const bool scheme = downgrade || ec == make_error_code(Errc::unsupported_scheme);
+  fail(scheme ? Errc::unsupported_scheme : Errc::invalid_arg, ErrorContext::remote_application,
+       "the server's BITS-Reply-URL is refused (" + redact_url(url) + "): " +
+           (downgrade ? std::string("an https upload's reply over plain http") : ec.message()),
+       false);
+  return false;
+}
+
 void UploadDriver::start_reply() {
+  // Checked again here: the URL may have been stored before these rules.
+  if (!reply_url_allowed(up_.reply_url)) return;
   // The same guarded creation as a download's temp file, beside the reply's name.
   if (!open_temp_beside(up_.reply_target, "reply's temporary file")) return;
   // The reply is small and not resumed: every attempt fetches it whole.
@@ -94,7 +116,9 @@ void UploadDriver::send(Step step) {
   CurlRequest& r = *request_;
   step_ = step;
   stale_ = false;
-  prepare_request(r);
+  // The reply may be on another origin: the server's credentials are the
+  // upload's, and are sent there only if it is the same origin.
+  prepare_request(r, step != Step::reply || same_origin(up_.reply_url, file_.remote_url));
   reply_error_.clear();
   body_.clear();
   if (step == Step::reply) {
@@ -114,10 +138,15 @@ void UploadDriver::send(Step step) {
       // opened only for as long as a read takes.
       const int64_t len = std::min<int64_t>(std::max<int64_t>(loop_.options().upload_fragment_bytes, 1),
                                             file_.bytes_total - fragment_first_);
-      if (std::error_code ec = read_range(file_.local_path, fragment_first_, len, &body_)) {
-        const bool shorter = ec == make_error_code(Errc::validation_failed);
-        return fail_local(ec, "cannot read the file to upload " + file_.local_path +
-                                  (shorter ? std::string(" (it became shorter)") : ": " + ec.message()));
+      if (std::error_code ec = read_range(file_.local_path, fragment_first_, len, &body_, &source_stamp_)) {
+        if (ec == make_error_code(Errc::validation_failed)) {
+          // Another version of the file (replaced, rewritten, grown or cut):
+          // the server holds bytes of the first, so this upload cannot be
+          // finished (BITS: BG_E_LOCAL_FILE_CHANGED, fatal).
+          return fail(Errc::validation_failed, ErrorContext::local_file,
+                      "the file to upload changed during the upload: " + file_.local_path, false);
+        }
+        return fail_local(ec, "cannot read the file to upload " + file_.local_path + ": " + ec.message());
       }
       make_bits_packet(r, "Fragment", up_.session_id, body_);
       const int64_t last = fragment_first_ + static_cast<int64_t>(body_.size()) - 1;
@@ -203,6 +232,7 @@ void UploadDriver::on_fragment_ack(CurlRequest& r) {
     // Committed before the count, so a restart that finds every byte
     // acknowledged also finds where the reply is.
     const std::string url = resolve_url(file_.remote_url, reply_url);
+    if (!reply_url_allowed(url)) return;
     if (!applied(loop_.store().set_reply_url(claim_, url, now_us()))) return;
     up_.reply_url = url;
   }

@@ -17,10 +17,11 @@
 #include <optional>
 #include <string>
 
+#include "fs/file_ops.h"
 #include "fs/temp_file.h"
 #include "worker/curl_request.h"
-#include "xferq/error.h"
 #include "worker/job_driver.h"
+#include "xferq/error.h"
 
 namespace xferq::detail {
 
@@ -38,6 +39,9 @@ class UploadDriver final : public JobDriver {
 
   void next_request();
   void send(Step step);
+  // Whether the server's reply URL may be fetched; if not, fails the job
+  // (BG_E_UNSUPPORTED_SCHEME / E_INVALIDARG, fatal) and answers false.
+  bool reply_url_allowed(const std::string& url);
   void start_reply();
   void on_create_session_ack(CurlRequest& r);
   void on_fragment_ack(CurlRequest& r);
@@ -48,6 +52,7 @@ class UploadDriver final : public JobDriver {
   void finish();
 
   UploadJob up_;
+  FileStamp source_stamp_;        // the source as start() found it: every fragment must match
   Step step_ = Step::create_session;
   std::string body_;              // the fragment in flight
   int64_t fragment_first_ = 0;
