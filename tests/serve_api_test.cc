@@ -45,6 +45,24 @@ class ServeApiTest : public ::testing::Test {
     return all.dump();
   }
 
+  // Every property a PATCH may set, of one job, as the library reads them.
+  std::string properties_of(const std::string& id) {
+    QueueOptions o;
+    o.start_worker = false;
+    o.create_if_missing = false;
+    auto q = Queue::open(db(), o);
+    if (!q) return "cannot open: " + q.error().message();
+    auto j = (*q)->get_job(id);
+    if (!j) return "no job: " + j.error().message();
+    const ProxySettings proxy = *j->proxy_settings();
+    return json{{"name", *j->display_name()}, {"description", *j->description()},
+                {"priority", to_string(*j->priority())}, {"retry", j->minimum_retry_delay()->count()},
+                {"timeout", j->no_progress_timeout()->count()}, {"flags", *j->security_flags()},
+                {"headers", *j->custom_headers()},
+                {"proxy", {static_cast<int>(proxy.usage), proxy.proxy_list, proxy.bypass_list}}}
+        .dump();
+  }
+
   ScratchDir dir_;
   FixtureServer fixture_;
   OpenApiSpec spec_{XFERQ_OPENAPI_PATH};
@@ -139,6 +157,86 @@ TEST_F(ServeApiTest, CreateWithFilesAndResumeStartsAtOnce) {
   EXPECT_EQ(bad.error_name(), "XFERQ_E_UNSUPPORTED_SCHEME");
   const json listed = api("GET", "/api/jobs").json();
   for (const json& j : listed["jobs"]) EXPECT_NE(j["display_name"], "bad");
+}
+
+// Every field of a PATCH is checked before the first is set: one the library
+// would refuse leaves the fields before it (in the order they are set)
+// unchanged too, as the API promises.
+TEST_F(ServeApiTest, RefusedPatchChangesNoField) {
+  HttpAnswer made = api("POST", "/api/jobs", json{{"display_name", "victim"}, {"description", "as made"}});
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string id = made.json()["id"];
+  const std::string before = properties_of(id);
+  const std::vector<std::pair<json, std::string>> refused = {
+      {{{"display_name", "renamed"}, {"custom_headers", {"NoColon"}}}, "E_INVALIDARG"},
+      {{{"description", "changed"}, {"priority", "HIGH"}, {"security_flags", 0x1000}}, "E_INVALIDARG"},
+      {{{"minimum_retry_delay", 77}, {"custom_headers", {"X-A: 1"}}, {"proxy_settings", {{"usage", "OVERRIDE"}}}},
+       "E_INVALIDARG"},
+      {{{"no_progress_timeout", 5}, {"priority", "LOW"}, {"reply_file_name", dir_ / "reply"}}, "E_NOTIMPL"},
+      {{{"priority", "FOREGROUND"}, {"proxy_settings", {{"usage", "NO_PROXY"}, {"proxy_list", "p:1"}}}}, "E_INVALIDARG"},
+  };
+  for (const auto& [body, name] : refused) {
+    SCOPED_TRACE(body.dump());
+    HttpAnswer a = api("PATCH", job_path(id), body);
+    EXPECT_EQ(a.status, 400) << a.body;
+    EXPECT_EQ(a.error_name(), name) << a.body;
+    EXPECT_EQ(properties_of(id), before) << "a refused PATCH changed the job";
+  }
+  // The same fields, acceptable, are all set.
+  HttpAnswer fine = api("PATCH", job_path(id), json{{"display_name", "renamed"}, {"custom_headers", {"X-A: 1"}}});
+  ASSERT_EQ(fine.status, 200) << fine.body;
+  EXPECT_NE(properties_of(id), before);
+}
+
+// A POST /api/jobs the library would refuse is refused before the job is
+// made: no job, not even a cancelled one, and no event. What only add_files
+// can see (a target another job holds) still refuses after: that job is
+// cancelled, and the answer says so.
+TEST_F(ServeApiTest, RefusedCreateMakesNoJob) {
+  EventFollower follower(*server_);
+  ASSERT_TRUE(follower.wait_for_event([](const ReceivedEvent& e) { return e.type == "snapshot"; }));
+  const std::string url = fixture_.url("/x.bin");
+  const std::vector<std::pair<json, std::string>> refused = {
+      {{{"display_name", "ftp"}, {"files", {{{"remote_url", "ftp://h/y"}, {"local_path", dir_ / "y"}}}}},
+       "XFERQ_E_UNSUPPORTED_SCHEME"},
+      {{{"display_name", "nohost"}, {"files", {{{"remote_url", "http:///y"}, {"local_path", dir_ / "y"}}}}},
+       "E_INVALIDARG"},
+      {{{"display_name", "relative"}, {"files", {{{"remote_url", url}, {"local_path", "relative/y"}}}}},
+       "E_INVALIDARG"},
+      {{{"display_name", "nodir"}, {"files", {{{"remote_url", url}, {"local_path", dir_ / "no/such/y"}}}}},
+       "ERROR_PATH_NOT_FOUND"},
+      {{{"display_name", "nosource"}, {"type", "UPLOAD"}, {"files", {{{"remote_url", url}, {"local_path", dir_ / "n"}}}}},
+       "ERROR_FILE_NOT_FOUND"},
+      {{{"display_name", "headers"}, {"custom_headers", {"NoColon"}}}, "E_INVALIDARG"},
+      {{{"display_name", "reply"}, {"reply_file_name", dir_ / "reply"}}, "E_NOTIMPL"},
+  };
+  for (const auto& [body, name] : refused) {
+    SCOPED_TRACE(body.dump());
+    HttpAnswer a = api("POST", "/api/jobs", body);
+    EXPECT_EQ(a.status, 400) << a.body;
+    EXPECT_EQ(a.error_name(), name) << a.body;
+  }
+  EXPECT_EQ(api("GET", "/api/jobs?all=true").json()["jobs"].size(), 0u) << "a refused POST made a job";
+
+  const json file = {{"remote_url", url}, {"local_path", dir_ / "x.bin"}};
+  HttpAnswer holder = api("POST", "/api/jobs", json{{"display_name", "holder"}, {"files", {file}}});
+  ASSERT_EQ(holder.status, 201) << holder.body;
+  HttpAnswer late = api("POST", "/api/jobs", json{{"display_name", "late"}, {"files", {file}}});
+  EXPECT_EQ(late.status, 409) << late.body;
+  EXPECT_NE(late.body.find("was cancelled"), std::string::npos) << late.body;
+  const json all = api("GET", "/api/jobs?all=true").json()["jobs"];
+  ASSERT_EQ(all.size(), 2u) << all.dump();
+  ASSERT_TRUE(follower.wait_for_event([](const ReceivedEvent& e) {
+    return (e.type == "created" || e.type == "state") && e.data["job"].value("display_name", "") == "late" &&
+           e.data["job"].value("state", "") == "CANCELLED";
+  })) << "the late refusal's job was not cancelled";
+  // Events come in order: by now any job made for the early refusals had
+  // been announced.
+  for (const ReceivedEvent& e : follower.events()) {
+    if (e.type != "created") continue;
+    const std::string name = e.data["job"].value("display_name", "");
+    EXPECT_TRUE(name == "holder" || name == "late") << name;
+  }
 }
 
 // One bad request: what is sent and the 4xx and error name expected.

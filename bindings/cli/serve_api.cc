@@ -1,7 +1,8 @@
 // serve_api.cc — the JSON routes of `xferq serve` under /api/: each mirrors
 // a library call (docs/openapi.json). A request is checked whole (JSON,
-// known fields, types, the job id) before the first call, so a bad request
-// changes nothing; the library's own refusals keep its HRESULT.
+// known fields, types, the job id, and the values by the library's own
+// checks: serve_checks.h) before the first call, so a bad request changes
+// nothing; the library's own refusals keep their HRESULT.
 #include <algorithm>
 #include <cctype>
 #include <initializer_list>
@@ -10,6 +11,7 @@
 
 #include "cli.h"
 #include "serve_api.h"
+#include "serve_checks.h"
 
 namespace xferq::cli {
 
@@ -142,16 +144,6 @@ JobPriority priority_named(const std::string& name) {
   return p;
 }
 
-// The properties a PATCH may set, checked before any is applied.
-// Thread safety: a plain value type; not synchronized.
-struct PropertyChanges {
-  std::optional<std::string> display_name, description, reply_file_name;
-  std::optional<JobPriority> priority;
-  std::optional<int64_t> minimum_retry_delay, no_progress_timeout, security_flags;
-  std::optional<std::vector<std::string>> custom_headers;
-  std::optional<ProxySettings> proxy;
-};
-
 ProxySettings proxy_from(const json& j) {
   if (!j.is_object()) bad_request("'proxy_settings' must be an object {usage, proxy_list, bypass_list}");
   const json fields = j;  // checked like a body
@@ -191,8 +183,10 @@ PropertyChanges property_changes(const json& body) {
   return c;
 }
 
-// Applies the changes in a fixed order; the first refusal stops (the
-// library checks the job's state first, so a final job changes nothing).
+// Applies the changes in a fixed order (check_properties' order); the first
+// refusal stops. Checked beforehand, only the job's state (at the first
+// setter, before any change), the store or a change on disk since can still
+// refuse.
 void apply(Job& job, const PropertyChanges& c) {
   if (c.display_name) check(job.set_display_name(*c.display_name));
   if (c.description) check(job.set_description(*c.description));
@@ -236,16 +230,22 @@ void create_job(ApiContext& ctx, const Request& req, Response& res) {
     if (!it->is_boolean()) bad_request("'resume' must be true or false");
     resume = it->get<bool>();
   }
+  // Checked before the job is made, so a refused request makes none.
+  check(check_properties(changes, type));
+  check(check_new_files(files, type, ctx.allow_other_schemes));
   Job job = value_or_refuse(ctx.queue.create_job(name, type));
-  // The job exists from here on: a refusal cancels it, so no half-made job
-  // is left to run.
+  // What the checks cannot see (a target another job holds, the store)
+  // refuses after the job exists: it is cancelled, so no half-made job runs.
   try {
     apply(job, changes);
     if (!files.empty()) check(job.add_files(files));
     if (resume) check(job.resume());
   } catch (const ApiError& e) {
-    job.cancel();
-    throw ApiError{e.status, e.hresult, e.message + " (the job made for this request, " + job.id() + ", was cancelled)"};
+    const std::error_code cancelled = job.cancel();
+    throw ApiError{e.status, e.hresult,
+                   e.message + " (the job made for this request, " + job.id() +
+                       (cancelled ? ", could not be cancelled: " + cancelled.message() + "; it is left as it is)"
+                                  : ", was cancelled)")};
   }
   res.set_header("Location", "/api/jobs/" + job.id());
   send_json(res, job_with_files(job), 201);
@@ -347,6 +347,9 @@ void install_api(httplib::Server& server, ApiContext& ctx) {
     check_query(req, {});
     const PropertyChanges changes = property_changes(body_of(req, kPropertyFields));
     Job j = job_at(*c, req);
+    const JobInfo info = value_or_refuse(j.info());
+    // A final job's first setter refuses it (409) before changing anything.
+    if (!is_final(info.state)) check(check_properties(changes, info.type));
     apply(j, changes);
     send_json(res, job_with_files(j));
   }));

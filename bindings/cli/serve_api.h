@@ -29,6 +29,7 @@ struct ApiContext {
   std::string token;
   std::vector<std::string> allowed_origins;  // "http://127.0.0.1:8080", ...
   std::atomic<int> followers{0};             // open /api/events streams
+  bool allow_other_schemes = false;          // the queue's QueueOptions::allow_other_schemes
 };
 
 // Event streams open at once; more are refused with 503 (each holds a thread).

@@ -39,9 +39,13 @@ std::unique_ptr<httplib::Server> make_server(const ServeOptions& o) {
   return tls;
 }
 
-std::unique_ptr<Queue> open_served_queue(const Globals& g, const ServeOptions& o) {
+QueueOptions served_queue_options(const ServeOptions& o) {
   QueueOptions qo;
   qo.max_concurrent_transfers = o.max_transfers;
+  return qo;
+}
+
+std::unique_ptr<Queue> open_served_queue(const Globals& g, const QueueOptions& qo) {
   const std::string path = resolve_db_path(g.db, true);
   auto q = Queue::open(path, qo);
   if (!q) fail(q.error(), "cannot open the queue " + shown_queue(path) + ": " + q.error().message());
@@ -77,7 +81,8 @@ int cmd_serve(const Globals& g, const ServeOptions& o) {
     // blocked signals; this thread takes them (see StopSignals).
     StopSignals stop;
 
-    auto q = open_served_queue(g, o);
+    const QueueOptions qo = served_queue_options(o);
+    auto q = open_served_queue(g, qo);
     bool created = false;
     const std::string token =
         resolve_token(o.token, o.token_file.empty() ? q->path() + "-serve.token" : o.token_file, &created);
@@ -87,6 +92,7 @@ int cmd_serve(const Globals& g, const ServeOptions& o) {
     q->set_callbacks(hub.callbacks());
     hub.start();
     ApiContext ctx{*q, hub, token, {}, {}};
+    ctx.allow_other_schemes = qo.allow_other_schemes;  // the API checks URLs as the queue will
     server->new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
     server->set_read_timeout(10, 0);
     install_guard(*server, ctx);
