@@ -6,6 +6,7 @@
 
 #include "bits_upload_server.h"
 #include "pg_fixture.h"
+#include "reply_targets.h"
 #include "test_util.h"
 
 namespace xferq::testing {
@@ -127,6 +128,11 @@ TEST_F(PgUpload, UploadReplyReturnsReply) {
   ASSERT_FALSE(job.complete());
   EXPECT_EQ(read_file(reply_path), BitsUploadServer::reply_for(data_));
   EXPECT_TRUE(temp_files_in(dir_.path()).empty());
+}
+
+TEST_F(PgUpload, AReplyTargetIsClaimedLikeADownloadsPath) {
+  auto q = open_queue(url_, options());
+  expect_reply_targets_are_claimed(*q, dir_);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "bits_upload_server.h"
 #include "http_fixture.h"
+#include "reply_targets.h"
 #include "state_machine.h"
 #include "child_process.h"
 #include "test_util.h"
@@ -574,6 +575,11 @@ TEST_F(UploadTest, ASourceReplacedOrRewrittenMidUploadFailsTheJobInsteadOfSplici
     ASSERT_FALSE(job.cancel());
     EXPECT_TRUE(wait_for([&] { return server.open_sessions() == 0; })) << "Cancel-Session drops the partial upload";
   }
+}
+
+TEST_F(UploadTest, AReplyTargetIsClaimedLikeADownloadsPath) {
+  auto q = open_queue(db(), upload_options());
+  expect_reply_targets_are_claimed(*q, dir);
 }
 
 }  // namespace

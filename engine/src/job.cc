@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "clock.h"
+#include "fs/file_ops.h"
 #include "queue_core.h"
 #include "validate.h"
 
@@ -161,7 +162,11 @@ std::error_code Job::set_reply_file_name(std::string_view path) {
   if (!core_) return no_job();
   if (auto ec = core_->require_type(id_, JobType::upload_reply)) return ec;
   if (auto ec = detail::check_local_path(path)) return ec;
-  return core_->set_property(id_, Property::reply_file_name, 0, path);
+  // Two spellings of one target (a symlinked directory) must compare equal
+  // with the other jobs' targets, as add_file's paths do.
+  auto canonical = detail::canonical_target(std::string(path));
+  if (!canonical) return canonical.error();
+  return core_->set_property(id_, Property::reply_file_name, 0, *canonical);
 }
 
 Result<std::string> Job::reply_file_name() const {

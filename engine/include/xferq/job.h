@@ -75,7 +75,9 @@ class Job {
   //   if an upload job has its file already; BG_E_TOO_MANY_FILES_IN_JOB past 200
   //   files; for downloads, E_INVALIDARG for a path twice in the call and
   //   ERROR_FILE_EXISTS for a path that this job or another job not yet final
-  //   already targets.
+  //   already targets (a file's path, or an upload-reply job's reply file
+  //   name); for an upload-reply job without a reply file name,
+  //   ERROR_FILE_EXISTS if its default (the path + ".reply") is so targeted.
   // Valid in every non-final state. A TRANSFERRED job goes back to SUSPENDED (it
   // no longer has all its files); in any other state the job stays where it is.
 
@@ -392,7 +394,9 @@ class Job {
   // directory; default: the upload file's path + ".reply"). Set it before
   // resume(): the reply's temp file goes beside the name in effect when it is
   // fetched. E_NOTIMPL on other types; E_INVALIDARG / ERROR_PATH_NOT_FOUND /
-  // E_ACCESSDENIED for a bad path.
+  // E_ACCESSDENIED for a bad path; ERROR_FILE_EXISTS if another job not yet
+  // final targets it (a file's path or a reply). Stored canonical (symlinked
+  // directories resolved), as add_file's paths are.
   std::error_code set_reply_file_name(std::string_view path);
   // The reply file name in effect ("" until the job has its file and no name
   // was set). E_NOTIMPL on other job types. Two reads.

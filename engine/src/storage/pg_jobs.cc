@@ -26,6 +26,28 @@ const std::string& not_final() {
   return sql;
 }
 
+// Whether a job not yet final would write `path` when it completes: a file's
+// local path, or the reply target of an upload-reply job other than `id`
+// (the SQLite backend's target_taken_sql, in PostgreSQL's words). The caller
+// holds the path's advisory lock (lock_target), so two transactions cannot
+// both find it free.
+bool target_taken(pqxx::dbtransaction& tx, const std::string& path, const std::string& id) {
+  static const std::string reply = std::to_string(static_cast<int>(JobType::upload_reply));
+  static const std::string sql =
+      "SELECT 1 FROM files f JOIN jobs j ON j.id = f.job_id WHERE j." + not_final() +
+      " AND (f.local_path = $1 OR (j.type = " + reply +
+      " AND j.id != $2 AND coalesce(j.reply_file_name, f.local_path || '.reply') = $1)) "
+      "UNION ALL SELECT 1 FROM jobs j WHERE j.type = " + reply + " AND j.id != $2 AND j.reply_file_name = $1 AND j." +
+      not_final() + " LIMIT 1";
+  return !tx.exec_params(sql, path, id).empty();
+}
+
+// Serializes the transactions that check and claim one target path, until
+// the transaction ends.
+void lock_target(pqxx::dbtransaction& tx, const std::string& path) {
+  tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", path);
+}
+
 }  // namespace
 
 std::error_code PgStore::create_job(const std::string& id, std::string_view display_name, JobType type,
@@ -91,9 +113,6 @@ Result<std::vector<FileInfo>> PgStore::files(const std::string& id) {
 
 std::error_code PgStore::add_files(const std::string& id, const std::vector<FileSpec>& files, int64_t max_files,
                                    int64_t now_us, Decision* decision) {
-  static const std::string taken_sql =
-      "SELECT 1 FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.local_path = $1 AND j." + not_final() +
-      " LIMIT 1";
   return write_txn([&](Txn& tx) -> std::error_code {
     auto current = state_of(tx, id, /*lock=*/true);
     if (!current) return make_error_code(Errc::not_found);
@@ -115,13 +134,24 @@ std::error_code PgStore::add_files(const std::string& id, const std::vector<File
       for (const FileSpec& f : files) paths.push_back(f.local_path);
       std::sort(paths.begin(), paths.end());
       paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
-      for (const std::string& path : paths)
-        tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", path);
+      for (const std::string& path : paths) lock_target(tx, path);
       // Then the checks in the SQLite backend's order (the same error wins).
       for (size_t i = 0; i < files.size(); ++i) {
         for (size_t k = 0; k < i; ++k)
           if (files[k].local_path == files[i].local_path) return make_error_code(Errc::invalid_arg);
-        if (!tx.exec_params(taken_sql, files[i].local_path).empty()) return make_error_code(Errc::file_exists);
+        if (target_taken(tx, files[i].local_path, id)) return make_error_code(Errc::file_exists);
+      }
+    } else if (!files.empty()) {
+      // An upload-reply job without a reply file name writes its reply beside
+      // its file: that name must be free too.
+      const std::string reply_target = files[0].local_path + ".reply";
+      const bool beside = !tx.exec_params("SELECT 1 FROM jobs WHERE id = $1 AND type = $2::integer AND "
+                                          "reply_file_name IS NULL",
+                                          id, static_cast<int>(JobType::upload_reply))
+                               .empty();
+      if (beside) {
+        lock_target(tx, reply_target);
+        if (target_taken(tx, reply_target, id)) return make_error_code(Errc::file_exists);
       }
     }
     for (size_t i = 0; i < files.size(); ++i) {
@@ -271,6 +301,11 @@ std::error_code PgStore::set_property(const std::string& id, Property property, 
     const pqxx::result r = text ? tx.exec_params(sql, id, allowed, std::string(text_value), now_us)
                                 : tx.exec_params(sql, id, allowed, int_value, now_us);
     if (r.affected_rows() == 0) return state_error(tx, id);
+    // After the state check, so that a final job answers with its state.
+    if (property == Property::reply_file_name) {
+      lock_target(tx, std::string(text_value));
+      if (target_taken(tx, std::string(text_value), id)) return make_error_code(Errc::file_exists);
+    }
     return {};
   });
 }

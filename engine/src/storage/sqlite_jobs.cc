@@ -24,6 +24,21 @@ const std::string& not_final() {
   return sql;
 }
 
+// Whether a job not yet final would write ?1 when it completes: a file's
+// local path, or the reply target of an upload-reply job other than ?2 (its
+// reply file name, or its file's path + ".reply"; a name set before the job
+// has a file counts too). Two such jobs would overwrite each other's file.
+const std::string& target_taken_sql() {
+  static const std::string reply = std::to_string(static_cast<int>(JobType::upload_reply));
+  static const std::string sql =
+      "SELECT 1 FROM files f JOIN jobs j ON j.id = f.job_id WHERE j." + not_final() +
+      " AND (f.local_path = ?1 OR (j.type = " + reply +
+      " AND j.id != ?2 AND coalesce(j.reply_file_name, f.local_path || '.reply') = ?1)) "
+      "UNION ALL SELECT 1 FROM jobs j WHERE j.type = " + reply + " AND j.id != ?2 AND j.reply_file_name = ?1 AND j." +
+      not_final() + " LIMIT 1";
+  return sql;
+}
+
 }  // namespace
 
 std::error_code SqliteStore::create_job(const std::string& id, std::string_view display_name, JobType type,
@@ -94,9 +109,6 @@ Result<std::vector<FileInfo>> SqliteStore::files(const std::string& id) {
 
 std::error_code SqliteStore::add_files(const std::string& id, const std::vector<FileSpec>& files,
                                        int64_t max_files, int64_t now_us, Decision* decision) {
-  static const std::string taken_sql =
-      "SELECT 1 FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.local_path = ? AND j." + not_final() +
-      " LIMIT 1";
   return write_txn([&]() -> std::error_code {
     auto current = state_locked(id);
     if (!current) return make_error_code(Errc::not_found);
@@ -110,19 +122,17 @@ std::error_code SqliteStore::add_files(const std::string& id, const std::vector<
       return make_error_code(Errc::too_many_files_in_job);
     // The same local path twice — in this call, or in any job not yet final —
     // would make two transfers race for one file.
-    auto& taken = prepare(taken_sql.c_str());
     // An upload only reads its file: several jobs may send the same one.
     for (size_t i = 0; i < files.size() && !facts.upload; ++i) {
       for (size_t k = 0; k < i; ++k)
         if (files[k].local_path == files[i].local_path) return make_error_code(Errc::invalid_arg);
-      taken.reset();
-      taken.bind(1, files[i].local_path);
-      if (taken.executeStep()) {
-        taken.reset();
-        return make_error_code(Errc::file_exists);
-      }
+      if (target_taken_locked(files[i].local_path, id)) return make_error_code(Errc::file_exists);
     }
-    taken.reset();
+    // An upload-reply job without a reply file name writes its reply beside
+    // its file: that name must be free too.
+    if (facts.upload && !files.empty() && default_reply_locked(id) &&
+        target_taken_locked(files[0].local_path + ".reply", id))
+      return make_error_code(Errc::file_exists);
     auto& ins = prepare(
         "INSERT INTO files (job_id, idx, remote_url, local_path, expected_size, expected_sha256, expected_sha512, "
         "ranges, bytes_total) "
@@ -300,6 +310,26 @@ Result<bool> SqliteStore::complete_failed(const FileOp& op, JobState previous, i
   });
 }
 
+bool SqliteStore::target_taken_locked(const std::string& path, const std::string& id) {
+  auto& taken = prepare(target_taken_sql().c_str());
+  taken.bind(1, path);
+  taken.bind(2, id);
+  const bool found = taken.executeStep();
+  taken.reset();
+  return found;
+}
+
+bool SqliteStore::default_reply_locked(const std::string& id) {
+  static const std::string sql = "SELECT 1 FROM jobs WHERE id = ? AND type = " +
+                                 std::to_string(static_cast<int>(JobType::upload_reply)) +
+                                 " AND reply_file_name IS NULL";
+  auto& s = prepare(sql.c_str());
+  s.bind(1, id);
+  const bool found = s.executeStep();
+  s.reset();
+  return found;
+}
+
 std::error_code SqliteStore::set_property(const std::string& id, Property property, int64_t int_value,
                                           std::string_view text_value, int64_t now_us) {
   static const char* const kSql[] = {
@@ -325,6 +355,9 @@ std::error_code SqliteStore::set_property(const std::string& id, Property proper
       s.bind(3, int_value);
     s.bind(4, now_us);
     if (s.exec() == 0) return state_error_locked(id);
+    // After the state check, so that a final job answers with its state.
+    if (property == Property::reply_file_name && target_taken_locked(std::string(text_value), id))
+      return make_error_code(Errc::file_exists);
     return {};
   });
 }

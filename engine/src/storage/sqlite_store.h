@@ -226,6 +226,11 @@ class SqliteStore final : public Store {
   std::error_code state_error_locked(const std::string& id);  // not_found or invalid_state
   std::optional<JobState> state_locked(const std::string& id);
   FileFacts facts_locked(const std::string& id);
+  // Whether a job not yet final (other than `id`'s reply) would write `path`
+  // when it completes: see target_taken_sql in sqlite_jobs.cc.
+  bool target_taken_locked(const std::string& path, const std::string& id);
+  // Whether `id` is an upload-reply job whose reply goes beside its file.
+  bool default_reply_locked(const std::string& id);
   bool is_retired_locked(int64_t op_id) const;
   // Records a temp path if the claim is current; false if the job moved on.
   bool set_temp_path_locked(const Claim& claim, int64_t idx, const std::string& path);
