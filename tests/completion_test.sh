@@ -37,6 +37,7 @@ expect serve -- xferq se
 expect setpriority -- xferq set
 expect --listen -- xferq serve --l
 expect --tls-cert -- xferq serve --tls
+expect --origin -- xferq serve --or
 expect --until-idle -- xferq run --
 expect "$id" -- xferq cancel '{'
 expect "$id" -- xferq --db "$XFERQ_DB" resume ''
@@ -44,7 +45,7 @@ expect HIGH -- xferq setpriority "$id" H
 if [ -n "$man_page" ]; then
   # Spaces squeezed: man justifies lines, so words may be two spaces apart.
   text=$(MANWIDTH=100 man -l "$man_page" 2>/dev/null | tr -s ' ')
-  for want in "xferq serve" "--token-file" "Authorization: Bearer" "EXIT STATUS" "xferq-serve.service"; do
+  for want in "xferq serve" "--token-file" "--origin" "Authorization: Bearer" "EXIT STATUS" "xferq-serve.service"; do
     grep -qF -- "$want" <<<"$text" || { echo "the man page lacks '$want'"; exit 1; }
   done
 fi

@@ -1,7 +1,8 @@
 // serve_security_test.cc — `xferq serve` is safe by default: every /api/
-// request needs the token (kept 0600, printed only when made), other origins
-// are refused (no CORS header ever), no body is read past 64 KiB, a
-// non-loopback address needs TLS, and HTTPS works with a certificate.
+// request needs the token (kept 0600, printed only when made), origins other
+// than its own and those --origin names are refused (no CORS header ever), no
+// body is read past 64 KiB, a non-loopback address needs TLS, and HTTPS works
+// with a certificate.
 #include <sys/stat.h>
 
 #include "serve_client.h"
@@ -101,6 +102,37 @@ TEST_F(ServeSecurityTest, CrossOriginRequestsAreRefused) {
   EXPECT_EQ(server.call("GET", "/api/jobs").json()["jobs"].size(), 0u) << "a refused POST made a job";
   // The dashboard's own origin is fine.
   EXPECT_EQ(server.call("GET", "/api/jobs", "", {{"Origin", server.origin()}, {"Sec-Fetch-Site", "same-origin"}}).status, 200);
+}
+
+// A page served under another name (a host name, a reverse proxy) is named
+// with --origin; origins compare without their scheme's default port, as a
+// browser sends them ("https://host", not "https://host:443").
+TEST_F(ServeSecurityTest, OriginOptionAddsOriginsComparedWithoutDefaultPorts) {
+  ServeProcess server(dir_.path(), db(),
+                      {"--origin", "https://XferQ.example.com:443/", "--origin", "http://proxy.example:8080",
+                       "--origin", "http://[::1]:80"});
+  for (const std::string& o : {std::string("https://xferq.example.com"), std::string("https://xferq.example.com:443"),
+                               std::string("http://proxy.example:8080"), std::string("http://[::1]"), server.origin()}) {
+    SCOPED_TRACE(o);
+    EXPECT_EQ(server.call("GET", "/api/jobs", "", {{"Origin", o}, {"Sec-Fetch-Site", "same-origin"}}).status, 200);
+    EXPECT_EQ(server.call("POST", "/api/jobs", R"({"display_name":"from a page"})", {{"Origin", o}}).status, 201);
+  }
+  for (const std::string& o : {"http://xferq.example.com", "https://xferq.example.com:8443", "http://proxy.example",
+                               "https://proxy.example:8080", "https://evil.example", "null"}) {
+    SCOPED_TRACE(o);
+    EXPECT_EQ(server.call("POST", "/api/jobs", R"({"display_name":"x"})", {{"Origin", o}}).status, 403);
+  }
+  EXPECT_EQ(server.call("GET", "/api/jobs").json()["jobs"].size(), 5u);
+  server.stop();
+  // Not origins: refused as usage errors before anything starts.
+  int i = 0;
+  for (const char* bad : {"xferq.example.com", "ftp://h", "https://h/path", "https://u@h", "https://h:0",
+                          "https://h:99999", "https://h?x", "https://"}) {
+    SCOPED_TRACE(bad);
+    const std::string tag = "origin" + std::to_string(i++);
+    EXPECT_EQ(run_cli({"--db", db(), "serve", "--listen", "127.0.0.1:0", "--origin", bad}, tag), 2);
+    EXPECT_NE(read_file(dir_ / (tag + ".err")).find("--origin"), std::string::npos);
+  }
 }
 
 // The status of a raw answer ("HTTP/1.1 411 Length Required" -> 411; 0: none).

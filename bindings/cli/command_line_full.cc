@@ -163,6 +163,10 @@ void add_worker_commands(CLI::App& app, CommandLine& c) {
     s->add_option("--tls-key", o.tls_key, "PEM private key for --tls-cert");
     s->add_option("--max-transfers", o.max_transfers, "transfers at once (default 4)");
     s->add_option("--event-interval", o.event_interval_ms, "milliseconds between a job's progress events (default 500)");
+    s->add_option("--origin", o.origins,
+                  "an origin the API also accepts from browsers, e.g. https://xferq.example.com for a host name or "
+                  "a reverse proxy (repeatable; the --listen address's origin is always accepted)")
+        ->allow_extra_args(false);  // one origin per --origin
     s->callback([&c] { c.action = [&c] { return cmd_serve(c.g, c.serve); }; });
   }
   {

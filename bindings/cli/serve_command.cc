@@ -20,14 +20,20 @@ namespace xferq::cli {
 
 namespace {
 
-// The origins a same-origin page of this server sends.
-std::vector<std::string> origins_for(const ListenAddress& at, int port, bool tls) {
+// The origins a same-origin page of this server sends, the --listen one
+// first, normalized as the guard compares them (normalize_origin: no
+// default port); then those --origin adds (a host name, a reverse proxy's).
+std::vector<std::string> origins_for(const ListenAddress& at, int port, bool tls, const std::vector<std::string>& more) {
   const std::string scheme = tls ? "https://" : "http://";
   const std::string p = ":" + std::to_string(port);
   std::vector<std::string> hosts{at.host.find(':') != std::string::npos ? "[" + at.host + "]" : at.host};
   if (at.loopback) hosts.insert(hosts.end(), {"127.0.0.1", "localhost", "[::1]"});
   std::vector<std::string> out;
-  for (const std::string& h : hosts) out.push_back(scheme + h + p);
+  std::string origin;
+  for (const std::string& h : hosts)
+    if (normalize_origin(scheme + h + p, &origin)) out.push_back(origin);
+  for (const std::string& m : more)
+    if (normalize_origin(m, &origin)) out.push_back(origin);
   return out;
 }
 
@@ -71,6 +77,10 @@ int cmd_serve(const Globals& g, const ServeOptions& o) {
     const bool tls = !o.tls_cert.empty() || !o.tls_key.empty();
     if (!at.loopback && !tls)
       throw Fail{{kExitUsage, "--listen " + shown(o.listen) + " is not a loopback address: give --tls-cert and --tls-key"}};
+    std::string origin;
+    for (const std::string& m : o.origins)
+      if (!normalize_origin(m, &origin))
+        throw Fail{{kExitUsage, "--origin " + shown(m) + ": not an origin (http(s)://HOST[:PORT], no path)"}};
     if (o.max_transfers < 1 || o.max_transfers > 64) fail_arg("--max-transfers must be from 1 to 64");
     if (o.event_interval_ms < 50 || o.event_interval_ms > 60000) fail_arg("--event-interval must be from 50 to 60000 ms");
     // The token's default home is beside the queue file; a database has none.
@@ -102,7 +112,7 @@ int cmd_serve(const Globals& g, const ServeOptions& o) {
 
     const int port = at.port == 0 ? server->bind_to_any_port(at.host) : (server->bind_to_port(at.host, at.port) ? at.port : -1);
     if (port <= 0) fail(make_error_code(Errc::access_denied), "cannot listen on " + shown(o.listen));
-    ctx.allowed_origins = origins_for(at, port, tls);
+    ctx.allowed_origins = origins_for(at, port, tls, o.origins);
     const std::string base = ctx.allowed_origins.front() + "/";
     std::cout << "xferq serve: queue " << shown_queue(q->path()) << "\n";
     if (created)  // the only time the secret is ever shown

@@ -95,11 +95,15 @@ httplib::Server::HandlerResponse guard(const ApiContext& ctx, const Request& req
   if (!is_api(req.path)) return httplib::Server::HandlerResponse::Unhandled;  // the dashboard's static files
   // Cross-origin requests are refused outright, preflights included: the
   // API never sends Access-Control-Allow-* headers.
+  // Origins compare normalized (no default port: a page on https://host
+  // sends "https://host"); one that does not parse ("null") is foreign.
   const std::string origin = req.get_header_value("Origin");
   const std::string site = req.get_header_value("Sec-Fetch-Site");
+  std::string normal;
   const bool foreign_origin =
-      !origin.empty() &&
-      std::find(ctx.allowed_origins.begin(), ctx.allowed_origins.end(), origin) == ctx.allowed_origins.end();
+      !origin.empty() && (!normalize_origin(origin, &normal) ||
+                          std::find(ctx.allowed_origins.begin(), ctx.allowed_origins.end(), normal) ==
+                              ctx.allowed_origins.end());
   if (req.method == "OPTIONS" || foreign_origin || site == "cross-site" || site == "same-site")
     return refuse_early(res, 403, kAccessDenied, "cross-origin requests are refused");
   // The scheme name is case-insensitive (RFC 9110); the token is not.

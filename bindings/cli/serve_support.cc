@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -84,6 +86,24 @@ bool read_token_file(const std::string& file, std::string* token) {
   return true;
 }
 
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// A host as an origin may name it: a bracketed IPv6 address, or letters,
+// digits, '-' and '.' (a name or IPv4 address).
+bool valid_origin_host(const std::string& host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    in6_addr v6{};
+    return ::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6) == 1;
+  }
+  return !host.empty() && host.size() <= 253 && std::all_of(host.begin(), host.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '.';
+  });
+}
+
 void write_token_file(const std::string& file, const std::string& token) {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) fail(make_error_code(Errc::access_denied), "cannot create the token file " + shown(file) + ": " + std::strerror(errno));
@@ -97,6 +117,32 @@ void write_token_file(const std::string& file, const std::string& token) {
 }
 
 }  // namespace
+
+bool normalize_origin(std::string_view text, std::string* out) {
+  const size_t sep = text.find("://");
+  if (sep == std::string_view::npos) return false;
+  const std::string scheme = lower(text.substr(0, sep));
+  if (scheme != "http" && scheme != "https") return false;
+  std::string_view authority = text.substr(sep + 3);
+  if (!authority.empty() && authority.back() == '/') authority.remove_suffix(1);
+  // The port's colon is the last one outside an IPv6 address's brackets.
+  const size_t colon = authority.rfind(':');
+  const bool has_port = colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos;
+  const std::string host = lower(has_port ? authority.substr(0, colon) : authority);
+  const std::string_view port = has_port ? authority.substr(colon + 1) : std::string_view();
+  if (!valid_origin_host(host)) return false;
+  int port_number = 0;
+  if (has_port) {
+    if (port.empty() || port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return false;
+    port_number = std::stoi(std::string(port));
+    if (port_number < 1 || port_number > 65535) return false;
+  }
+  *out = scheme + "://" + host;
+  if (has_port && port_number != (scheme == "https" ? 443 : 80)) *out += ":" + std::to_string(port_number);
+  return true;
+}
 
 bool parse_listen(const std::string& text, ListenAddress* out, std::string* why) {
   std::string host, port;

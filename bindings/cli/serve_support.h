@@ -1,5 +1,6 @@
 // serve_support.h — what `xferq serve` needs besides HTTP routes: its
-// options, the listening address (and whether it is loopback), the API token
+// options, the listening address (and whether it is loopback), origins in
+// the form they are compared in, the API token
 // (generated, stored 0600, compared in constant time), and readiness for
 // systemd. Private to bindings/cli.
 #ifndef XFERQ_BINDINGS_CLI_SERVE_SUPPORT_H_
@@ -9,6 +10,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace xferq::cli {
 
@@ -21,6 +23,7 @@ struct ServeOptions {
   std::string tls_cert, tls_key;          // PEM files; required off loopback
   int max_transfers = 4;                  // QueueOptions::max_concurrent_transfers
   long event_interval_ms = 500;           // progress events per job at most this often
+  std::vector<std::string> origins;       // --origin: more origins the API accepts
 };
 
 // A parsed --listen value.
@@ -33,6 +36,12 @@ struct ListenAddress {
 
 // Parses HOST:PORT or [V6]:PORT. False (and *why set) if malformed.
 bool parse_listen(const std::string& text, ListenAddress* out, std::string* why);
+
+// An origin ("https://Host:443/") in the form to compare: scheme and host in
+// lower case, the scheme's default port (80, 443) and a final "/" dropped,
+// as browsers send the Origin header. False if `text` is not an http(s)
+// origin (a path, user-info, query or malformed host or port).
+bool normalize_origin(std::string_view text, std::string* out);
 
 // Request bodies larger than this are refused with 413 before they are read;
 // so are bodies without Content-Length (chunked: 411) or compressed (415),
