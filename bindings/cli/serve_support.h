@@ -1,8 +1,8 @@
 // serve_support.h — what `xferq serve` needs besides HTTP routes: its
 // options, the listening address (and whether it is loopback), origins in
-// the form they are compared in, the API token
-// (generated, stored 0600, compared in constant time), and readiness for
-// systemd. Private to bindings/cli.
+// the form they are compared in, the API token (generated, stored 0600,
+// compared in constant time), and readiness for systemd. Private to
+// bindings/cli.
 #ifndef XFERQ_BINDINGS_CLI_SERVE_SUPPORT_H_
 #define XFERQ_BINDINGS_CLI_SERVE_SUPPORT_H_
 
