@@ -117,8 +117,8 @@ TEST_F(ServeSecurityTest, OriginOptionAddsOriginsComparedWithoutDefaultPorts) {
     EXPECT_EQ(server.call("GET", "/api/jobs", "", {{"Origin", o}, {"Sec-Fetch-Site", "same-origin"}}).status, 200);
     EXPECT_EQ(server.call("POST", "/api/jobs", R"({"display_name":"from a page"})", {{"Origin", o}}).status, 201);
   }
-  for (const std::string& o : {"http://xferq.example.com", "https://xferq.example.com:8443", "http://proxy.example",
-                               "https://proxy.example:8080", "https://evil.example", "null"}) {
+  for (const char* o : {"http://xferq.example.com", "https://xferq.example.com:8443", "http://proxy.example",
+                        "https://proxy.example:8080", "https://evil.example", "null"}) {
     SCOPED_TRACE(o);
     EXPECT_EQ(server.call("POST", "/api/jobs", R"({"display_name":"x"})", {{"Origin", o}}).status, 403);
   }
