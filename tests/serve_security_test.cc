@@ -1,5 +1,5 @@
 // serve_security_test.cc — `xferq serve` is safe by default: every /api/
-// request needs the token (kept 0600, printed only when made), origins other
+// request needs the token (kept 0600, never printed), origins other
 // than its own and those --origin names are refused (no CORS header ever), no
 // body is read past 64 KiB, a non-loopback address needs TLS, and HTTPS works
 // with a certificate.
@@ -29,9 +29,11 @@ TEST_F(ServeSecurityTest, EveryApiRequestNeedsTheToken) {
   struct stat st {};
   ASSERT_EQ(::stat((dir_ / "api.token").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  // Printed once, when made; never on stderr.
-  EXPECT_NE(server.out().find(token), std::string::npos);
+  // Never printed, not even when made (the output goes to journals and logs):
+  // the output says where it is.
+  EXPECT_EQ(server.out().find(token), std::string::npos) << server.out();
   EXPECT_EQ(server.err().find(token), std::string::npos);
+  EXPECT_NE(server.out().find("new API token in " + (dir_ / "api.token")), std::string::npos) << server.out();
 
   const std::vector<std::string> wrong = {"", "Bearer", "Bearer ", "Bearer " + token + "x", "Bearer " + token.substr(1),
                                           "Bearer " + std::string(64, '0'), "Basic " + token, token};
@@ -68,7 +70,35 @@ TEST_F(ServeSecurityTest, TokenOptionAndUnsafeTokenFiles) {
   ServeProcess server(dir_.path(), db(), {"--token", given});
   EXPECT_EQ(server.call("GET", "/api/jobs", "", {{"Authorization", "Bearer " + given}}, false).status, 200);
   EXPECT_EQ(server.out().find(given), std::string::npos) << "a given token is never printed";
+  EXPECT_NE(server.err().find("shows in the process list"), std::string::npos) << server.err();
   server.stop();
+  // "--token -": read from standard input, so that it is not in the process
+  // list; none there is a usage error.
+  const std::string piped = "piped-token-0123456789";
+  const pid_t pid = spawn("/bin/sh",
+                          {"-c", std::string("exec ") + XFERQ_CLI_PATH + " --db " + db() +
+                                     " serve --listen 127.0.0.1:0 --token - <<'END'\n" + piped + "\nEND\n"},
+                          dir_ / "piped.out", dir_ / "piped.err");
+  int port = 0;
+  ASSERT_TRUE(wait_for([&] {
+    const std::string out = read_file(dir_ / "piped.out");
+    const auto at = out.find("listening on http://127.0.0.1:");
+    if (at != std::string::npos) port = std::stoi(out.substr(at + 30));
+    return port != 0;
+  }, std::chrono::milliseconds(20000))) << read_file(dir_ / "piped.err");
+  httplib::Client piped_client("127.0.0.1", port);
+  auto piped_answer = piped_client.Get("/api/jobs", {{"Authorization", "Bearer " + piped}});
+  ASSERT_TRUE(piped_answer);
+  EXPECT_EQ(piped_answer->status, 200);
+  EXPECT_EQ(read_file(dir_ / "piped.err").find("process list"), std::string::npos) << "no warning for -";
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid, std::chrono::milliseconds(20000)), 0);
+  const pid_t empty = spawn("/bin/sh",
+                            {"-c", std::string("exec ") + XFERQ_CLI_PATH + " --db " + db() +
+                                       " serve --listen 127.0.0.1:0 --token - </dev/null"},
+                            dir_ / "nostdin.out", dir_ / "nostdin.err");
+  EXPECT_EQ(wait_exit(empty, std::chrono::milliseconds(20000)), 5);
+  EXPECT_NE(read_file(dir_ / "nostdin.err").find("no token on standard input"), std::string::npos);
   // Too short a token; a token file others can read.
   EXPECT_EQ(run_cli({"--db", db(), "serve", "--listen", "127.0.0.1:0", "--token", "short"}, "short"), 5);
   write_file(dir_ / "open.token", std::string(40, 'a') + "\n");

@@ -157,7 +157,8 @@ void add_worker_commands(CLI::App& app, CommandLine& c) {
     auto* s = app.add_subcommand("serve", "serve the queue: the worker, a JSON API with live events, and a dashboard");
     s->add_option("--listen", o.listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0: any free one; "
                                         "a non-loopback address needs --tls-cert and --tls-key)");
-    s->add_option("--token", o.token, "the API token (default: the token file's, or a new one)");
+    s->add_option("--token", o.token,
+                  "the API token, or - to read it from standard input (default: the token file's, or a new one)");
     s->add_option("--token-file", o.token_file, "where the token is kept, mode 0600 (default: QUEUE-serve.token)");
     s->add_option("--tls-cert", o.tls_cert, "PEM certificate: serve HTTPS");
     s->add_option("--tls-key", o.tls_key, "PEM private key for --tls-cert");

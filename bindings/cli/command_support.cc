@@ -91,6 +91,13 @@ std::string absolute_path(const std::string& p) {
   return abs.lexically_normal().string();
 }
 
+std::string secret_from_stdin(const char* what) {
+  std::string secret;
+  if (!std::getline(std::cin, secret)) fail_arg(std::string("no ") + what + " on standard input");
+  if (!secret.empty() && secret.back() == '\r') secret.pop_back();
+  return secret;
+}
+
 int64_t parse_seconds(const std::string& s) {
   if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
     fail_arg("'" + s + "' is not a number of seconds");

@@ -59,6 +59,10 @@ std::string state_of(const Job& job);
 // Reports a call's error; DO_E_INVALID_STATE says which call and state.
 void check(const std::error_code& ec, const Job& job, const std::string& verb);
 std::string absolute_path(const std::string& p);
+// Reads a secret given as "-" from standard input (one line; a trailing CR
+// dropped), so that it never shows in the process list. A usage error if
+// there is none.
+std::string secret_from_stdin(const char* what);
 int64_t parse_seconds(const std::string& s);
 void print_json(const nlohmann::json& j);
 nlohmann::json full_json(const Job& job);

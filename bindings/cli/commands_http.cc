@@ -15,15 +15,6 @@ namespace xferq::cli {
 
 namespace {
 
-// Reads a secret from standard input (one line), so that it never shows in
-// the process list.
-std::string secret_from_stdin(const char* what) {
-  std::string secret;
-  if (!std::getline(std::cin, secret)) fail_arg(std::string("no ") + what + " on standard input");
-  if (!secret.empty() && secret.back() == '\r') secret.pop_back();
-  return secret;
-}
-
 // Changes a job's TLS options: reads them, lets `edit` change them, writes
 // them back (a stored passphrase is kept: has_client_key_password).
 void edit_tls(const Globals& g, const std::string& jobref, const std::function<void(TlsOptions&)>& edit) {

@@ -8,19 +8,6 @@
 
 namespace xferq::cli {
 
-namespace {
-
-// Job::set_security_flags's rule (job_http.cc): a known redirect policy and
-// no bits beside it and kRedirectAllowHttpsToHttp.
-std::error_code check_security_flags(uint32_t flags) {
-  const uint32_t policy = flags & kRedirectPolicyMask;
-  if ((flags & ~(kRedirectPolicyMask | kRedirectAllowHttpsToHttp)) != 0 || policy > kRedirectPolicyDisallow)
-    return make_error_code(Errc::invalid_arg);
-  return {};
-}
-
-}  // namespace
-
 std::error_code check_properties(const PropertyChanges& c, JobType type) {
   // As the setters check, in serve_api.cc's apply() order; priority and the
   // two delays were checked when the body was parsed.
@@ -29,7 +16,7 @@ std::error_code check_properties(const PropertyChanges& c, JobType type) {
   if (c.description)
     if (auto ec = detail::check_text(*c.description, detail::kMaxDescription, true, true)) return ec;
   if (c.security_flags)
-    if (auto ec = check_security_flags(static_cast<uint32_t>(*c.security_flags))) return ec;
+    if (auto ec = detail::check_security_flags(static_cast<uint32_t>(*c.security_flags))) return ec;
   if (c.custom_headers)
     if (auto ec = detail::check_custom_headers(*c.custom_headers)) return ec;
   if (c.proxy)

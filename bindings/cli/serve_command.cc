@@ -86,6 +86,10 @@ int cmd_serve(const Globals& g, const ServeOptions& o) {
     // The token's default home is beside the queue file; a database has none.
     if (is_database_url(resolve_db_path(g.db, false)) && o.token.empty() && o.token_file.empty())
       fail_arg("a postgresql:// queue has no file to keep the API token beside: give --token or --token-file");
+    const std::string given_token = o.token == "-" ? secret_from_stdin("token") : o.token;
+    if (!o.token.empty() && o.token != "-")
+      std::cerr << "xferq serve: warning: a token given on the command line shows in the process list; "
+                   "prefer --token - (standard input) or --token-file\n";
 
     // Every thread started from here on (worker, hub, HTTP) inherits the
     // blocked signals; this thread takes them (see StopSignals).
@@ -94,8 +98,8 @@ int cmd_serve(const Globals& g, const ServeOptions& o) {
     const QueueOptions qo = served_queue_options(o);
     auto q = open_served_queue(g, qo);
     bool created = false;
-    const std::string token =
-        resolve_token(o.token, o.token_file.empty() ? q->path() + "-serve.token" : o.token_file, &created);
+    const std::string token_file = o.token_file.empty() ? q->path() + "-serve.token" : o.token_file;
+    const std::string token = resolve_token(given_token, token_file, &created);
     auto server = make_server(o);
 
     EventHub hub(*q, std::chrono::milliseconds(o.event_interval_ms));
@@ -115,10 +119,11 @@ int cmd_serve(const Globals& g, const ServeOptions& o) {
     ctx.allowed_origins = origins_for(at, port, tls, o.origins);
     const std::string base = ctx.allowed_origins.front() + "/";
     std::cout << "xferq serve: queue " << shown_queue(q->path()) << "\n";
-    if (created)  // the only time the secret is ever shown
-      std::cout << "xferq serve: new API token (kept in " << shown(o.token_file.empty() ? q->path() + "-serve.token" : o.token_file)
-                << ", mode 0600): " << token << "\n"
-                << "xferq serve: dashboard: " << base << "#token=" << token << "\n";
+    // The token itself is never printed: this output ends up in journals and
+    // logs that others may read. The file (0600) is where it is read.
+    if (created)
+      std::cout << "xferq serve: new API token in " << shown(token_file) << " (mode 0600; read it there)\n"
+                << "xferq serve: dashboard: " << base << "#token=TOKEN (TOKEN: the content of that file)\n";
     std::cout << "xferq serve: listening on " << base << std::endl;
 
     std::atomic<bool> http_ended{false};

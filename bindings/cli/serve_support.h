@@ -52,7 +52,8 @@ constexpr size_t kMaxBodyBytes = 64 * 1024;
 // characters, no spaces), else the one in `file`, else a new random one
 // written there with mode 0600 (O_EXCL: never over another file). A token
 // file readable by group or others is refused: the secret may have leaked.
-// *created is true when a new token was made (the only time it is printed).
+// *created is true when a new token was made (it is never printed: the
+// caller says where it is).
 // Throws Fail (command_support.h) with the reason on failure.
 std::string resolve_token(const std::string& given, const std::string& file, bool* created);
 

@@ -58,9 +58,7 @@ Result<ProxySettings> Job::proxy_settings() const {
 
 std::error_code Job::set_security_flags(uint32_t flags) {
   if (!core_) return no_job();
-  const uint32_t policy = flags & kRedirectPolicyMask;
-  if ((flags & ~(kRedirectPolicyMask | kRedirectAllowHttpsToHttp)) != 0 || policy > kRedirectPolicyDisallow)
-    return make_error_code(Errc::invalid_arg);
+  if (auto ec = detail::check_security_flags(flags)) return ec;
   return core_->set_property(id_, Property::security_flags, flags, {});
 }
 

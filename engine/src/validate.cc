@@ -133,6 +133,13 @@ std::error_code check_text(std::string_view text, size_t max_chars, bool allow_e
   return {};
 }
 
+std::error_code check_security_flags(uint32_t flags) {
+  const uint32_t policy = flags & kRedirectPolicyMask;
+  if ((flags & ~(kRedirectPolicyMask | kRedirectAllowHttpsToHttp)) != 0 || policy > kRedirectPolicyDisallow)
+    return make_error_code(Errc::invalid_arg);
+  return {};
+}
+
 std::error_code check_custom_headers(const std::vector<std::string>& headers) {
   static const char* const kOwned[] = {"range",          "if-range",          "accept-encoding", "content-range",
                                        "content-length", "transfer-encoding", "host",            "expect",

@@ -52,6 +52,10 @@ constexpr size_t kMaxCustomHeaders = 64;
 constexpr size_t kMaxCustomHeaderBytes = 8 * 1024;
 constexpr size_t kMaxCustomHeadersTotal = 16 * 1024;
 std::error_code check_custom_headers(const std::vector<std::string>& headers);
+
+// Security flags (Job::set_security_flags): a known redirect policy, and no
+// bit beside it but kRedirectAllowHttpsToHttp. E_INVALIDARG otherwise.
+std::error_code check_security_flags(uint32_t flags);
 // Credentials: a known target and scheme, no NUL/CR/LF, a non-empty
 // password (the token for Bearer), no ':' in a Basic user name, 1,024 bytes
 // each at most.
