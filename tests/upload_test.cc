@@ -550,11 +550,11 @@ TEST_F(UploadTest, ASourceReplacedOrRewrittenMidUploadFailsTheJobInsteadOfSplici
     server.set_fragment_delay_ms(100);
     auto q = open_queue(db(), upload_options());
     const std::string name = rewrite_in_place ? "inplace.bin" : "renamed.bin";
-    const std::string src = make_source(name, 6 * kFragment, 11);
+    const std::string src = make_source(name, 16 * kFragment, 11);
     Job job = new_job(*q, JobType::upload, "/up/" + name, src);
     ASSERT_FALSE(job.resume());
     ASSERT_TRUE(wait_for([&] { return job.progress()->bytes_transferred >= kFragment; }));
-    const std::string other = make_body(6 * kFragment, 12);  // same size, other bytes
+    const std::string other = make_body(16 * kFragment, 12);  // same size, other bytes
     if (rewrite_in_place) {
       // A later mtime whatever the clock's grain: the rewrite is dated ahead.
       write_file(src, other);
