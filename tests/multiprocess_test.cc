@@ -289,7 +289,9 @@ TEST_F(MultiProcessTest, TwoProcessesCancellingAtOnceNeverHandOutAnOutboxIdTwice
     e = reset_err.find('\n', b);
     if (e == std::string::npos) e = reset_err.size();
     const std::string line = reset_err.substr(b, e - b);
-    if (!line.empty()) EXPECT_NE(line.find(state_error), std::string::npos) << line;
+    if (!line.empty()) {
+      EXPECT_NE(line.find(state_error), std::string::npos) << line;
+    }
   }
   for (Job& job : *all) EXPECT_EQ(*job.state(), JobState::cancelled) << job.id();
 

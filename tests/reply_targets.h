@@ -41,6 +41,14 @@ inline void expect_reply_targets_are_claimed(Queue& q, const ScratchDir& dir) {
   EXPECT_EQ(c.set_reply_file_name(dir / "b.reply"), exists_error) << "another job's reply file name";
   ASSERT_EQ(::symlink(dir.path().c_str(), (dir / "alias").c_str()), 0);
   EXPECT_EQ(c.set_reply_file_name(dir / "alias/b.reply"), exists_error) << "the same name through a symlink";
+  // A default reply named through a symlinked directory is the same file too.
+  const std::string src2 = dir / "second.bin";
+  write_file(src2, "more bytes to upload");
+  Job f = job(JobType::upload_reply);
+  ASSERT_FALSE(f.add_file(url, dir / "alias/second.bin"));
+  EXPECT_EQ((*f.files())[0].local_path, src2) << "stored canonical";
+  EXPECT_EQ(*f.reply_file_name(), src2 + ".reply");
+  EXPECT_EQ(d.add_file(url, src2 + ".reply"), exists_error) << "a download onto a default reply, through an alias";
 
   // A name set before the job has a file counts too.
   Job e = job(JobType::upload_reply);
@@ -58,7 +66,7 @@ inline void expect_reply_targets_are_claimed(Queue& q, const ScratchDir& dir) {
   ASSERT_FALSE(d.add_file(url, src + ".reply"));
   ASSERT_FALSE(e.cancel());
   ASSERT_FALSE(c.set_reply_file_name(dir / "e.reply"));
-  for (Job* j : {&b, &c, &d}) ASSERT_FALSE(j->cancel());
+  for (Job* j : {&b, &c, &d, &f}) ASSERT_FALSE(j->cancel());
 }
 
 }  // namespace xferq::testing

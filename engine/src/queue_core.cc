@@ -82,9 +82,9 @@ std::error_code QueueCore::add_files(const std::string& id, const std::vector<Fi
     if (upload && !f.integrity.empty()) return make_error_code(Errc::invalid_arg);
     // An upload reads local_path: it must be there now.
     if (auto ec = upload ? check_upload_source(f.local_path) : check_local_path(f.local_path)) return ec;
-    if (upload) continue;
     // Two spellings of one target (a symlinked directory) must compare equal,
-    // or two jobs could each finish into the same file.
+    // or two jobs could each finish into the same file. An upload's path too:
+    // an upload-reply job's default reply goes beside it.
     auto canonical = canonical_target(f.local_path);
     if (!canonical) return canonical.error();
     f.local_path = std::move(*canonical);

@@ -80,6 +80,9 @@ class Job {
   //   ERROR_FILE_EXISTS if its default (the path + ".reply") is so targeted.
   // Valid in every non-final state. A TRANSFERRED job goes back to SUSPENDED (it
   // no longer has all its files); in any other state the job stays where it is.
+  // Paths are stored with their directory resolved (symlinks, as realpath()
+  // does; the file name itself is kept), so two spellings of one file compare
+  // equal; files() shows them so.
 
   // Adds one file: add_files() with a single FileSpec. Downloads fetch
   // remote_url to a temp file beside local_path, which appears only when
