@@ -218,7 +218,6 @@ TEST_F(MultiProcessTest, RunInOneProcessObeysSuspendResumeAndPriorityFromOthers)
   EXPECT_EQ(read_file(dir_ / "worker.err"), "");
 }
 
-
 // schema/016 across processes: the outbox keeps its ids from repeating by
 // never deleting the row that holds the highest one (a tombstone). Here an
 // `xferq reset` process cancels every job from the front of the list while
@@ -228,12 +227,16 @@ TEST_F(MultiProcessTest, RunInOneProcessObeysSuspendResumeAndPriorityFromOthers)
 // out under a PRIMARY KEY: an id handed out twice fails its cancel. Each job
 // is cancelled exactly once; the ids form one run with no gap; the outbox
 // then empties to one tombstone at most, holding the highest id.
-TEST_F(MultiProcessTest, TwoProcessesCancellingAtOnceNeverHandOutAnOutboxIdTwice) {
+//
+// One round of it, on a fresh queue file `db`: every check but whether both
+// sides cancelled some jobs, which it reports in *overlapped.
+void cancel_from_both_ends(const std::string& db, bool* overlapped) {
+  *overlapped = false;
   constexpr int kJobs = 1500;
   std::vector<Job> jobs;
   std::map<std::string, size_t> index;
   {
-    auto queue = open_queue(db(), test_options(false));
+    auto queue = open_queue(db, test_options(false));
     ASSERT_TRUE(queue);
     for (int i = 0; i < kJobs; ++i) {
       auto job = queue->create_job("j" + std::to_string(i));
@@ -241,19 +244,19 @@ TEST_F(MultiProcessTest, TwoProcessesCancellingAtOnceNeverHandOutAnOutboxIdTwice
     }
   }
   {
-    SQLite::Database raw(db(), SQLite::OPEN_READWRITE);
+    SQLite::Database raw(db, SQLite::OPEN_READWRITE);
     raw.exec("CREATE TABLE test_seen_ops (id INTEGER PRIMARY KEY)");
     raw.exec("CREATE TRIGGER test_seen AFTER INSERT ON file_ops WHEN new.kind != 0 "
              "BEGIN INSERT INTO test_seen_ops (id) VALUES (new.id); END");
   }
-  auto queue = open_queue(db(), test_options(false));
+  auto queue = open_queue(db, test_options(false));
   ASSERT_TRUE(queue);
   auto all = queue->jobs(false);
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), static_cast<size_t>(kJobs));
 
-  const std::string out = dir_ / "reset.out", err = dir_ / "reset.err";
-  const pid_t pid = spawn(kCli, {"--db", db(), "reset"}, out, err);
+  const std::string out = db + ".reset.out", err = db + ".reset.err";
+  const pid_t pid = spawn(kCli, {"--db", db, "reset"}, out, err);
   // Start once the other process cancels, so that the two overlap.
   ASSERT_TRUE(wait_for([&] { return *(*all)[0].state() == JobState::cancelled; }, std::chrono::seconds(30)));
   std::atomic<int> here{0}, refused{0}, other_error{0};
@@ -279,8 +282,10 @@ TEST_F(MultiProcessTest, TwoProcessesCancellingAtOnceNeverHandOutAnOutboxIdTwice
   int there = 0;  // "{GUID} canceled." lines (the summary line does not start with '{')
   for (size_t at = reset_out.find("} canceled.\n"); at != std::string::npos; at = reset_out.find("} canceled.\n", at + 1))
     ++there;
-  EXPECT_GT(there, 0) << "the two processes did not overlap";
-  EXPECT_GT(here.load(), 0) << "the two processes did not overlap";
+  // Whether each side cancelled some: the other process can be so quick
+  // (the threads here wait for the write lock with SQLite's backing-off
+  // busy handler) that it takes every job before a thread here gets one.
+  *overlapped = there > 0 && here.load() > 0;
   EXPECT_EQ(here.load() + there, kJobs) << "a job was cancelled twice or not at all";
   // reset fails for the jobs this process cancelled first, and only with the state error.
   EXPECT_EQ(status, here.load() > 0 ? 1 : 0) << reset_err;
@@ -295,13 +300,13 @@ TEST_F(MultiProcessTest, TwoProcessesCancellingAtOnceNeverHandOutAnOutboxIdTwice
   }
   for (Job& job : *all) EXPECT_EQ(*job.state(), JobState::cancelled) << job.id();
 
-  SQLite::Database raw(db(), SQLite::OPEN_READONLY);
+  SQLite::Database raw(db, SQLite::OPEN_READONLY);
   EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM test_seen_ops").getInt(), kJobs);
   EXPECT_EQ(raw.execAndGet("SELECT max(id) - min(id) + 1 FROM test_seen_ops").getInt(), kJobs)
       << "the outbox ids handed out are not one run";
   // The retired rows go with this process's next writes.
   auto outbox = [&] {
-    SQLite::Database r(db(), SQLite::OPEN_READONLY);
+    SQLite::Database r(db, SQLite::OPEN_READONLY);
     return std::make_pair(r.execAndGet("SELECT count(*) FROM file_ops WHERE kind != 0").getInt(),
                           r.execAndGet("SELECT count(*) FROM file_ops WHERE kind = 0 AND id != "
                                        "(SELECT max(id) FROM test_seen_ops)").getInt());
@@ -309,6 +314,17 @@ TEST_F(MultiProcessTest, TwoProcessesCancellingAtOnceNeverHandOutAnOutboxIdTwice
   EXPECT_TRUE(wait_for([&] { return queue->create_job("write").ok() && outbox().first == 0; }))
       << outbox().first << " outbox rows still pending";
   EXPECT_EQ(outbox().second, 0) << "a tombstone holds an id below the highest";
+}
+
+TEST_F(MultiProcessTest, TwoProcessesCancellingAtOnceNeverHandOutAnOutboxIdTwice) {
+  // Up to 5 rounds until one overlaps: a round that does not still checks
+  // everything else, but does not exercise two writers at once.
+  bool overlapped = false;
+  for (int round = 0; round < 5 && !overlapped && !HasFailure(); ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    cancel_from_both_ends(dir_ / ("queue" + std::to_string(round) + ".db"), &overlapped);
+  }
+  EXPECT_TRUE(overlapped) << "in 5 rounds the two processes never both cancelled some jobs";
 }
 
 }  // namespace
