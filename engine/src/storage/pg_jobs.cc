@@ -34,12 +34,12 @@ const std::string& not_final() {
 bool target_taken(pqxx::dbtransaction& tx, const std::string& path, const std::string& id) {
   static const std::string reply = std::to_string(static_cast<int>(JobType::upload_reply));
   static const std::string sql =
-      "SELECT 1 FROM files f JOIN jobs j ON j.id = f.job_id WHERE j." + not_final() +
-      " AND (f.local_path = $1 OR (j.type = " + reply +
-      " AND j.id != $2 AND coalesce(j.reply_file_name, f.local_path || '.reply') = $1)) "
-      "UNION ALL SELECT 1 FROM jobs j WHERE j.type = " + reply + " AND j.id != $2 AND j.reply_file_name = $1 AND j." +
+      "SELECT 1 FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.local_path = $1 AND j." + not_final() +
+      " UNION ALL SELECT 1 FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.local_path = $3 AND j.type = " +
+      reply + " AND j.id != $2 AND j.reply_file_name IS NULL AND j." + not_final() +
+      " UNION ALL SELECT 1 FROM jobs j WHERE j.reply_file_name = $1 AND j.type = " + reply + " AND j.id != $2 AND j." +
       not_final() + " LIMIT 1";
-  return !tx.exec_params(sql, path, id).empty();
+  return !tx.exec_params(sql, path, id, reply_source(path)).empty();
 }
 
 // Serializes the transactions that check and claim one target path, until

@@ -26,15 +26,17 @@ const std::string& not_final() {
 
 // Whether a job not yet final would write ?1 when it completes: a file's
 // local path, or the reply target of an upload-reply job other than ?2 (its
-// reply file name, or its file's path + ".reply"; a name set before the job
-// has a file counts too). Two such jobs would overwrite each other's file.
+// reply file name, or its file's path + ".reply", ?3 being ?1 without that
+// suffix; a name set before the job has a file counts too). Two such jobs
+// would overwrite each other's file. The first two branches search
+// files_by_local_path; the third scans jobs (reply_file_name has no index).
 const std::string& target_taken_sql() {
   static const std::string reply = std::to_string(static_cast<int>(JobType::upload_reply));
   static const std::string sql =
-      "SELECT 1 FROM files f JOIN jobs j ON j.id = f.job_id WHERE j." + not_final() +
-      " AND (f.local_path = ?1 OR (j.type = " + reply +
-      " AND j.id != ?2 AND coalesce(j.reply_file_name, f.local_path || '.reply') = ?1)) "
-      "UNION ALL SELECT 1 FROM jobs j WHERE j.type = " + reply + " AND j.id != ?2 AND j.reply_file_name = ?1 AND j." +
+      "SELECT 1 FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.local_path = ?1 AND j." + not_final() +
+      " UNION ALL SELECT 1 FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.local_path = ?3 AND j.type = " +
+      reply + " AND j.id != ?2 AND j.reply_file_name IS NULL AND j." + not_final() +
+      " UNION ALL SELECT 1 FROM jobs j WHERE j.reply_file_name = ?1 AND j.type = " + reply + " AND j.id != ?2 AND j." +
       not_final() + " LIMIT 1";
   return sql;
 }
@@ -314,6 +316,7 @@ bool SqliteStore::target_taken_locked(const std::string& path, const std::string
   auto& taken = prepare(target_taken_sql().c_str());
   taken.bind(1, path);
   taken.bind(2, id);
+  taken.bind(3, reply_source(path));
   const bool found = taken.executeStep();
   taken.reset();
   return found;

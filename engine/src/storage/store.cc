@@ -52,6 +52,13 @@ std::string local_files_base(const std::string& path, const std::string& host) {
   return ((ec ? std::filesystem::path("/tmp") : dir) / name).string();
 }
 
+std::string reply_source(const std::string& target) {
+  static const std::string suffix = ".reply";
+  if (target.size() <= suffix.size() || target.compare(target.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return std::string();
+  return target.substr(0, target.size() - suffix.size());
+}
+
 std::vector<FileInfo> file_infos(const std::vector<FileRow>& rows) {
   std::vector<FileInfo> out;
   for (const FileRow& r : rows)

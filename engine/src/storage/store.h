@@ -442,6 +442,11 @@ class Store {
       const std::vector<std::string>& job_ids) = 0;
 };
 
+// The upload file whose default reply (its path + ".reply") is `target`; ""
+// (which names no file) if `target` does not end so. The backends' target
+// checks search files by it.
+std::string reply_source(const std::string& target);
+
 // The files as the API shows them (FileInfo): URLs redacted. Shared by the
 // backends' Store::files().
 std::vector<FileInfo> file_infos(const std::vector<FileRow>& rows);
